@@ -1,0 +1,2 @@
+// Package script runs JavaScript over the object engine.
+package script
