@@ -1,0 +1,167 @@
+// Package labdata finds the lab's scenarios — real kernel dumps and the
+// truth captured inside the guest — for tests. The lab (go run ./lab)
+// writes them; see lab/README.md for the layout.
+package labdata
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// EnvDir names the variable that overrides the lab's cache directory.
+const EnvDir = "KINSPECT_LAB_DIR"
+
+// EnvRequire, when "1", turns a missing scenario from a skip into a test
+// failure. CI sets it after building the scenarios.
+const EnvRequire = "KINSPECT_LAB_REQUIRE"
+
+// EnvScenarios lists (comma-separated) the scenarios that must be built
+// when EnvRequire is set.
+const EnvScenarios = "KINSPECT_LAB_SCENARIOS"
+
+// Root returns the lab's cache directory: $KINSPECT_LAB_DIR, or
+// $HOME/.cache/kinspect-lab.
+func Root() string {
+	if d := os.Getenv(EnvDir); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "kinspect-lab")
+	}
+	return filepath.Join(os.TempDir(), "kinspect-lab")
+}
+
+// Manifest describes one built scenario. It is written by the lab as
+// manifest.json at the top of the scenario's directory.
+type Manifest struct {
+	Scenario string `json:"scenario"`
+	Key      string `json:"key"`      // hash of every input
+	Kernel   string `json:"kernel"`   // Debian package, e.g. linux-image-6.1.0-56-amd64
+	Release  string `json:"release"`  // uname -r inside the guest
+	MemoryMB int    `json:"memory_mb"`
+	CPUs     int    `json:"cpus"`
+	LA57     bool   `json:"la57"`  // 5-level paging
+	Panic    bool   `json:"panic"` // dumped after a real panic
+	Scale    bool   `json:"scale"` // workload run with -scale
+	// Formats lists the dump files of this scenario.
+	Formats []Format `json:"formats"`
+	// Stops records the attempts to stop the VM with the spinner's CPU
+	// inside a BPF program.
+	Stops []Stop `json:"stops"`
+	// Notes says what the lab could not do on this kernel, and why.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Format is one dump file.
+type Format struct {
+	Name        string `json:"name"`        // e.g. "kdump-zlib-d31"
+	Path        string `json:"path"`        // relative to the scenario directory
+	Layout      string `json:"layout"`      // "elf", "kdump" or "kdump-flat"
+	Compression string `json:"compression"` // "none", "zlib", "lzo", "snappy", "zstd"
+	DumpLevel   int    `json:"dump_level"`  // makedumpfile -d; 0 = every page
+	Producer    string `json:"producer"`    // "qemu", "makedumpfile", "lab-recompress"
+}
+
+// Stop is one attempt to pause the VM inside the spinner's BPF program.
+type Stop struct {
+	CPU    int    `json:"cpu"`
+	RIP    string `json:"rip"`
+	Symbol string `json:"symbol"` // from the truth's /proc/kallsyms
+	InBPF  bool   `json:"in_bpf"`
+}
+
+// Scenario is a built scenario on disk.
+type Scenario struct {
+	Dir string
+	Manifest
+}
+
+// ErrNotBuilt is returned by Load when the scenario has not been built.
+var ErrNotBuilt = errors.New("scenario not built")
+
+// Load reads the scenario called name from the lab's cache directory.
+func Load(name string) (*Scenario, error) {
+	dir := filepath.Join(Root(), name)
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("labdata: %s in %s (run: go run ./lab %s): %w", name, Root(), name, ErrNotBuilt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("labdata: %w", err)
+	}
+	s := &Scenario{Dir: dir}
+	if err := json.Unmarshal(b, &s.Manifest); err != nil {
+		return nil, fmt.Errorf("labdata: %s/manifest.json: %w", dir, err)
+	}
+	return s, nil
+}
+
+// Path returns the absolute path of a file of the scenario, given
+// relative to its directory (e.g. "truth/kallsyms.txt").
+func (s *Scenario) Path(rel string) string { return filepath.Join(s.Dir, rel) }
+
+// Format returns the dump format called name.
+func (s *Scenario) Format(name string) (Format, bool) {
+	for _, f := range s.Formats {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Format{}, false
+}
+
+// Names lists the scenarios the lab knows, in the order tests use them.
+var Names = []string{"basic", "la57", "k612", "panic", "scale"}
+
+// Require loads a scenario for a test. A scenario that is not built skips
+// the test, unless KINSPECT_LAB_REQUIRE=1, when it fails it.
+func Require(tb testing.TB, name string) *Scenario {
+	tb.Helper()
+	s, err := Load(name)
+	if err == nil {
+		return s
+	}
+	if errors.Is(err, ErrNotBuilt) && os.Getenv(EnvRequire) != "1" {
+		tb.Skip(err)
+	}
+	tb.Fatal(err)
+	return nil
+}
+
+// Built returns every scenario that is built, in the order of Names. With
+// KINSPECT_LAB_REQUIRE=1 it fails the test when none is, or when a
+// scenario listed in KINSPECT_LAB_SCENARIOS (comma-separated) is missing.
+func Built(tb testing.TB) []*Scenario {
+	tb.Helper()
+	var out []*Scenario
+	for _, n := range Names {
+		s, err := Load(n)
+		if err == nil {
+			out = append(out, s)
+		} else if !errors.Is(err, ErrNotBuilt) {
+			tb.Fatal(err)
+		}
+	}
+	if len(out) == 0 {
+		if os.Getenv(EnvRequire) == "1" {
+			tb.Fatalf("labdata: no scenario built in %s", Root())
+		}
+		tb.Skipf("labdata: no scenario built in %s (run: go run ./lab basic)", Root())
+	}
+	if os.Getenv(EnvRequire) == "1" {
+		for _, n := range strings.Split(os.Getenv(EnvScenarios), ",") {
+			if n = strings.TrimSpace(n); n == "" {
+				continue
+			}
+			if _, err := Load(n); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	return out
+}
