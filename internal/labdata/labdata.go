@@ -40,9 +40,9 @@ func Root() string {
 // manifest.json at the top of the scenario's directory.
 type Manifest struct {
 	Scenario string `json:"scenario"`
-	Key      string `json:"key"`      // hash of every input
-	Kernel   string `json:"kernel"`   // Debian package, e.g. linux-image-6.1.0-56-amd64
-	Release  string `json:"release"`  // uname -r inside the guest
+	Key      string `json:"key"`     // hash of every input
+	Kernel   string `json:"kernel"`  // Debian package, e.g. linux-image-6.1.0-56-amd64
+	Release  string `json:"release"` // uname -r inside the guest
 	MemoryMB int    `json:"memory_mb"`
 	CPUs     int    `json:"cpus"`
 	LA57     bool   `json:"la57"`  // 5-level paging
