@@ -39,20 +39,29 @@ func Root() string {
 // Manifest describes one built scenario. It is written by the lab as
 // manifest.json at the top of the scenario's directory.
 type Manifest struct {
-	Scenario string `json:"scenario"`
-	Key      string `json:"key"`     // hash of every input
-	Kernel   string `json:"kernel"`  // Debian package, e.g. linux-image-6.1.0-56-amd64
-	Release  string `json:"release"` // uname -r inside the guest
-	MemoryMB int    `json:"memory_mb"`
-	CPUs     int    `json:"cpus"`
-	LA57     bool   `json:"la57"`  // 5-level paging
-	Panic    bool   `json:"panic"` // dumped after a real panic
-	Scale    bool   `json:"scale"` // workload run with -scale
+	Scenario      string `json:"scenario"`
+	Key           string `json:"key"`            // hash of every input
+	Kernel        string `json:"kernel"`         // Debian package, e.g. linux-image-6.1.0-56-amd64
+	KernelVersion string `json:"kernel_version"` // its Debian version
+	Release       string `json:"release"`        // uname -r inside the guest
+	MemoryMB      int    `json:"memory_mb"`
+	CPUs          int    `json:"cpus"`
+	LA57          bool   `json:"la57"`  // 5-level paging
+	Panic         bool   `json:"panic"` // dumped after a real panic
+	Scale         bool   `json:"scale"` // workload run with -scale
+	Live          bool   `json:"live"`  // kinspect was run inside the guest; no dumps
+	// BuiltAt is when the lab finished the scenario (RFC 3339).
+	BuiltAt string `json:"built_at"`
+	// Seconds is how long building it took.
+	Seconds float64 `json:"seconds"`
 	// Formats lists the dump files of this scenario.
 	Formats []Format `json:"formats"`
 	// Stops records the attempts to stop the VM with the spinner's CPU
 	// inside a BPF program.
 	Stops []Stop `json:"stops"`
+	// Checks lists what the lab verified of its own outputs, e.g. the
+	// notes readelf finds in the ELF dumps.
+	Checks []string `json:"checks,omitempty"`
 	// Notes says what the lab could not do on this kernel, and why.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -69,10 +78,14 @@ type Format struct {
 
 // Stop is one attempt to pause the VM inside the spinner's BPF program.
 type Stop struct {
-	CPU    int    `json:"cpu"`
-	RIP    string `json:"rip"`
-	Symbol string `json:"symbol"` // from the truth's /proc/kallsyms
-	InBPF  bool   `json:"in_bpf"`
+	Attempt int    `json:"attempt"`
+	CPU     int    `json:"cpu"`
+	RIP     string `json:"rip"`
+	Symbol  string `json:"symbol"` // from the truth's /proc/kallsyms
+	InBPF   bool   `json:"in_bpf"` // inside the spinner's BPF program
+	// Note says how InBPF was decided when not from RIP (the panic
+	// scenario looks for the program on the stack of the stopped CPU).
+	Note string `json:"note,omitempty"`
 }
 
 // Scenario is a built scenario on disk.

@@ -1,0 +1,161 @@
+#!/bin/busybox sh
+# The lab guest's /init: set up, start the workload, capture the truth
+# into /truth (the host's directory over virtio 9p), then wait to be dumped.
+# It prints "lab: ..." lines on the console, which the host follows.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+say() { echo "lab: $*" > /dev/console; }
+fail() { say "FAILED $*"; sleep 5; poweroff -f; }
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /tmp /run /truth /sys/fs/bpf
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t bpf bpf /sys/fs/bpf
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+ip link set lo up 2>/dev/null
+
+scale=; panic=; live=
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	ki.scale=1) scale=-scale ;;
+	ki.panic=1) panic=1 ;;
+	ki.live=1) live=1 ;;
+	esac
+done
+
+for m in $(cat /lib/modules/load-order); do
+	insmod /lib/modules/$m.ko || fail "insmod $m"
+done
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 truth /truth || fail "mount 9p"
+say stage mounted
+
+echo 0 > /proc/sys/kernel/kptr_restrict
+echo 1 > /proc/sys/net/core/bpf_jit_enable
+echo 1 > /proc/sys/net/core/bpf_jit_kallsyms
+echo 1 > /proc/sys/kernel/sysrq
+# Keep the console quiet so dmesg is the kernel's alone.
+echo 1 > /proc/sys/kernel/printk
+
+T=/truth
+mkdir -p $T/bpftool $T/xlated $T/maps $T/btf $T/jited $T/proc
+uname -r > $T/uname.txt
+# Probe features before the workload, so the probe's own programs are gone
+# by the time of the dump.
+bpftool feature probe kernel --json > $T/bpftool/feature.json 2> $T/bpftool/feature.err
+say stage probed
+
+workload run -bpfdir /bpf -ready /run/workload.ready $scale > $T/workload.log 2>&1 &
+wpid=$!
+n=0
+while [ ! -e /run/workload.ready ]; do
+	kill -0 $wpid 2>/dev/null || fail "workload exited: $(tail -5 $T/workload.log)"
+	n=$((n + 1))
+	[ $n -gt 1800 ] && fail "workload not ready after 1800 s"
+	sleep 1
+done
+cp /run/workload.ready $T/workload.json
+say stage workload-ready
+
+b() { # b FILE ARGS...: bpftool ARGS > FILE, its errors beside it
+	out=$1
+	shift
+	bpftool "$@" > $out 2> $out.err
+	echo $? > $out.rc
+	[ -s $out.err ] || rm -f $out.err
+}
+ids() { bpftool $1 show | sed -n 's/^\([0-9][0-9]*\): .*/\1/p'; }
+
+for noun in prog map link btf; do
+	b $T/bpftool/$noun.json $noun show --json
+	b $T/bpftool/$noun.txt $noun show
+done
+b $T/bpftool/net.json net show --json
+b $T/bpftool/perf.json perf show --json
+b $T/bpftool/cgroup.json cgroup tree --json
+b $T/bpftool/struct_ops.json struct_ops show --json
+
+for id in $(ids prog); do
+	b $T/xlated/$id.txt prog dump xlated id $id
+	b $T/xlated/$id.opcodes.txt prog dump xlated id $id opcodes
+	b $T/xlated/$id.linum.txt prog dump xlated id $id linum
+	b $T/xlated/$id.json prog dump xlated id $id --json
+	b $T/xlated/$id.dot prog dump xlated id $id visual
+done
+say stage xlated
+for id in $(ids map); do
+	b $T/maps/$id.json map dump id $id --json
+	b $T/maps/$id.txt map dump id $id
+done
+say stage maps
+bpftool btf show | while read -r line; do
+	id=${line%%:*}
+	# Kernel and module BTF ("name [9p]") are read from memory by kinspect,
+	# and dumping them is slow here: only the workload's BTF is dumped.
+	case "$line" in *"name ["*) continue ;; esac
+	b $T/btf/$id.txt btf dump id $id
+	b $T/btf/$id.c btf dump id $id format c
+done
+workload jited $T/jited > $T/jited.log 2>&1 || fail "workload jited: $(tail -3 $T/jited.log)"
+say stage bpf-truth
+
+cat /proc/kallsyms > $T/kallsyms.txt
+cat /proc/modules > $T/modules.txt
+cat /proc/iomem > $T/proc/iomem.txt
+cat /proc/meminfo > $T/proc/meminfo.txt
+cat /proc/mounts > $T/proc/mounts.txt
+cat /proc/slabinfo > $T/proc/slabinfo.txt 2>/dev/null
+cat /proc/net/dev > $T/proc/net_dev.txt
+cat /proc/sys/kernel/tainted > $T/proc/tainted.txt
+cat /proc/cmdline > $T/proc/cmdline.txt
+cat /sys/kernel/vmcoreinfo > $T/proc/vmcoreinfo_note.txt 2>/dev/null
+ip -d link show > $T/proc/ip_link.txt 2>&1
+for d in /proc/[0-9]*; do
+	p=${d#/proc/}
+	[ -s $d/cmdline ] || continue # kernel threads
+	cat $d/status > $T/proc/$p.status 2>/dev/null
+	ls -l $d/fd > $T/proc/$p.fd 2>/dev/null
+	cat $d/maps > $T/proc/$p.maps 2>/dev/null
+done
+
+if [ -n "$live" ]; then
+	mkdir -p $T/live
+	i=0
+	while read -r line; do
+		[ -z "$line" ] && continue
+		case "$line" in "#"*) continue ;; esac
+		i=$((i + 1))
+		echo "$line" > $T/live/$i.cmd
+		kinspect --live $line > $T/live/$i.out 2> $T/live/$i.err
+		echo $? > $T/live/$i.rc
+	done < /live-commands
+	say stage live
+fi
+
+# Running CPUs have no /proc/PID/stack: an NMI backtrace of every CPU
+# goes to dmesg instead.
+echo l > /proc/sysrq-trigger
+sleep 2
+dmesg > $T/dmesg.txt
+
+# The panic trigger waits on the console for the host's word, and is in
+# place before the snapshot so that the snapshot's task list is the dump's.
+(
+	read -r cmd
+	if [ "$cmd" = panic ]; then
+		echo c > /proc/sysrq-trigger
+	fi
+) < /dev/console &
+sleep 1
+# Last: every task and its stack, read in one process that leaves nothing behind.
+workload snapshot $T || fail "workload snapshot"
+sync
+say truth-done
+# From here on init sleeps in wait4, as it did during the snapshot.
+wait
+say "workload exited"
+sleep 100000
