@@ -3,6 +3,7 @@ module github.com/kinspect/kinspect
 go 1.26.8
 
 require (
+	github.com/anchore/go-lzo v0.1.1 // indirect
 	github.com/cilium/ebpf v0.22.0 // indirect
 	github.com/dlclark/regexp2/v2 v2.5.2 // indirect
 	github.com/dop251/goja v0.0.0-20260917113740-793a2a65c13b // indirect

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kinspect/kinspect/internal/labdata"
@@ -26,6 +27,7 @@ func logf(format string, args ...any) {
 
 func main() {
 	force := flag.Bool("force", false, "rebuild even when the cache has the scenario")
+	jobs := flag.Int("j", 1, "build up to `N` scenarios at once (each guest runs on one core)")
 	flag.BoolVar(&verbose, "v", false, "show the guest's progress")
 	flag.Usage = usage
 	flag.Parse()
@@ -74,27 +76,46 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lab:", err)
 		os.Exit(1)
 	}
-	failed := false
+	var todo []scenario
 	for _, name := range args {
 		s, ok := findScenario(name)
 		if !ok {
 			fmt.Fprintf(os.Stderr, "lab: no scenario %q (go run ./lab list)\n", name)
 			os.Exit(2)
 		}
-		start := time.Now()
-		dir, cached, err := buildScenario(repo, labdata.Root(), s, *force)
-		if err != nil {
-			logf("%s: FAILED: %v", name, err)
-			failed = true
-			continue
-		}
-		how := "built"
-		if cached {
-			how = "cached"
-		}
-		logf("%s: %s in %v: %s", name, how, time.Since(start).Round(time.Second), dir)
+		todo = append(todo, s)
 	}
-	if failed {
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed []string
+		sem    = make(chan struct{}, max(*jobs, 1))
+	)
+	for _, s := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			start := time.Now()
+			dir, cached, err := buildScenario(repo, labdata.Root(), s, *force)
+			if err != nil {
+				logf("%s: FAILED: %v", s.Name, err)
+				mu.Lock()
+				failed = append(failed, s.Name)
+				mu.Unlock()
+				return
+			}
+			how := "built"
+			if cached {
+				how = "cached"
+			}
+			logf("%s: %s in %v: %s", s.Name, how, time.Since(start).Round(time.Second), dir)
+		}()
+	}
+	wg.Wait()
+	if len(failed) > 0 {
+		logf("failed: %s", strings.Join(failed, " "))
 		os.Exit(1)
 	}
 }

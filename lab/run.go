@@ -8,11 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kinspect/kinspect/internal/labdata"
 )
+
+// oldBuild matches what follows a scenario's name in its build directories.
+var oldBuild = regexp.MustCompile(`^-[0-9a-f]{16}(\.tmp)?$`)
 
 // errRetry asks for the guest to be booted again.
 var errRetry = errors.New("retry")
@@ -21,13 +26,7 @@ var errRetry = errors.New("retry")
 // build with the same key, and points root/NAME at it.
 func buildScenario(repo, root string, s scenario, force bool) (dir string, cached bool, err error) {
 	start := time.Now()
-	if err := ensureTools(); err != nil {
-		return "", false, err
-	}
-	if err := os.MkdirAll(filepath.Join(root, "build"), 0o755); err != nil {
-		return "", false, err
-	}
-	k, err := ensureKernel(root, kernels[s.Kernel])
+	k, err := prepare(root, s)
 	if err != nil {
 		return "", false, err
 	}
@@ -90,11 +89,27 @@ func buildScenario(repo, root string, s scenario, force bool) (dir string, cache
 	// Older builds of the scenario only take space.
 	old, _ := filepath.Glob(filepath.Join(root, "build", s.Name+"-*"))
 	for _, o := range old {
-		if o != final && !strings.HasPrefix(strings.TrimPrefix(o, filepath.Join(root, "build", s.Name+"-")), "live") {
+		if o != final && oldBuild.MatchString(strings.TrimPrefix(o, filepath.Join(root, "build", s.Name))) {
 			os.RemoveAll(o)
 		}
 	}
 	return final, false, nil
+}
+
+// prepareMu serializes what scenarios built at once share: apt and the
+// kernel packages.
+var prepareMu sync.Mutex
+
+func prepare(root string, s scenario) (*kernelFiles, error) {
+	prepareMu.Lock()
+	defer prepareMu.Unlock()
+	if err := ensureTools(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(root, "build"), 0o755); err != nil {
+		return nil, err
+	}
+	return ensureKernel(root, kernels[s.Kernel])
 }
 
 func relink(link, target string) error {

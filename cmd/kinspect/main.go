@@ -20,6 +20,7 @@ type globals struct {
 	live   bool   // --live: the running kernel
 	json   bool   // --json
 	pretty bool   // --pretty: indented JSON
+	cache  int    // --page-cache: MiB of decompressed pages kept (kdump files)
 }
 
 // env is what a command runs with.
@@ -43,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&g.json, "j", false, "")
 	fs.BoolVar(&g.pretty, "pretty", false, "")
 	fs.BoolVar(&g.pretty, "p", false, "")
+	fs.IntVar(&g.cache, "page-cache", defaultPageCacheMiB, "")
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
 	if err := fs.Parse(args); err != nil {
@@ -98,6 +100,7 @@ Options:
   --live            read the running kernel (/proc/kcore, /proc/kallsyms, /sys/kernel/btf)
   -j, --json        print JSON
   -p, --pretty      print indented JSON
+  --page-cache MIB  MiB of decompressed kdump pages to keep (default 4; 0 = none)
 
 Commands:
 `)
