@@ -276,13 +276,11 @@ func buildKdump(t testing.TB, mem []byte, o kdumpOpts) []byte {
 	bitmapBytes := (maxMapnr + 7) / 8
 	bitmapBlocks := (2*bitmapBytes + synthPage - 1) / synthPage
 	subHdr := make([]byte, rawSubHeaderSize)
-	subArea := append(subHdr, o.notes...)
 	viOff := 0
 	if o.vmcinfo != "" {
-		viOff = len(subArea)
-		subArea = append(subArea, o.vmcinfo...)
+		viOff = rawSubHeaderSize + len(o.notes)
 	}
-	subBlocks := (len(subArea) + synthPage - 1) / synthPage
+	subBlocks := (rawSubHeaderSize + len(o.notes) + len(o.vmcinfo) + synthPage - 1) / synthPage
 	var status uint32
 	switch o.comp {
 	case CompressZlib:
@@ -316,7 +314,7 @@ func buildKdump(t testing.TB, mem []byte, o kdumpOpts) []byte {
 	}
 	le.PutUint64(subHdr[96:], maxMapnr)
 	sub := make([]byte, subBlocks*synthPage)
-	copy(sub, subArea)
+	copy(sub, bytes.Join([][]byte{subHdr, o.notes, []byte(o.vmcinfo)}, nil))
 
 	bm := make([]byte, bitmapBlocks*synthPage)
 	var dumped []uint64
