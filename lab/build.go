@@ -117,7 +117,8 @@ func buildGuestBinaries(repo, dir string) (*guestBinaries, error) {
 	for _, src := range srcs {
 		obj := filepath.Join(dir, strings.TrimSuffix(filepath.Base(src), ".c")+".o")
 		// -g: real BTF, func_info and line_info, so bpftool's linum works.
-		if err := runIn(repo, "clang", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86",
+		// -fdebug-prefix-map: line info names the source the same wherever the repo is.
+		if err := runIn(repo, "clang", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-fdebug-prefix-map="+repo+"=.",
 			"-I", filepath.Join(repo, "lab", "workload", "bpf"), "-c", src, "-o", obj); err != nil {
 			return nil, err
 		}

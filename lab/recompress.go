@@ -21,8 +21,10 @@ const (
 	kdhBlockSize    = 428
 	kdhSubHdrSize   = 432
 	kdhBitmapBlocks = 436
-	kshSizeErase    = 64 // kdump_sub_header.size_eraseinfo
-	kshMaxMapnr64   = 88
+	kdhVersion      = 8
+	kdhMaxMapnr     = 440
+	kshSizeErase    = 72 // kdump_sub_header.size_eraseinfo
+	kshMaxMapnr64   = 96
 
 	dumpCompressedSnappy = 0x4
 	dumpCompressedZstd   = 0x20
@@ -52,14 +54,17 @@ func recompressKdump(src, dst, comp string) error {
 	bs := int64(le.Uint32(hdr[kdhBlockSize:]))
 	sub := int64(le.Uint32(hdr[kdhSubHdrSize:]))
 	bmBlocks := int64(le.Uint32(hdr[kdhBitmapBlocks:]))
-	subHdr := make([]byte, 96)
+	subHdr := make([]byte, 128)
 	if _, err := in.ReadAt(subHdr, bs); err != nil {
 		return fmt.Errorf("%s: sub-header: %w", src, err)
 	}
 	if le.Uint64(subHdr[kshSizeErase:]) != 0 {
 		return fmt.Errorf("%s: erase info is not supported", src)
 	}
-	maxMapnr := le.Uint64(subHdr[kshMaxMapnr64:])
+	maxMapnr := uint64(le.Uint32(hdr[kdhMaxMapnr:]))
+	if le.Uint32(hdr[kdhVersion:]) >= 6 { // max_mapnr_64 since header version 6
+		maxMapnr = le.Uint64(subHdr[kshMaxMapnr64:])
+	}
 	// The second half of the bitmap area marks the pages that are dumped.
 	bmLen := bmBlocks * bs / 2
 	bm2 := make([]byte, bmLen)
@@ -75,6 +80,9 @@ func recompressKdump(src, dst, comp string) error {
 		n += int64(bits.OnesCount8(b))
 	}
 	descOff := bs * (1 + sub + bmBlocks)
+	if fi, err := in.Stat(); err != nil || n == 0 || descOff+n*24 > fi.Size() {
+		return fmt.Errorf("%s: %d dumped pages: descriptors do not fit the file", src, n)
+	}
 	descs := make([]byte, n*24)
 	if _, err := in.ReadAt(descs, descOff); err != nil {
 		return fmt.Errorf("%s: page descriptors: %w", src, err)

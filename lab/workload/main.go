@@ -16,9 +16,19 @@
 //	workload snapshot OUTDIR
 //	    write OUTDIR/ps.json and OUTDIR/stacks.json from /proc
 //	workload sleeper NAME KIND
-//	    internal: a child of run that names itself NAME and blocks forever
+//	    internal: a child of run that names itself NAME and blocks forever;
+//	    KIND is nanosleep, pipe_read, futex, epoll_wait, vfork_parent or
+//	    threads (see sleeper.go)
 //
-// Progress and errors go to stderr; a failure exits with status 1.
+// The BPF objects are built from bpf/*.bpf.c with Debian's clang alone
+// (bpf/bpf_defs.h replaces the kernel headers and vmlinux.h):
+//
+//	clang -O2 -g -target bpf -D__TARGET_ARCH_x86 -I lab/workload/bpf \
+//	      -c lab/workload/bpf/X.bpf.c -o OUT/X.bpf.o
+//	CGO_ENABLED=0 go build -o OUT/workload ./lab/workload
+//
+// Every object the workload creates is named "ki_..." so that tests can
+// find it. Progress and errors go to stderr; a failure exits with status 1.
 package main
 
 import (
@@ -81,13 +91,14 @@ func runCmd(args []string) error {
 	bpfDir := fs.String("bpfdir", "/bpf", "directory holding the *.bpf.o objects")
 	ready := fs.String("ready", "/run/workload.ready", "file to write the JSON description to once everything exists")
 	scale := fs.Bool("scale", false, "also create ~1M hash entries, ~500 programs and ~2000 sleeping threads")
+	spinOnSignal := fs.Bool("spin-on-signal", false, "start spinning only when the process gets SIGUSR1 (the spinner thread exists from the start)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("run: unexpected arguments %q", fs.Args())
 	}
-	return run(runConfig{BPFDir: *bpfDir, ReadyFile: *ready, Scale: *scale})
+	return run(runConfig{BPFDir: *bpfDir, ReadyFile: *ready, Scale: *scale, SpinOnSignal: *spinOnSignal})
 }
 
 // oneDirCmd runs a subcommand whose only argument is an output directory,

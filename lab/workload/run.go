@@ -22,6 +22,9 @@ type runConfig struct {
 	ReadyFile string
 	// Scale adds the large-scale objects (see scale.go).
 	Scale bool
+	// SpinOnSignal holds the spinner until SIGUSR1, so that a guest under
+	// emulation gives all its time to capturing the truth first.
+	SpinOnSignal bool
 }
 
 // keep holds every object that must stay open for the life of the
@@ -170,7 +173,7 @@ func run(cfg runConfig) error {
 
 	// The spinner starts last, once everything else exists, and only
 	// its thread ID is waited for.
-	sp, err := startSpinner(r.spin, spinnerCPU)
+	sp, err := startSpinner(r.spin, spinnerCPU, cfg.SpinOnSignal)
 	if err != nil {
 		return fmt.Errorf("spinner: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Sizes of the -scale objects.
@@ -65,7 +66,7 @@ func (r *runner) scaleBigHash() error {
 
 // scalePrograms loads smallProgCount copies of ki_small from small.bpf.o
 // named ki_s0000.., each returning a distinct constant so that each has a
-// distinct tag. They are loaded as one collection, sharing one BTF object.
+// distinct tag, and a BTF function of its own name.
 func (r *runner) scalePrograms() error {
 	path := filepath.Join(r.cfg.BPFDir, smallObject)
 	spec, err := ebpf.LoadCollectionSpec(path)
@@ -82,6 +83,14 @@ func (r *runner) scalePrograms() error {
 		ps.Name = fmt.Sprintf(smallProgPattern, i)
 		if err := patchConstant(ps.Instructions, smallProgMagic, smallProgMagic+int64(i)); err != nil {
 			return fmt.Errorf("%s: %w", ps.Name, err)
+		}
+		// The kernel names a program's kallsyms symbol after its BTF
+		// func_info (bpf_prog_<tag>_<func>), not after the program name:
+		// rename the BTF function too, or all copies would be "ki_small".
+		if fn := btf.FuncMetadata(&ps.Instructions[0]); fn != nil {
+			renamed := *fn
+			renamed.Name = ps.Name
+			ps.Instructions[0] = btf.WithFuncMetadata(ps.Instructions[0], &renamed)
 		}
 		progs[ps.Name] = ps
 	}

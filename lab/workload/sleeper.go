@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"unsafe"
@@ -112,23 +113,23 @@ func sleeperMain(name, kind string) error {
 		if err != nil {
 			return err
 		}
-		errc := make(chan error)
 		for i := 1; i < threadsPerProc; i++ {
 			go func() {
 				// Never unlocked: the goroutine owns its thread for good.
 				runtime.LockOSThread()
-				if err := setComm(name); err != nil {
-					errc <- err
-					return
+				err := setComm(name)
+				if err == nil {
+					err = blockInRead(fd)
 				}
-				errc <- blockInRead(fd)
+				fmt.Fprintf(os.Stderr, "workload: sleeper %s: thread: %v\n", name, err)
+				os.Exit(1)
 			}()
 		}
+		// The main thread is the last of the threadsPerProc threads.
 		if err := setComm(name); err != nil {
 			return err
 		}
-		go func() { errc <- blockInRead(fd) }()
-		return <-errc
+		return blockInRead(fd)
 	default:
 		return fmt.Errorf("unknown sleeper kind %q", kind)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/signal"
 	"runtime"
 	"time"
 
@@ -24,8 +25,9 @@ const spinnerRepeat = 1 << 30
 // startSpinner starts a goroutine that owns an OS thread bound to cpu (or
 // to CPU 0 if cpu does not exist), names it spinnerComm and runs prog
 // through BPF_PROG_TEST_RUN forever. It returns as soon as the thread is
-// set up, without waiting for any run.
-func startSpinner(prog *ebpf.Program, cpu int) (*SpinnerRecord, error) {
+// set up, without waiting for any run. With onSignal, the thread waits
+// for SIGUSR1 before its first run.
+func startSpinner(prog *ebpf.Program, cpu int, onSignal bool) (*SpinnerRecord, error) {
 	info, err := prog.Info()
 	if err != nil {
 		return nil, fmt.Errorf("info of spin program: %w", err)
@@ -44,6 +46,11 @@ func startSpinner(prog *ebpf.Program, cpu int) (*SpinnerRecord, error) {
 		err error
 	}
 	done := make(chan setup, 1)
+	var start chan os.Signal
+	if onSignal {
+		start = make(chan os.Signal, 1)
+		signal.Notify(start, unix.SIGUSR1)
+	}
 	go func() {
 		// Never unlocked: the thread is dedicated to spinning.
 		runtime.LockOSThread()
@@ -58,6 +65,10 @@ func startSpinner(prog *ebpf.Program, cpu int) (*SpinnerRecord, error) {
 			return
 		}
 		done <- setup{tid: unix.Gettid()}
+		if start != nil {
+			<-start
+			signal.Stop(start)
+		}
 		spin(prog)
 	}()
 	s := <-done

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labdata"
+)
+
+// These tests check the lab's outputs against what issue 2 asks of them,
+// on every built scenario: the workload's objects in the truth, the ELF
+// notes, the spinner stopped in its program, every dump format present.
+
+// Types the workload must create on every lab kernel (both have them all).
+var (
+	wantMapTypes = []string{"hash", "array", "percpu_array", "percpu_hash", "lru_hash", "lpm_trie",
+		"prog_array", "ringbuf", "perf_event_array", "stack_trace", "queue"}
+	wantProgTypes = []string{"socket_filter", "xdp", "kprobe", "tracepoint", "tracing", "cgroup_skb"}
+	wantFormats   = []string{"elf", "qemu-kdump-zlib.flat", "kdump-zlib.flat", "kdump-zlib", "kdump-lzo",
+		"kdump-raw", "kdump-zstd", "kdump-snappy", "kdump-zlib-d31", "kdump-lzo-d31.flat", "elf-d31"}
+)
+
+type readyDoc struct {
+	Progs []struct {
+		Name string `json:"name"`
+		ID   int    `json:"id"`
+	} `json:"progs"`
+	Maps []struct {
+		Name string `json:"name"`
+		ID   int    `json:"id"`
+	} `json:"maps"`
+	Sleepers []struct {
+		Comm string `json:"comm"`
+		PID  int    `json:"pid"`
+	} `json:"sleepers"`
+	Spinner struct {
+		ProgID   int    `json:"prog_id"`
+		ProgName string `json:"prog_name"`
+		CPU      int    `json:"cpu"`
+	} `json:"spinner"`
+}
+
+type bpftoolObj struct {
+	ID   int    `json:"id"`
+	Type string `json:"type"`
+	Name string `json:"name"`
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func builtScenarios(t *testing.T) []*labdata.Scenario {
+	out := labdata.Built(t)
+	for _, n := range []string{"basic-live"} {
+		if s, err := labdata.Load(n); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func TestScenarioTruth(t *testing.T) {
+	for _, s := range builtScenarios(t) {
+		t.Run(s.Scenario, func(t *testing.T) {
+			uname, err := os.ReadFile(s.Path("truth/uname.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(string(uname)); got != s.Release || got == "" {
+				t.Errorf("truth uname -r %q, manifest release %q", got, s.Release)
+			}
+			var ready readyDoc
+			readJSON(t, s.Path("truth/workload.json"), &ready)
+			var progs, maps []bpftoolObj
+			readJSON(t, s.Path("truth/bpftool/prog.json"), &progs)
+			readJSON(t, s.Path("truth/bpftool/map.json"), &maps)
+
+			progTypes, mapTypes := map[string]bool{}, map[string]bool{}
+			progByID, mapByID := map[int]bpftoolObj{}, map[int]bpftoolObj{}
+			for _, p := range progs {
+				progTypes[p.Type] = true
+				progByID[p.ID] = p
+			}
+			for _, m := range maps {
+				mapTypes[m.Type] = true
+				mapByID[m.ID] = m
+			}
+			for _, ty := range wantProgTypes {
+				if !progTypes[ty] {
+					t.Errorf("bpftool prog show lists no %s program", ty)
+				}
+			}
+			for _, ty := range wantMapTypes {
+				if !mapTypes[ty] {
+					t.Errorf("bpftool map show lists no %s map", ty)
+				}
+			}
+			if len(ready.Progs) == 0 || len(ready.Maps) == 0 {
+				t.Fatalf("workload.json lists %d programs and %d maps", len(ready.Progs), len(ready.Maps))
+			}
+			// Object names are cut to 15 characters by the kernel.
+			for _, p := range ready.Progs {
+				if got := progByID[p.ID].Name; got == "" || !strings.HasPrefix(p.Name, got) || !strings.HasPrefix(got, "ki_") {
+					t.Errorf("program %s (id %d): bpftool names it %q", p.Name, p.ID, got)
+				}
+			}
+			for _, m := range ready.Maps {
+				if got := mapByID[m.ID].Name; got == "" || !strings.HasPrefix(m.Name, got) || !strings.HasPrefix(got, "ki_") {
+					t.Errorf("map %s (id %d): bpftool names it %q", m.Name, m.ID, got)
+				}
+			}
+			for _, p := range progs {
+				for _, f := range []string{"xlated/%d.txt", "xlated/%d.json", "jited/prog-%d.json", "jited/prog-%d.txt"} {
+					if fi, err := os.Stat(s.Path("truth/" + fmt.Sprintf(f, p.ID))); err != nil || fi.Size() == 0 {
+						t.Errorf("program %d (%s): no %s", p.ID, p.Name, fmt.Sprintf(f, p.ID))
+					}
+				}
+			}
+			kallsyms, err := os.ReadFile(s.Path("truth/kallsyms.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(kallsyms, []byte("_"+ready.Spinner.ProgName+"\t[bpf]")) {
+				t.Errorf("kallsyms has no bpf_prog_..._%s [bpf]", ready.Spinner.ProgName)
+			}
+
+			var ps []struct {
+				PID  int    `json:"pid"`
+				TID  int    `json:"tid"`
+				Comm string `json:"comm"`
+			}
+			readJSON(t, s.Path("truth/ps.json"), &ps)
+			comms := map[string]bool{}
+			for _, p := range ps {
+				comms[p.Comm] = true
+			}
+			if len(ready.Sleepers) == 0 {
+				t.Error("workload.json lists no sleeping processes")
+			}
+			for _, sl := range ready.Sleepers {
+				if !comms[sl.Comm] {
+					t.Errorf("sleeper %s (pid %d) missing from ps.json", sl.Comm, sl.PID)
+				}
+			}
+			var stacks map[string][]string
+			readJSON(t, s.Path("truth/stacks.json"), &stacks)
+			if len(stacks) < len(ps)/2 {
+				t.Errorf("stacks.json has %d stacks for %d tasks", len(stacks), len(ps))
+			}
+			if s.Live {
+				cmds, _ := filepath.Glob(s.Path("truth/live/*.cmd"))
+				if len(cmds) == 0 {
+					t.Error("live variant ran no kinspect command")
+				}
+			}
+		})
+	}
+}
+
+func TestScenarioDumps(t *testing.T) {
+	for _, s := range builtScenarios(t) {
+		if s.Live {
+			continue
+		}
+		t.Run(s.Scenario, func(t *testing.T) {
+			for _, name := range wantFormats {
+				f, ok := s.Format(name)
+				if !ok {
+					t.Errorf("no format %s", name)
+					continue
+				}
+				head := make([]byte, 16)
+				fd, err := os.Open(s.Path(f.Path))
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				fd.Read(head)
+				fd.Close()
+				var magic string
+				switch f.Layout {
+				case "elf":
+					magic = "\x7fELF"
+				case "kdump":
+					magic = "KDUMP   "
+				case "kdump-flat":
+					magic = "makedumpfile"
+				}
+				if !bytes.HasPrefix(head, []byte(magic)) {
+					t.Errorf("%s: starts %q, want %q", name, head, magic)
+				}
+			}
+		})
+	}
+}
+
+// TestScenarioELFNotes runs readelf -n, as the issue asks: VMCOREINFO and
+// one NT_PRSTATUS per CPU.
+func TestScenarioELFNotes(t *testing.T) {
+	if _, err := exec.LookPath("readelf"); err != nil {
+		t.Skip("no readelf")
+	}
+	for _, s := range builtScenarios(t) {
+		if s.Live {
+			continue
+		}
+		t.Run(s.Scenario, func(t *testing.T) {
+			for _, name := range []string{"elf", "elf-d31"} {
+				out, err := exec.Command("readelf", "-n", s.Path("dumps/"+name)).CombinedOutput()
+				if err != nil {
+					t.Fatalf("readelf -n %s: %v\n%s", name, err, out)
+				}
+				if n := strings.Count(string(out), "NT_PRSTATUS"); n != s.CPUs {
+					t.Errorf("%s: %d NT_PRSTATUS notes, want %d", name, n, s.CPUs)
+				}
+				if !strings.Contains(string(out), "VMCOREINFO") {
+					t.Errorf("%s: no VMCOREINFO note", name)
+				}
+			}
+		})
+	}
+}
+
+// TestScenarioStops checks the spinner's CPU was stopped inside the
+// spinner's program, by the truth's kallsyms.
+func TestScenarioStops(t *testing.T) {
+	for _, s := range builtScenarios(t) {
+		if s.Live {
+			continue
+		}
+		t.Run(s.Scenario, func(t *testing.T) {
+			if len(s.Stops) == 0 {
+				t.Fatal("no stops recorded")
+			}
+			last := s.Stops[len(s.Stops)-1]
+			if !last.InBPF {
+				t.Fatalf("last stop not in the spinner's program: %+v", last)
+			}
+			var ready readyDoc
+			readJSON(t, s.Path("truth/workload.json"), &ready)
+			if last.CPU != ready.Spinner.CPU {
+				t.Errorf("stopped CPU %d, spinner on CPU %d", last.CPU, ready.Spinner.CPU)
+			}
+			where := last.Symbol
+			if s.Panic {
+				where = last.Note
+			}
+			if !strings.Contains(where, "bpf_prog_") || !strings.Contains(where, ready.Spinner.ProgName) {
+				t.Errorf("stop at %q, want inside bpf_prog_..._%s", where, ready.Spinner.ProgName)
+			}
+			t.Logf("%s: %d stop(s), last %s %s", s.Scenario, len(s.Stops), last.RIP, where)
+		})
+	}
+}
