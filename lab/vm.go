@@ -145,7 +145,8 @@ func (v *vm) waitLine(want string, timeout time.Duration) error {
 	defer v.mu.Unlock()
 	for {
 		for _, l := range v.lines {
-			if l == want {
+			// Lines end with " (uptime N)".
+			if l == want || strings.HasPrefix(l, want+" (") {
 				return nil
 			}
 			if strings.HasPrefix(l, "FAILED") {

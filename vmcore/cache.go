@@ -7,7 +7,8 @@ import "sync"
 const DefaultCachePages = 1024
 
 // pageCache keeps decompressed pages by page frame number, evicting with
-// the CLOCK algorithm. It is safe for concurrent use.
+// the CLOCK algorithm. Slots are allocated as pages arrive, so an unused
+// cache costs nothing. It is safe for concurrent use.
 type pageCache struct {
 	mu       sync.Mutex
 	pageSize int
@@ -15,7 +16,7 @@ type pageCache struct {
 	pfn      []uint64         // slot -> pfn
 	used     []bool           // slot holds a page
 	ref      []bool           // CLOCK reference bit
-	data     []byte           // slot i is data[i*pageSize:(i+1)*pageSize]
+	data     [][]byte         // slot -> page, allocated on first use
 	hand     int
 }
 
@@ -25,11 +26,11 @@ func newPageCache(pages, pageSize int) *pageCache {
 	}
 	return &pageCache{
 		pageSize: pageSize,
-		index:    make(map[uint64]int32, pages),
+		index:    make(map[uint64]int32),
 		pfn:      make([]uint64, pages),
 		used:     make([]bool, pages),
 		ref:      make([]bool, pages),
-		data:     make([]byte, pages*pageSize),
+		data:     make([][]byte, pages),
 	}
 }
 
@@ -46,8 +47,7 @@ func (c *pageCache) read(pfn uint64, off int, p []byte) (int, bool) {
 		return 0, false
 	}
 	c.ref[s] = true
-	base := int(s) * c.pageSize
-	n := copy(p, c.data[base+off:base+c.pageSize])
+	n := copy(p, c.data[s][off:])
 	c.mu.Unlock()
 	return n, true
 }
@@ -77,7 +77,10 @@ func (c *pageCache) put(pfn uint64, page []byte) {
 		}
 		c.pfn[s], c.used[s], c.ref[s] = pfn, true, false
 		c.index[pfn] = int32(s)
-		copy(c.data[s*c.pageSize:(s+1)*c.pageSize], page)
+		if c.data[s] == nil {
+			c.data[s] = make([]byte, c.pageSize)
+		}
+		copy(c.data[s], page)
 		return
 	}
 }

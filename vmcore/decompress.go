@@ -162,9 +162,11 @@ func lzoDecompress(src, dst []byte) (n int, err error) {
 			n, err = 0, fmt.Errorf("lzo: decoder panic: %v", r)
 		}
 	}()
-	n, err = lzo.Decompress(src, dst)
+	n, err = lzoDecompressRaw(src, dst)
 	if err != nil {
 		return n, fmt.Errorf("lzo: %w", err)
 	}
 	return n, nil
 }
+
+func lzoDecompressRaw(src, dst []byte) (int, error) { return lzo.Decompress(src, dst) }

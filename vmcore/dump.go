@@ -142,13 +142,13 @@ func newDump(r io.ReaderAt, size int64, opts ...Option) (d *Dump, err error) {
 		if err != nil {
 			return nil, err
 		}
-		k, err := openKdump(ff, ff.size, o.cachePages)
+		k, err := openKdump(ff, ff.size, ff.data, o.cachePages)
 		if err != nil {
 			return nil, err
 		}
 		d.flat, d.kd, d.format = ff, k, FormatKdumpFlat
 	case isKdump(magic[:]):
-		k, err := openKdump(r, size, o.cachePages)
+		k, err := openKdump(r, size, size, o.cachePages)
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +186,7 @@ func newDump(r io.ReaderAt, size int64, opts ...Option) (d *Dump, err error) {
 			d.problems = append(d.problems, err)
 		} else {
 			d.info = vi
-			if vi.PageSize > 0 && d.elf != nil {
+			if ps := vi.PageSize; ps >= 512 && ps <= maxPageSize && ps&(ps-1) == 0 && d.elf != nil {
 				d.pageSize = vi.PageSize
 				d.elf.pageSize = uint64(vi.PageSize)
 			}

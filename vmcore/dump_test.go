@@ -178,7 +178,7 @@ func TestOpenErrors(t *testing.T) {
 		{"elf truncated", elf[:len(elf)-100], "run past the end"},
 		{"elf 32-bit", mod(elf, 4, 1), "only ELF64"},
 		{"elf not core", mod(elf, 16, 2), "ET_CORE"},
-		{"elf phoff at end", mod(elf, 32, 0xf0, 0xff, 0xff, 0), "do not fit"},
+		{"elf phoff beyond end", mod(elf, 32, 0, 0, 0, 0, 0x7f), "do not fit"},
 		{"elf note size", mod(elf, 64+2*56+4, 0xff, 0xff, 0xff, 0x7f), "beyond the note area"},
 		{"kdump truncated header", kd[:300], "truncated"},
 		{"kdump bad block size", mod(kd, 428, 0x01, 0x10), "block size"},

@@ -22,6 +22,7 @@ type flatFile struct {
 	r       io.ReaderAt
 	extents []flatExtent // sorted by logical offset, disjoint
 	size    int64        // logical size: the end of the last extent
+	data    int64        // bytes the extents hold
 	records int          // number of data records
 }
 
@@ -95,6 +96,9 @@ func openFlat(r io.ReaderAt, fileSize int64) (*flatFile, error) {
 	ff.extents = resolveOverlaps(recs)
 	if n := len(ff.extents); n > 0 {
 		ff.size = ff.extents[n-1].Log + ff.extents[n-1].Len
+	}
+	for _, e := range ff.extents {
+		ff.data += e.Len
 	}
 	return ff, nil
 }

@@ -55,6 +55,10 @@ type kdumpFile struct {
 	bufPool sync.Pool // *[]byte of a page, for compressed data and pages
 }
 
+// maxPageSize bounds the block (page) size: 64 KiB is the largest page
+// size of any architecture makedumpfile supports.
+const maxPageSize = 64 << 10
+
 // maxBitmapBytes bounds the bitmaps we load: 2 x 256 MiB covers 8 TiB of
 // 4 KiB pages.
 const maxBitmapBytes = 512 << 20
@@ -63,8 +67,10 @@ func isKdump(hdr []byte) bool {
 	return len(hdr) >= 8 && (string(hdr[:8]) == kdumpSignature || string(hdr[:8]) == diskdumpSig)
 }
 
-// openKdump reads the headers of the kdump file r (size bytes).
-func openKdump(r io.ReaderAt, size int64, cachePages int) (*kdumpFile, error) {
+// openKdump reads the headers of the kdump file r (size bytes). budget is
+// the number of bytes the file really holds (less than size for a sparse
+// flattened file): no allocation the file asks for may exceed it.
+func openKdump(r io.ReaderAt, size, budget int64, cachePages int) (*kdumpFile, error) {
 	k := &kdumpFile{r: r, size: size}
 	buf := make([]byte, rawDiskDumpHeaderSize)
 	if n, _ := r.ReadAt(buf, 0); n < len(buf) {
@@ -76,8 +82,8 @@ func openKdump(r io.ReaderAt, size int64, cachePages int) (*kdumpFile, error) {
 	binary.Decode(buf, binary.LittleEndian, &k.hdr)
 	h := &k.hdr
 	bs := int64(h.BlockSize)
-	if bs < 512 || bs > 1<<20 || bs&(bs-1) != 0 {
-		return nil, formatErr("kdump header", 428, "block size %d is not a power of two in [512, 1 MiB]", h.BlockSize)
+	if bs < 512 || bs > maxPageSize || bs&(bs-1) != 0 {
+		return nil, formatErr("kdump header", 428, "block size %d is not a power of two in [512, %d]", h.BlockSize, maxPageSize)
 	}
 	k.pageSize = int(bs)
 	if h.SubHdrSize < 0 || int64(h.SubHdrSize) > size/bs {
@@ -114,7 +120,7 @@ func openKdump(r io.ReaderAt, size int64, cachePages int) (*kdumpFile, error) {
 
 	k.bitmapOff = (1 + int64(h.SubHdrSize)) * bs
 	k.bitmapLen = int64(h.BitmapBlocks) * bs
-	if k.bitmapLen > maxBitmapBytes || k.bitmapLen > size-k.bitmapOff {
+	if k.bitmapLen > maxBitmapBytes || k.bitmapLen > size-k.bitmapOff || k.bitmapLen > budget {
 		return nil, formatErr("kdump header", 436, "bitmaps of %d blocks at %#x do not fit the %d-byte file", h.BitmapBlocks, k.bitmapOff, size)
 	}
 	if need := 2 * ((k.maxMapnr + 7) / 8); need > uint64(k.bitmapLen) {
@@ -124,14 +130,14 @@ func openKdump(r io.ReaderAt, size int64, cachePages int) (*kdumpFile, error) {
 
 	if k.hasSub {
 		if o, n := k.sub.OffsetNote, k.sub.SizeNote; n > 0 {
-			b, err := readArea(r, size, o, n, maxNotesSize, "kdump note area")
+			b, err := readArea(r, size, o, n, int(min(maxNotesSize, budget)), "kdump note area")
 			if err != nil {
 				return nil, err
 			}
 			k.notes, k.notesOff = b, o
 		}
 		if o, n := k.sub.OffsetVmcoreinfo, k.sub.SizeVmcoreinfo; n > 0 {
-			b, err := readArea(r, size, o, n, maxVMCOREINFOSize, "kdump VMCOREINFO")
+			b, err := readArea(r, size, o, n, int(min(maxVMCOREINFOSize, budget)), "kdump VMCOREINFO")
 			if err != nil {
 				return nil, err
 			}

@@ -100,12 +100,12 @@ type rawFlatHeader struct {
 	Version   int64    // VERSION_FLAT_HEADER
 }
 
-// rawFlatRecord is struct makedumpfile_data_header, big-endian: it
-// precedes BufSize bytes that belong at Offset of the rearranged file.
-type rawFlatRecord struct {
-	Offset  int64
-	BufSize int64
-}
+// struct makedumpfile_data_header, big-endian, flatRecordSize bytes: it
+// precedes buf_size bytes that belong at offset of the rearranged file
+// (decoded field by field in flat.go, once per record).
+//
+//	int64_t offset;
+//	int64_t buf_size;
 
 // ELF notes.
 

@@ -328,13 +328,14 @@ func buildKdump(t testing.TB, mem []byte, o kdumpOpts) []byte {
 	descOff := uint64(1+subBlocks+int(bitmapBlocks)) * synthPage
 	dataOff := descOff + uint64(len(dumped))*rawPageDescSize
 	descs := make([]byte, len(dumped)*rawPageDescSize)
-	var data []byte
-	zeroOff := int64(-1)
+	// The shared zero page comes first, raw (makedumpfile's pd_zero).
+	data := make([]byte, synthPage)
+	zeroOff := dataOff
 	for i, pfn := range dumped {
 		page := mem[pfn*synthPage : (pfn+1)*synthPage]
 		d := descs[i*rawPageDescSize:]
-		if allZero(page) && zeroOff >= 0 {
-			le.PutUint64(d, uint64(zeroOff))
+		if allZero(page) {
+			le.PutUint64(d, zeroOff)
 			le.PutUint32(d[8:], synthPage)
 			continue
 		}
@@ -345,9 +346,6 @@ func buildKdump(t testing.TB, mem []byte, o kdumpOpts) []byte {
 			flags = status
 		} else {
 			c = page
-		}
-		if allZero(page) {
-			zeroOff = int64(off)
 		}
 		data = append(data, c...)
 		le.PutUint64(d, off)

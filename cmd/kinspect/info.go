@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +66,12 @@ type cpuInfo struct {
 type hexU64 uint64
 
 func (h hexU64) MarshalText() ([]byte, error) { return []byte(fmt.Sprintf("%#x", uint64(h))), nil }
+
+func (h *hexU64) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseUint(string(b), 0, 64)
+	*h = hexU64(v)
+	return err
+}
 
 func ptrHex(v uint64) *hexU64 { h := hexU64(v); return &h }
 
@@ -134,10 +141,19 @@ func dumpInfoOf(d *vmcore.Dump) *infoResult {
 			problem(err)
 		}
 	}
-	if n, err := d.MemorySize(); err == nil {
-		r.MemoryBytes = n
-	} else {
-		problem(err)
+	// Memory the kernel has struct pages for: equal across formats (QEMU's
+	// ELF also holds VGA memory and firmware); else what the dump holds.
+	if k, err := d.Kernel(); err == nil {
+		if n, err := k.MemorySize(); err == nil {
+			r.MemoryBytes = n
+		}
+	}
+	if r.MemoryBytes == 0 {
+		if n, err := d.MemorySize(); err == nil {
+			r.MemoryBytes = n
+		} else {
+			problem(err)
+		}
 	}
 	for _, c := range d.CPUs() {
 		r.CPUs = append(r.CPUs, cpuInfo{CPU: c.Index, PID: c.PID, RIP: hexU64(c.Regs.RIP), RSP: hexU64(c.Regs.RSP), RBP: hexU64(c.Regs.RBP)})
@@ -253,7 +269,7 @@ func printInfo(w io.Writer, r *infoResult) {
 		row("PANIC CPU", "(not recorded in the dump)")
 	}
 	if len(r.CPUs) > 0 {
-		fmt.Fprintf(w, "\n%4s %7s  %-18s  %-18s  %-18s\n", "CPU", "PID", "RIP", "RSP", "RBP")
+		fmt.Fprintf(w, "\n%4s %7s  %-18s  %-18s  %s\n", "CPU", "PID", "RIP", "RSP", "RBP")
 		for _, c := range r.CPUs {
 			fmt.Fprintf(w, "%4d %7d  0x%016x  0x%016x  0x%016x\n", c.CPU, c.PID, uint64(c.RIP), uint64(c.RSP), uint64(c.RBP))
 		}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labdata"
+)
+
+// tinyCore writes a minimal ELF core: a VMCOREINFO note, one NT_PRSTATUS
+// and one PT_LOAD of 4 pages (no page tables, so no address space).
+func tinyCore(t *testing.T) string {
+	t.Helper()
+	le := binary.LittleEndian
+	var notes bytes.Buffer
+	note := func(name string, typ uint32, desc []byte) {
+		nm := append([]byte(name), 0)
+		binary.Write(&notes, le, [3]uint32{uint32(len(nm)), uint32(len(desc)), typ})
+		notes.Write(nm)
+		notes.Write(make([]byte, (4-len(nm)%4)%4))
+		notes.Write(desc)
+		notes.Write(make([]byte, (4-len(desc)%4)%4))
+	}
+	pr := make([]byte, 336)
+	le.PutUint32(pr[32:], 7)                        // pr_pid
+	le.PutUint64(pr[112+16*8:], 0xffffffff81234567) // rip
+	le.PutUint64(pr[112+19*8:], 0xffffc90000123f00) // rsp
+	note("CORE", 1, pr)
+	note("VMCOREINFO", 0, []byte("OSRELEASE=6.1.0-test\nBUILD-ID=abcdef\nPAGESIZE=4096\nKERNELOFFSET=1e000000\nCRASHTIME=1700000000\n"))
+	hdr := make([]byte, 64+2*56)
+	copy(hdr, "\x7fELF\x02\x01\x01")
+	le.PutUint16(hdr[16:], 4)
+	le.PutUint16(hdr[18:], 62)
+	le.PutUint64(hdr[32:], 64)
+	le.PutUint16(hdr[54:], 56)
+	le.PutUint16(hdr[56:], 2)
+	off := uint64(len(hdr))
+	ph := hdr[64:]
+	le.PutUint32(ph, 4)
+	le.PutUint64(ph[8:], off)
+	le.PutUint64(ph[32:], uint64(notes.Len()))
+	le.PutUint64(ph[40:], uint64(notes.Len()))
+	ph = hdr[64+56:]
+	le.PutUint32(ph, 1)
+	le.PutUint64(ph[8:], off+uint64(notes.Len()))
+	le.PutUint64(ph[32:], 4*4096)
+	le.PutUint64(ph[40:], 4*4096)
+	b := append(hdr, notes.Bytes()...)
+	b = append(b, make([]byte, 4*4096)...)
+	p := filepath.Join(t.TempDir(), "core")
+	if err := os.WriteFile(p, b, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestInfoTinyCore(t *testing.T) {
+	core := tinyCore(t)
+	var out bytes.Buffer
+	if code := run([]string{"-c", core, "info"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+	for _, want := range []string{"RELEASE: 6.1.0-test", "BUILD ID: abcdef", "KASLR OFFSET: (unknown)", "MEMORY: 16.0 KiB (16384 bytes)",
+		"CRASH TIME: 2023-11-14T22:13:20Z", "0xffffffff81234567", "0xffffc90000123f00", "(elf)", "note: kernel address space"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := run([]string{"-c", core, "--json", "info"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+	var r infoResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if r.Release != "6.1.0-test" || r.NumCPUs != 1 || r.CPUs[0].PID != 7 || !strings.Contains(out.String(), `"rip":"0xffffffff81234567"`) || r.MemoryBytes != 16384 {
+		t.Errorf("json: %s", out.String())
+	}
+}
+
+func TestInfoErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad")
+	os.WriteFile(bad, bytes.Repeat([]byte("x"), 100), 0o400)
+	tests := []struct {
+		args     []string
+		code     int
+		contains string
+	}{
+		{[]string{"info"}, 2, "give -c DUMP or --live"},
+		{[]string{"-c", bad, "info"}, 1, "unknown magic"},
+		{[]string{"--json", "-c", bad, "info"}, 1, `{"error":`},
+		{[]string{"-c", "/nonexistent", "info"}, 1, "no such file"},
+		{[]string{"-c", bad, "--live", "info"}, 2, "exclude each other"},
+		{[]string{"--page-cache", "-1", "-c", bad, "info"}, 2, "--page-cache"},
+		{[]string{"-c", bad, "info", "extra"}, 2, "no arguments"},
+		{[]string{"info", "help"}, 0, "Usage: kinspect"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			if code := run(tt.args, &out, &out); code != tt.code || !strings.Contains(out.String(), tt.contains) {
+				t.Errorf("exit %d (want %d), output lacks %q:\n%s", code, tt.code, tt.contains, out.String())
+			}
+		})
+	}
+}
+
+// TestInfoLive: with /proc/kcore the live kernel is described; without
+// it (as on the build machines), info still gives the release and says
+// why the rest is missing.
+func TestInfoLive(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"--live", "--json", "info"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+	var r infoResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		t.Skip(err)
+	}
+	if r.Release != strings.TrimSpace(string(rel)) {
+		t.Errorf("release %q, uname says %q", r.Release, rel)
+	}
+	if _, err := os.Stat("/proc/kcore"); err != nil && !strings.Contains(r.Unavailable, "/proc/kcore") {
+		t.Errorf("no /proc/kcore, but unavailable = %q", r.Unavailable)
+	}
+}
+
+// TestInfoLab: info on every format of each built scenario agrees (but
+// for the dump's own description) and gives the truth's release.
+func TestInfoLab(t *testing.T) {
+	for _, s := range labdata.Built(t) {
+		t.Run(s.Scenario, func(t *testing.T) {
+			b, err := os.ReadFile(s.Path("truth/uname.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			uname := strings.TrimSpace(string(b))
+			var first []byte
+			for _, f := range s.Formats {
+				var out bytes.Buffer
+				if code := run([]string{"-c", s.Path(f.Path), "--json", "info"}, &out, &out); code != 0 {
+					t.Errorf("%s: exit %d: %s", f.Name, code, out.String())
+					continue
+				}
+				var r infoResult
+				if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+					t.Fatal(err)
+				}
+				if r.Release != uname {
+					t.Errorf("%s: release %q, truth %q", f.Name, r.Release, uname)
+				}
+				if len(r.Problems) > 0 {
+					t.Errorf("%s: problems %v", f.Name, r.Problems)
+				}
+				r.Dump = dumpInfo{}
+				kernelPart, _ := json.Marshal(r)
+				if first == nil {
+					first = kernelPart
+				} else if !bytes.Equal(kernelPart, first) {
+					t.Errorf("%s: info differs from the first format:\n%s\n%s", f.Name, kernelPart, first)
+				}
+			}
+		})
+	}
+}
