@@ -78,16 +78,19 @@ func cacheKey(repo string, s scenario, k *kernelFiles, kinspectBin string) (stri
 	h := sha256.New()
 	sj, _ := json.Marshal(s)
 	fmt.Fprintf(h, "lab %s\nscenario %s\nkernel %s %s\ngo %s\n%s", labVersion, sj, k.Package, k.Version, runtime.Version(), toolVersions())
-	for _, d := range []string{"lab/guest", "lab/workload"} {
-		if err := hashTree(h, filepath.Join(repo, d)); err != nil {
-			return "", err
-		}
+	if err := hashTree(h, filepath.Join(repo, "lab", "workload")); err != nil {
+		return "", err
 	}
+	files := []string{filepath.Join(repo, "lab", "guest", "init.sh")}
 	if s.Live {
-		b, err := os.ReadFile(kinspectBin)
+		files = append(files, filepath.Join(repo, "lab", "guest", "live-commands"), kinspectBin)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
 		if err != nil {
 			return "", err
 		}
+		fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
