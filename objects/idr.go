@@ -1,0 +1,64 @@
+package objects
+
+import (
+	"fmt"
+	"iter"
+)
+
+// IDRForEach yields the entries of an IDR (a struct idr or pointer to
+// one) in ID order, as idr_for_each_entry: the xarray idr_rt (an IDR is a
+// radix tree, and a radix tree an xarray, since 4.20) with idr_base added
+// to each index. Entries are (void *) constants.
+func IDRForEach(idr Value) iter.Seq2[IndexedValue, error] {
+	return func(yield func(IndexedValue, error) bool) {
+		rt, err := idr.Member("idr_rt")
+		if err != nil {
+			yield(IndexedValue{}, fmt.Errorf("idr_for_each: %w", err))
+			return
+		}
+		var base uint64
+		// idr_base: 4.16+ (6ce711f27500 "idr: Make 1-based IDRs more efficient").
+		if b, err := idr.Member("idr_base"); err == nil {
+			if base, err = b.Uint(); err != nil {
+				yield(IndexedValue{}, err)
+				return
+			}
+		}
+		for e, err := range RadixTreeForEach(rt) {
+			if err != nil {
+				yield(IndexedValue{}, err)
+				return
+			}
+			e.Index += base
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// IDRForEachEntry yields the IDR's entries as objects of the named type
+// (each entry a pointer to one), with their IDs.
+func IDRForEachEntry(idr Value, typeName string) iter.Seq2[IndexedValue, error] {
+	return func(yield func(IndexedValue, error) bool) {
+		t, err := idr.prog.Type(typeName)
+		if err != nil {
+			yield(IndexedValue{}, err)
+			return
+		}
+		for e, err := range IDRForEach(idr) {
+			if err != nil {
+				yield(IndexedValue{}, err)
+				return
+			}
+			if e.IsValue {
+				continue
+			}
+			a, _ := e.Value.Uint()
+			e.Value = idr.prog.Object(t, a)
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package objects
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// buildList links items at addrs into a list headed at head (item.node at +8).
+func buildList(m *fakeMem, head uint64, addrs []uint64) {
+	nodes := []uint64{head}
+	for i, a := range addrs {
+		m.item(a, int32(i+1), "it")
+		nodes = append(nodes, a+8)
+	}
+	for i, n := range nodes {
+		m.u64(n, nodes[(i+1)%len(nodes)])
+		m.u64(n+8, nodes[(i+len(nodes)-1)%len(nodes)])
+	}
+}
+
+func TestListForEachEntry(t *testing.T) {
+	p, m, syms := synthProgram(t)
+	syms["head"] = 0x1000
+	addrs := []uint64{0x2000, 0x3000, 0x2100, 0x5008}
+	buildList(m, 0x1000, addrs)
+	head, err := p.Variable("head")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for it, err := range ListForEachEntry(head, "struct item", "node") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := it.Path("id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := id.Int()
+		ids = append(ids, n)
+		if a, _ := it.Address(); a != addrs[len(ids)-1] {
+			t.Errorf("entry %d at %#x, want %#x", len(ids), a, addrs[len(ids)-1])
+		}
+	}
+	if len(ids) != 4 || ids[3] != 4 {
+		t.Errorf("ids %v", ids)
+	}
+	if empty, err := ListEmpty(head); err != nil || empty {
+		t.Errorf("ListEmpty = %v, %v", empty, err)
+	}
+}
+
+func TestListCorrupt(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		break_ func(m *fakeMem)
+		want   error
+		msg    string
+	}{
+		// 0x3008.next → 0x2008: a cycle not through the head. The prev
+		// check catches it at the first node whose prev cannot agree.
+		{"cycle", func(m *fakeMem) { m.u64(0x3008, 0x2008); m.u64(0x2008+8, 0x3008) }, ErrCorrupt, "node 0x2008"},
+		{"cycle, prevs consistent", func(m *fakeMem) { m.u64(0x3008, 0x2008) }, ErrCorrupt, "node 0x2008 seen twice"},
+		{"null next", func(m *fakeMem) { m.u64(0x3008, 0) }, ErrCorrupt, "NULL next"},
+		{"bad prev", func(m *fakeMem) { m.u64(0x3008+8, 0xdead) }, ErrCorrupt, "has prev 0xdead"},
+		{"fault", func(m *fakeMem) { m.u64(0x3008, 0x9990008) }, nil, "0x9990008"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, m, syms := synthProgram(t)
+			syms["head"] = 0x1000
+			buildList(m, 0x1000, []uint64{0x2000, 0x3000, 0x4000})
+			tc.break_(m)
+			head, _ := p.Variable("head")
+			var got error
+			n := 0
+			for _, err := range ListForEach(head) {
+				if err != nil {
+					got = err
+					break
+				}
+				n++
+				if n > 100 {
+					t.Fatal("no end")
+				}
+			}
+			if got == nil || tc.want != nil && !errors.Is(got, tc.want) || !strings.Contains(got.Error(), tc.msg) {
+				t.Errorf("err %v, want %v containing %q", got, tc.want, tc.msg)
+			}
+		})
+	}
+}
+
+func TestListLimit(t *testing.T) {
+	p, m, syms := synthProgram(t)
+	syms["head"] = 0x1000
+	var addrs []uint64
+	for i := range 1500 {
+		addrs = append(addrs, 0x100000+uint64(i)*0x100)
+	}
+	buildList(m, 0x1000, addrs)
+	head, _ := p.Variable("head")
+	var got error
+	for _, err := range ListForEach(head) {
+		if err != nil {
+			got = err
+		}
+	}
+	if !errors.Is(got, ErrLimit) {
+		t.Errorf("err %v, want ErrLimit", got)
+	}
+}
+
+func TestHlistForEachEntry(t *testing.T) {
+	p, m, syms := synthProgram(t)
+	syms["hhead"] = 0x1000
+	// items at 0x2000, 0x3000; hn at +56.
+	m.item(0x2000, 1, "a")
+	m.item(0x3000, 2, "b")
+	m.u64(0x1000, 0x2000+56)
+	m.u64(0x2000+56, 0x3000+56)
+	m.u64(0x2000+64, 0x1000)
+	m.u64(0x3000+56, 0)
+	m.u64(0x3000+64, 0x2000+56)
+	h, _ := p.Variable("hhead")
+	var names []string
+	for it, err := range HlistForEachEntry(h, "struct item", "hn") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := it.Member("name")
+		s, _ := n.CString()
+		names = append(names, s)
+	}
+	if strings.Join(names, ",") != "a,b" {
+		t.Errorf("names %v", names)
+	}
+	m.u64(0x3000+56, 0x2000+56) // cycle
+	m.u64(0x2000+64, 0x3000+56)
+	var got error
+	for _, err := range HlistForEach(h) {
+		got = err
+	}
+	if !errors.Is(got, ErrCorrupt) {
+		t.Errorf("cyclic hlist: %v", got)
+	}
+}

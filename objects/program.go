@@ -1,0 +1,185 @@
+package objects
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cilium/ebpf/btf"
+	"github.com/kinspect/kinspect/btfload"
+)
+
+// Memory reads kernel virtual memory; *vmcore.KernelAS satisfies it.
+type Memory interface {
+	ReadVirt(p []byte, vaddr uint64) (int, error)
+}
+
+// Symbolizer finds a symbol's run-time address (the kallsyms table
+// satisfies it). Errors should wrap an ErrNotFound when there is none.
+type Symbolizer interface {
+	Lookup(name string) (uint64, error)
+}
+
+// SymbolLister is optionally implemented by a Symbolizer to offer close
+// names when a symbol is not found.
+type SymbolLister interface {
+	Names(func(name string))
+}
+
+// DefaultLimit bounds every walk unless WithLimit says otherwise.
+const DefaultLimit = 1 << 22
+
+// Program is a kernel to inspect: memory, types, symbols and
+// declarations. Safe for concurrent use.
+type Program struct {
+	mem   Memory
+	types *btfload.Spec
+	syms  Symbolizer
+	decls *btfload.Decls
+	limit int
+
+	mu      sync.RWMutex
+	members map[memberKey]memberInfo
+	vars    map[string]Value
+}
+
+// Option configures a Program.
+type Option func(*Program)
+
+// WithDecls sets the declarations of global variables (default
+// btfload.NewDecls(), the built-in table).
+func WithDecls(d *btfload.Decls) Option { return func(p *Program) { p.decls = d } }
+
+// WithLimit bounds every walk to n entries (default DefaultLimit).
+func WithLimit(n int) Option { return func(p *Program) { p.limit = n } }
+
+// NewProgram returns a Program reading mem (nil: no memory, see
+// NoMemory), typed by types, with symbols from syms (nil: none).
+func NewProgram(mem Memory, types *btfload.Spec, syms Symbolizer, opts ...Option) *Program {
+	p := &Program{mem: mem, types: types, syms: syms, limit: DefaultLimit,
+		members: map[memberKey]memberInfo{}, vars: map[string]Value{}}
+	for _, o := range opts {
+		o(p)
+	}
+	if p.decls == nil {
+		p.decls = btfload.NewDecls()
+	}
+	if p.mem == nil {
+		p.mem = NoMemory(errors.New("no memory was given"))
+	}
+	if p.syms == nil {
+		p.syms = noSymbols{}
+	}
+	return p
+}
+
+// NoMemory is a Memory whose every read fails with ErrNoMemory and why,
+// for a kernel whose types are known but whose memory is not (a live
+// kernel without a readable /proc/kcore).
+func NoMemory(why error) Memory { return noMemory{why} }
+
+type noMemory struct{ why error }
+
+func (m noMemory) ReadVirt(p []byte, vaddr uint64) (int, error) {
+	return 0, fmt.Errorf("read %#x: %w: %w", vaddr, ErrNoMemory, m.why)
+}
+
+type noSymbols struct{}
+
+func (noSymbols) Lookup(name string) (uint64, error) {
+	return 0, fmt.Errorf("no symbol named %s (no symbol table): %w", name, ErrNotFound)
+}
+
+// Types returns the BTF the Program is typed by.
+func (p *Program) Types() *btfload.Spec { return p.types }
+
+// Decls returns the Program's declarations of global variables.
+func (p *Program) Decls() *btfload.Decls { return p.decls }
+
+// Limit is the most entries a walk visits.
+func (p *Program) Limit() int { return p.limit }
+
+// Memory returns the memory the Program reads.
+func (p *Program) Memory() Memory { return p.mem }
+
+// Type resolves a C type name (see btfload.Spec.Type).
+func (p *Program) Type(name string) (btf.Type, error) { return p.types.Type(name) }
+
+// Object returns the object of type t at addr; nothing is read yet.
+func (p *Program) Object(t btf.Type, addr uint64) Value {
+	return Value{prog: p, typ: t, addr: addr, lvalue: true}
+}
+
+// ObjectOf returns the object of the named type at addr.
+func (p *Program) ObjectOf(typeName string, addr uint64) (Value, error) {
+	t, err := p.Type(typeName)
+	if err != nil {
+		return Value{}, err
+	}
+	return p.Object(t, addr), nil
+}
+
+// Symbol returns a symbol's address.
+func (p *Program) Symbol(name string) (uint64, error) { return p.syms.Lookup(name) }
+
+// Variable returns the global variable called name: typed by its
+// declaration (Decls), or, for a per-CPU variable, by the BTF DATASEC
+// .data..percpu (its address is then the per-CPU offset: see PerCPU).
+// Errors wrap ErrNotFound, saying whether the symbol exists but lacks a
+// declaration, with close names.
+func (p *Program) Variable(name string) (Value, error) {
+	p.mu.RLock()
+	v, ok := p.vars[name]
+	p.mu.RUnlock()
+	if ok {
+		return v, nil
+	}
+	v, err := p.variable(name)
+	if err != nil {
+		return Value{}, err
+	}
+	p.mu.Lock()
+	p.vars[name] = v
+	p.mu.Unlock()
+	return v, nil
+}
+
+func (p *Program) variable(name string) (Value, error) {
+	if d, ok := p.decls.Lookup(name); ok {
+		t, err := p.types.Resolve(d.Type)
+		if err != nil {
+			return Value{}, fmt.Errorf("variable %s declared as %q: %w", name, d, err)
+		}
+		addr, err := p.syms.Lookup(name)
+		if err != nil {
+			return Value{}, fmt.Errorf("variable %s: %w", name, err)
+		}
+		return p.Object(t, addr), nil
+	}
+	if pv, err := p.types.PerCPUVar(name); err == nil {
+		addr, serr := p.syms.Lookup(name)
+		if serr != nil {
+			start, err := p.syms.Lookup("__per_cpu_start")
+			if err != nil {
+				return Value{}, fmt.Errorf("per-CPU variable %s: %w", name, serr)
+			}
+			addr = start + uint64(pv.Offset)
+		}
+		v := p.Object(pv.Type, addr)
+		v.percpu = true
+		return v, nil
+	}
+	if addr, err := p.syms.Lookup(name); err == nil {
+		return Value{}, fmt.Errorf("symbol %s (at %#x) has no type: global variables have no BTF; declare it, e.g. --declare 'struct foo %s': %w", name, addr, name, ErrNotFound)
+	}
+	cands := p.decls.Names()
+	if vs, err := p.types.PerCPUVars(); err == nil {
+		for _, v := range vs {
+			cands = append(cands, v.Name)
+		}
+	}
+	if sl, ok := p.syms.(SymbolLister); ok {
+		sl.Names(func(n string) { cands = append(cands, n) })
+	}
+	return Value{}, fmt.Errorf("no symbol named %s%s: %w", name, btfload.SuggestSuffix(btfload.Closest(name, cands, 5)), ErrNotFound)
+}

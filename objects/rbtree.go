@@ -1,0 +1,133 @@
+package objects
+
+import (
+	"encoding/binary"
+	"fmt"
+	"iter"
+
+	"github.com/cilium/ebpf/btf"
+	"github.com/kinspect/kinspect/btfload"
+)
+
+// maxRBDepth bounds the depth of a red-black tree: 2·log2(n+1) for any
+// n a 64-bit kernel can hold is below it.
+const maxRBDepth = 128
+
+// RBTreeForEach yields the nodes (struct rb_node objects) of a red-black
+// tree in order, leftmost first. root is a struct rb_root or struct
+// rb_root_cached, or a pointer to one. A node seen twice, a tree deeper
+// than any red-black tree can be, a fault or more nodes than the
+// Program's limit stop the walk with an error naming the address.
+func RBTreeForEach(root Value) iter.Seq2[Value, error] {
+	return func(yield func(Value, error) bool) {
+		p := root.prog
+		obj := root
+		if _, ok := root.underlying().(*btf.Pointer); ok {
+			d, err := root.Deref()
+			if err != nil {
+				yield(Value{}, fmt.Errorf("rbtree_for_each: %w", err))
+				return
+			}
+			obj = d
+		}
+		if s, ok := obj.underlying().(*btf.Struct); ok && s.Name == "rb_root_cached" {
+			r, err := obj.Member("rb_root")
+			if err != nil {
+				yield(Value{}, err)
+				return
+			}
+			obj = r
+		}
+		if s, ok := obj.underlying().(*btf.Struct); !ok || s.Name != "rb_root" {
+			yield(Value{}, fmt.Errorf("rbtree_for_each: %s is not a struct rb_root: %w", obj.TypeName(), ErrType))
+			return
+		}
+		top, err := obj.Member("rb_node")
+		if err != nil {
+			yield(Value{}, err)
+			return
+		}
+		node, err := top.Uint()
+		if err != nil {
+			yield(Value{}, err)
+			return
+		}
+		nt, err := p.Type("struct rb_node")
+		if err != nil {
+			yield(Value{}, err)
+			return
+		}
+		left, err := p.findMember(nt, "rb_left")
+		if err != nil {
+			yield(Value{}, err)
+			return
+		}
+		right, err := p.findMember(nt, "rb_right")
+		if err != nil {
+			yield(Value{}, err)
+			return
+		}
+		size, _ := btf.Sizeof(nt)
+		g := p.newGuard(fmt.Sprintf("rbtree at %#x", obj.addr))
+		buf := make([]byte, size)
+		type frame struct{ node, right uint64 }
+		var stack []frame
+		push := func(n uint64) error {
+			for n != 0 {
+				if err := g.visit(n); err != nil {
+					return err
+				}
+				if len(stack) >= maxRBDepth {
+					return fmt.Errorf("rbtree at %#x: deeper than %d at node %#x: %w", obj.addr, maxRBDepth, n, ErrCorrupt)
+				}
+				if err := p.read(buf, n); err != nil {
+					return fmt.Errorf("rbtree at %#x: read node %#x: %w", obj.addr, n, err)
+				}
+				stack = append(stack, frame{n, binary.LittleEndian.Uint64(buf[right.bitOff/8:])})
+				n = binary.LittleEndian.Uint64(buf[left.bitOff/8:])
+			}
+			return nil
+		}
+		if err := push(node); err != nil {
+			yield(Value{}, err)
+			return
+		}
+		for len(stack) > 0 {
+			f := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if !yield(p.Object(nt, f.node), nil) {
+				return
+			}
+			if err := push(f.right); err != nil {
+				yield(Value{}, err)
+				return
+			}
+		}
+	}
+}
+
+// RBTreeForEachEntry yields, in order, the objects of the named type
+// whose rb_node member (a member path) is in the tree, as
+// rbtree_postorder_for_each_entry_safe does but in order.
+func RBTreeForEachEntry(root Value, typeName, member string) iter.Seq2[Value, error] {
+	return func(yield func(Value, error) bool) {
+		p := root.prog
+		off, _, err := p.MemberOffset(typeName, member)
+		if err != nil {
+			yield(Value{}, err)
+			return
+		}
+		t, _ := p.Type(typeName)
+		for n, err := range RBTreeForEach(root) {
+			if err != nil {
+				yield(Value{}, err)
+				return
+			}
+			if !yield(p.Object(t, n.addr-off), nil) {
+				return
+			}
+		}
+	}
+}
+
+var _ = btfload.Underlying

@@ -1,0 +1,182 @@
+package objects
+
+import (
+	"encoding/binary"
+	"fmt"
+	"iter"
+	"math/bits"
+
+	"github.com/cilium/ebpf/btf"
+	"github.com/kinspect/kinspect/btfload"
+)
+
+// IndexedValue is an entry of an xarray, radix tree or IDR.
+type IndexedValue struct {
+	// Index is the entry's index (for an IDR, its ID).
+	Index uint64
+	// Value is the entry: a (void *) pointer constant, an object for the
+	// ...ForEachEntry walkers, or, for an xarray value entry
+	// (xa_is_value), an unsigned long constant holding xa_to_value.
+	Value Value
+	// IsValue says the entry was a value entry, not a pointer.
+	IsValue bool
+}
+
+// Internal entries of include/linux/xarray.h.
+const (
+	xaRetry = 256<<2 | 2 // xa_mk_internal(256): XA_RETRY_ENTRY
+	xaZero  = 257<<2 | 2 // xa_mk_internal(257): XA_ZERO_ENTRY
+)
+
+func xaIsInternal(e uint64) bool { return e&3 == 2 }
+func xaIsNode(e uint64) bool     { return xaIsInternal(e) && e > 4096 }
+
+// xaLayout is struct xa_node's layout from BTF.
+type xaLayout struct {
+	size       int
+	shift      uint32
+	parent     uint32
+	slots      uint32
+	chunk      int // XA_CHUNK_SIZE: the length of slots
+	chunkShift int
+}
+
+func (p *Program) xaLayout() (xaLayout, error) {
+	t, err := p.Type("struct xa_node")
+	if err != nil {
+		return xaLayout{}, err
+	}
+	var l xaLayout
+	l.size, _ = btf.Sizeof(t)
+	for name, dst := range map[string]*uint32{"shift": &l.shift, "parent": &l.parent, "slots": &l.slots} {
+		mi, err := p.findMember(t, name)
+		if err != nil {
+			return xaLayout{}, err
+		}
+		*dst = mi.bitOff / 8
+		if name == "slots" {
+			a, ok := btfload.Underlying(mi.typ).(*btf.Array)
+			if !ok || a.Nelems == 0 || a.Nelems&(a.Nelems-1) != 0 {
+				return xaLayout{}, fmt.Errorf("struct xa_node.slots is %s, not an array of a power of two: %w", btfload.TypeString(mi.typ), ErrNotSupported)
+			}
+			l.chunk = int(a.Nelems)
+			l.chunkShift = bits.TrailingZeros32(a.Nelems)
+		}
+	}
+	return l, nil
+}
+
+// XArrayForEach yields the present entries of an xarray (a struct xarray
+// or pointer to one) in index order, as xa_for_each: walking the nodes of
+// every level, skipping sibling, retry and zero entries (an IDR's
+// reserved IDs). Entries come as (void *) constants, value entries as
+// unsigned long constants with IsValue. A node whose parent or shift
+// disagrees with where it was found, a node seen twice, a fault or more
+// entries than the Program's limit stop the walk with an error naming
+// the address.
+func XArrayForEach(xa Value) iter.Seq2[IndexedValue, error] {
+	return func(yield func(IndexedValue, error) bool) {
+		p := xa.prog
+		addr, err := objectAddr(xa, "xa_for_each")
+		if err != nil {
+			yield(IndexedValue{}, err)
+			return
+		}
+		obj := p.Object(xa.typ, addr)
+		if _, ok := xa.underlying().(*btf.Pointer); ok {
+			obj, _ = xa.Deref()
+		}
+		headV, err := obj.Member("xa_head")
+		if err != nil {
+			yield(IndexedValue{}, fmt.Errorf("xa_for_each: %w", err))
+			return
+		}
+		head, err := headV.Uint()
+		if err != nil {
+			yield(IndexedValue{}, err)
+			return
+		}
+		voidp := &btf.Pointer{Target: (*btf.Void)(nil)}
+		ulong, _ := p.Type("unsigned long")
+		emit := func(idx, e uint64) bool {
+			if e&1 == 1 {
+				v, _ := p.Constant(ulong, e>>1)
+				return yield(IndexedValue{Index: idx, Value: v, IsValue: true}, nil)
+			}
+			v, _ := p.Constant(voidp, e)
+			return yield(IndexedValue{Index: idx, Value: v}, nil)
+		}
+		if head == 0 {
+			return
+		}
+		if !xaIsNode(head) {
+			if !xaIsInternal(head) {
+				emit(0, head)
+			}
+			return
+		}
+		l, err := p.xaLayout()
+		if err != nil {
+			yield(IndexedValue{}, err)
+			return
+		}
+		g := p.newGuard(fmt.Sprintf("xarray at %#x", addr))
+		entries := 0
+		var walk func(node, parent, base uint64, wantShift int) bool
+		walk = func(node, parent, base uint64, wantShift int) bool {
+			if err := g.visit(node); err != nil {
+				return yield(IndexedValue{}, err) && false
+			}
+			buf := make([]byte, l.size)
+			if err := p.read(buf, node); err != nil {
+				yield(IndexedValue{}, fmt.Errorf("xarray at %#x: read node %#x: %w", addr, node, err))
+				return false
+			}
+			shift := int(buf[l.shift])
+			if shift%l.chunkShift != 0 || shift >= 64 || wantShift >= 0 && shift != wantShift {
+				yield(IndexedValue{}, fmt.Errorf("xarray at %#x: node %#x has shift %d, want %d: %w", addr, node, shift, wantShift, ErrCorrupt))
+				return false
+			}
+			if par := binary.LittleEndian.Uint64(buf[l.parent:]); par != parent {
+				yield(IndexedValue{}, fmt.Errorf("xarray at %#x: node %#x has parent %#x, want %#x: %w", addr, node, par, parent, ErrCorrupt))
+				return false
+			}
+			for i := 0; i < l.chunk; i++ {
+				e := binary.LittleEndian.Uint64(buf[int(l.slots)+8*i:])
+				if e == 0 {
+					continue
+				}
+				if i > 0 && shift+bits.Len(uint(i)) > 64 {
+					yield(IndexedValue{}, fmt.Errorf("xarray at %#x: node %#x slot %d: index overflows at shift %d: %w", addr, node, i, shift, ErrCorrupt))
+					return false
+				}
+				idx := base + uint64(i)<<shift
+				switch {
+				case xaIsNode(e):
+					if shift == 0 {
+						yield(IndexedValue{}, fmt.Errorf("xarray at %#x: leaf node %#x slot %d points to node %#x: %w", addr, node, i, e-2, ErrCorrupt))
+						return false
+					}
+					if !walk(e-2, node, idx, shift-l.chunkShift) {
+						return false
+					}
+				case e == xaRetry, e == xaZero:
+					// A slot being changed, or an IDR's reserved ID.
+				case xaIsInternal(e):
+					// A sibling entry (xa_is_sibling): part of a multi-index entry.
+				default:
+					entries++
+					if entries > p.limit {
+						yield(IndexedValue{}, fmt.Errorf("xarray at %#x: more than %d entries: %w", addr, p.limit, ErrLimit))
+						return false
+					}
+					if !emit(idx, e) {
+						return false
+					}
+				}
+			}
+			return true
+		}
+		walk(head-2, 0, 0, -1)
+	}
+}
