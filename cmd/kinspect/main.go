@@ -21,6 +21,10 @@ type globals struct {
 	json   bool   // --json
 	pretty bool   // --pretty: indented JSON
 	cache  int    // --page-cache: MiB of decompressed pages kept (kdump files)
+	// declares are --declare's global variable declarations, in order.
+	declares []string
+	// declareFile is --declare-file: a file of declarations.
+	declareFile string
 }
 
 // env is what a command runs with.
@@ -45,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&g.pretty, "pretty", false, "")
 	fs.BoolVar(&g.pretty, "p", false, "")
 	fs.IntVar(&g.cache, "page-cache", defaultPageCacheMiB, "")
+	fs.Func("declare", "", func(s string) error { g.declares = append(g.declares, s); return nil })
+	fs.StringVar(&g.declareFile, "declare-file", "", "")
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
 	if err := fs.Parse(args); err != nil {
@@ -101,6 +107,8 @@ Options:
   -j, --json        print JSON
   -p, --pretty      print indented JSON
   --page-cache MIB  MiB of decompressed kdump pages to keep (default 4; 0 = none)
+  --declare DECL    declare a global variable's type, e.g. 'struct foo bar' (repeatable)
+  --declare-file F  read declarations from F, one a line
 
 Commands:
 `)

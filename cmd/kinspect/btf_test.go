@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labdata"
+)
+
+// btfTargets are the kernels btf dump is tested on: the running one
+// (from /sys/kernel/btf) and the lab's.
+func btfTargets(t *testing.T) map[string][]string {
+	out := map[string][]string{}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err == nil {
+		out["live"] = []string{"--live"}
+	}
+	if sc, err := labdata.Load("basic"); err == nil {
+		out["basic"] = []string{"-c", sc.Path("dumps/elf")}
+	}
+	if len(out) == 0 {
+		t.Skip("no BTF: neither /sys/kernel/btf/vmlinux nor a lab scenario")
+	}
+	return out
+}
+
+func TestBTFDumpCCompiles(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not installed")
+	}
+	for name, target := range btfTargets(t) {
+		for _, typ := range []string{"struct bpf_prog", "struct task_struct", "struct sk_buff"} {
+			t.Run(name+"/"+typ, func(t *testing.T) {
+				var out, errb bytes.Buffer
+				if code := run(append(target, "btf", "dump", typ), &out, &errb); code != 0 {
+					t.Fatalf("exit %d: %s", code, errb.String())
+				}
+				dir := t.TempDir()
+				src := filepath.Join(dir, "t.c")
+				os.WriteFile(src, append(out.Bytes(), []byte("\n"+typ+" kinspect_test_var;\n")...), 0o644)
+				if b, err := exec.Command(gcc, "-std=gnu11", "-Werror", "-c", "-o", filepath.Join(dir, "t.o"), src).CombinedOutput(); err != nil {
+					t.Fatalf("gcc: %v\n%.2000s", err, b)
+				}
+			})
+		}
+	}
+}
+
+func TestBTFDumpLayout(t *testing.T) {
+	for name, target := range btfTargets(t) {
+		t.Run(name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(append(target, "--json", "btf", "dump", "struct", "bpf_prog", "--layout"), &out, &errb); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			var l struct {
+				Type    string
+				Size    int
+				Members []struct {
+					Name      string
+					BitOffset int `json:"bit_offset"`
+				}
+			}
+			if err := json.Unmarshal(out.Bytes(), &l); err != nil {
+				t.Fatal(err)
+			}
+			if l.Type != "struct bpf_prog" || len(l.Members) < 10 || l.Members[0].Name != "pages" {
+				t.Errorf("layout %+v", l)
+			}
+			out.Reset()
+			if code := run(append(target, "btf", "dump", "struct bpf_prog", "--layout"), &out, &errb); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			for _, want := range []string{"struct bpf_prog {", "u16 pages;", "/* size: ", "cacheline 1 boundary", "};"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("layout lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestBTFDumpBadName(t *testing.T) {
+	for name, target := range btfTargets(t) {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			code := run(append(target, "btf", "dump", "struct", "bpf_porg"), &out, &out)
+			if code != 1 || !strings.Contains(out.String(), "no type named struct bpf_porg; did you mean struct bpf_prog") {
+				t.Errorf("exit %d: %s", code, out.String())
+			}
+		})
+	}
+}
+
+func TestSplitTypeNames(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"struct bpf_prog", "struct bpf_prog"},
+		{"struct|bpf_prog|u64", "struct bpf_prog|u64"},
+		{"unsigned|long|struct|x", "unsigned long|struct x"},
+		{"struct task_struct|struct|list_head|*", "struct task_struct|struct list_head *"},
+	} {
+		if got := strings.Join(splitTypeNames(strings.Split(tc.in, "|")), "|"); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

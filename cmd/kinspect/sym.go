@@ -1,0 +1,244 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/kinspect/kinspect/kallsyms"
+)
+
+func init() {
+	register(&command{name: "sym", summary: "look symbols up by name or address (kallsyms)", run: runSym})
+}
+
+const symHelp = `Usage: kinspect [-c DUMP | --live] [--json] sym [-k FILE] NAME|ADDR|NAME+OFF ...
+       kinspect [-c DUMP | --live] [--json] sym [-k FILE] --list [PATTERN]
+
+Looks kernel symbols up. For a NAME, prints every symbol of that name:
+address, type and module. For an ADDR (0x-prefixed, or 8 or more hex
+digits) or NAME+OFF, prints the symbol holding it as the kernel prints stack
+frames: name+0xoff/0xsize [module]. --list prints the symbols whose names
+match PATTERN (a glob with * ? [...], else a substring), or all of them,
+like /proc/kallsyms.
+
+Symbols come from the dump's memory (-c; Linux 6.0+, whose VMCOREINFO
+locates the kallsyms tables), from the running kernel's /proc/kallsyms
+(--live), or from a copy of /proc/kallsyms (-k FILE).
+
+JSON: an array of {"query", "name", "address", "type", "module", "offset",
+"size"}; address is a "0x..." string, offset and size are numbers.
+`
+
+// symResult is one answer of sym; the text and JSON printers render it.
+type symResult struct {
+	Query   string `json:"query,omitempty"`
+	Name    string `json:"name"`
+	Address hexU64 `json:"address"`
+	Type    string `json:"type"`
+	Module  string `json:"module"`
+	Offset  uint64 `json:"offset"`
+	Size    uint64 `json:"size"`
+	// ByAddr: the query was an address; Address is the symbol's start.
+	ByAddr bool `json:"-"`
+	// Hidden: the address is unknown (zeros in /proc/kallsyms).
+	Hidden bool `json:"addresses_hidden,omitempty"`
+}
+
+func resultOf(query string, s kallsyms.Symbol, off uint64, byAddr, hidden bool) symResult {
+	return symResult{Query: query, Name: s.Name, Address: hexU64(s.Addr), Type: string(rune(s.Type)), Module: s.Module,
+		Offset: off, Size: s.Size, ByAddr: byAddr, Hidden: hidden}
+}
+
+func runSym(e *env, args []string) error {
+	var file string
+	var list bool
+	var queries []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "help" && i == 0, a == "-h", a == "--help":
+			fmt.Fprint(e.stdout, symHelp)
+			return nil
+		case a == "--list" || a == "-l":
+			list = true
+		case a == "-k" || a == "--kallsyms":
+			if i+1 == len(args) {
+				return fmt.Errorf("sym %s: want a file: %w", a, errUsage)
+			}
+			i++
+			file = args[i]
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			return fmt.Errorf("sym: unknown option %q: %w", a, errUsage)
+		default:
+			queries = append(queries, a)
+		}
+	}
+	if list && len(queries) > 1 {
+		return fmt.Errorf("sym --list takes at most one pattern: %w", errUsage)
+	}
+	if !list && len(queries) == 0 {
+		return fmt.Errorf("sym: give a NAME or an ADDR (see kinspect sym help): %w", errUsage)
+	}
+	syms, err := openSymbols(e, file)
+	if err != nil {
+		return err
+	}
+	defer syms.close()
+	info, err := syms.Info()
+	if err != nil {
+		return err
+	}
+	var results []symResult
+	if list {
+		pattern := ""
+		if len(queries) == 1 {
+			pattern = queries[0]
+		}
+		results, err = symList(syms.Table, pattern, info.Hidden)
+	} else {
+		results, err = symQueries(syms.Table, queries, info.Hidden)
+		var nf *kallsyms.NotFoundError
+		if errors.As(err, &nf) && nf.ByAddr && info.Source != kallsyms.ProcPath && len(symbolSources) == 0 {
+			err = fmt.Errorf("%w (only vmlinux symbols are read from a dump: module and BPF symbols are not yet)", err)
+		}
+	}
+	if err == nil || len(results) > 0 && !e.json {
+		if e.json {
+			if results == nil {
+				results = []symResult{}
+			}
+			writeJSON(e, results)
+		} else {
+			printSym(e.stdout, results, list)
+		}
+	}
+	if !e.json {
+		for _, n := range syms.notes {
+			fmt.Fprintf(e.stderr, "note: %s\n", n)
+		}
+		if info.Hidden && err == nil {
+			fmt.Fprintf(e.stderr, "note: addresses unknown: %s\n", hiddenReason())
+		}
+	}
+	return err
+}
+
+// symQueries answers each query; the first failure ends the answers.
+func symQueries(t *kallsyms.Table, queries []string, hidden bool) ([]symResult, error) {
+	var out []symResult
+	for _, q := range queries {
+		addr, isAddr, err := parseSymAddr(t, q)
+		if err != nil {
+			return out, err
+		}
+		if !isAddr {
+			found, err := t.Lookup(q)
+			if err != nil {
+				return out, err
+			}
+			for _, s := range found {
+				out = append(out, resultOf(q, s, 0, false, hidden))
+			}
+			continue
+		}
+		if hidden {
+			return out, fmt.Errorf("look up %s: %w", q, errHiddenAddrs())
+		}
+		l, err := t.LookupAddr(addr)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, resultOf(q, l.Symbol, l.Offset, true, false))
+	}
+	return out, nil
+}
+
+// parseSymAddr reads an address query: 0xHEX, 8 or more hex digits, or
+// NAME+OFF. Anything else is a name.
+func parseSymAddr(t *kallsyms.Table, q string) (uint64, bool, error) {
+	if rest, ok := strings.CutPrefix(strings.ToLower(q), "0x"); ok {
+		v, err := strconv.ParseUint(rest, 16, 64)
+		if err != nil {
+			return 0, false, fmt.Errorf("sym: bad address %q: %w", q, errUsage)
+		}
+		return v, true, nil
+	}
+	if len(q) >= 8 && len(q) <= 16 && isHex(q) {
+		v, _ := strconv.ParseUint(q, 16, 64)
+		return v, true, nil
+	}
+	name, off, ok := strings.Cut(q, "+")
+	if !ok || name == "" {
+		return 0, false, nil
+	}
+	o, err := strconv.ParseUint(off, 0, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("sym: bad offset in %q: %w", q, errUsage)
+	}
+	base, err := t.Addr(name)
+	if err != nil {
+		return 0, false, err
+	}
+	return base + o, true, nil
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// symList lists the symbols matching pattern: a glob when it has
+// metacharacters, else a substring; "" lists all.
+func symList(t *kallsyms.Table, pattern string, hidden bool) ([]symResult, error) {
+	glob := strings.ContainsAny(pattern, "*?[")
+	if glob {
+		if _, err := path.Match(pattern, ""); err != nil {
+			return nil, fmt.Errorf("sym --list %q: %v: %w", pattern, err, errUsage)
+		}
+	}
+	var out []symResult
+	for s := range t.All() {
+		ok := pattern == ""
+		if glob {
+			ok, _ = path.Match(pattern, s.Name)
+		} else if !ok {
+			ok = strings.Contains(s.Name, pattern)
+		}
+		if ok {
+			out = append(out, resultOf("", s, 0, false, hidden))
+		}
+	}
+	if len(out) == 0 && pattern != "" {
+		return nil, fmt.Errorf("no symbol matches %q: %w", pattern, kallsyms.ErrNotFound)
+	}
+	return out, nil
+}
+
+func printSym(w io.Writer, rs []symResult, list bool) {
+	for _, r := range rs {
+		addr := fmt.Sprintf("%016x", uint64(r.Address))
+		if r.Hidden {
+			addr = fmt.Sprintf("%-16s", "(hidden)")
+		}
+		mod := ""
+		if r.Module != "" {
+			mod = " [" + r.Module + "]"
+		}
+		switch {
+		case r.ByAddr:
+			l := kallsyms.Location{Symbol: kallsyms.Symbol{Name: r.Name, Module: r.Module, Size: r.Size}, Offset: r.Offset}
+			fmt.Fprintf(w, "%016x %s\n", uint64(r.Address)+r.Offset, l)
+		case list || r.Size == 0:
+			fmt.Fprintf(w, "%s %s %s%s\n", addr, r.Type, r.Name, mod)
+		default:
+			fmt.Fprintf(w, "%s %s %s%s size %#x\n", addr, r.Type, r.Name, mod, r.Size)
+		}
+	}
+}
