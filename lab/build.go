@@ -78,6 +78,9 @@ func cacheKey(repo string, s scenario, k *kernelFiles, kinspectBin string) (stri
 	h := sha256.New()
 	sj, _ := json.Marshal(s)
 	fmt.Fprintf(h, "lab %s\nscenario %s\nkernel %s %s\ngo %s\n%s", labVersion, sj, k.Package, k.Version, runtime.Version(), toolVersions())
+	if m := modulesFor(s); len(m) != len(guestModules) {
+		fmt.Fprintf(h, "modules %v\n", m)
+	}
 	if err := hashTree(h, filepath.Join(repo, "lab", "workload")); err != nil {
 		return "", err
 	}
@@ -149,7 +152,7 @@ func runIn(dir, name string, args ...string) error {
 
 // buildInitramfs writes the guest's root: busybox, bpftool and its
 // libraries, the modules in load order, the workload and (live) kinspect.
-func buildInitramfs(out string, k *kernelFiles, gb *guestBinaries, live bool) error {
+func buildInitramfs(out string, k *kernelFiles, gb *guestBinaries, s scenario) error {
 	r := newInitramfs()
 	for _, d := range []string{"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/proc", "/sys", "/dev", "/tmp", "/run", "/truth", "/etc"} {
 		r.mkdirAll(d)
@@ -172,7 +175,7 @@ func buildInitramfs(out string, k *kernelFiles, gb *guestBinaries, live bool) er
 	if err != nil {
 		return err
 	}
-	order, err := ms.loadOrder(guestModules)
+	order, err := ms.loadOrder(modulesFor(s))
 	if err != nil {
 		return err
 	}
@@ -189,7 +192,7 @@ func buildInitramfs(out string, k *kernelFiles, gb *guestBinaries, live bool) er
 	for _, o := range gb.BPFObjs {
 		r.copyFile("/bpf/"+filepath.Base(o), o, 0o644)
 	}
-	if live {
+	if s.Live {
 		r.copyFile("/bin/kinspect", gb.Kinspect, 0o755)
 		cmds, _ := guestFiles.ReadFile("guest/live-commands")
 		r.addFile("/live-commands", 0o644, cmds)

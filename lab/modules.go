@@ -17,6 +17,19 @@ import (
 // directory over virtio 9p.
 var guestModules = []string{"qemu_fw_cfg", "virtio_pci", "9pnet_virtio", "9p"}
 
+// panicModules are loaded only where the guest is to panic: pvpanic_mmio
+// drives QEMU's ISA pvpanic device, which tells QEMU to hold the panicked
+// guest (-action panic=pause).
+var panicModules = []string{"pvpanic_mmio"}
+
+// modulesFor lists the modules a scenario's guest loads.
+func modulesFor(s scenario) []string {
+	if s.Panic {
+		return append(append([]string(nil), guestModules...), panicModules...)
+	}
+	return guestModules
+}
+
 // moduleSet is the modules of a kernel: name to path, and the built-in ones.
 type moduleSet struct {
 	paths   map[string]string
