@@ -106,9 +106,9 @@ type guestBinaries struct {
 	Kinspect string
 }
 
-// buildGuestBinaries compiles the workload, its BPF programs and kinspect
-// into dir.
-func buildGuestBinaries(repo, dir string) (*guestBinaries, error) {
+// buildGuestBinaries compiles the workload, its BPF programs and, for a
+// live scenario, kinspect into dir.
+func buildGuestBinaries(repo, dir string, live bool) (*guestBinaries, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -130,7 +130,11 @@ func buildGuestBinaries(repo, dir string) (*guestBinaries, error) {
 		}
 		gb.BPFObjs = append(gb.BPFObjs, obj)
 	}
-	for _, b := range []struct{ out, pkg string }{{gb.Workload, "./lab/workload"}, {gb.Kinspect, "./cmd/kinspect"}} {
+	builds := []struct{ out, pkg string }{{gb.Workload, "./lab/workload"}}
+	if live {
+		builds = append(builds, struct{ out, pkg string }{gb.Kinspect, "./cmd/kinspect"})
+	}
+	for _, b := range builds {
 		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", b.out, b.pkg)
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

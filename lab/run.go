@@ -35,7 +35,7 @@ func buildScenario(repo, root string, s scenario, force bool) (dir string, cache
 		return "", false, err
 	}
 	defer os.RemoveAll(binDir)
-	gb, err := buildGuestBinaries(repo, binDir)
+	gb, err := buildGuestBinaries(repo, binDir, s.Live)
 	if err != nil {
 		return "", false, err
 	}
