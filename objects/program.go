@@ -41,6 +41,19 @@ type Program struct {
 	mu      sync.RWMutex
 	members map[memberKey]memberInfo
 	vars    map[string]Value
+	// probes memoizes answers about what the kernel has (name -> bool).
+	probes sync.Map
+}
+
+// probe answers a question about the kernel once: f's first answer is
+// kept under name.
+func (p *Program) probe(name string, f func() bool) bool {
+	if v, ok := p.probes.Load(name); ok {
+		return v.(bool)
+	}
+	b := f()
+	p.probes.Store(name, b)
+	return b
 }
 
 // Option configures a Program.

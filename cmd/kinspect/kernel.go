@@ -20,7 +20,10 @@ type kernel struct {
 	prog  *objects.Program
 	// noMemory says why memory cannot be read (live without /proc/kcore).
 	noMemory error
-	closers  []func()
+	// symErr says which module or BPF symbols could not be added to a
+	// dump's table (see addKernelSymbols).
+	symErr  error
+	closers []func()
 }
 
 func (k *kernel) Close() {
@@ -92,6 +95,9 @@ func openKernel(e *env, kallsymsFile string) (*kernel, error) {
 		return nil, fmt.Errorf("load BTF: %w", err)
 	}
 	k.prog = objects.NewProgram(mem, k.types, syms, objects.WithDecls(decls))
+	if k.dump != nil && kallsymsFile == "" && !e.live {
+		k.symErr = addKernelSymbols(k.prog, k.syms)
+	}
 	return k, nil
 }
 

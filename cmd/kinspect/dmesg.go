@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/kinspect/kinspect/objects"
+)
+
+func init() {
+	register(&command{name: "dmesg", summary: "print the kernel log from the printk ring buffer (like dmesg)", run: runDmesg})
+}
+
+const dmesgHelp = `Usage: kinspect [-c DUMP | --live] [--json] dmesg [-k FILE]
+
+Prints the kernel log from the printk ring buffer, as the kernel's dmesg
+prints it: each line of a record after its time since boot,
+"[%5lu.%06lu] text". A dump taken after a panic shows the panic's last
+messages, including a record still open (not yet finalized).
+
+Options:
+  -k, --kallsyms FILE  symbols from FILE, a copy of the kernel's /proc/kallsyms
+
+JSON: an array of {"seq", "timestamp_ns", "level" (0-7), "facility",
+"text", "caller" ("T<pid>" or "C<cpu>"), "subsystem", "device" (of
+dev_printk, when set), "finalized"}.
+`
+
+// dmesgRecord is one record of dmesg --json.
+type dmesgRecord struct {
+	Seq       uint64 `json:"seq"`
+	Timestamp uint64 `json:"timestamp_ns"`
+	Level     uint8  `json:"level"`
+	Facility  uint8  `json:"facility"`
+	Text      string `json:"text"`
+	Caller    string `json:"caller"`
+	Subsystem string `json:"subsystem,omitempty"`
+	Device    string `json:"device,omitempty"`
+	Finalized bool   `json:"finalized"`
+}
+
+func runDmesg(e *env, args []string) error {
+	var file string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case i == 0 && a == "help", a == "-h", a == "--help":
+			fmt.Fprint(e.stdout, dmesgHelp)
+			return nil
+		case a == "-k" || a == "--kallsyms":
+			if i+1 == len(args) {
+				return fmt.Errorf("dmesg %s: want a file: %w", a, errUsage)
+			}
+			i++
+			file = args[i]
+		default:
+			return fmt.Errorf("dmesg: unexpected %q (see kinspect dmesg help): %w", a, errUsage)
+		}
+	}
+	k, err := openKernel(e, file)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	ring, err := objects.ReadPrintkRing(k.prog)
+	if err != nil {
+		return fmt.Errorf("dmesg: %w", err)
+	}
+	if e.json {
+		out := make([]dmesgRecord, 0, len(ring.Records))
+		for _, r := range ring.Records {
+			out = append(out, dmesgRecord{Seq: r.Seq, Timestamp: r.TsNsec, Level: r.Level, Facility: r.Facility,
+				Text: r.Text, Caller: r.Caller(), Subsystem: r.Subsystem, Device: r.Device, Finalized: r.Finalized})
+		}
+		return writeJSON(e, out)
+	}
+	printDmesg(e.stdout, ring.Records)
+	if ring.Skipped > 0 {
+		fmt.Fprintf(e.stderr, "note: %d records could not be read (their text was overwritten or is inconsistent)\n", ring.Skipped)
+	}
+	return nil
+}
+
+func printDmesg(w io.Writer, recs []objects.PrintkRecord) {
+	for _, r := range recs {
+		for _, l := range r.DmesgLines() {
+			fmt.Fprintln(w, l)
+		}
+	}
+}

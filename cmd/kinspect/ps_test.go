@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labdata"
+)
+
+func TestPrintPs(t *testing.T) {
+	var out bytes.Buffer
+	printPs(&out, []psEntry{
+		{PID: 0, TID: 0, CPU: 0, Task: 0xffffffff82614940, State: "R", Name: "swapper/0", kthread: true, Running: true},
+		{PID: 1, TID: 1, CPU: 1, Task: 0xffff888100268000, State: "S", Name: "init"},
+		{PID: 120, TID: 123, PPID: 1, CPU: 1, Task: 0xffff888100a00000, State: "R", Name: "ki_spinner", Running: true},
+	})
+	want := `       PID    PPID  CPU             TASK  ST  COMM
+>        0       0    0 ffffffff82614940   R  [swapper/0]
+         1       0    1 ffff888100268000   S  init
+>      123       1    1 ffff888100a00000   R  ki_spinner
+`
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+func TestPsUsage(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"ps", "help"}, 0, "Usage: kinspect"},
+		{[]string{"ps", "--bogus"}, 2, "not a PID or an option"},
+		{[]string{"ps"}, 2, "give -c DUMP or --live"},
+		{[]string{"--json", "ps"}, 2, `{"error":`},
+		{[]string{"dmesg", "help"}, 0, "Usage: kinspect"},
+		{[]string{"dmesg", "x"}, 2, "unexpected"},
+	} {
+		var out bytes.Buffer
+		if code := run(tt.args, &out, &out); code != tt.code || !strings.Contains(out.String(), tt.want) {
+			t.Errorf("%v: exit %d, output %q; want %d, %q", tt.args, code, out.String(), tt.code, tt.want)
+		}
+	}
+}
+
+// truthPs is an entry of truth/ps.json.
+type truthPs struct {
+	PID   int    `json:"pid"`
+	TID   int    `json:"tid"`
+	PPID  int    `json:"ppid"`
+	Comm  string `json:"comm"`
+	State string `json:"state"`
+	CPU   int    `json:"cpu"`
+}
+
+func readTruthPs(t *testing.T, s *labdata.Scenario) ([]truthPs, int) {
+	t.Helper()
+	var ps []truthPs
+	b, err := os.ReadFile(s.Path("truth/ps.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ps); err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		Excluded int `json:"excluded_pid"`
+	}
+	if b, err := os.ReadFile(s.Path("truth/snapshot-meta.json")); err == nil {
+		json.Unmarshal(b, &meta)
+	}
+	return ps, meta.Excluded
+}
+
+// psDiff compares ps --json with the truth: every truth task by tid with
+// its pid, ppid, name (/proc's comm) and state. It returns what differs:
+// tasks missing from got, tasks in got but not in the truth (other than
+// the idle tasks and the excluded snapshot process), kworkers whose
+// current workqueue changed, and state differences.
+type psDiff struct {
+	matched                      int
+	missing, extra, wrong, descs []string
+	states                       []string
+}
+
+func comparePs(got []psEntry, truth []truthPs, excluded int) psDiff {
+	var d psDiff
+	byTID := map[int]psEntry{}
+	for _, g := range got {
+		if g.TID != 0 {
+			byTID[g.TID] = g
+		}
+	}
+	for _, tr := range truth {
+		g, ok := byTID[tr.TID]
+		if !ok {
+			d.missing = append(d.missing, fmt.Sprintf("%d(%s)", tr.TID, tr.Comm))
+			continue
+		}
+		delete(byTID, tr.TID)
+		switch {
+		case g.PID != tr.PID || g.PPID != tr.PPID:
+			d.wrong = append(d.wrong, fmt.Sprintf("%d: pid %d ppid %d, truth %d %d", tr.TID, g.PID, g.PPID, tr.PID, tr.PPID))
+			continue
+		case g.Name != tr.Comm && workerID(g.Name) == workerID(tr.Comm):
+			d.descs = append(d.descs, fmt.Sprintf("%d %s→%s", tr.TID, tr.Comm, g.Name))
+		case g.Name != tr.Comm:
+			d.wrong = append(d.wrong, fmt.Sprintf("%d: %q, truth %q", tr.TID, g.Name, tr.Comm))
+			continue
+		}
+		if g.State != tr.State {
+			d.states = append(d.states, fmt.Sprintf("%d(%s) %s, truth %s", tr.TID, tr.Comm, g.State, tr.State))
+		}
+		d.matched++
+	}
+	for tid, g := range byTID {
+		if g.PID != excluded {
+			d.extra = append(d.extra, fmt.Sprintf("%d(%s)", tid, g.Name))
+		}
+	}
+	sort.Strings(d.extra)
+	return d
+}
+
+// workerID is a kworker's name without its workqueue: the part a worker
+// keeps when it serves another workqueue.
+func workerID(s string) string {
+	if !strings.HasPrefix(s, "kworker/") || strings.HasPrefix(s, "kworker/R-") {
+		return s
+	}
+	if i := strings.IndexAny(s[len("kworker/"):], "+-"); i >= 0 {
+		return s[:len("kworker/")+i]
+	}
+	return s
+}
+
+func runJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(args, &out, &errb); code != 0 {
+		t.Fatalf("%v: exit %d: %s%s", args, code, out.String(), errb.String())
+	}
+	if err := json.Unmarshal(out.Bytes(), v); err != nil {
+		t.Fatalf("%v: %v: %s", args, err, out.String())
+	}
+}
+
+// TestPsLab: ps on every scenario's dumps lists the truth's tasks.
+func TestPsLab(t *testing.T) {
+	for _, s := range labdata.Built(t) {
+		if s.Live {
+			continue
+		}
+		truth, excluded := readTruthPs(t, s)
+		for _, f := range []string{"kdump-zlib", "elf"} {
+			fm, ok := s.Format(f)
+			if !ok {
+				continue
+			}
+			t.Run(s.Scenario+"/"+f, func(t *testing.T) {
+				var got []psEntry
+				runJSON(t, &got, "--json", "-c", s.Path(fm.Path), "ps")
+				d := comparePs(got, truth, excluded)
+				t.Logf("%d truth tasks, %d listed: %d match pid, tid, ppid, name; kworkers that changed workqueue: %v; states differ: %v",
+					len(truth), len(got), d.matched, d.descs, d.states)
+				if len(d.missing)+len(d.extra)+len(d.wrong) > 0 {
+					t.Errorf("missing %v, extra %v, wrong %v", d.missing, d.extra, d.wrong)
+				}
+				// A task that ran between the snapshot and the dump may
+				// show another state: at most a few.
+				if len(d.states) > 3 {
+					t.Errorf("%d states differ: %v", len(d.states), d.states)
+				}
+				running := map[int]string{}
+				idle := 0
+				for _, g := range got {
+					if g.Running {
+						running[g.CPU] = g.Name
+					}
+					if g.TID == 0 {
+						idle++
+					}
+				}
+				if idle != s.CPUs || running[1] != "ki_spinner" || len(running) != s.CPUs {
+					t.Errorf("%d idle tasks, running %v; want %d, ki_spinner on CPU 1", idle, running, s.CPUs)
+				}
+			})
+		}
+	}
+}
+
+// TestPsPIDLab: ps PID lists the process's threads.
+func TestPsPIDLab(t *testing.T) {
+	s := labdata.Require(t, "basic")
+	truth, _ := readTruthPs(t, s)
+	var spinner truthPs
+	for _, tr := range truth {
+		if tr.Comm == "ki_spinner" {
+			spinner = tr
+		}
+	}
+	want := 0
+	for _, tr := range truth {
+		if tr.PID == spinner.PID {
+			want++
+		}
+	}
+	var got []psEntry
+	runJSON(t, &got, "--json", "-c", s.Path("dumps/kdump-zlib"), "ps", fmt.Sprint(spinner.PID))
+	if len(got) != want {
+		t.Errorf("ps %d: %d tasks, truth %d", spinner.PID, len(got), want)
+	}
+	var out bytes.Buffer
+	if code := run([]string{"-c", s.Path("dumps/kdump-zlib"), "ps", "999999"}, &out, &out); code != 1 || !strings.Contains(out.String(), "no task with PID 999999") {
+		t.Errorf("ps 999999: exit %d, %s", code, out.String())
+	}
+}
+
+// BenchmarkPsScale lists the scale scenario's 2,000+ tasks (the kernel
+// opened once): go test ./cmd/kinspect -run - -bench PsScale -benchmem.
+func BenchmarkPsScale(b *testing.B) {
+	s := labdata.Require(b, "scale")
+	for _, f := range []string{"elf", "kdump-zlib"} {
+		b.Run(f, func(b *testing.B) {
+			k, err := openKernel(&env{globals: globals{dump: s.Path("dumps/" + f), cache: defaultPageCacheMiB}}, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer k.Close()
+			n := 0
+			for b.Loop() {
+				tasks, _, err := psTasks(k.prog)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(tasks)
+			}
+			b.ReportMetric(float64(n), "tasks")
+		})
+	}
+}
