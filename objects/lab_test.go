@@ -3,6 +3,8 @@ package objects
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"sort"
 	"strconv"
@@ -147,6 +149,21 @@ func TestLabInitTask(t *testing.T) {
 
 // TestLabTasks walks init_task.tasks and compares the thread-group
 // leaders with the truth's ps.json (pid == tid).
+// fatalUnlessDropped ends a test on err: a skip when makedumpfile dropped
+// the page from a filtered dump of a kernel it does not know (1.7.2 frees
+// live slab pages of 6.10+ at -d 31, see lab/README.md), a failure
+// otherwise.
+func fatalUnlessDropped(t *testing.T, name string, err error) {
+	t.Helper()
+	sc := scenarioOf(name)
+	var major, minor int
+	fmt.Sscanf(sc.Release, "%d.%d", &major, &minor)
+	if errors.Is(err, vmcore.ErrPageExcluded) && strings.Contains(name, "-d31") && (major > 6 || major == 6 && minor >= 10) {
+		t.Skipf("%s: %v: makedumpfile left the page out", name, err)
+	}
+	t.Fatal(err)
+}
+
 func TestLabTasks(t *testing.T) {
 	for name, p := range labPrograms(t, labFormats...) {
 		t.Run(name, func(t *testing.T) {
@@ -169,11 +186,11 @@ func TestLabTasks(t *testing.T) {
 			got := map[int]string{}
 			for task, err := range ListForEachEntry(head, "struct task_struct", "tasks") {
 				if err != nil {
-					t.Fatal(err)
+					fatalUnlessDropped(t, name, err)
 				}
 				pid, err := task.Member("pid")
 				if err != nil {
-					t.Fatal(err)
+					fatalUnlessDropped(t, name, err)
 				}
 				n, _ := pid.Int()
 				c, _ := task.Member("comm")
@@ -216,20 +233,20 @@ func TestLabBPF(t *testing.T) {
 				readJSON(t, sc.Path(kind.file), &truth)
 				idr, err := p.Variable(kind.idr)
 				if err != nil {
-					t.Fatal(err)
+					fatalUnlessDropped(t, name, err)
 				}
 				got := map[uint64]string{}
 				for e, err := range IDRForEachEntry(idr, kind.typ) {
 					if err != nil {
-						t.Fatal(err)
+						fatalUnlessDropped(t, name, err)
 					}
 					n, err := e.Value.Path(kind.name)
 					if err != nil {
-						t.Fatal(err)
+						fatalUnlessDropped(t, name, err)
 					}
 					s, err := n.CString()
 					if err != nil {
-						t.Fatal(err)
+						fatalUnlessDropped(t, name, err)
 					}
 					got[e.Index] = s
 				}
