@@ -87,6 +87,9 @@ func cacheKey(repo string, s scenario, k *kernelFiles, kinspectBin string) (stri
 	files := []string{filepath.Join(repo, "lab", "guest", "init.sh")}
 	if s.Live {
 		files = append(files, filepath.Join(repo, "lab", "guest", "live-commands"), kinspectBin)
+		if err := hashTree(h, filepath.Join(repo, "samples")); err != nil {
+			return "", err
+		}
 	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -156,7 +159,7 @@ func runIn(dir, name string, args ...string) error {
 
 // buildInitramfs writes the guest's root: busybox, bpftool and its
 // libraries, the modules in load order, the workload and (live) kinspect.
-func buildInitramfs(out string, k *kernelFiles, gb *guestBinaries, s scenario) error {
+func buildInitramfs(repo, out string, k *kernelFiles, gb *guestBinaries, s scenario) error {
 	r := newInitramfs()
 	for _, d := range []string{"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/proc", "/sys", "/dev", "/tmp", "/run", "/truth", "/etc"} {
 		r.mkdirAll(d)
@@ -200,6 +203,11 @@ func buildInitramfs(out string, k *kernelFiles, gb *guestBinaries, s scenario) e
 		r.copyFile("/bin/kinspect", gb.Kinspect, 0o755)
 		cmds, _ := guestFiles.ReadFile("guest/live-commands")
 		r.addFile("/live-commands", 0o644, cmds)
+		// The sample scripts, which live commands may run.
+		samples, _ := filepath.Glob(filepath.Join(repo, "samples", "*"))
+		for _, f := range samples {
+			r.copyFile("/samples/"+filepath.Base(f), f, 0o644)
+		}
 	}
 	f, err := os.Create(out)
 	if err != nil {

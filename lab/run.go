@@ -54,7 +54,7 @@ func buildScenario(repo, root string, s scenario, force bool) (dir string, cache
 		return "", false, err
 	}
 	initrd := filepath.Join(tmp, "initramfs.cpio")
-	if err := buildInitramfs(initrd, k, gb, s); err != nil {
+	if err := buildInitramfs(repo, initrd, k, gb, s); err != nil {
 		return "", false, err
 	}
 	attempts := 1
