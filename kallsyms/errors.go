@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Sentinels. Every error this package returns wraps at most one of them;
@@ -72,12 +73,27 @@ func lineErr(source string, line int, format string, args ...any) error {
 }
 
 // NotFoundError reports a failed lookup: by name (Name set, with up to
-// five close names in Suggestions) or by address (ByAddr set).
+// five close names from Suggestions) or by address (ByAddr set).
 type NotFoundError struct {
-	Name        string
-	Addr        uint64
-	ByAddr      bool
-	Suggestions []string
+	Name   string
+	Addr   uint64
+	ByAddr bool
+
+	// The close names are searched for only when asked: callers that probe
+	// for optional symbols should not pay for a scan of every name.
+	suggest     func() []string
+	once        sync.Once
+	suggestions []string
+}
+
+// Suggestions returns up to five symbol names close to Name.
+func (e *NotFoundError) Suggestions() []string {
+	e.once.Do(func() {
+		if e.suggest != nil {
+			e.suggestions = e.suggest()
+		}
+	})
+	return e.suggestions
 }
 
 // Error renders "no symbol named X (did you mean ...?)" or "no symbol at ADDR".
@@ -86,8 +102,8 @@ func (e *NotFoundError) Error() string {
 		return fmt.Sprintf("no symbol at %#x", e.Addr)
 	}
 	s := fmt.Sprintf("no symbol named %q", e.Name)
-	if len(e.Suggestions) > 0 {
-		s += " (did you mean " + strings.Join(e.Suggestions, ", ") + "?)"
+	if sug := e.Suggestions(); len(sug) > 0 {
+		s += " (did you mean " + strings.Join(sug, ", ") + "?)"
 	}
 	return s
 }

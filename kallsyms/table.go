@@ -166,7 +166,7 @@ func (t *Table) Lookup(name string) ([]Symbol, error) {
 	}
 	t.mu.RUnlock()
 	if len(out) == 0 {
-		return nil, &NotFoundError{Name: name, Suggestions: t.suggest(name, maxSuggestions)}
+		return nil, &NotFoundError{Name: name, suggest: func() []string { return t.suggest(name, maxSuggestions) }}
 	}
 	return out, nil
 }

@@ -88,7 +88,7 @@ func TestTableModulesAndBPF(t *testing.T) {
 		t.Errorf("replaced module symbol still found: %v", err)
 	}
 	var nf *NotFoundError
-	if _, err := tab.Lookup("virtio_othe"); !errors.As(err, &nf) || !slices.Equal(nf.Suggestions, []string{"virtio_other"}) {
+	if _, err := tab.Lookup("virtio_othe"); !errors.As(err, &nf) || !slices.Equal(nf.Suggestions(), []string{"virtio_other"}) {
 		t.Errorf("Lookup(virtio_othe) = %v, want a suggestion of virtio_other", err)
 	}
 }
