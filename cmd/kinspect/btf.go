@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"strconv"
+
 	"fmt"
+	"github.com/kinspect/kinspect/objects"
 	"io"
 	"strings"
 
@@ -26,6 +30,13 @@ Dumps kernel types from the kernel's BTF (from the dump's memory, or
                                         sizes, holes, padding, bitfields,
                                         cacheline boundaries
 
+  btf dump id N [format raw|c]         a BTF object of the kernel (vmlinux,
+                                        a module's, a program's or map's),
+                                        as bpftool btf dump id N: raw type
+                                        records, or C (format c)
+  btf show [id N]                       list the BTF objects (btf_idr) with
+                                        the programs and maps using them
+
 TYPE is a C type name: "struct task_struct", "task_struct", "u64",
 "enum bpf_prog_type" (quote it, or give the words as separate arguments).
 
@@ -40,7 +51,9 @@ JSON: for format c, {"type", "c"}; for --layout, the layout: {"type",
 `
 
 var btfCommands = []*command{
-	{name: "dump", summary: "print a type as C or as a layout", run: runBTFDump},
+	{name: "dump", summary: "print a type as C or as a layout, or a BTF object (id N)", run: runBTFDump},
+	{name: "show", summary: "list BTF objects (btf_idr)", run: runBTFShow},
+	{name: "list", summary: "list BTF objects (btf_idr)", run: runBTFShow},
 	{name: "help", summary: "this help", run: func(e *env, _ []string) error { fmt.Fprint(e.stdout, btfHelp); return nil }},
 }
 
@@ -73,6 +86,8 @@ func runBTFDump(e *env, args []string) error {
 			return nil
 		case a == "--layout" || a == "-l":
 			layout = true
+		case a == "format" && len(words) >= 2 && words[0] == "id":
+			words = append(words, a) // bpftool's "btf dump id N format raw|c"
 		case a == "format":
 			if i+1 == len(args) || args[i+1] != "c" && args[i+1] != "layout" {
 				return fmt.Errorf("btf dump format: want c or layout: %w", errUsage)
@@ -98,6 +113,9 @@ func runBTFDump(e *env, args []string) error {
 		default:
 			words = append(words, a)
 		}
+	}
+	if len(words) >= 2 && words[0] == "id" {
+		return runBTFDumpID(e, file, words[1:], layout)
 	}
 	names := splitTypeNames(words)
 	if len(names) == 0 {
@@ -249,5 +267,393 @@ func printMembers(w io.Writer, ms []btfload.MemberPlace, depth int) {
 		if m.BitHoleAfter > 0 {
 			fmt.Fprintf(w, "\n%s/* XXX %d bits hole, try to pack */\n\n", ind, m.BitHoleAfter)
 		}
+	}
+}
+
+// runBTFShow lists the kernel's BTF objects as bpftool's "btf show".
+func runBTFShow(e *env, args []string) error {
+	o, err := parseObjArgs("btf show", args)
+	if err != nil {
+		return err
+	}
+	if len(o.rest) > 0 || o.name != "" {
+		return fmt.Errorf("btf show: unexpected arguments: %w", errUsage)
+	}
+	k, err := openKernel(e, o.kallsyms)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	users, err := objects.BTFObjectUsers(k.prog)
+	if err != nil {
+		return fmt.Errorf("btf show: %w", err)
+	}
+	var objs []*objects.BTFObject
+	for b, err := range objects.BTFForEach(k.prog) {
+		if err != nil {
+			if b == nil {
+				return fmt.Errorf("btf show: %w", err)
+			}
+			fmt.Fprintf(e.stderr, "kinspect: %v\n", err)
+		}
+		if o.hasID && b.ID != o.id {
+			continue
+		}
+		objs = append(objs, b)
+	}
+	if o.hasID && len(objs) == 0 {
+		return fmt.Errorf("btf show: no BTF object with id %d: %w", o.id, objects.ErrNotFound)
+	}
+	bw := bufio.NewWriter(e.stdout)
+	defer bw.Flush()
+	if e.json {
+		j := newJSONW(bw, e.pretty)
+		if !o.hasID {
+			j.BeginArray()
+		}
+		for _, b := range objs {
+			u := users[b.ID]
+			if u == nil {
+				u = &objects.BTFUsers{}
+			}
+			j.BeginObject()
+			j.UintField("id", uint64(b.ID))
+			j.UintField("size", uint64(b.Size))
+			j.Name("prog_ids")
+			j.BeginArray()
+			for _, id := range u.ProgIDs {
+				j.Uint(uint64(id))
+			}
+			j.EndArray()
+			j.Name("map_ids")
+			j.BeginArray()
+			for _, id := range u.MapIDs {
+				j.Uint(uint64(id))
+			}
+			j.EndArray()
+			j.BoolField("kernel", b.Kernel)
+			if b.Name != "" {
+				j.StringField("name", b.Name)
+			}
+			j.EndObject()
+		}
+		if !o.hasID {
+			j.EndArray()
+		}
+		bw.WriteByte('\n')
+		return nil
+	}
+	for _, b := range objs {
+		fmt.Fprintf(bw, "%d: ", b.ID)
+		switch {
+		case b.Kernel:
+			fmt.Fprintf(bw, "name [%s]  ", b.Name)
+		case b.Name != "":
+			fmt.Fprintf(bw, "name %s  ", b.Name)
+		default:
+			fmt.Fprint(bw, "name <anon>  ")
+		}
+		fmt.Fprintf(bw, "size %dB", b.Size)
+		if u := users[b.ID]; u != nil {
+			for i, id := range u.ProgIDs {
+				fmt.Fprintf(bw, "%s%d", pick(i == 0, "  prog_ids ", ","), id)
+			}
+			for i, id := range u.MapIDs {
+				fmt.Fprintf(bw, "%s%d", pick(i == 0, "  map_ids ", ","), id)
+			}
+		}
+		fmt.Fprintln(bw)
+	}
+	return nil
+}
+
+// runBTFDumpID dumps a BTF object as "bpftool btf dump id N [format
+// raw|c]": words are N and the optional format.
+func runBTFDumpID(e *env, file string, words []string, layout bool) error {
+	id, err := strconv.ParseUint(words[0], 0, 32)
+	if err != nil {
+		return fmt.Errorf("btf dump id %q: want a number: %w", words[0], errUsage)
+	}
+	format := "raw"
+	switch {
+	case len(words) == 1:
+	case len(words) == 3 && words[1] == "format" && (words[2] == "raw" || words[2] == "c"):
+		format = words[2]
+	default:
+		return fmt.Errorf("btf dump id %d: want [format raw|c], got %q: %w", id, strings.Join(words[1:], " "), errUsage)
+	}
+	if layout {
+		return fmt.Errorf("btf dump id: --layout applies to a type: %w", errUsage)
+	}
+	k, err := openKernel(e, file)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	o, err := objects.FindBTFObject(k.prog, uint32(id))
+	if err != nil {
+		return fmt.Errorf("btf dump: %w", err)
+	}
+	if format == "c" {
+		spec, err := o.Spec()
+		if err != nil {
+			return fmt.Errorf("btf dump id %d: %w", id, err)
+		}
+		var types []btf.Type
+		for t, err := range spec.BTF().All() {
+			if err != nil {
+				return fmt.Errorf("btf dump id %d: %w", id, err)
+			}
+			switch t.(type) {
+			case *btf.Func, *btf.FuncProto, *btf.Var, *btf.Datasec, *btf.Void:
+				continue
+			}
+			types = append(types, t)
+		}
+		c := btfCHeader + btfload.FormatC(types...) + btfCFooter
+		if e.json {
+			return writeJSON(e, btfCResult{Type: fmt.Sprintf("id %d", id), C: c})
+		}
+		fmt.Fprint(e.stdout, c)
+		return nil
+	}
+	raw, err := o.Bytes()
+	if err != nil {
+		return err
+	}
+	var base *objects.RawBTF
+	if o.BaseAddr != 0 {
+		vm := k.types
+		for vm.Base() != nil {
+			vm = vm.Base()
+		}
+		if base, err = objects.ParseRawBTF(vm.Raw(), nil); err != nil {
+			return fmt.Errorf("btf dump id %d: vmlinux BTF: %w", id, err)
+		}
+	}
+	rb, err := objects.ParseRawBTF(raw, base)
+	if err != nil {
+		return fmt.Errorf("btf dump id %d: %w", id, err)
+	}
+	bw := bufio.NewWriterSize(e.stdout, 256<<10)
+	defer bw.Flush()
+	if e.json {
+		j := newJSONW(bw, e.pretty)
+		j.BeginObject()
+		j.Name("types")
+		j.BeginArray()
+		for i := range rb.Types {
+			rawTypeJSON(j, rb, &rb.Types[i])
+		}
+		j.EndArray()
+		j.EndObject()
+		bw.WriteByte('\n')
+		return nil
+	}
+	for i := range rb.Types {
+		rawTypePlain(bw, rb, &rb.Types[i])
+	}
+	return nil
+}
+
+// btfCHeader and btfCFooter wrap bpftool's "format c" output.
+const btfCHeader = `#ifndef __VMLINUX_H__
+#define __VMLINUX_H__
+
+#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
+#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
+#endif
+
+`
+const btfCFooter = `#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
+#pragma clang attribute pop
+#endif
+
+#endif /* __VMLINUX_H__ */
+`
+
+// btfStr is bpftool's btf_str: "(anon)" for offset 0.
+func btfStr(rb *objects.RawBTF, off uint32, name string) string {
+	if off == 0 {
+		return "(anon)"
+	}
+	if !rb.StrOK(off) {
+		return "(invalid)"
+	}
+	return name
+}
+
+var btfIntEnc = map[uint8]string{0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
+
+func intEnc(e uint8) string {
+	if s, ok := btfIntEnc[e]; ok {
+		return s
+	}
+	return "UNKN"
+}
+
+// linkageStr names a FUNC's or VAR's linkage as bpftool does.
+func linkageStr(l uint32) string {
+	switch {
+	case l == 0:
+		return "static"
+	case l == 1:
+		return "global"
+	case l == 2:
+		return "extern"
+	}
+	return "(unknown)"
+}
+
+// rawTypePlain is bpftool's dump_btf_type in text.
+func rawTypePlain(w *bufio.Writer, rb *objects.RawBTF, t *objects.RawBTFType) {
+	fmt.Fprintf(w, "[%d] %s '%s'", t.ID, t.KindName(), btfStr(rb, t.NameOff, t.Name))
+	switch t.Kind {
+	case objects.BTFKindInt:
+		fmt.Fprintf(w, " size=%d bits_offset=%d nr_bits=%d encoding=%s", t.SizeOrType, t.IntOffset, t.IntBits, intEnc(t.IntEncoding))
+	case objects.BTFKindPtr, objects.BTFKindConst, objects.BTFKindVolatile, objects.BTFKindRestrict, objects.BTFKindTypedef, objects.BTFKindTypeTag:
+		fmt.Fprintf(w, " type_id=%d", t.SizeOrType)
+	case objects.BTFKindArray:
+		fmt.Fprintf(w, " type_id=%d index_type_id=%d nr_elems=%d", t.ArrayType, t.ArrayIndexType, t.ArrayNelems)
+	case objects.BTFKindStruct, objects.BTFKindUnion:
+		fmt.Fprintf(w, " size=%d vlen=%d", t.SizeOrType, t.Vlen)
+		for _, m := range t.Members {
+			fmt.Fprintf(w, "\n\t'%s' type_id=%d bits_offset=%d", btfStr(rb, m.NameOff, m.Name), m.Type, m.BitOffset)
+			if m.BitfieldSize != 0 {
+				fmt.Fprintf(w, " bitfield_size=%d", m.BitfieldSize)
+			}
+		}
+	case objects.BTFKindEnum, objects.BTFKindEnum64:
+		fmt.Fprintf(w, " encoding=%s size=%d vlen=%d", pick(t.KindFlag, "SIGNED", "UNSIGNED"), t.SizeOrType, t.Vlen)
+		for _, v := range t.Values {
+			n := btfStr(rb, v.NameOff, v.Name)
+			switch {
+			case t.Kind == objects.BTFKindEnum && t.KindFlag:
+				fmt.Fprintf(w, "\n\t'%s' val=%d", n, int32(v.Val))
+			case t.Kind == objects.BTFKindEnum:
+				fmt.Fprintf(w, "\n\t'%s' val=%d", n, uint32(v.Val))
+			case t.KindFlag:
+				fmt.Fprintf(w, "\n\t'%s' val=%dLL", n, int64(v.Val))
+			default:
+				fmt.Fprintf(w, "\n\t'%s' val=%dULL", n, v.Val)
+			}
+		}
+	case objects.BTFKindFwd:
+		fmt.Fprintf(w, " fwd_kind=%s", pick(t.KindFlag, "union", "struct"))
+	case objects.BTFKindFunc:
+		fmt.Fprintf(w, " type_id=%d linkage=%s", t.SizeOrType, linkageStr(uint32(t.Vlen)))
+	case objects.BTFKindFuncProto:
+		fmt.Fprintf(w, " ret_type_id=%d vlen=%d", t.SizeOrType, t.Vlen)
+		for _, m := range t.Members {
+			fmt.Fprintf(w, "\n\t'%s' type_id=%d", btfStr(rb, m.NameOff, m.Name), m.Type)
+		}
+	case objects.BTFKindVar:
+		fmt.Fprintf(w, " type_id=%d, linkage=%s", t.SizeOrType, linkageStr(t.Linkage))
+	case objects.BTFKindDatasec:
+		fmt.Fprintf(w, " size=%d vlen=%d", t.SizeOrType, t.Vlen)
+		for _, v := range t.Vars {
+			fmt.Fprintf(w, "\n\ttype_id=%d offset=%d size=%d", v.Type, v.Offset, v.Size)
+		}
+	case objects.BTFKindFloat:
+		fmt.Fprintf(w, " size=%d", t.SizeOrType)
+	case objects.BTFKindDeclTag:
+		fmt.Fprintf(w, " type_id=%d component_idx=%d", t.SizeOrType, t.ComponentIdx)
+	}
+	fmt.Fprintln(w)
+}
+
+// rawTypeJSON is bpftool's dump_btf_type in JSON.
+func rawTypeJSON(j *jsonw, rb *objects.RawBTF, t *objects.RawBTFType) {
+	j.BeginObject()
+	defer j.EndObject()
+	j.UintField("id", uint64(t.ID))
+	j.StringField("kind", t.KindName())
+	j.StringField("name", btfStr(rb, t.NameOff, t.Name))
+	switch t.Kind {
+	case objects.BTFKindInt:
+		j.UintField("size", uint64(t.SizeOrType))
+		j.UintField("bits_offset", uint64(t.IntOffset))
+		j.UintField("nr_bits", uint64(t.IntBits))
+		j.StringField("encoding", intEnc(t.IntEncoding))
+	case objects.BTFKindPtr, objects.BTFKindConst, objects.BTFKindVolatile, objects.BTFKindRestrict, objects.BTFKindTypedef, objects.BTFKindTypeTag:
+		j.UintField("type_id", uint64(t.SizeOrType))
+	case objects.BTFKindArray:
+		j.UintField("type_id", uint64(t.ArrayType))
+		j.UintField("index_type_id", uint64(t.ArrayIndexType))
+		j.UintField("nr_elems", uint64(t.ArrayNelems))
+	case objects.BTFKindStruct, objects.BTFKindUnion:
+		j.UintField("size", uint64(t.SizeOrType))
+		j.UintField("vlen", uint64(t.Vlen))
+		j.Name("members")
+		j.BeginArray()
+		for _, m := range t.Members {
+			j.BeginObject()
+			j.StringField("name", btfStr(rb, m.NameOff, m.Name))
+			j.UintField("type_id", uint64(m.Type))
+			j.UintField("bits_offset", uint64(m.BitOffset))
+			if m.BitfieldSize != 0 {
+				j.UintField("bitfield_size", uint64(m.BitfieldSize))
+			}
+			j.EndObject()
+		}
+		j.EndArray()
+	case objects.BTFKindEnum, objects.BTFKindEnum64:
+		j.StringField("encoding", pick(t.KindFlag, "SIGNED", "UNSIGNED"))
+		j.UintField("size", uint64(t.SizeOrType))
+		j.UintField("vlen", uint64(t.Vlen))
+		j.Name("values")
+		j.BeginArray()
+		for _, v := range t.Values {
+			j.BeginObject()
+			j.StringField("name", btfStr(rb, v.NameOff, v.Name))
+			switch {
+			case t.Kind == objects.BTFKindEnum && t.KindFlag:
+				j.IntField("val", int64(int32(v.Val)))
+			case t.KindFlag:
+				j.IntField("val", int64(v.Val))
+			default:
+				j.UintField("val", v.Val)
+			}
+			j.EndObject()
+		}
+		j.EndArray()
+	case objects.BTFKindFwd:
+		j.StringField("fwd_kind", pick(t.KindFlag, "union", "struct"))
+	case objects.BTFKindFunc:
+		j.UintField("type_id", uint64(t.SizeOrType))
+		j.StringField("linkage", linkageStr(uint32(t.Vlen)))
+	case objects.BTFKindFuncProto:
+		j.UintField("ret_type_id", uint64(t.SizeOrType))
+		j.UintField("vlen", uint64(t.Vlen))
+		j.Name("params")
+		j.BeginArray()
+		for _, m := range t.Members {
+			j.BeginObject()
+			j.StringField("name", btfStr(rb, m.NameOff, m.Name))
+			j.UintField("type_id", uint64(m.Type))
+			j.EndObject()
+		}
+		j.EndArray()
+	case objects.BTFKindVar:
+		j.UintField("type_id", uint64(t.SizeOrType))
+		j.StringField("linkage", linkageStr(t.Linkage))
+	case objects.BTFKindDatasec:
+		j.UintField("size", uint64(t.SizeOrType))
+		j.UintField("vlen", uint64(t.Vlen))
+		j.Name("vars")
+		j.BeginArray()
+		for _, v := range t.Vars {
+			j.BeginObject()
+			j.UintField("type_id", uint64(v.Type))
+			j.UintField("offset", uint64(v.Offset))
+			j.UintField("size", uint64(v.Size))
+			j.EndObject()
+		}
+		j.EndArray()
+	case objects.BTFKindFloat:
+		j.UintField("size", uint64(t.SizeOrType))
+	case objects.BTFKindDeclTag:
+		j.UintField("type_id", uint64(t.SizeOrType))
+		j.IntField("component_idx", int64(t.ComponentIdx))
 	}
 }

@@ -109,3 +109,39 @@ func TestSplitTypeNames(t *testing.T) {
 		}
 	}
 }
+
+// TestBTFObjects: btf show (JSON, text) equals bpftool's; btf dump id N
+// (raw text and format c) equals bpftool's for every BTF object the
+// workload made.
+func TestBTFObjects(t *testing.T) {
+	for _, s := range labdata.Built(t) {
+		if s.Live {
+			continue
+		}
+		t.Run(s.Scenario, func(t *testing.T) {
+			d := s.Path("dumps/elf")
+			jsonEqual(t, "btf show --json", runOK(t, "-c", d, "--json", "btf", "show"), readTruth(t, s.Path("truth/bpftool/btf.json")))
+			if got, want := runOK(t, "-c", d, "btf", "show"), readTruth(t, s.Path("truth/bpftool/btf.txt")); !bytes.Equal(got, want) {
+				t.Errorf("btf show text differs:\n%.800s\nbpftool:\n%.800s", got, want)
+			}
+			files, _ := os.ReadDir(s.Path("truth/btf"))
+			n := 0
+			for _, f := range files {
+				id, ok := strings.CutSuffix(f.Name(), ".txt")
+				if !ok || s.Scenario == "scale" && n >= 40 {
+					continue
+				}
+				n++
+				if got, want := runOK(t, "-c", d, "btf", "dump", "id", id), readTruth(t, s.Path("truth/btf/"+id+".txt")); !bytes.Equal(got, want) {
+					t.Errorf("btf dump id %s:\n%s\nbpftool:\n%s", id, got, want)
+				}
+				if got, want := runOK(t, "-c", d, "btf", "dump", "id", id, "format", "c"), readTruth(t, s.Path("truth/btf/"+id+".c")); !bytes.Equal(got, want) {
+					t.Errorf("btf dump id %s format c:\n%s\nbpftool:\n%s", id, got, want)
+				}
+			}
+			if n == 0 {
+				t.Error("no BTF objects in the truth")
+			}
+		})
+	}
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/kinspect/kinspect/objects"
+)
+
+func init() {
+	register(&command{name: "link", summary: "show BPF links (like bpftool link)", run: runLink})
+}
+
+const linkHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] link show [id ID] [-k FILE]
+
+Lists BPF links (link_idr) as bpftool's "link show": id, type, prog_id,
+and what each type attaches to:
+  tracing     prog_type, attach_type, target_obj_id, target_btf_id, cookie
+  cgroup      cgroup_id, attach_type
+  xdp         devname, ifindex
+  perf_event  kprobe: retprobe, func, offset, addr; tracepoint: tracepoint
+  raw_tracepoint  tp_name
+
+Options:
+  -k, --kallsyms FILE  symbols from FILE instead of the dump's own kallsyms
+`
+
+var linkCommands = []*command{
+	{name: "show", summary: "list links", run: runLinkShow},
+	{name: "list", summary: "list links", run: runLinkShow},
+	{name: "help", summary: "this help", run: func(e *env, _ []string) error { fmt.Fprint(e.stdout, linkHelp); return nil }},
+}
+
+func runLink(e *env, args []string) error {
+	if len(args) == 0 {
+		return runLinkShow(e, nil)
+	}
+	c, err := lookup(linkCommands, args[0])
+	if err != nil {
+		return fmt.Errorf("link: %w", err)
+	}
+	return c.run(e, args[1:])
+}
+
+func runLinkShow(e *env, args []string) error {
+	o, err := parseObjArgs("link show", args)
+	if err != nil {
+		return err
+	}
+	if len(o.rest) > 0 || o.name != "" {
+		return fmt.Errorf("link show: unexpected arguments: %w", errUsage)
+	}
+	k, err := openKernel(e, o.kallsyms)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	var links []*objects.BPFLink
+	for l, err := range objects.BPFLinkForEach(k.prog) {
+		if err != nil {
+			if l == nil {
+				if errors.Is(err, objects.ErrNotFound) {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "kinspect: %v\n", err)
+				break
+			}
+		}
+		if o.hasID && l.ID != o.id {
+			continue
+		}
+		links = append(links, l)
+	}
+	if o.hasID && len(links) == 0 {
+		return fmt.Errorf("link show: no link with id %d: %w", o.id, objects.ErrNotFound)
+	}
+	bw := bufio.NewWriter(e.stdout)
+	defer bw.Flush()
+	if e.json {
+		j := newJSONW(bw, e.pretty)
+		if !o.hasID {
+			j.BeginArray()
+		}
+		for _, l := range links {
+			printLinkJSON(j, l)
+		}
+		if !o.hasID {
+			j.EndArray()
+		}
+		bw.WriteByte('\n')
+		return nil
+	}
+	for _, l := range links {
+		printLinkPlain(bw, l)
+		if l.Err != nil {
+			fmt.Fprintf(e.stderr, "kinspect: link %d: %v\n", l.ID, l.Err)
+		}
+	}
+	return nil
+}
+
+// printLinkJSON renders a link as bpftool's show_link_close_json.
+func printLinkJSON(j *jsonw, l *objects.BPFLink) {
+	j.BeginObject()
+	defer j.EndObject()
+	j.UintField("id", uint64(l.ID))
+	typeField(j, "type", l.TypeName)
+	j.UintField("prog_id", uint64(l.ProgID))
+	switch l.Type {
+	case objects.BPFLinkTypeRawTracepoint:
+		j.StringField("tp_name", l.TPName)
+	case objects.BPFLinkTypeTracing:
+		typeField(j, "prog_type", l.ProgTypeName)
+		if l.HasAttachType {
+			typeField(j, "attach_type", l.AttachTypeName)
+		}
+		if l.HasTarget {
+			j.UintField("target_obj_id", uint64(l.TargetObjID))
+			j.UintField("target_btf_id", uint64(l.TargetBTFID))
+		}
+		j.UintField("cookie", l.Cookie)
+	case objects.BPFLinkTypeCgroup:
+		j.UintField("cgroup_id", l.CgroupID)
+		if l.HasAttachType {
+			typeField(j, "attach_type", l.AttachTypeName)
+		}
+	case objects.BPFLinkTypeXDP:
+		if l.Ifindex == 0 {
+			j.StringField("devname", "(detached)")
+		} else {
+			j.StringField("devname", l.Devname)
+		}
+		j.UintField("ifindex", uint64(l.Ifindex))
+	case objects.BPFLinkTypePerfEvent:
+		if p := l.Perf; p != nil {
+			switch p.Kind {
+			case "kprobe", "kretprobe":
+				j.BoolField("retprobe", p.Retprobe)
+				j.UintField("addr", p.Addr)
+				j.StringField("func", p.Func)
+				j.UintField("offset", p.Offset)
+			case "tracepoint":
+				j.StringField("tracepoint", p.Tracepoint)
+			}
+		}
+	}
+	if l.Err != nil {
+		j.StringField("error", l.Err.Error())
+	}
+}
+
+// printLinkPlain renders a link as bpftool's show_link_close_plain.
+func printLinkPlain(w io.Writer, l *objects.BPFLink) {
+	fmt.Fprintf(w, "%d: ", l.ID)
+	if isNumber(l.TypeName) {
+		fmt.Fprintf(w, "type %s  ", l.TypeName)
+	} else {
+		fmt.Fprintf(w, "%s  ", l.TypeName)
+	}
+	fmt.Fprintf(w, "prog %d  ", l.ProgID)
+	at := func() {
+		if l.HasAttachType {
+			fmt.Fprintf(w, "attach_type %s  ", l.AttachTypeName)
+		}
+	}
+	switch l.Type {
+	case objects.BPFLinkTypeRawTracepoint:
+		fmt.Fprintf(w, "\n\ttp '%s'  ", l.TPName)
+	case objects.BPFLinkTypeTracing:
+		fmt.Fprintf(w, "\n\tprog_type %s  ", l.ProgTypeName)
+		at()
+		if l.HasTarget {
+			fmt.Fprintf(w, "\n\ttarget_obj_id %d  target_btf_id %d  ", l.TargetObjID, l.TargetBTFID)
+		}
+	case objects.BPFLinkTypeCgroup:
+		fmt.Fprintf(w, "\n\tcgroup_id %d  ", l.CgroupID)
+		at()
+	case objects.BPFLinkTypeXDP:
+		if l.Ifindex == 0 {
+			fmt.Fprint(w, "\n\tifindex (detached)  ")
+		} else {
+			fmt.Fprintf(w, "\n\tifindex %s(%d)  ", l.Devname, l.Ifindex)
+		}
+	case objects.BPFLinkTypePerfEvent:
+		if p := l.Perf; p != nil {
+			switch p.Kind {
+			case "kprobe", "kretprobe":
+				fmt.Fprintf(w, "\n\t%s %s+%#x  addr %#x  ", p.Kind, p.Func, p.Offset, p.Addr)
+			case "tracepoint":
+				fmt.Fprintf(w, "\n\ttracepoint %s  ", p.Tracepoint)
+			}
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func isNumber(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labdata"
+)
+
+// TestLinkShow: link show's JSON has every field bpftool 7.1 printed,
+// equal; what it adds (ifindex, target ids, perf event details) is
+// checked against the workload's attach targets and the kernel's symbols.
+func TestLinkShow(t *testing.T) {
+	for _, s := range labdata.Built(t) {
+		if s.Live {
+			continue
+		}
+		t.Run(s.Scenario, func(t *testing.T) {
+			var got, want []map[string]any
+			json.Unmarshal(runOK(t, "-c", s.Path("dumps/elf"), "--json", "link", "show"), &got)
+			json.Unmarshal(readTruth(t, s.Path("truth/bpftool/link.json")), &want)
+			if len(got) != len(want) {
+				t.Fatalf("%d links, bpftool %d", len(got), len(want))
+			}
+			var wl struct {
+				Links []struct {
+					ID     int
+					Target string
+				}
+			}
+			json.Unmarshal(readTruth(t, s.Path("truth/workload.json")), &wl)
+			targets := map[float64]string{}
+			for _, l := range wl.Links {
+				targets[float64(l.ID)] = l.Target
+			}
+			for i := range want {
+				for k, v := range want[i] {
+					if !reflect.DeepEqual(got[i][k], v) {
+						t.Errorf("link %v: %s = %v, bpftool %v", want[i]["id"], k, got[i][k], v)
+					}
+				}
+				target := targets[got[i]["id"].(float64)]
+				switch {
+				case strings.HasPrefix(target, "kprobe:"):
+					if got[i]["func"] != strings.TrimPrefix(target, "kprobe:") || got[i]["retprobe"] != false {
+						t.Errorf("kprobe link %v", got[i])
+					}
+				case strings.HasPrefix(target, "tracepoint:"):
+					if tp := target[strings.LastIndexByte(target, '/')+1:]; got[i]["tracepoint"] != tp {
+						t.Errorf("tracepoint link %v, want %s", got[i], tp)
+					}
+				case strings.HasPrefix(target, "xdp:lo"):
+					if got[i]["devname"] != "lo" || got[i]["ifindex"] != 1.0 {
+						t.Errorf("xdp link %v", got[i])
+					}
+				case strings.HasPrefix(target, "fentry:"):
+					if got[i]["target_obj_id"] != 1.0 || got[i]["target_btf_id"] == 0.0 {
+						t.Errorf("fentry link %v (vmlinux is BTF object 1)", got[i])
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/bpfinsn"
+	"github.com/kinspect/kinspect/internal/labdata"
+)
+
+// TestProgShowTruth runs "prog show" and "--json prog show" on each
+// scenario's dumps and compares them byte for byte with what bpftool
+// printed in the guest (truth/bpftool/prog.{txt,json}): every format of
+// basic, the ELF dump of the others.
+func TestProgShowTruth(t *testing.T) {
+	for _, s := range labdata.Built(t) {
+		if s.Live {
+			continue
+		}
+		for _, f := range s.Formats {
+			if s.Scenario != "basic" && f.Name != "elf" {
+				continue
+			}
+			t.Run(s.Scenario+"/"+f.Name, func(t *testing.T) {
+				for _, tc := range []struct{ args, truth string }{
+					{"--json prog show", "truth/bpftool/prog.json"},
+					{"prog show", "truth/bpftool/prog.txt"},
+				} {
+					if f.Name != "elf" && !strings.HasPrefix(tc.args, "--json") {
+						continue
+					}
+					want, err := os.ReadFile(s.Path(tc.truth))
+					if err != nil {
+						t.Fatal(err)
+					}
+					var out, errb bytes.Buffer
+					args := append([]string{"-c", s.Path(f.Path)}, strings.Fields(tc.args)...)
+					if code := run(args, &out, &errb); code != 0 {
+						t.Fatalf("%s: exit %d: %s", tc.args, code, errb.String())
+					}
+					if !bytes.Equal(out.Bytes(), want) {
+						t.Errorf("%s differs from bpftool's:\n%s", tc.args, firstDiff(out.String(), string(want)))
+						if strings.HasPrefix(tc.args, "--json") {
+							var a, b any
+							json.Unmarshal(out.Bytes(), &a)
+							json.Unmarshal(want, &b)
+							if reflect.DeepEqual(a, b) {
+								t.Logf("(equal as JSON values)")
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// firstDiff shows the first line where got and want differ.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < max(len(g), len(w)); i++ {
+		var a, b string
+		if i < len(g) {
+			a = g[i]
+		}
+		if i < len(w) {
+			b = w[i]
+		}
+		if a != b {
+			return "line " + strconv.Itoa(i+1) + ":\n got: " + a + "\nwant: " + b
+		}
+	}
+	return "(lengths differ)"
+}
+
+// TestProgDumpXlatedTruth dumps every program the truth has xlated
+// dumps of, in every form bpftool made (truth/xlated/ID.{txt,
+// opcodes.txt, linum.txt, json, dot}), from the ELF dump of each
+// scenario and a compressed, filtered one of basic, and compares them
+// byte for byte.
+func TestProgDumpXlatedTruth(t *testing.T) {
+	for _, s := range labdata.Built(t) {
+		if s.Live {
+			continue
+		}
+		for _, f := range []string{"elf", "kdump-lzo-d31.flat"} {
+			if f != "elf" && s.Scenario != "basic" {
+				continue
+			}
+			fm, ok := s.Format(f)
+			if !ok {
+				continue
+			}
+			t.Run(s.Scenario+"/"+f, func(t *testing.T) {
+				k, err := openKernel(&env{globals: globals{dump: s.Path(fm.Path), cache: defaultPageCacheMiB}}, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer k.Close()
+				files, _ := filepath.Glob(s.Path("truth/xlated/*"))
+				same, total := 0, 0
+				for _, tf := range files {
+					base := filepath.Base(tf)
+					if strings.HasSuffix(base, ".rc") || strings.HasSuffix(base, ".err") {
+						continue
+					}
+					idStr, form, _ := strings.Cut(base, ".")
+					id, err := strconv.ParseUint(idStr, 10, 32)
+					if err != nil {
+						continue
+					}
+					if _, err := os.Stat(tf + ".err"); err == nil {
+						continue
+					}
+					e := &env{globals: globals{dump: s.Path(fm.Path)}}
+					var o bpfinsn.TextOptions
+					visual := false
+					switch form {
+					case "txt":
+					case "opcodes.txt":
+						o.Opcodes = true
+					case "linum.txt":
+						o.Linum = true
+					case "json":
+						e.json = true
+					case "dot":
+						visual = true
+					default:
+						continue
+					}
+					var out, errb bytes.Buffer
+					e.stdout, e.stderr = &out, &errb
+					total++
+					if err := progDump(e, k, progSelector{kind: "id", id: uint32(id)}, false, o, visual); err != nil {
+						t.Errorf("%s: %v", base, err)
+						continue
+					}
+					want, _ := os.ReadFile(tf)
+					if !bytes.Equal(out.Bytes(), want) {
+						t.Errorf("%s differs from bpftool's:\n%s", base, firstDiff(out.String(), string(want)))
+						continue
+					}
+					same++
+				}
+				if total == 0 {
+					t.Fatalf("no xlated truth")
+				}
+				t.Logf("%d/%d xlated dumps equal to bpftool's", same, total)
+			})
+		}
+	}
+}
+
+// TestProgLive checks "kinspect --live --json prog show" run in the
+// basic-live guest against the bpftool truth taken there.
+func TestProgLive(t *testing.T) {
+	s := labdata.Require(t, "basic-live")
+	r, ok := liveRuns(t, s)["--json prog show"]
+	if !ok {
+		t.Skip(`the lab did not run "--json prog show": rebuild basic-live (go run ./lab basic-live)`)
+	}
+	if r.rc != 0 {
+		t.Fatalf("exit %d: %s%s", r.rc, r.out, r.err)
+	}
+	want, err := os.ReadFile(s.Path("truth/bpftool/prog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, exp []map[string]any
+	if err := json.Unmarshal(r.out, &got); err != nil {
+		t.Fatalf("%v: %s", err, r.out)
+	}
+	if err := json.Unmarshal(want, &exp); err != nil {
+		t.Fatal(err)
+	}
+	// bpftool ran after kinspect: programs loaded in between are only
+	// in its list; each of kinspect's must be there, equal.
+	byID := map[float64]map[string]any{}
+	for _, p := range exp {
+		byID[p["id"].(float64)] = p
+	}
+	for _, g := range got {
+		w, ok := byID[g["id"].(float64)]
+		if !ok {
+			t.Errorf("program %v is not in bpftool's list", g["id"])
+			continue
+		}
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("program %v:\n got %v\nwant %v", g["id"], g, w)
+		}
+	}
+}
+
+func TestProgUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"prog", "help"}, 0, "prog dump xlated PROG"},
+		{[]string{"prog", "dump", "xlated"}, 2, "want PROG"},
+		{[]string{"prog", "dump", "bogus", "id", "1"}, 2, "expected 'xlated' or 'jited'"},
+		{[]string{"prog", "show", "tag", "xyz"}, 2, "16 hex digits"},
+		{[]string{"prog", "show", "id"}, 2, "wants a value"},
+		{[]string{"--json", "prog", "show", "id"}, 2, `{"error":`},
+	} {
+		var out bytes.Buffer
+		if code := run(tc.args, &out, &out); code != tc.code || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%q: exit %d, %q; want exit %d and %q", tc.args, code, out.String(), tc.code, tc.want)
+		}
+	}
+}
+
+// BenchmarkProgDumpXlated is the time of "prog dump xlated id N" per
+// program with the kernel already open: walking prog_idr to the
+// program, reading its instructions, maps, BTF and line info from the
+// dump, and rendering bpftool's text.
+func BenchmarkProgDumpXlated(b *testing.B) {
+	s := labdata.Require(b, "basic")
+	fm, _ := s.Format("kdump-zstd")
+	k, err := openKernel(&env{globals: globals{dump: s.Path(fm.Path), cache: defaultPageCacheMiB}}, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close()
+	var truth []struct {
+		ID uint32 `json:"id"`
+	}
+	raw, _ := os.ReadFile(s.Path("truth/bpftool/prog.json"))
+	json.Unmarshal(raw, &truth)
+	e := &env{globals: globals{dump: s.Path(fm.Path)}, stdout: io.Discard, stderr: io.Discard}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := truth[i%len(truth)].ID
+		if err := progDump(e, k, progSelector{kind: "id", id: id}, false, bpfinsn.TextOptions{}, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
