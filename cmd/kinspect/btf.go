@@ -128,7 +128,7 @@ func runBTFDump(e *env, args []string) error {
 	defer done()
 	var types []btf.Type
 	for _, n := range names {
-		t, err := spec.Type(n)
+		t, err := lookupType(e, file, spec, n)
 		if err != nil {
 			return fmt.Errorf("btf dump: %w", err)
 		}

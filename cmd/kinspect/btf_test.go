@@ -145,3 +145,23 @@ func TestBTFObjects(t *testing.T) {
 		})
 	}
 }
+
+// TestBTFDumpModuleType finds a type only a module's split BTF has:
+// struct p9_client of the 9pnet module the lab loads (net/9p/client.c).
+func TestBTFDumpModuleType(t *testing.T) {
+	for _, s := range labdata.Built(t) {
+		f, ok := s.Format("elf")
+		if !ok {
+			continue
+		}
+		t.Run(s.Scenario, func(t *testing.T) {
+			var out bytes.Buffer
+			if code := run([]string{"-c", s.Path(f.Path), "btf", "dump", "struct", "p9_client"}, &out, &out); code != 0 {
+				t.Fatalf("exit %d: %s", code, out.String())
+			}
+			if !strings.Contains(out.String(), "struct p9_client {") || !strings.Contains(out.String(), "trans_mod;") {
+				t.Errorf("no struct p9_client with trans_mod in:\n%s", out.String())
+			}
+		})
+	}
+}
