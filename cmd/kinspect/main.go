@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 func main() {
@@ -25,6 +26,10 @@ type globals struct {
 	declares []string
 	// declareFile is --declare-file: a file of declarations.
 	declareFile string
+	// eval is -e: a JavaScript expression to evaluate (script.go).
+	eval string
+	// timeout is --timeout: how long a script may run (0: no limit).
+	timeout time.Duration
 }
 
 // env is what a command runs with.
@@ -51,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&g.cache, "page-cache", defaultPageCacheMiB, "")
 	fs.Func("declare", "", func(s string) error { g.declares = append(g.declares, s); return nil })
 	fs.StringVar(&g.declareFile, "declare-file", "", "")
+	fs.StringVar(&g.eval, "e", "", "")
+	fs.DurationVar(&g.timeout, "timeout", 0, "")
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
 	if err := fs.Parse(args); err != nil {
@@ -62,6 +69,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		g.json = true
 	}
 	rest := fs.Args()
+	if g.eval != "" && !*help {
+		e := &env{globals: g, stdout: stdout, stderr: stderr}
+		if err := runEval(e, g.eval); err != nil {
+			reportError(e, err)
+			if errors.Is(err, errUsage) {
+				return 2
+			}
+			return 1
+		}
+		return 0
+	}
 	if *help || len(rest) == 0 {
 		printHelp(stdout)
 		if len(rest) == 0 && !*help {
@@ -109,6 +127,8 @@ Options:
   --page-cache MIB  MiB of decompressed kdump pages to keep (default 4; 0 = none)
   --declare DECL    declare a global variable's type, e.g. 'struct foo bar' (repeatable)
   --declare-file F  read declarations from F, one a line
+  -e EXPR           evaluate a JavaScript expression over the kernel and print it
+  --timeout D       stop a script (-e, script) after D, e.g. 30s
 
 Commands:
 `)

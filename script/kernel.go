@@ -1,0 +1,467 @@
+package script
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf/btf"
+	"github.com/dop251/goja"
+	"github.com/kinspect/kinspect/btfload"
+	"github.com/kinspect/kinspect/kallsyms"
+	"github.com/kinspect/kinspect/objects"
+)
+
+// maxRead bounds kernel.read.
+const maxRead = 64 << 20
+
+// kernelFuncs and kernelProps are the kernel object's members;
+// docs/scripting.md documents each (a test checks).
+var (
+	kernelFuncs = []string{"sym", "symbolize", "var", "object", "read", "declare", "eval", "cast",
+		"containerOf", "percpu", "sizeof", "offsetof", "hasType", "hasMember", "enumName", "constant",
+		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
+		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "modules", "dmesg"}
+	kernelProps = []string{"bpf", "cpus", "info"}
+	bpfFuncs    = []string{"progs", "maps", "links", "btfs"}
+)
+
+func (e *Engine) setup() error {
+	r := e.rt
+	e.proto = e.makeProto()
+	k := r.NewObject()
+	e.kernel = k
+	fn := func(name string, f func(c goja.FunctionCall) goja.Value) { _ = k.Set(name, f) }
+	wrapErr := func(v objects.Value, err error) goja.Value {
+		if err != nil {
+			e.throw(err)
+		}
+		return e.wrap(v)
+	}
+	p := e.prog
+
+	fn("sym", func(c goja.FunctionCall) goja.Value {
+		name := e.strArg(c, 0, "kernel.sym(name)")
+		if e.cfg.Syms == nil {
+			e.throw(fmt.Errorf("symbol %s: no symbol table: %w", name, objects.ErrNotFound))
+		}
+		all, err := e.cfg.Syms.Lookup(name)
+		if err != nil {
+			e.throw(err)
+		}
+		best := all[0]
+		for _, s := range all {
+			if s.Module == "" {
+				best = s
+				break
+			}
+		}
+		return e.symbolObject(best)
+	})
+	fn("symbolize", func(c goja.FunctionCall) goja.Value {
+		a := e.addrArg(c, 0, "kernel.symbolize(addr)")
+		if e.cfg.Syms == nil {
+			return goja.Null()
+		}
+		loc, err := e.cfg.Syms.LookupAddr(a)
+		if err != nil {
+			return goja.Null()
+		}
+		return r.ToValue(loc.String())
+	})
+	fn("var", func(c goja.FunctionCall) goja.Value {
+		return wrapErr(p.Variable(e.strArg(c, 0, "kernel.var(name)")))
+	})
+	fn("object", func(c goja.FunctionCall) goja.Value {
+		t := e.strArg(c, 0, "kernel.object(type, addr)")
+		return wrapErr(p.ObjectOf(t, e.addrArg(c, 1, "kernel.object(type, addr)")))
+	})
+	fn("read", func(c goja.FunctionCall) goja.Value {
+		a := e.addrArg(c, 0, "kernel.read(addr, len)")
+		n := e.intArg(c, 1, "kernel.read(addr, len)")
+		if n < 0 || n > maxRead {
+			e.throwf("kernel.read(%#x, %d): length must be 0 to %d", a, n, maxRead)
+		}
+		b := make([]byte, n)
+		got, err := p.Memory().ReadVirt(b, a)
+		if err == nil && got < len(b) {
+			err = fmt.Errorf("read %d bytes at %#x: short read of %d: %w", n, a, got, objects.ErrCorrupt)
+		}
+		if err != nil {
+			e.throw(err)
+		}
+		return e.uint8Array(b)
+	})
+	fn("declare", func(c goja.FunctionCall) goja.Value {
+		if err := p.Decls().Add(e.strArg(c, 0, "kernel.declare(decl)")); err != nil {
+			e.throw(err)
+		}
+		return goja.Undefined()
+	})
+	fn("eval", func(c goja.FunctionCall) goja.Value {
+		return wrapErr(p.Eval(e.strArg(c, 0, "kernel.eval(expr)")))
+	})
+	fn("cast", func(c goja.FunctionCall) goja.Value {
+		v := e.valueArg(c, 0, "kernel.cast(value, type)")
+		return wrapErr(v.Cast(e.strArg(c, 1, "kernel.cast(value, type)")))
+	})
+	fn("containerOf", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.containerOf(ptr, type, member)"
+		v := e.valueArg(c, 0, what)
+		return wrapErr(objects.ContainerOf(v, e.strArg(c, 1, what), e.strArg(c, 2, what)))
+	})
+	fn("percpu", func(c goja.FunctionCall) goja.Value {
+		v := e.valueArg(c, 0, "kernel.percpu(var, cpu)")
+		return wrapErr(p.PerCPU(v, int(e.intArg(c, 1, "kernel.percpu(var, cpu)"))))
+	})
+	fn("sizeof", func(c goja.FunctionCall) goja.Value {
+		t := e.typeArg(c, 0, "kernel.sizeof(type)")
+		n, err := btf.Sizeof(t)
+		if err != nil {
+			e.throw(fmt.Errorf("sizeof(%s): %v: %w", btfload.TypeString(t), err, objects.ErrType))
+		}
+		return r.ToValue(n)
+	})
+	fn("offsetof", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.offsetof(type, member)"
+		off, _, err := p.MemberOffset(e.strArg(c, 0, what), e.strArg(c, 1, what))
+		if err != nil {
+			e.throw(err)
+		}
+		return r.ToValue(off)
+	})
+	fn("hasType", func(c goja.FunctionCall) goja.Value {
+		_, err := p.Type(e.strArg(c, 0, "kernel.hasType(type)"))
+		return r.ToValue(err == nil)
+	})
+	fn("hasMember", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.hasMember(type, member)"
+		t, err := p.Type(e.strArg(c, 0, what))
+		if err != nil {
+			return r.ToValue(false)
+		}
+		name := e.strArg(c, 1, what)
+		for _, n := range memberNames(structOf(t), nil) {
+			if n == name {
+				return r.ToValue(true)
+			}
+		}
+		return r.ToValue(false)
+	})
+	fn("constant", func(c goja.FunctionCall) goja.Value {
+		name := e.strArg(c, 0, "kernel.constant(name)")
+		x, signed, err := e.enumerator(name)
+		if err != nil {
+			e.throw(err)
+		}
+		if signed {
+			return r.ToValue(int64(x))
+		}
+		return r.ToValue(x)
+	})
+	fn("enumName", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.enumName(type, value)"
+		t := e.typeArg(c, 0, what)
+		x := e.intArg(c, 1, what)
+		v, err := p.Constant(t, uint64(x))
+		if err != nil {
+			e.throw(err)
+		}
+		s, err := v.EnumName()
+		if err != nil {
+			e.throw(err)
+		}
+		return r.ToValue(s)
+	})
+
+	// Tasks.
+	wrapSeq := func(v objects.Value) goja.Value { return e.wrap(v) }
+	fn("tasks", func(c goja.FunctionCall) goja.Value { return iterate(e, objects.ForEachTask(p), wrapSeq) })
+	fn("processes", func(c goja.FunctionCall) goja.Value { return iterate(e, objects.ForEachProcess(p), wrapSeq) })
+	fn("threads", func(c goja.FunctionCall) goja.Value {
+		return iterate(e, objects.ForEachThread(e.valueArg(c, 0, "kernel.threads(task)")), wrapSeq)
+	})
+	fn("findTask", func(c goja.FunctionCall) goja.Value {
+		t, err := objects.FindTask(p, int(e.intArg(c, 0, "kernel.findTask(pid)")))
+		if err != nil {
+			if errorCode(err) == "not_found" {
+				return goja.Null()
+			}
+			e.throw(err)
+		}
+		return e.wrap(t)
+	})
+	fn("taskInfo", func(c goja.FunctionCall) goja.Value {
+		t, err := objects.ReadTask(e.valueArg(c, 0, "kernel.taskInfo(task)"))
+		if err != nil {
+			e.throw(err)
+		}
+		o := r.NewObject()
+		_ = o.Set("pid", t.PID)
+		_ = o.Set("tid", t.TID)
+		_ = o.Set("ppid", t.PPID)
+		_ = o.Set("comm", t.Comm)
+		_ = o.Set("state", string(t.State.Letter()))
+		_ = o.Set("cpu", t.CPU)
+		_ = o.Set("flags", t.Flags)
+		_ = o.Set("kthread", t.IsKThread())
+		_ = o.Set("addr", e.bigU64(t.Addr))
+		return o
+	})
+	fn("taskState", func(c goja.FunctionCall) goja.Value {
+		s, err := objects.ReadTaskState(e.valueArg(c, 0, "kernel.taskState(task)"))
+		if err != nil {
+			e.throw(err)
+		}
+		return r.ToValue(string(s.Letter()))
+	})
+	fn("taskCPU", func(c goja.FunctionCall) goja.Value {
+		n, err := objects.TaskCPU(e.valueArg(c, 0, "kernel.taskCPU(task)"))
+		if err != nil {
+			e.throw(err)
+		}
+		return r.ToValue(n)
+	})
+	fn("currentTask", func(c goja.FunctionCall) goja.Value {
+		return wrapErr(objects.CurrentTask(p, int(e.intArg(c, 0, "kernel.currentTask(cpu)"))))
+	})
+
+	// Walkers of kernel containers.
+	fn("listForEach", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.listForEach(head, type, member)"
+		head := e.valueArg(c, 0, what)
+		if goja.IsUndefined(c.Argument(1)) {
+			return iterate(e, objects.ListForEach(head), wrapSeq)
+		}
+		return iterate(e, objects.ListForEachEntry(head, e.strArg(c, 1, what), e.strArg(c, 2, what)), wrapSeq)
+	})
+	fn("hlist", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.hlist(head, type, member)"
+		head := e.valueArg(c, 0, what)
+		if goja.IsUndefined(c.Argument(1)) {
+			return iterate(e, objects.HlistForEach(head), wrapSeq)
+		}
+		return iterate(e, objects.HlistForEachEntry(head, e.strArg(c, 1, what), e.strArg(c, 2, what)), wrapSeq)
+	})
+	fn("rbtree", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.rbtree(root, type, member)"
+		root := e.valueArg(c, 0, what)
+		if goja.IsUndefined(c.Argument(1)) {
+			return iterate(e, objects.RBTreeForEach(root), wrapSeq)
+		}
+		return iterate(e, objects.RBTreeForEachEntry(root, e.strArg(c, 1, what), e.strArg(c, 2, what)), wrapSeq)
+	})
+	indexed := func(typ btf.Type) func(objects.IndexedValue) goja.Value {
+		return func(x objects.IndexedValue) goja.Value {
+			var v goja.Value
+			switch {
+			case x.IsValue:
+				u, _ := x.Value.Uint()
+				v = e.bigU64(u)
+			case typ != nil:
+				a, _ := x.Value.Uint()
+				v = e.wrap(p.Object(typ, a))
+			default:
+				v = e.wrap(x.Value)
+			}
+			return r.NewArray(x.Index, v)
+		}
+	}
+	fn("xarray", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.xarray(xa, type)"
+		xa := e.valueArg(c, 0, what)
+		var t btf.Type
+		if !goja.IsUndefined(c.Argument(1)) {
+			t = e.typeArg(c, 1, what)
+		}
+		return iterate(e, objects.XArrayForEach(xa), indexed(t))
+	})
+	fn("idr", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.idr(idr, type)"
+		idr := e.valueArg(c, 0, what)
+		var t btf.Type
+		if !goja.IsUndefined(c.Argument(1)) {
+			t = e.typeArg(c, 1, what)
+		}
+		return iterate(e, objects.IDRForEach(idr), indexed(t))
+	})
+
+	fn("stack", func(c goja.FunctionCall) goja.Value {
+		return e.stack.trace(e.valueArg(c, 0, "kernel.stack(task)"))
+	})
+	fn("modules", func(c goja.FunctionCall) goja.Value {
+		return iterate(e, objects.ForEachModule(p), func(v objects.Value) goja.Value {
+			m, err := objects.ReadModule(v)
+			if err != nil {
+				e.throw(err)
+			}
+			o := r.NewObject()
+			_ = o.Set("name", m.Name)
+			_ = o.Set("state", m.State)
+			_ = o.Set("size", m.Size)
+			_ = o.Set("refcount", m.Refcount)
+			_ = o.Set("base", e.bigU64(m.Base))
+			_ = o.Set("obj", e.wrap(v))
+			return o
+		})
+	})
+	fn("dmesg", func(c goja.FunctionCall) goja.Value {
+		ring, err := objects.ReadPrintkRing(p)
+		if err != nil {
+			e.throw(err)
+		}
+		out := make([]any, 0, len(ring.Records))
+		for _, rec := range ring.Records {
+			o := r.NewObject()
+			_ = o.Set("seq", rec.Seq)
+			_ = o.Set("ts", float64(rec.TsNsec)/1e9)
+			_ = o.Set("tsNsec", e.bigU64(rec.TsNsec))
+			_ = o.Set("level", rec.Level)
+			_ = o.Set("facility", rec.Facility)
+			_ = o.Set("caller", rec.Caller())
+			_ = o.Set("text", rec.Text)
+			out = append(out, o)
+		}
+		return r.NewArray(out...)
+	})
+
+	bpf := r.NewObject()
+	_ = k.Set("bpf", bpf)
+	e.setupBPF(bpf)
+	_ = k.DefineAccessorProperty("cpus", r.ToValue(func(goja.FunctionCall) goja.Value { return e.cpus() }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
+	_ = k.DefineAccessorProperty("info", r.ToValue(func(goja.FunctionCall) goja.Value { return e.info() }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
+	_ = r.Set("kernel", k)
+	return e.setupConsole()
+}
+
+// enumerator finds an enumerator of any enum of the kernel's BTF (named
+// or anonymous) by name; the table is built on first use.
+func (e *Engine) enumerator(name string) (uint64, bool, error) {
+	if e.enums == nil {
+		e.enums = map[string]enumConst{}
+		for t, err := range e.prog.Types().BTF().All() {
+			if err != nil {
+				return 0, false, fmt.Errorf("enumerator %s: %w", name, err)
+			}
+			if en, ok := t.(*btf.Enum); ok {
+				for _, v := range en.Values {
+					if _, dup := e.enums[v.Name]; !dup {
+						e.enums[v.Name] = enumConst{v.Value, en.Signed}
+					}
+				}
+			}
+		}
+	}
+	c, ok := e.enums[name]
+	if !ok {
+		return 0, false, fmt.Errorf("no enumerator named %s in the kernel's BTF: %w", name, objects.ErrNotFound)
+	}
+	return c.v, c.signed, nil
+}
+
+type enumConst struct {
+	v      uint64
+	signed bool
+}
+
+func (e *Engine) typeArg(c goja.FunctionCall, i int, what string) btf.Type {
+	t, err := e.prog.Type(e.strArg(c, i, what))
+	if err != nil {
+		e.throw(err)
+	}
+	return t
+}
+
+func (e *Engine) symbolObject(s kallsyms.Symbol) goja.Value {
+	o := e.rt.NewObject()
+	_ = o.Set("name", s.Name)
+	_ = o.Set("addr", e.bigU64(s.Addr))
+	_ = o.Set("size", s.Size)
+	_ = o.Set("kind", string(rune(s.Type)))
+	_ = o.Set("module", s.Module)
+	return o
+}
+
+// uint8Array copies b into a new Uint8Array.
+func (e *Engine) uint8Array(b []byte) goja.Value {
+	buf := e.rt.NewArrayBuffer(b)
+	ctor := e.rt.Get("Uint8Array")
+	o, err := e.rt.New(ctor, e.rt.ToValue(buf))
+	if err != nil {
+		e.throw(err)
+	}
+	return o
+}
+
+// cpus is kernel.cpus: each CPU with its current task and saved
+// registers (none live).
+func (e *Engine) cpus() goja.Value {
+	r := e.rt
+	var out []any
+	n, err := e.prog.NrCPUIDs()
+	if err != nil {
+		e.throw(err)
+	}
+	regs := map[int]int{}
+	if e.cfg.Dump != nil {
+		for i, c := range e.cfg.Dump.CPUs() {
+			if c.HasRegs {
+				regs[c.Index] = i
+			}
+		}
+	}
+	for cpu := 0; cpu < n; cpu++ {
+		o := r.NewObject()
+		_ = o.Set("cpu", cpu)
+		if t, err := objects.CurrentTask(e.prog, cpu); err == nil {
+			_ = o.Set("task", e.wrap(t))
+		} else {
+			_ = o.Set("task", goja.Null())
+		}
+		if i, ok := regs[cpu]; ok {
+			c := e.cfg.Dump.CPUs()[i]
+			_ = o.Set("rip", e.bigU64(c.Regs.RIP))
+			_ = o.Set("rsp", e.bigU64(c.Regs.RSP))
+			_ = o.Set("rbp", e.bigU64(c.Regs.RBP))
+		}
+		out = append(out, o)
+	}
+	return r.NewArray(out...)
+}
+
+// info is kernel.info: release, times and the panic.
+func (e *Engine) info() goja.Value {
+	r := e.rt
+	o := r.NewObject()
+	_ = o.Set("release", e.cfg.Release)
+	if d := e.cfg.Dump; d != nil {
+		if e.cfg.Release == "" {
+			_ = o.Set("release", d.Release())
+		}
+		_ = o.Set("format", d.Format().String())
+		if t, ok := d.CrashTime(); ok {
+			_ = o.Set("crashTime", t.UTC().Format(time.RFC3339))
+		}
+	}
+	if off, err := objects.RealMinusBoot(e.prog); err == nil {
+		_ = o.Set("bootTime", time.Unix(0, off).UTC().Format(time.RFC3339))
+	}
+	if n, err := e.prog.NrCPUIDs(); err == nil {
+		_ = o.Set("nrCPUs", n)
+	}
+	panicCPU := -1
+	if v, err := e.prog.Variable("panic_cpu"); err == nil {
+		if c, err := v.Member("counter"); err == nil {
+			if n, err := c.Int(); err == nil && n >= 0 {
+				panicCPU = int(n)
+			}
+		}
+	}
+	if panicCPU >= 0 {
+		pn := r.NewObject()
+		_ = pn.Set("cpu", panicCPU)
+		_ = o.Set("panic", pn)
+	} else {
+		_ = o.Set("panic", goja.Null())
+	}
+	return o
+}
