@@ -147,10 +147,13 @@ cat /proc/net/dev > $T/proc/net_dev.txt
 cat /proc/sys/kernel/tainted > $T/proc/tainted.txt
 cat /proc/cmdline > $T/proc/cmdline.txt
 cat /sys/kernel/vmcoreinfo > $T/proc/vmcoreinfo_note.txt 2>/dev/null
-ip -d link show > $T/proc/ip_link.txt 2>&1
+# busybox ip has no -d.
+ip link show > $T/proc/ip_link.txt 2>&1
 for d in /proc/[0-9]*; do
 	p=${d#/proc/}
-	[ -s $d/cmdline ] || continue # kernel threads
+	# Kernel threads have no executable (procfs files all have size 0, so
+	# -s cannot tell).
+	[ -e $d/exe ] || continue
 	cat $d/status > $T/proc/$p.status 2>/dev/null
 	ls -l $d/fd > $T/proc/$p.fd 2>/dev/null
 	cat $d/maps > $T/proc/$p.maps 2>/dev/null
