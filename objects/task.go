@@ -511,6 +511,11 @@ func workerComm(task Value, comm string) (id, suffix string, err error) {
 			return comm, "", err
 		}
 	}
+	if pa == 0 {
+		// No pool (a rescuer between rescues, a dying worker): the kernel
+		// shows no desc, whatever the worker last ran.
+		return id, "", nil
+	}
 	dv, err := w.Member("desc")
 	if err != nil {
 		return id, "", err
@@ -518,9 +523,6 @@ func workerComm(task Value, comm string) (id, suffix string, err error) {
 	desc, err := dv.CString()
 	if err != nil || desc == "" {
 		return id, "", err
-	}
-	if pa == 0 {
-		return id, "-" + desc, nil // 6.13+ names a rescuer by its desc
 	}
 	cw, err := w.Member("current_work")
 	if err != nil {

@@ -178,3 +178,20 @@ func Built(tb testing.TB) []*Scenario {
 	}
 	return out
 }
+
+// Misfiltered says why a filtered dump of this scenario lacks pages the
+// kernel was using, or "" when it does not. makedumpfile 1.7.2 takes the
+// slab pages of 6.10+ kernels (PG_slab became a page type in 6.10) for
+// free pages when it excludes free pages (dump level bit 16), so walkers
+// over slab objects may meet excluded pages there. See lab/README.md.
+func (s *Scenario) Misfiltered(f Format) string {
+	if f.Producer != "makedumpfile" || f.DumpLevel&16 == 0 {
+		return ""
+	}
+	var major, minor int
+	fmt.Sscanf(s.Release, "%d.%d", &major, &minor)
+	if major > 6 || major == 6 && minor >= 10 {
+		return fmt.Sprintf("%s: makedumpfile 1.7.2 filtered %s's slab pages as free (kernel %s)", f.Name, s.Scenario, s.Release)
+	}
+	return ""
+}
