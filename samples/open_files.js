@@ -50,6 +50,9 @@ function describe(file) {
 	case "sockfs": return `socket:[${ino}]`;
 	case "pipefs": return `pipe:[${ino}]`;
 	case "anon_inodefs": return `anon_inode:${dentry.d_name.name.string_()}`;
+	// pidfds live in pidfs since 6.9; its d_dname (pidfs_dname) names
+	// every one so.
+	case "pidfs": return "anon_inode:[pidfd]";
 	}
 	return dPath(dentry, kernel.containerOf(file.f_path.mnt, "struct mount", "mnt"));
 }

@@ -18,9 +18,15 @@ const PAGE_KB = 4; // x86-64 pages
 const counters = ["MM_FILEPAGES", "MM_ANONPAGES", "MM_SHMEMPAGES"].map((n) => kernel.constant(n));
 
 function counter(mm, i) {
-	const c = mm.rss_stat.type_.startsWith("struct percpu_counter")
-		? mm.rss_stat[i].count // 6.2+: f1a7941243c1 "mm: convert mm's rss stats into percpu_counter"
-		: mm.rss_stat.count[i].counter;
+	if (!mm.rss_stat.type_.startsWith("struct percpu_counter")) {
+		return BigInt(mm.rss_stat.count[i].counter);
+	}
+	// 6.2+: f1a7941243c1 "mm: convert mm's rss stats into percpu_counter".
+	// The exact value: the central count plus every CPU's pending delta,
+	// as /proc/PID/status sums them (get_mm_counter_sum).
+	const pc = mm.rss_stat[i];
+	let c = BigInt(pc.count);
+	for (const cpu of kernel.cpus) c += BigInt(kernel.percpu(pc.counters, cpu.cpu));
 	const n = BigInt(c);
 	return n < 0n ? 0n : n;
 }
