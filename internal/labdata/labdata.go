@@ -195,3 +195,20 @@ func (s *Scenario) Misfiltered(f Format) string {
 	}
 	return ""
 }
+
+// BuiltLive returns the live variants (NAME-live of each scenario) that
+// are built; Built leaves them out. A missing one is only an error when
+// KINSPECT_LAB_SCENARIOS names it (Built checks that).
+func BuiltLive(tb testing.TB) []*Scenario {
+	tb.Helper()
+	var out []*Scenario
+	for _, n := range Names {
+		s, err := Load(n + "-live")
+		if err == nil {
+			out = append(out, s)
+		} else if !errors.Is(err, ErrNotBuilt) {
+			tb.Fatal(err)
+		}
+	}
+	return out
+}
