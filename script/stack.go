@@ -17,8 +17,7 @@ type stacker struct {
 	loaded  bool
 	err     error
 	orc     *orc.Kernel
-	regs    map[int]vmcore.Regs
-	current map[uint64]int
+	running *orc.Running
 }
 
 func (s *stacker) load() error {
@@ -30,20 +29,11 @@ func (s *stacker) load() error {
 	if s.err != nil {
 		return s.err
 	}
-	s.regs, s.current = map[int]vmcore.Regs{}, map[uint64]int{}
+	var cpus []vmcore.CPU
 	if d := s.e.cfg.Dump; d != nil {
-		for _, c := range d.CPUs() {
-			if !c.HasRegs {
-				continue
-			}
-			s.regs[c.Index] = c.Regs
-			if t, err := objects.CurrentTask(s.e.prog, c.Index); err == nil {
-				if a, ok := t.Address(); ok {
-					s.current[a] = c.Index
-				}
-			}
-		}
+		cpus = d.CPUs()
 	}
+	s.running = orc.NewRunning(s.e.prog, cpus)
 	return nil
 }
 
@@ -74,14 +64,7 @@ func (s *stacker) trace(task objects.Value) goja.Value {
 			task = d
 		}
 	}
-	addr, _ := task.Address()
-	var tr *orc.Trace
-	var err error
-	if cpu, ok := s.current[addr]; ok {
-		tr, err = s.orc.UnwindRegs(s.regs[cpu], cpu, task)
-	} else {
-		tr, err = s.orc.UnwindTask(task)
-	}
+	tr, _, err := s.orc.Unwind(task, s.running)
 	if err != nil {
 		e.throw(err)
 	}

@@ -182,9 +182,8 @@ func runBt(e *env, args []string) error {
 type backtracer struct {
 	k        *kernel
 	orc      *orc.Kernel
-	cpus     map[int]vmcore.Regs // saved registers by CPU
-	current  map[uint64]int      // task address -> the CPU it runs on
-	panicCPU int                 // -1 without a panic
+	running  *orc.Running // each CPU's registers and current task
+	panicCPU int          // -1 without a panic
 }
 
 func newBacktracer(k *kernel) (*backtracer, error) {
@@ -199,20 +198,12 @@ func newBacktracer(k *kernel) (*backtracer, error) {
 	// Module and BPF symbols come with openKernel (addKernelSymbols); a
 	// module whose symbols could not be read shows its frames as
 	// "? [module]", a BPF frame is named from bpf_kallsyms by orc.
-	b := &backtracer{k: k, orc: ok, cpus: map[int]vmcore.Regs{}, current: map[uint64]int{}, panicCPU: -1}
+	b := &backtracer{k: k, orc: ok, panicCPU: -1}
+	var cpus []vmcore.CPU
 	if k.dump != nil {
-		for _, c := range k.dump.CPUs() {
-			if !c.HasRegs {
-				continue
-			}
-			b.cpus[c.Index] = c.Regs
-			if t, err := objects.CurrentTask(k.prog, c.Index); err == nil {
-				if a, ok := t.Address(); ok {
-					b.current[a] = c.Index
-				}
-			}
-		}
+		cpus = k.dump.CPUs()
 	}
+	b.running = orc.NewRunning(k.prog, cpus)
 	if v, err := k.prog.Variable("panic_cpu"); err == nil {
 		if c, err := v.Member("counter"); err == nil {
 			if n, err := c.Int(); err == nil && n >= 0 {
@@ -265,14 +256,14 @@ func (b *backtracer) collect(o btOptions) ([]btResult, error) {
 			add(b.task(t))
 		}
 	case o.all || b.panicCPU < 0:
-		if len(b.cpus) == 0 {
+		if len(b.running.CPUs()) == 0 {
 			return nil, fmt.Errorf("bt: no CPU registers (a live kernel, or a dump without CPU notes): give PIDs or --all-tasks")
 		}
 		for cpu := range b.cpuList() {
 			add(b.cpu(cpu))
 		}
 	default:
-		if _, ok := b.cpus[b.panicCPU]; !ok {
+		if !b.running.HasRegs(b.panicCPU) {
 			return nil, fmt.Errorf("bt: the panicking CPU %d has no saved registers in the dump", b.panicCPU)
 		}
 		add(b.cpu(b.panicCPU))
@@ -283,20 +274,12 @@ func (b *backtracer) collect(o btOptions) ([]btResult, error) {
 // cpuList yields the CPUs with saved registers, in order.
 func (b *backtracer) cpuList() func(func(int) bool) {
 	return func(yield func(int) bool) {
-		for i := 0; len(b.cpus) > 0 && i <= maxKey(b.cpus); i++ {
-			if _, ok := b.cpus[i]; ok && !yield(i) {
+		for _, cpu := range b.running.CPUs() {
+			if !yield(cpu) {
 				return
 			}
 		}
 	}
-}
-
-func maxKey(m map[int]vmcore.Regs) int {
-	n := 0
-	for k := range m {
-		n = max(n, k)
-	}
-	return n
 }
 
 // findTask finds a task by thread ID; 0 is the idle task of the first
@@ -334,12 +317,9 @@ func (b *backtracer) task(t objects.Value) (btResult, error) {
 		return btResult{}, fmt.Errorf("bt: %w", err)
 	}
 	r := btResult{PID: info.PID, TID: info.TID, Comm: info.Comm, Task: hexU64(info.Addr), CPU: info.CPU, Frames: []btFrame{}}
-	var tr *orc.Trace
-	if cpu, ok := b.current[info.Addr]; ok {
+	tr, cpu, err := b.orc.Unwind(t, b.running)
+	if cpu >= 0 {
 		r.CPU, r.OnCPU, r.Panic = cpu, true, cpu == b.panicCPU
-		tr, err = b.orc.UnwindRegs(b.cpus[cpu], cpu, t)
-	} else {
-		tr, err = b.orc.UnwindTask(t)
 	}
 	if err != nil {
 		r.UnwindError = err.Error()
