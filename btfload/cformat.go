@@ -127,20 +127,12 @@ func skipQuals(t btf.Type) btf.Type {
 // Underlying removes typedefs and qualifiers.
 func Underlying(t btf.Type) btf.Type {
 	for range 64 {
-		switch tt := t.(type) {
-		case *btf.Typedef:
-			t = tt.Type
-		case *btf.Const:
-			t = tt.Type
-		case *btf.Volatile:
-			t = tt.Type
-		case *btf.Restrict:
-			t = tt.Type
-		case *btf.TypeTag:
-			t = tt.Type
-		default:
+		t = skipQuals(t)
+		td, ok := t.(*btf.Typedef)
+		if !ok {
 			return t
 		}
+		t = td.Type
 	}
 	return t
 }

@@ -107,15 +107,21 @@ func ListForEach(head Value) iter.Seq2[Value, error] {
 // their list_head member (a member path) on the list headed by head, as
 // list_for_each_entry. See ListForEach for the checks.
 func ListForEachEntry(head Value, typeName, member string) iter.Seq2[Value, error] {
+	return entries(head.prog, ListForEach(head), typeName, member)
+}
+
+// entries turns the embedded nodes a walker yields into the objects of
+// the named type that hold them at member, as the kernel's *_entry
+// macros do with container_of. The walker's first error ends it.
+func entries(p *Program, nodes iter.Seq2[Value, error], typeName, member string) iter.Seq2[Value, error] {
 	return func(yield func(Value, error) bool) {
-		p := head.prog
 		off, _, err := p.MemberOffset(typeName, member)
 		if err != nil {
 			yield(Value{}, err)
 			return
 		}
 		t, _ := p.Type(typeName)
-		for node, err := range ListForEach(head) {
+		for node, err := range nodes {
 			if err != nil {
 				yield(Value{}, err)
 				return
@@ -200,22 +206,5 @@ func HlistForEach(head Value) iter.Seq2[Value, error] {
 // HlistForEachEntry yields the objects of the named type linked through
 // their hlist_node member, as hlist_for_each_entry.
 func HlistForEachEntry(head Value, typeName, member string) iter.Seq2[Value, error] {
-	return func(yield func(Value, error) bool) {
-		p := head.prog
-		off, _, err := p.MemberOffset(typeName, member)
-		if err != nil {
-			yield(Value{}, err)
-			return
-		}
-		t, _ := p.Type(typeName)
-		for node, err := range HlistForEach(head) {
-			if err != nil {
-				yield(Value{}, err)
-				return
-			}
-			if !yield(p.Object(t, node.addr-off), nil) {
-				return
-			}
-		}
-	}
+	return entries(head.prog, HlistForEach(head), typeName, member)
 }

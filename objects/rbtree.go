@@ -6,7 +6,6 @@ import (
 	"iter"
 
 	"github.com/cilium/ebpf/btf"
-	"github.com/kinspect/kinspect/btfload"
 )
 
 // maxRBDepth bounds the depth of a red-black tree: 2·log2(n+1) for any
@@ -110,24 +109,5 @@ func RBTreeForEach(root Value) iter.Seq2[Value, error] {
 // whose rb_node member (a member path) is in the tree, as
 // rbtree_postorder_for_each_entry_safe does but in order.
 func RBTreeForEachEntry(root Value, typeName, member string) iter.Seq2[Value, error] {
-	return func(yield func(Value, error) bool) {
-		p := root.prog
-		off, _, err := p.MemberOffset(typeName, member)
-		if err != nil {
-			yield(Value{}, err)
-			return
-		}
-		t, _ := p.Type(typeName)
-		for n, err := range RBTreeForEach(root) {
-			if err != nil {
-				yield(Value{}, err)
-				return
-			}
-			if !yield(p.Object(t, n.addr-off), nil) {
-				return
-			}
-		}
-	}
+	return entries(root.prog, RBTreeForEach(root), typeName, member)
 }
-
-var _ = btfload.Underlying
