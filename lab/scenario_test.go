@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -59,17 +58,6 @@ type bpftoolObj struct {
 	Name string `json:"name"`
 }
 
-func readJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
 func builtScenarios(t *testing.T) []*labdata.Scenario {
 	out := labdata.Built(t)
 	for _, n := range []string{"basic-live"} {
@@ -91,10 +79,10 @@ func TestScenarioTruth(t *testing.T) {
 				t.Errorf("truth uname -r %q, manifest release %q", got, s.Release)
 			}
 			var ready readyDoc
-			readJSON(t, s.Path("truth/workload.json"), &ready)
+			labdata.ReadJSON(t, s.Path("truth/workload.json"), &ready)
 			var progs, maps []bpftoolObj
-			readJSON(t, s.Path("truth/bpftool/prog.json"), &progs)
-			readJSON(t, s.Path("truth/bpftool/map.json"), &maps)
+			labdata.ReadJSON(t, s.Path("truth/bpftool/prog.json"), &progs)
+			labdata.ReadJSON(t, s.Path("truth/bpftool/map.json"), &maps)
 
 			progTypes, mapTypes := map[string]bool{}, map[string]bool{}
 			progByID, mapByID := map[int]bpftoolObj{}, map[int]bpftoolObj{}
@@ -155,7 +143,7 @@ func TestScenarioTruth(t *testing.T) {
 				TID  int    `json:"tid"`
 				Comm string `json:"comm"`
 			}
-			readJSON(t, s.Path("truth/ps.json"), &ps)
+			labdata.ReadJSON(t, s.Path("truth/ps.json"), &ps)
 			comms := map[string]bool{}
 			for _, p := range ps {
 				comms[p.Comm] = true
@@ -169,7 +157,7 @@ func TestScenarioTruth(t *testing.T) {
 				}
 			}
 			var stacks map[string][]string
-			readJSON(t, s.Path("truth/stacks.json"), &stacks)
+			labdata.ReadJSON(t, s.Path("truth/stacks.json"), &stacks)
 			if len(stacks) < len(ps)/2 {
 				t.Errorf("stacks.json has %d stacks for %d tasks", len(stacks), len(ps))
 			}
@@ -263,7 +251,7 @@ func TestScenarioStops(t *testing.T) {
 				t.Fatalf("last stop not in the spinner's program: %+v", last)
 			}
 			var ready readyDoc
-			readJSON(t, s.Path("truth/workload.json"), &ready)
+			labdata.ReadJSON(t, s.Path("truth/workload.json"), &ready)
 			if last.CPU != ready.Spinner.CPU {
 				t.Errorf("stopped CPU %d, spinner on CPU %d", last.CPU, ready.Spinner.CPU)
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/bpfinsn"
+	"github.com/kinspect/kinspect/internal/labdata"
 )
 
 // truthProg is an entry of bpftool's "prog show --json".
@@ -60,7 +61,7 @@ func TestLabBPFProgs(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sc := scenarioOf(name)
 			var truth []truthProg
-			readJSON(t, sc.Path("truth/bpftool/prog.json"), &truth)
+			labdata.ReadJSON(t, sc.Path("truth/bpftool/prog.json"), &truth)
 			want := map[uint32]truthProg{}
 			for _, tp := range truth {
 				want[tp.ID] = tp
@@ -100,7 +101,7 @@ func TestLabBPFProgs(t *testing.T) {
 				}
 				jitTotal++
 				var tj truthJited
-				readJSON(t, jf, &tj)
+				labdata.ReadJSON(t, jf, &tj)
 				funcs, err := bp.Funcs()
 				if err != nil {
 					t.Errorf("prog %d: %v", bp.ID, err)
@@ -132,7 +133,7 @@ func TestLabBPFProgs(t *testing.T) {
 				if lf := strings.TrimSuffix(jf, ".json") + "-jited-linfo.json"; !bad {
 					if _, err := os.Stat(lf); err == nil {
 						var tl truthJitedLinfo
-						readJSON(t, lf, &tl)
+						labdata.ReadJSON(t, lf, &tl)
 						jl, err := bp.JitedLineInfo()
 						if err != nil || len(jl) != len(tl.Addrs) {
 							t.Errorf("prog %d: jited line info %d entries (%v), truth %d", bp.ID, len(jl), err, len(tl.Addrs))
@@ -167,7 +168,7 @@ func TestBPFProgByID(t *testing.T) {
 	for name, p := range labPrograms(t, "elf") {
 		sc := scenarioOf(name)
 		var truth []truthProg
-		readJSON(t, sc.Path("truth/bpftool/prog.json"), &truth)
+		labdata.ReadJSON(t, sc.Path("truth/bpftool/prog.json"), &truth)
 		last := truth[len(truth)-1]
 		bp, err := BPFProgByID(p, last.ID)
 		if err != nil || bp.FullName() != last.Name {

@@ -1,6 +1,10 @@
 package objects
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labdata"
+)
 
 // TestLabBTFObjects: every BTF object of btf_idr parses, its raw bytes
 // decode with ParseRawBTF to as many types as cilium/ebpf finds, and the
@@ -14,7 +18,7 @@ func TestLabBTFObjects(t *testing.T) {
 				Kernel bool
 				Name   string
 			}
-			readJSON(t, scenarioOf(name).Path("truth/bpftool/btf.json"), &want)
+			labdata.ReadJSON(t, scenarioOf(name).Path("truth/bpftool/btf.json"), &want)
 			byID := map[uint32]int{}
 			for i, w := range want {
 				byID[w.ID] = i

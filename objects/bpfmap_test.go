@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kinspect/kinspect/internal/labdata"
 	"github.com/kinspect/kinspect/vmcore"
 )
 
@@ -28,7 +29,7 @@ func TestLabBPFMaps(t *testing.T) {
 				OwnerProgType string `json:"owner_prog_type"`
 				BTFID         uint32 `json:"btf_id"`
 			}
-			readJSON(t, scenarioOf(name).Path("truth/bpftool/map.json"), &want)
+			labdata.ReadJSON(t, scenarioOf(name).Path("truth/bpftool/map.json"), &want)
 			i := 0
 			for m, err := range BPFMapForEach(p) {
 				if excluded(err) && m == nil {

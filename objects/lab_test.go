@@ -2,7 +2,6 @@ package objects
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"os"
 	"sort"
@@ -110,17 +109,6 @@ func scenarioOf(name string) *labdata.Scenario {
 	return s
 }
 
-func readJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
 var labFormats = []string{"elf", "kdump-zlib", "kdump-lzo-d31.flat", "kdump-zstd"}
 
 func TestLabInitTask(t *testing.T) {
@@ -170,7 +158,7 @@ func TestLabTasks(t *testing.T) {
 				TID  int    `json:"tid"`
 				Comm string `json:"comm"`
 			}
-			readJSON(t, scenarioOf(name).Path("truth/ps.json"), &ps)
+			labdata.ReadJSON(t, scenarioOf(name).Path("truth/ps.json"), &ps)
 			truth := map[int]string{}
 			for _, e := range ps {
 				if e.PID == e.TID {
@@ -228,7 +216,7 @@ func TestLabBPF(t *testing.T) {
 					ID   uint64 `json:"id"`
 					Name string `json:"name"`
 				}
-				readJSON(t, sc.Path(kind.file), &truth)
+				labdata.ReadJSON(t, sc.Path(kind.file), &truth)
 				idr, err := p.Variable(kind.idr)
 				if err != nil {
 					fatalUnlessDropped(t, name, err)

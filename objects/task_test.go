@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/kinspect/kinspect/btfload"
+	"github.com/kinspect/kinspect/internal/labdata"
 )
 
 func TestTaskStateIndex(t *testing.T) {
@@ -224,11 +225,11 @@ func TestLabForEachTask(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sc := scenarioOf(name)
 			var ps []truthTask
-			readJSON(t, sc.Path("truth/ps.json"), &ps)
+			labdata.ReadJSON(t, sc.Path("truth/ps.json"), &ps)
 			var meta struct {
 				Excluded int `json:"excluded_pid"`
 			}
-			readJSON(t, sc.Path("truth/snapshot-meta.json"), &meta)
+			labdata.ReadJSON(t, sc.Path("truth/snapshot-meta.json"), &meta)
 			got := map[int]Task{}
 			names := map[int]string{}
 			for task, err := range ForEachTask(p) {

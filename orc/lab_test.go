@@ -3,7 +3,6 @@ package orc
 import (
 	"bufio"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"os"
 	"regexp"
@@ -107,17 +106,6 @@ func truthKallsyms(t testing.TB, sc *labdata.Scenario) map[string]uint64 {
 	return out
 }
 
-func readJSON(t testing.TB, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
 // funcName strips "+0xoff/0xsize [module]" from a frame as /proc prints
 // it.
 func funcName(s string) string {
@@ -163,7 +151,7 @@ func TestLabSleepingTasks(t *testing.T) {
 				ks := truthKallsyms(t, sc)
 				skip := [][2]uint64{{ks["__sched_text_start"], ks["__sched_text_end"]}, {ks["__lock_text_start"], ks["__lock_text_end"]}}
 				var truth map[string][]string
-				readJSON(t, sc.Path("truth/stacks.json"), &truth)
+				labdata.ReadJSON(t, sc.Path("truth/stacks.json"), &truth)
 				running := map[uint64]bool{}
 				for _, c := range lk.dump.CPUs() {
 					if cur, err := objects.CurrentTask(lk.prog, c.Index); err == nil {
@@ -349,7 +337,7 @@ func TestLabSpinner(t *testing.T) {
 				lk := openLab(t, sc, f.Name)
 				cpu := sc.Stops[len(sc.Stops)-1].CPU
 				var wl workload
-				readJSON(t, sc.Path("truth/workload.json"), &wl)
+				labdata.ReadJSON(t, sc.Path("truth/workload.json"), &wl)
 				var id uint32
 				for _, p := range wl.Progs {
 					if p.Name == "ki_spin" {
@@ -357,7 +345,7 @@ func TestLabSpinner(t *testing.T) {
 					}
 				}
 				var lines jitedLinfo
-				readJSON(t, sc.Path("truth/jited/prog-"+strconv.Itoa(int(id))+"-jited-linfo.json"), &lines)
+				labdata.ReadJSON(t, sc.Path("truth/jited/prog-"+strconv.Itoa(int(id))+"-jited-linfo.json"), &lines)
 				ks := truthKallsyms(t, sc)
 				var progName string
 				for n := range ks {

@@ -24,7 +24,7 @@ func TestLabRunning(t *testing.T) {
 					CPU int `json:"cpu"`
 				} `json:"spinner"`
 			}
-			readJSON(t, sc.Path("truth/workload.json"), &wl)
+			labdata.ReadJSON(t, sc.Path("truth/workload.json"), &wl)
 			r := NewRunning(lk.prog, lk.dump.CPUs())
 			var want []int
 			for i := range sc.CPUs {

@@ -212,3 +212,16 @@ func BuiltLive(tb testing.TB) []*Scenario {
 	}
 	return out
 }
+
+// ReadJSON decodes the JSON file at path into v, failing the test when
+// it cannot: truth files are part of a built scenario.
+func ReadJSON(tb testing.TB, path string, v any) {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+}
