@@ -121,14 +121,16 @@ func runBTFDump(e *env, args []string) error {
 	if len(names) == 0 {
 		return fmt.Errorf("btf dump: want a type name: %w", errUsage)
 	}
-	spec, done, err := openTypes(e, file)
+	spec, k, err := openTypes(e, file)
 	if err != nil {
 		return err
 	}
-	defer done()
+	if k != nil {
+		defer k.Close()
+	}
 	var types []btf.Type
 	for _, n := range names {
-		t, err := lookupType(e, file, spec, n)
+		t, err := lookupType(k, spec, n)
 		if err != nil {
 			return fmt.Errorf("btf dump: %w", err)
 		}

@@ -11,15 +11,16 @@ import (
 )
 
 // lookupType finds a type by name in vmlinux's BTF, then in the modules'
-// split BTF: the dump's btf_modules list, or /sys/kernel/btf/MODULE live.
-// Modules are read only on a miss; vmlinux's error (with its suggestions)
-// is kept when no module has the type either.
-func lookupType(e *env, file string, vmlinux *btfload.Spec, name string) (btf.Type, error) {
+// split BTF: the btf_modules list of k's memory, or /sys/kernel/btf/MODULE
+// when k is nil (live, types only). Modules are read only on a miss;
+// vmlinux's error (with its suggestions) is kept when no module has the
+// type either.
+func lookupType(k *kernel, vmlinux *btfload.Spec, name string) (btf.Type, error) {
 	t, err := vmlinux.Type(name)
 	if err == nil || !errors.Is(err, btfload.ErrNotFound) {
 		return t, err
 	}
-	mods, merr := moduleSpecs(e, file, vmlinux)
+	mods, merr := moduleSpecs(k, vmlinux)
 	for _, m := range mods {
 		if mt, err := m.Type(name); err == nil {
 			return mt, nil
@@ -32,8 +33,8 @@ func lookupType(e *env, file string, vmlinux *btfload.Spec, name string) (btf.Ty
 }
 
 // moduleSpecs loads every module's split BTF on top of vmlinux.
-func moduleSpecs(e *env, file string, vmlinux *btfload.Spec) ([]*btfload.Spec, error) {
-	if e.live && e.dump == "" {
+func moduleSpecs(k *kernel, vmlinux *btfload.Spec) ([]*btfload.Spec, error) {
+	if k == nil {
 		paths, _ := filepath.Glob("/sys/kernel/btf/*")
 		var out []*btfload.Spec
 		for _, p := range paths {
@@ -51,11 +52,6 @@ func moduleSpecs(e *env, file string, vmlinux *btfload.Spec) ([]*btfload.Spec, e
 		}
 		return out, nil
 	}
-	k, err := openKernel(e, file)
-	if err != nil {
-		return nil, err
-	}
-	defer k.Close()
 	if k.dump == nil {
 		return nil, k.noMemory
 	}

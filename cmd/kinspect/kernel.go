@@ -102,21 +102,21 @@ func openKernel(e *env, kallsymsFile string) (*kernel, error) {
 }
 
 // openTypes opens only the target's BTF: under --live the running
-// kernel's /sys/kernel/btf/vmlinux (no memory or symbols needed),
-// otherwise as openKernel does.
-func openTypes(e *env, kallsymsFile string) (*btfload.Spec, func(), error) {
+// kernel's /sys/kernel/btf/vmlinux (no memory or symbols needed, and no
+// kernel: k is nil), otherwise as openKernel does. Close k when not nil.
+func openTypes(e *env, kallsymsFile string) (spec *btfload.Spec, k *kernel, err error) {
 	if e.live && e.dump == "" {
 		s, err := btfload.LoadLive()
 		if err != nil {
 			return nil, nil, fmt.Errorf("load BTF: %w", err)
 		}
-		return s, func() {}, nil
+		return s, nil, nil
 	}
-	k, err := openKernel(e, kallsymsFile)
+	k, err = openKernel(e, kallsymsFile)
 	if err != nil {
 		return nil, nil, err
 	}
-	return k.types, k.Close, nil
+	return k.types, k, nil
 }
 
 // openDecls returns the built-in declarations plus --declare-file's and
