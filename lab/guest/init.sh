@@ -82,6 +82,29 @@ b $T/bpftool/net.json net show --json
 b $T/bpftool/perf.json perf show --json
 b $T/bpftool/cgroup.json cgroup tree --json
 b $T/bpftool/struct_ops.json struct_ops show --json
+b $T/bpftool/struct_ops.txt struct_ops show
+b $T/bpftool/struct_ops_dump.json struct_ops dump --json
+b $T/bpftool/struct_ops_dump.txt struct_ops dump
+# Pinned paths (-f walks every bpffs mount).
+for noun in prog map link; do
+	b $T/bpftool/${noun}_f.json $noun show -f --json
+	b $T/bpftool/${noun}_f.txt $noun show -f
+done
+# Who holds each object: this bpftool has no pid iterator (no skeletons),
+# so "PID COMM FD KIND ID" for every BPF fd of every process.
+for d in /proc/[0-9]*; do
+	for f in $d/fd/*; do
+		case "$(readlink $f 2>/dev/null)" in
+		anon_inode:bpf-prog) kind=prog ;;
+		anon_inode:bpf-map) kind=map ;;
+		anon_inode:bpf_link) kind=link ;;
+		*) continue ;;
+		esac
+		fd=${f##*/}
+		id=$(sed -n "s/^${kind}_id:[[:space:]]*//p" $d/fdinfo/$fd 2>/dev/null)
+		echo "${d#/proc/} $(cat $d/comm) $fd $kind $id"
+	done
+done > $T/bpftool/fdinfo.txt
 
 # "ID NAME" of each object of a noun.
 idnames() {

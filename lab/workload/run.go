@@ -146,6 +146,7 @@ func run(cfg runConfig) error {
 		{"attach programs", r.attachProgs},
 		{"pending records", r.produceRecords},
 		{"load spin program", r.loadSpin},
+		{"struct_ops", r.loadStructOps},
 	}
 	if cfg.Scale {
 		phases = append(phases,
