@@ -31,10 +31,14 @@ func TestLabBPFMaps(t *testing.T) {
 			}
 			labdata.ReadJSON(t, scenarioOf(name).Path("truth/bpftool/map.json"), &want)
 			i := 0
+			truncated := false
 			for m, err := range BPFMapForEach(p) {
 				if excluded(err) && m == nil {
+					// A missing map, or a missing xarray node that
+					// hides every map below it.
 					t.Logf("%v", err)
 					i++
+					truncated = true
 					continue
 				}
 				if err != nil {
@@ -65,7 +69,7 @@ func TestLabBPFMaps(t *testing.T) {
 					t.Errorf("map:\n got  %s\n want %s", got, exp)
 				}
 			}
-			if i != len(want) {
+			if i != len(want) && !truncated {
 				t.Errorf("%d maps, bpftool %d", i, len(want))
 			}
 		})
