@@ -172,8 +172,8 @@ func formatC(roots ...btf.Type) *cEmitter {
 		state: map[btf.Type]int{}, names: map[btf.Type]string{}, taken: map[string]btf.Type{},
 		enumer: map[string]bool{}, declared: map[btf.Type]bool{}, packed: map[btf.Type]bool{}, align: map[btf.Type]int{},
 	}
-	for _, r := range roots {
-		e.visit(r, true)
+	for _, t := range orderC(roots) {
+		e.visit(t, true)
 	}
 	return e
 }

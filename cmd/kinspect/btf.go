@@ -406,10 +406,8 @@ func runBTFDumpID(e *env, file string, words []string, layout bool) error {
 			if err != nil {
 				return fmt.Errorf("btf dump id %d: %w", id, err)
 			}
-			switch t.(type) {
-			case *btf.Func, *btf.FuncProto, *btf.Var, *btf.Datasec, *btf.Void:
-				continue
-			}
+			// Every type, as bpftool asks libbpf for each id in turn:
+			// the order FormatC follows depends on all of them.
 			types = append(types, t)
 		}
 		c := btfCHeader + btfload.FormatC(types...) + btfCFooter
