@@ -372,6 +372,11 @@ func TestLiveBPF(t *testing.T) {
 	for _, tc := range []struct{ cmd, truth string }{
 		{"--json map show", "truth/bpftool/map.json"},
 		{"--json btf show", "truth/bpftool/btf.json"},
+		{"--json prog show -f", "truth/bpftool/prog_f.json"},
+		{"--json map show -f", "truth/bpftool/map_f.json"},
+		{"--json link show -f", "truth/bpftool/link_f.json"},
+		{"--json struct_ops show", "truth/bpftool/struct_ops.json"},
+		{"--json struct_ops dump", "truth/bpftool/struct_ops_dump.json"},
 	} {
 		r, ok := runs[tc.cmd]
 		if !ok {
