@@ -66,6 +66,13 @@ done
 cp /run/workload.ready $T/workload.json
 say stage workload-ready
 
+# Count program runs for a moment, then freeze the counts, so that
+# bpftool's run_time_ns/run_cnt and the dump's agree. The sleep itself
+# runs do_nanosleep, where ki_kprobe and ki_fentry are attached.
+echo 1 > /proc/sys/kernel/bpf_stats_enabled
+sleep 1
+echo 0 > /proc/sys/kernel/bpf_stats_enabled
+
 b() { # b FILE ARGS...: bpftool ARGS > FILE, its errors beside it
 	out=$1
 	shift
