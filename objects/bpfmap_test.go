@@ -132,7 +132,7 @@ func TestLabBPFMapErrors(t *testing.T) {
 					t.Fatal(err)
 				}
 				switch m.Type {
-				case BPFMapTypeQueue, BPFMapTypeRingBuf:
+				case BPFMapTypeQueue, BPFMapTypeStack, BPFMapTypeRingBuf:
 					if _, err := m.Lookup(nil); !errors.Is(err, ErrType) {
 						t.Errorf("map %d: lookup in a %s: %v", m.ID, m.TypeName, err)
 					}

@@ -170,6 +170,21 @@ func checkDescribed(t *testing.T, m workloadMap, got []byte) {
 				t.Errorf("element %d = %#x, want %#x", i, v, 0x1001+i)
 			}
 		}
+	case "ki_stack":
+		// "values 0x2001,0x2002,0x2003 (u32, pushed in that order)":
+		// listed in pop order, the last pushed first.
+		var es []struct{ Value []string }
+		if err := json.Unmarshal(got, &es); err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 3 {
+			t.Fatalf("%d elements, want 3: %s", len(es), got)
+		}
+		for i, e := range es {
+			if v := le(hexBytes(t, e.Value)); v != 0x2003-uint64(i) {
+				t.Errorf("element %d = %#x, want %#x", i, v, 0x2003-i)
+			}
+		}
 	case "ki_ringbuf":
 		// "3 pending records {magic=0x4b495f524242 len=60+i mark=0}": len
 		// is the skb's, the test-run data less its Ethernet header (14).

@@ -47,6 +47,8 @@ const (
 	lruContent       = `keys 1..10: value=k*k+0x5000`
 	lpmContent       = `0.0.0.0/0=1 10.0.0.0/8=2 10.1.0.0/16=3 10.1.2.0/24=4 172.16.0.0/12=5 192.168.0.0/16=6 192.168.7.42/32=7`
 	queueContent     = `values 0x1001,0x1002,0x1003,0x1004 (u32, pushed in that order)`
+	stackMapContent  = `values 0x2001,0x2002,0x2003 (u32, pushed in that order)`
+	lruPcpuContent   = `keys 1..4: value on cpu c = 0x100*k+c`
 	noBTFContent     = `keys 1..5: value=0xc0de0000+k (u64), created without BTF`
 	stackContent     = `kernel stacks of do_nanosleep callers, recorded by ki_kprobe`
 	progArrayContent = `slot 0 = ki_tail_tgt`
@@ -119,6 +121,24 @@ func (r *runner) fillMaps() error {
 		}
 	}
 	r.addMap("ki_queue", m["ki_queue"], false, queueContent, fixed(4))
+
+	for v := uint32(0x2001); v <= 0x2003; v++ {
+		if err := m["ki_stack"].Update(nil, v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("push %#x onto ki_stack: %w", v, err)
+		}
+	}
+	r.addMap("ki_stack", m["ki_stack"], false, stackMapContent, fixed(3))
+
+	for k := uint32(1); k <= 4; k++ {
+		vals := make([]uint64, ncpu)
+		for c := range vals {
+			vals[c] = uint64(0x100*k + uint32(c))
+		}
+		if err := m["ki_lru_pcpu_hash"].Update(k, vals, ebpf.UpdateNoExist); err != nil {
+			return fmt.Errorf("ki_lru_pcpu_hash[%d]: %w", k, err)
+		}
+	}
+	r.addMap("ki_lru_pcpu_hash", m["ki_lru_pcpu_hash"], true, lruPcpuContent, keysOf(m["ki_lru_pcpu_hash"]))
 
 	r.addMap("ki_stack_trace", m["ki_stack_trace"], false, stackContent, keysOf(m["ki_stack_trace"]))
 

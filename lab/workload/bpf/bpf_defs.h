@@ -46,8 +46,10 @@ typedef __u32 __be32;
 #define BPF_MAP_TYPE_PERCPU_ARRAY 6
 #define BPF_MAP_TYPE_STACK_TRACE 7
 #define BPF_MAP_TYPE_LRU_HASH 9
+#define BPF_MAP_TYPE_LRU_PERCPU_HASH 10
 #define BPF_MAP_TYPE_LPM_TRIE 11
 #define BPF_MAP_TYPE_QUEUE 22
+#define BPF_MAP_TYPE_STACK 23
 #define BPF_MAP_TYPE_RINGBUF 27
 
 /* Map creation and update flags. */

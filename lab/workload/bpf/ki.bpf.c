@@ -139,6 +139,20 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } ki_queue SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u32);
+	__type(value, __u64);
+} ki_lru_pcpu_hash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK);
+	__uint(max_entries, 8);
+	__uint(key_size, 0);
+	__uint(value_size, sizeof(__u32));
+} ki_stack SEC(".maps");
+
 /* ki_count adds one to ki_counters[idx]. */
 static __always_inline void ki_count(__u32 idx)
 {
