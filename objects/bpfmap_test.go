@@ -33,6 +33,12 @@ func TestLabBPFMaps(t *testing.T) {
 			i := 0
 			for m, err := range BPFMapForEach(p) {
 				if excluded(err) && m == nil {
+					sc := scenarioOf(name)
+					f, _ := sc.Format(strings.SplitN(name, "/", 2)[1])
+					if why := sc.Misfiltered(f); why != "" {
+						// map_idr's own nodes are gone: the walk ends.
+						t.Skipf("%v: %s", err, why)
+					}
 					t.Logf("%v", err)
 					i++
 					continue
