@@ -701,3 +701,21 @@ func (bp *BPFProg) FullName() string {
 	}
 	return bp.Name
 }
+
+// BTFFuncName is the name of the program's first function in its BTF
+// (func_info[0]), as bpftool's dump_prog_id_as_func_ptr finds it; ok is
+// false for a program without BTF or func_info.
+func (bp *BPFProg) BTFFuncName() (name string, ok bool) {
+	if bp.BTFAddr == 0 {
+		return "", false
+	}
+	fi, err := bp.FuncInfo()
+	if err != nil || len(fi) == 0 {
+		return "", false
+	}
+	b, err := bp.BTF()
+	if err != nil {
+		return "", false
+	}
+	return b.FuncName(fi[0].TypeID)
+}

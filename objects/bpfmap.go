@@ -535,6 +535,9 @@ func (m *BPFMap) memUsage() (uint64, error) {
 			return 0, err
 		}
 		return usage + nb*8 + entries*(bs+uint64(m.ValueSize)), nil
+	case BPFMapTypeStructOps:
+		// bpf_struct_ops_map_mem_usage (kernel/bpf/bpf_struct_ops.c).
+		return m.structOpsMemUsage()
 	case BPFMapTypeRingBuf:
 		// ringbuf_map_mem_usage (kernel/bpf/ringbuf.c).
 		usage, err := p.sizeofType("struct bpf_ringbuf_map")

@@ -133,6 +133,8 @@ func (m *BPFMap) EntriesIn(order BPFMapOrder) iter.Seq2[*BPFMapEntry, error] {
 			err = m.queueStackEntries(yield)
 		case BPFMapTypeRingBuf:
 			err = m.ringbufEntries(yield)
+		case BPFMapTypeStructOps:
+			err = m.structOpsEntries(yield)
 		default:
 			err = fmt.Errorf("dump of map %d: %s maps: %w", m.ID, m.TypeName, ErrNotSupported)
 		}
@@ -1047,4 +1049,15 @@ func (m *BPFMap) KeyValueTypes(spec *btf.Spec, vmlinux *btf.Spec) (key, value bt
 		}
 	}
 	return key, value, nil
+}
+
+// structOpsEntries yields a struct_ops map's one element: key 0 and the
+// value bpf_struct_ops_map_sys_lookup_elem returns (BPFStructOps.Value).
+func (m *BPFMap) structOpsEntries(yield func(*BPFMapEntry, error) bool) error {
+	s, err := NewBPFStructOps(m)
+	if err != nil {
+		return err
+	}
+	yield(&BPFMapEntry{Key: make([]byte, m.KeySize), Value: s.Value, Err: s.ValueErr}, nil)
+	return nil
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/cilium/ebpf/btf"
+	"github.com/kinspect/kinspect/btfload"
 )
 
 // TokenWriter receives a value as JSON tokens; a renderer decides the
@@ -30,37 +32,57 @@ type TokenWriter interface {
 // strings, char arrays holding a printable NUL-terminated string as
 // strings, other arrays as lists, structs and unions as objects of their
 // members, enums by name (else the number), bitfields and 128-bit
-// integers as hex, pointers as numbers (plain: "0x..." strings).
+// integers as hex, pointers as numbers (plain: "%p", 0x... or (nil),
+// unquoted as bpftool prints them).
 // Modifiers and typedefs are transparent. plain selects bpftool's text
 // mode (map dump without --json). Errors wrap ErrType for data shorter
 // than the type or a kind a map value cannot have.
 func DumpBTFValue(w TokenWriter, t btf.Type, data []byte, plain bool) error {
-	return dumpBTF(w, t, data, 0, plain, 0)
+	return DumpBTFValueWith(w, t, data, BTFDumpOptions{Plain: plain})
 }
 
-func dumpBTF(w TokenWriter, t btf.Type, data []byte, bitOff uint8, plain bool, depth int) error {
+// BTFDumpOptions are the switches of bpftool's struct btf_dumper.
+type BTFDumpOptions struct {
+	// Plain is is_plain_text: bpftool's text mode.
+	Plain bool
+	// ProgName, when set, turns on prog_id_as_func_ptr (bpftool's
+	// "struct_ops dump"): a pointer to a function whose value fits in 32
+	// bits is a program id, printed as a string of the function's
+	// signature and " NAME/prog_id:ID" (" 0" for a zero id). ProgName
+	// gives the name of the program with that id (the BTF name of its
+	// first function); ok false prints "<unknown_prog_name>".
+	ProgName func(id uint32) (name string, ok bool)
+}
+
+// DumpBTFValueWith is DumpBTFValue with all of btf_dumper's options.
+func DumpBTFValueWith(w TokenWriter, t btf.Type, data []byte, o BTFDumpOptions) error {
+	return dumpBTF(w, t, data, 0, &o, 0)
+}
+
+func dumpBTF(w TokenWriter, t btf.Type, data []byte, bitOff uint8, o *BTFDumpOptions, depth int) error {
+	plain := o.Plain
 	if depth > 64 {
 		return fmt.Errorf("btf value: types nested more than 64 deep: %w", ErrType)
 	}
 	switch u := t.(type) {
 	case *btf.Typedef:
-		return dumpBTF(w, u.Type, data, bitOff, plain, depth+1)
+		return dumpBTF(w, u.Type, data, bitOff, o, depth+1)
 	case *btf.Const:
-		return dumpBTF(w, u.Type, data, bitOff, plain, depth+1)
+		return dumpBTF(w, u.Type, data, bitOff, o, depth+1)
 	case *btf.Volatile:
-		return dumpBTF(w, u.Type, data, bitOff, plain, depth+1)
+		return dumpBTF(w, u.Type, data, bitOff, o, depth+1)
 	case *btf.Restrict:
-		return dumpBTF(w, u.Type, data, bitOff, plain, depth+1)
+		return dumpBTF(w, u.Type, data, bitOff, o, depth+1)
 	case *btf.TypeTag:
-		return dumpBTF(w, u.Type, data, bitOff, plain, depth+1)
+		return dumpBTF(w, u.Type, data, bitOff, o, depth+1)
 	case *btf.Int:
 		return dumpInt(w, u, data, bitOff, plain)
 	case *btf.Struct:
-		return dumpMembers(w, u.Members, data, plain, depth)
+		return dumpMembers(w, u.Members, data, o, depth)
 	case *btf.Union:
-		return dumpMembers(w, u.Members, data, plain, depth)
+		return dumpMembers(w, u.Members, data, o, depth)
 	case *btf.Array:
-		return dumpArray(w, u, data, plain, depth)
+		return dumpArray(w, u, data, o, depth)
 	case *btf.Enum:
 		return dumpEnum(w, u, data)
 	case *btf.Pointer:
@@ -68,11 +90,19 @@ func dumpBTF(w TokenWriter, t btf.Type, data []byte, bitOff uint8, plain bool, d
 			return errShort(t, data)
 		}
 		v := binary.LittleEndian.Uint64(data)
+		if o.ProgName != nil && v <= 0xffffffff {
+			if s, ok := progIDAsFuncPtr(u, uint32(v), o.ProgName); ok {
+				w.String(s)
+				return nil
+			}
+		}
 		if plain {
+			// btf_dumper_ptr prints "%p" unquoted: glibc's "(nil)"
+			// for NULL.
 			if v == 0 {
-				w.Raw(`"(nil)"`)
+				w.Raw("(nil)")
 			} else {
-				w.Raw(`"0x` + strconv.FormatUint(v, 16) + `"`)
+				w.Raw("0x" + strconv.FormatUint(v, 16))
 			}
 		} else {
 			w.Raw(strconv.FormatUint(v, 10))
@@ -81,7 +111,7 @@ func dumpBTF(w TokenWriter, t btf.Type, data []byte, bitOff uint8, plain bool, d
 	case *btf.Var:
 		w.BeginObject()
 		w.Name(u.Name)
-		err := dumpBTF(w, u.Type, data, bitOff, plain, depth+1)
+		err := dumpBTF(w, u.Type, data, bitOff, o, depth+1)
 		w.EndObject()
 		return err
 	case *btf.Datasec:
@@ -94,7 +124,7 @@ func dumpBTF(w TokenWriter, t btf.Type, data []byte, bitOff uint8, plain bool, d
 				err = errShort(t, data)
 				break
 			}
-			if err = dumpBTF(w, v.Type, data[v.Offset:], 0, plain, depth+1); err != nil {
+			if err = dumpBTF(w, v.Type, data[v.Offset:], 0, o, depth+1); err != nil {
 				break
 			}
 		}
@@ -117,7 +147,7 @@ func errShort(t btf.Type, data []byte) error {
 	return fmt.Errorf("btf value: %d bytes for %s of %d: %w", len(data), t.TypeName(), n, ErrType)
 }
 
-func dumpMembers(w TokenWriter, ms []btf.Member, data []byte, plain bool, depth int) error {
+func dumpMembers(w TokenWriter, ms []btf.Member, data []byte, o *BTFDumpOptions, depth int) error {
 	w.BeginObject()
 	defer w.EndObject()
 	for _, m := range ms {
@@ -128,12 +158,12 @@ func dumpMembers(w TokenWriter, ms []btf.Member, data []byte, plain bool, depth 
 		}
 		d := data[off/8:]
 		if m.BitfieldSize > 0 {
-			if err := dumpBitfield(w, uint32(m.BitfieldSize), uint8(off%8), d, plain); err != nil {
+			if err := dumpBitfield(w, uint32(m.BitfieldSize), uint8(off%8), d, o.Plain); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := dumpBTF(w, m.Type, d, uint8(off%8), plain, depth+1); err != nil {
+		if err := dumpBTF(w, m.Type, d, uint8(off%8), o, depth+1); err != nil {
 			return err
 		}
 	}
@@ -182,7 +212,7 @@ func isStrArray(a *btf.Array, data []byte) bool {
 	return false
 }
 
-func dumpArray(w TokenWriter, a *btf.Array, data []byte, plain bool, depth int) error {
+func dumpArray(w TokenWriter, a *btf.Array, data []byte, o *BTFDumpOptions, depth int) error {
 	if isStrArray(a, data) {
 		s := data
 		for k, c := range data {
@@ -204,7 +234,7 @@ func dumpArray(w TokenWriter, a *btf.Array, data []byte, plain bool, depth int) 
 		if (i+1)*es > len(data) {
 			return errShort(a, data)
 		}
-		if err := dumpBTF(w, a.Type, data[i*es:], 0, plain, depth+1); err != nil {
+		if err := dumpBTF(w, a.Type, data[i*es:], 0, o, depth+1); err != nil {
 			return err
 		}
 	}
@@ -343,4 +373,128 @@ func int128(w TokenWriter, hi, lo uint64, plain bool) {
 		s = `"` + s + `"`
 	}
 	w.Raw(s)
+}
+
+// progIDAsFuncPtr renders a struct_ops function pointer holding a
+// program id as bpftool's dump_prog_id_as_func_ptr: the signature of the
+// function type ptr points to (through typedefs and modifiers), then
+// " 0", " NAME/prog_id:ID" or " <unknown_prog_name>/prog_id:ID". ok is
+// false when ptr does not point to a function prototype or the
+// signature cannot be printed (bpftool then prints the pointer).
+func progIDAsFuncPtr(ptr *btf.Pointer, id uint32, progName func(uint32) (string, bool)) (string, bool) {
+	proto, ok := btfload.Underlying(ptr.Target).(*btf.FuncProto)
+	if !ok {
+		return "", false
+	}
+	var sig strings.Builder
+	if !btfFuncSig(&sig, proto, "", 0) {
+		return "", false
+	}
+	s := sig.String()
+	if id == 0 {
+		s += " 0"
+	} else if name, ok := progName(id); ok {
+		s += fmt.Sprintf(" %s/prog_id:%d", name, id)
+	} else {
+		s += fmt.Sprintf(" <unknown_prog_name>/prog_id:%d", id)
+	}
+	if len(s) > btfSigMax-1 {
+		s = s[:btfSigMax-1] // snprintf into char prog_str[1024]
+	}
+	return s, true
+}
+
+// btfSigMax is the size of bpftool's signature buffer: a signature
+// that does not fit (with its NUL) is not printed.
+const btfSigMax = 1024
+
+// btfTypeOnly appends a type as bpftool's __btf_dumper_type_only does
+// (each name followed by a space, "* " after a pointer's target), and
+// says whether it could.
+func btfTypeOnly(b *strings.Builder, t btf.Type, depth int) bool {
+	if depth > 64 || b.Len() >= btfSigMax {
+		return false
+	}
+	put := func(s string) bool {
+		b.WriteString(s)
+		return b.Len() < btfSigMax
+	}
+	switch u := t.(type) {
+	case nil, *btf.Void:
+		return put("void ")
+	case *btf.Int:
+		return put(u.Name + " ")
+	case *btf.Typedef:
+		return put(u.Name + " ")
+	case *btf.Float:
+		return put(u.Name + " ")
+	case *btf.Struct:
+		return put("struct " + u.Name + " ")
+	case *btf.Union:
+		return put("union " + u.Name + " ")
+	case *btf.Enum:
+		return put("enum " + u.Name + " ")
+	case *btf.Array:
+		return btfTypeOnly(b, u.Type, depth+1) && put(fmt.Sprintf("[%d]", u.Nelems))
+	case *btf.Pointer:
+		return btfTypeOnly(b, u.Target, depth+1) && put("* ")
+	case *btf.Fwd:
+		if u.Kind == btf.FwdUnion {
+			return put("union " + u.Name + " ")
+		}
+		return put("struct " + u.Name + " ")
+	case *btf.Volatile:
+		return put("volatile ") && btfTypeOnly(b, u.Type, depth+1)
+	case *btf.Const:
+		return put("const ") && btfTypeOnly(b, u.Type, depth+1)
+	case *btf.Restrict:
+		return put("restrict ") && btfTypeOnly(b, u.Type, depth+1)
+	case *btf.FuncProto:
+		return btfFuncSig(b, u, "", depth+1)
+	case *btf.Func:
+		proto, ok := u.Type.(*btf.FuncProto)
+		return ok && btfFuncSig(b, proto, u.Name, depth+1)
+	case *btf.Var:
+		if u.Linkage == btf.StaticVar {
+			if !put("static ") {
+				return false
+			}
+		}
+		return btfTypeOnly(b, u.Type, depth+1) && put(" "+u.Name)
+	case *btf.Datasec:
+		return put(`section ("` + u.Name + `") `)
+	}
+	// Type tags and unknown kinds: bpftool gives up.
+	return false
+}
+
+// btfFuncSig appends a function's signature as bpftool's btf_dump_func:
+// the return type, the name (if any), then the parameters; an unnamed
+// parameter loses the space after its type, and a void one (varargs)
+// prints "...".
+func btfFuncSig(b *strings.Builder, proto *btf.FuncProto, name string, depth int) bool {
+	if !btfTypeOnly(b, proto.Return, depth+1) {
+		return false
+	}
+	b.WriteString(name + "(")
+	for i, p := range proto.Params {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if _, void := p.Type.(*btf.Void); void || p.Type == nil {
+			b.WriteString("...")
+			continue
+		}
+		if !btfTypeOnly(b, p.Type, depth+1) {
+			return false
+		}
+		if p.Name != "" {
+			b.WriteString(p.Name)
+		} else if s := b.String(); strings.HasSuffix(s, " ") {
+			b.Reset()
+			b.WriteString(s[:len(s)-1])
+		}
+	}
+	b.WriteString(")")
+	return b.Len() < btfSigMax
 }

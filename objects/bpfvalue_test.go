@@ -102,3 +102,38 @@ func FuzzDumpBTFValue(f *testing.F) {
 		DumpBTFValue(&w, typ, data, true)
 	})
 }
+
+// TestDumpBTFValueFuncPtr: with ProgName (bpftool's prog_id_as_func_ptr)
+// a function pointer holding a program id prints as the function's
+// signature and the program; plain pointers print as bpftool's %p.
+func TestDumpBTFValueFuncPtr(t *testing.T) {
+	u32 := &btf.Typedef{Name: "u32", Type: &btf.Int{Name: "unsigned int", Size: 4}}
+	sock := &btf.Struct{Name: "sock"}
+	ret := &btf.FuncProto{Return: u32, Params: []btf.FuncParam{{Type: &btf.Pointer{Target: sock}}}}
+	void2 := &btf.FuncProto{Return: (*btf.Void)(nil), Params: []btf.FuncParam{
+		{Type: &btf.Pointer{Target: &btf.Const{Type: sock}}}, {Type: u32}, {Name: "n", Type: u32}}}
+	typ := &btf.Struct{Name: "ops", Size: 32, Members: []btf.Member{
+		{Name: "a", Type: &btf.Pointer{Target: ret}},
+		{Name: "b", Type: &btf.Pointer{Target: void2}, Offset: 64},
+		{Name: "c", Type: &btf.Pointer{Target: ret}, Offset: 128},
+		{Name: "owner", Type: &btf.Pointer{Target: sock}, Offset: 192},
+	}}
+	data := []byte{7, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0}
+	names := func(id uint32) (string, bool) { return "ki_a", id == 7 }
+	for _, tc := range []struct {
+		o    BTFDumpOptions
+		want string
+	}{
+		{BTFDumpOptions{Plain: true, ProgName: names}, `{"a":"u32 (struct sock *) ki_a/prog_id:7","b":"void (const struct sock *, u32, u32 n) <unknown_prog_name>/prog_id:9","c":"u32 (struct sock *) 0","owner":0x10}`},
+		{BTFDumpOptions{Plain: true}, `{"a":0x7,"b":0x9,"c":(nil),"owner":0x10}`},
+		{BTFDumpOptions{}, `{"a":7,"b":9,"c":0,"owner":16}`},
+	} {
+		var w tokens
+		if err := DumpBTFValueWith(&w, typ, data, tc.o); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.b.String(); got != tc.want {
+			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
+	}
+}

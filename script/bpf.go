@@ -106,6 +106,33 @@ func (e *Engine) setupBPF(o *goja.Object) {
 			return x
 		})
 	})
+	_ = o.Set("structOps", func(goja.FunctionCall) goja.Value {
+		return iterate(e, objects.BPFStructOpsForEach(p), func(s *objects.BPFStructOps) goja.Value {
+			x := r.NewObject()
+			_ = x.Set("id", s.Map.ID)
+			_ = x.Set("name", s.Map.Name)
+			_ = x.Set("kernel_struct_ops", s.KernelStruct)
+			if s.ValueErr != nil {
+				_ = x.Set("error", s.ValueErr.Error())
+			} else {
+				_ = x.Set("state", s.StateName)
+				fs := make([]any, len(s.Funcs))
+				for i, f := range s.Funcs {
+					y := r.NewObject()
+					_ = y.Set("member", f.Member)
+					_ = y.Set("prog_id", f.ProgID)
+					fs[i] = y
+				}
+				_ = x.Set("funcs", r.NewArray(fs...))
+				if v, ok := s.ValueObject(); ok {
+					_ = x.Set("value", e.wrap(v))
+				}
+			}
+			_ = x.Set("map", e.wrap(s.Map.Obj))
+			_ = x.Set("obj", e.wrap(s.Obj))
+			return x
+		})
+	})
 	_ = o.Set("btfs", func(goja.FunctionCall) goja.Value {
 		return iterate(e, objects.BTFForEach(p), func(b *objects.BTFObject) goja.Value {
 			x := r.NewObject()

@@ -102,8 +102,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-// reportError prints err as text, or as {"error": ...} under --json.
+// reportError prints err as text, or as {"error": ...} under --json,
+// unless the JSON already printed says it (an error with a quiet method
+// returning true, as bpftool's empty "[]" for a name nothing has).
 func reportError(e *env, err error) {
+	var q interface{ quiet() bool }
+	if e.json && errors.As(err, &q) && q.quiet() {
+		return
+	}
 	if e.json {
 		writeJSON(e, struct {
 			Error string `json:"error"`

@@ -41,7 +41,9 @@ Commands (bpftool's grammar; any unique prefix works):
 Dumpable types: hash, percpu_hash, lru_hash, lru_percpu_hash, array,
 percpu_array, lpm_trie, prog_array (values are program ids),
 perf_event_array (each slot's event and its pending records), stack_trace,
-queue and stack (in pop order), ringbuf (positions and pending records).
+queue and stack (in pop order), ringbuf (positions and pending records),
+struct_ops (key 0 and the value bpf_map_lookup_elem returns; see
+"struct_ops dump").
 
 Output follows bpftool's: text, or with --json the same keys
 ("key": ["0x01",...], "value", "values": [{"cpu", "value"}],
@@ -670,6 +672,12 @@ func dumpMap(e *env, k *kernel, m *objects.BPFMap, order objects.BPFMapOrder) er
 		if !e.json {
 			d.key, d.val = nil, nil // plain hex, as print_entry_plain
 		}
+	}
+	if !e.json && m.BTFID == 0 {
+		// bpftool formats text through BTF only for maps with a BTF
+		// object (maps_have_btf), even a struct_ops map, whose value
+		// type is vmlinux's.
+		d.key, d.val = nil, nil
 	}
 	if e.json || d.btf() {
 		d.j = newJSONW(d.w, !e.json || e.pretty)
