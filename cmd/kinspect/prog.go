@@ -41,14 +41,13 @@ from bpf_prog_get_info_by_fd; the output is bpftool 7.1's, text and JSON.
                 visual a Graphviz CFG
   dump jited    the x86-64 JIT image of each (sub)program in objdump's AT&T
                 syntax; calls and jumps name their targets
+  tag           kinspect's own: recomputes each program's tag (below)
 
 Options:
   -k, --kallsyms FILE   symbols from FILE, a copy of the kernel's /proc/kallsyms
 
-  prog tag [PROG]                               recompute each program's tag
-
 The kernel's tag is the SHA-1 of the instructions as loaded, before the
-verifier rewrote them in place (it keeps no copy of them). "prog tag"
+verifier rewrote them in place; it keeps no copy of them. "prog tag"
 reconstructs them from the xlated instructions by undoing each rewrite that
 has an exact inverse: map loads, helper calls (and map operations called
 directly) back to the helper's ID, tail calls, kfunc and BPF-to-BPF calls,
@@ -59,12 +58,12 @@ program:
   ID: tag TAG recomputed TAG equal
   ID: tag TAG recomputed TAG differs: insn N: REWRITE; ...
 
-naming the rewrites at xlated instruction N that could not be undone
-(an inlined helper, a context access of several instructions, a jump
-the verifier hard-wired, ...); "differs" alone means none was seen. With
---json: [{"id", "tag", "recomputed_tag", "equal", "undone", "kept":
-[{"insn", "what"}]}]. "prog dump xlated" prints the same "differs" line
-on stderr, leaving its output bpftool's.
+naming each rewrite, at xlated instruction N, that could not be undone (an
+inlined helper, a context access of several instructions, ...); "differs"
+alone means none was seen (dead code removed or a branch hard-wired leaves
+no trace). With --json: [{"id", "name", "tag", "recomputed_tag", "equal",
+"undone", "kept": [{"insn", "what"}]}]. "prog dump xlated" prints the
+"differs" line on stderr, its output staying bpftool's.
 `
 
 var progCommands = []*command{
