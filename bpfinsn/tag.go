@@ -14,6 +14,7 @@ const TagSize = 8
 // The kernel computes the tag over the instructions as they were loaded,
 // before the verifier rewrites them; over xlated instructions the result
 // equals the kernel's tag only for a program the verifier left alone.
+// Hash AsLoaded's reconstruction instead.
 func Tag(insns []Insn) [TagSize]byte {
 	b := Encode(insns)
 	wasLdMap := false

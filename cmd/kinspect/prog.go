@@ -24,6 +24,7 @@ const progHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] prog CO
   prog show [PROG]                              list programs, or the ones PROG names
   prog dump xlated PROG [opcodes | linum | visual]
   prog dump jited PROG [opcodes | linum]
+  prog tag [PROG]
 
 PROG is "id ID", "tag TAG" or "name NAME" (several programs may share a tag
 or a name). Everything comes from the kernel's memory, as bpftool gets it
@@ -40,20 +41,36 @@ from bpf_prog_get_info_by_fd; the output is bpftool 7.1's, text and JSON.
                 visual a Graphviz CFG
   dump jited    the x86-64 JIT image of each (sub)program in objdump's AT&T
                 syntax; calls and jumps name their targets
+  tag           kinspect's own: recomputes each program's tag (below)
 
 Options:
   -k, --kallsyms FILE   symbols from FILE, a copy of the kernel's /proc/kallsyms
 
-Each "prog show" line also checks the program's tag: "prog dump xlated"
-prints "# tag: recomputed X" when the xlated instructions hash to another
-tag, which is usual (the kernel hashes the instructions as loaded, before
-the verifier rewrites them).
+The kernel's tag is the SHA-1 of the instructions as loaded, before the
+verifier rewrote them in place; it keeps no copy of them. "prog tag"
+reconstructs them from the xlated instructions by undoing each rewrite that
+has an exact inverse: map loads, helper calls (and map operations called
+directly) back to the helper's ID, tail calls, kfunc and BPF-to-BPF calls,
+inlined lookups of array and hash maps, BPF_PROBE_MEM loads, and context
+loads converted one to one into a kernel field's load. It prints, per
+program:
+
+  ID: tag TAG recomputed TAG equal
+  ID: tag TAG recomputed TAG differs: insn N: REWRITE; ...
+
+naming each rewrite, at xlated instruction N, that could not be undone (an
+inlined helper, a context access of several instructions, ...); "differs"
+alone means none was seen (dead code removed or a branch hard-wired leaves
+no trace). With --json: [{"id", "name", "tag", "recomputed_tag", "equal",
+"undone", "kept": [{"insn", "what"}]}]. "prog dump xlated" prints the
+"differs" line on stderr, its output staying bpftool's.
 `
 
 var progCommands = []*command{
 	{name: "show", summary: "list programs", run: runProgShow},
 	{name: "list", summary: "list programs (show)", run: runProgShow},
 	{name: "dump", summary: "dump xlated or jited instructions", run: runProgDump},
+	{name: "tag", summary: "recompute programs' tags from their instructions as loaded", run: runProgTag},
 	{name: "help", summary: "this help", run: func(e *env, _ []string) error { fmt.Fprint(e.stdout, progHelp); return nil }},
 }
 
@@ -564,9 +581,9 @@ func dumpXlated(k *kernel, bp *objects.BPFProg, w *bufio.Writer, j *jsonw, o bpf
 	if err != nil {
 		return err
 	}
-	if tag := bpfinsn.Tag(p.Insns); tag != bp.Tag {
-		// Usual: the kernel hashed the instructions before the verifier.
-		fmt.Fprintf(stderr, "kinspect: prog %d: tag %x, xlated instructions hash to %x (rewritten by the verifier, or corrupt)\n", bp.ID, bp.Tag, tag)
+	if r := recomputeTag(k, bp); !r.Match {
+		// stdout stays bpftool's: the verdict goes to stderr.
+		fmt.Fprintf(stderr, "kinspect: prog %d: %s\n", bp.ID, r.line())
 	}
 	switch {
 	case visual && j != nil:
@@ -845,4 +862,125 @@ func splitInst(in x86dis.Inst) (string, []string) {
 		}
 	}
 	return op, append(out, rest[start:])
+}
+
+// tagCheck is "prog tag"'s result for one program.
+type tagCheck struct {
+	ID         uint32
+	Name       string
+	Tag        [bpfinsn.TagSize]byte
+	Recomputed [bpfinsn.TagSize]byte
+	Match      bool
+	Undone     int
+	Kept       []bpfinsn.Rewrite
+	// Err says why the instructions could not be reconstructed.
+	Err error
+}
+
+// recomputeTag reconstructs bp's instructions as loaded and hashes them.
+func recomputeTag(k *kernel, bp *objects.BPFProg) tagCheck {
+	r := tagCheck{ID: bp.ID, Name: bp.FullName(), Tag: bp.Tag}
+	var symName objects.SymbolNamer
+	if k.syms != nil {
+		symName = func(addr uint64) (string, bool) {
+			l, err := k.syms.LookupAddr(addr)
+			if err != nil || l.Offset != 0 {
+				return "", false
+			}
+			return l.Name, true
+		}
+	}
+	l, err := bp.AsLoaded(symName)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	r.Recomputed, r.Match, r.Undone, r.Kept = l.Tag, l.Match, l.Undone, l.Kept
+	return r
+}
+
+// line is the text verdict: "tag X recomputed Y equal", or "differs"
+// with the rewrites that could not be undone.
+func (r tagCheck) line() string {
+	if r.Err != nil {
+		return fmt.Sprintf("tag %x not recomputed: %v", r.Tag, r.Err)
+	}
+	s := fmt.Sprintf("tag %x recomputed %x ", r.Tag, r.Recomputed)
+	if r.Match {
+		return s + "equal"
+	}
+	s += "differs"
+	for i, k := range r.Kept {
+		if i == 0 {
+			s += ": "
+		} else {
+			s += "; "
+		}
+		s += k.String()
+	}
+	return s
+}
+
+func runProgTag(e *env, args []string) error {
+	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprint(e.stdout, progHelp)
+		return nil
+	}
+	args, ksFile, err := progFlags(args)
+	if err != nil {
+		return err
+	}
+	sel, err := parseProgSelector(args)
+	if err != nil {
+		return err
+	}
+	if len(args) > sel.words {
+		return fmt.Errorf("prog tag: unexpected %q: %w", args[sel.words], errUsage)
+	}
+	k, err := openKernel(e, ksFile)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	progs, walkErr := selectProgs(k.prog, sel)
+	bw := bufio.NewWriter(e.stdout)
+	defer bw.Flush()
+	var j *jsonw
+	if e.json {
+		j = newJSONW(bw, e.pretty)
+		j.BeginArray()
+	}
+	for _, bp := range progs {
+		r := recomputeTag(k, bp)
+		if j == nil {
+			fmt.Fprintf(bw, "%d: %s\n", r.ID, r.line())
+			continue
+		}
+		j.BeginObject()
+		j.UintField("id", uint64(r.ID))
+		j.StringField("name", r.Name)
+		j.StringField("tag", hex.EncodeToString(r.Tag[:]))
+		if r.Err != nil {
+			j.StringField("error", r.Err.Error())
+		} else {
+			j.StringField("recomputed_tag", hex.EncodeToString(r.Recomputed[:]))
+			j.BoolField("equal", r.Match)
+			j.UintField("undone", uint64(r.Undone))
+			j.Name("kept")
+			j.BeginArray()
+			for _, kr := range r.Kept {
+				j.BeginObject()
+				j.UintField("insn", uint64(kr.Insn))
+				j.StringField("what", kr.What)
+				j.EndObject()
+			}
+			j.EndArray()
+		}
+		j.EndObject()
+	}
+	if j != nil {
+		j.EndArray()
+		bw.WriteByte('\n')
+	}
+	return walkErr
 }

@@ -244,3 +244,87 @@ func BenchmarkProgDumpXlated(b *testing.B) {
 		}
 	}
 }
+
+// TestProgTagTruth runs "--json prog tag" on the ELF dump of each
+// scenario and a filtered, compressed one of basic: every program
+// bpftool listed has its tag recomputed equal to bpftool's, or is said
+// to differ with the rewrites that could not be undone; "prog dump
+// xlated" says nothing on stderr of a program whose tag is equal.
+func TestProgTagTruth(t *testing.T) {
+	for _, s := range labdata.Built(t) {
+		if s.Live {
+			continue
+		}
+		for _, f := range []string{"elf", "kdump-lzo-d31.flat"} {
+			fm, ok := s.Format(f)
+			if !ok || f != "elf" && s.Scenario != "basic" {
+				continue
+			}
+			t.Run(s.Scenario+"/"+f, func(t *testing.T) {
+				var truth []struct {
+					ID  uint32 `json:"id"`
+					Tag string `json:"tag"`
+				}
+				labdata.ReadJSON(t, s.Path("truth/bpftool/prog.json"), &truth)
+				e := &env{globals: globals{dump: s.Path(fm.Path)}}
+				e.json = true
+				var out, errb bytes.Buffer
+				e.stdout, e.stderr = &out, &errb
+				if err := runProg(e, []string{"tag"}); err != nil {
+					t.Fatal(err)
+				}
+				var got []struct {
+					ID         uint32 `json:"id"`
+					Tag        string `json:"tag"`
+					Recomputed string `json:"recomputed_tag"`
+					Equal      bool   `json:"equal"`
+					Kept       []struct {
+						Insn int    `json:"insn"`
+						What string `json:"what"`
+					} `json:"kept"`
+				}
+				if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+					t.Fatalf("%v: %s", err, out.Bytes())
+				}
+				byID := map[uint32]int{}
+				for i, g := range got {
+					byID[g.ID] = i
+				}
+				equal := 0
+				for _, tp := range truth {
+					i, ok := byID[tp.ID]
+					if !ok {
+						t.Errorf("prog %d: not listed", tp.ID)
+						continue
+					}
+					g := got[i]
+					if g.Tag != tp.Tag {
+						t.Errorf("prog %d: tag %s, bpftool's %s", tp.ID, g.Tag, tp.Tag)
+					}
+					if g.Equal != (g.Recomputed == tp.Tag) {
+						t.Errorf("prog %d: recomputed %s, bpftool's tag %s, but equal is %v", tp.ID, g.Recomputed, tp.Tag, g.Equal)
+					}
+					if !g.Equal && len(g.Kept) == 0 {
+						t.Errorf("prog %d: recomputed %s differs from %s with no rewrite named", tp.ID, g.Recomputed, tp.Tag)
+					}
+					if !g.Equal {
+						continue
+					}
+					equal++
+					e := &env{globals: globals{dump: s.Path(fm.Path)}}
+					var dump, derr bytes.Buffer
+					e.stdout, e.stderr = &dump, &derr
+					if s.Scenario == "basic" {
+						if err := runProg(e, []string{"dump", "xlated", "id", strconv.Itoa(int(tp.ID))}); err != nil {
+							t.Fatal(err)
+						}
+						if derr.Len() != 0 {
+							t.Errorf("prog %d: stderr %q", tp.ID, derr.String())
+						}
+					}
+				}
+				t.Logf("recomputed tag equal to bpftool's for %d/%d programs", equal, len(truth))
+			})
+		}
+	}
+}
