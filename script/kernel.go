@@ -22,7 +22,7 @@ var (
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
 		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "modules", "dmesg"}
 	kernelProps = []string{"bpf", "cpus", "info"}
-	bpfFuncs    = []string{"progs", "maps", "links", "btfs"}
+	bpfFuncs    = []string{"progs", "maps", "links", "btfs", "pins", "fds"}
 )
 
 func (e *Engine) setup() error {

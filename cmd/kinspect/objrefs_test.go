@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -310,5 +311,93 @@ func TestShowPinnedSelect(t *testing.T) {
 				t.Errorf("map show pinned of a missing path: exit 0")
 			}
 		})
+	}
+}
+
+// TestScriptPinsFds: kernel.bpf.pins() and kernel.bpf.fds() in JS give
+// what "show -f" and "show --pids" print: the same pinned paths of each
+// object, and the same holders once each process is kept once.
+func TestScriptPinsFds(t *testing.T) {
+	s := labdata.Require(t, "basic")
+	dump := s.Path("dumps/elf")
+	js := filepath.Join(t.TempDir(), "pins.js")
+	os.WriteFile(js, []byte(`print(kinspect.json({
+	pins: [...kernel.bpf.pins()].map(p => ({path: p.path, kind: p.kind, id: p.id})),
+	fds: [...kernel.bpf.fds()].map(f => ({pid: f.pid, comm: f.comm, kind: f.kind, id: f.id})),
+}));`), 0o644)
+	var out struct {
+		Pins []struct {
+			Path, Kind string
+			ID         uint32
+		}
+		Fds []struct {
+			PID        int
+			Comm, Kind string
+			ID         uint32
+		}
+	}
+	if err := json.Unmarshal(runOK(t, "-c", dump, "script", js), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, noun := range []string{"prog", "map", "link"} {
+		var objs []struct {
+			ID     uint32
+			Pinned []string
+			Pids   []objRef
+		}
+		json.Unmarshal(runOK(t, "-c", dump, "--json", noun, "show", "-f", "--pids"), &objs)
+		for _, o := range objs {
+			var pins []string
+			for _, p := range out.Pins {
+				if p.Kind == noun && p.ID == o.ID {
+					pins = append(pins, p.Path)
+				}
+			}
+			var refs []objRef
+			for _, f := range out.Fds {
+				if f.Kind == noun && f.ID == o.ID && !slices.ContainsFunc(refs, func(r objRef) bool { return r.PID == f.PID }) {
+					refs = append(refs, objRef{PID: f.PID, Comm: f.Comm})
+				}
+			}
+			slices.Sort(pins)
+			slices.Sort(o.Pinned)
+			if !slices.Equal(pins, o.Pinned) || !slices.Equal(refs, o.Pids) {
+				t.Errorf("%s %d: JS pins %v holders %v; show %v %v", noun, o.ID, pins, refs, o.Pinned, o.Pids)
+			}
+		}
+	}
+	if len(out.Pins) == 0 || len(out.Fds) == 0 {
+		t.Errorf("JS: %d pins, %d fds", len(out.Pins), len(out.Fds))
+	}
+}
+
+// TestIDHashmap: the replay of libbpf's hashmap keeps every entry, and
+// gives one ID's entries last-appended first while no resize splits
+// them (two pins of one map: bpftool prints the later-found first).
+func TestIDHashmap(t *testing.T) {
+	var m idHashmap
+	m.add(45, "/sys/fs/bpf/ki/maps/ki_hash_again")
+	m.add(45, "/sys/fs/bpf/ki_hash")
+	if got := m.get(45); !slices.Equal(got, []string{"/sys/fs/bpf/ki_hash", "/sys/fs/bpf/ki/maps/ki_hash_again"}) {
+		t.Errorf("get(45) = %q", got)
+	}
+	var big idHashmap
+	for i := range 1000 {
+		big.add(uint32(i%37), strconv.Itoa(i))
+	}
+	n := 0
+	for k := range uint32(37) {
+		for _, v := range big.get(k) {
+			if x, _ := strconv.Atoi(v); uint32(x%37) != k {
+				t.Errorf("get(%d) has %s", k, v)
+			}
+			n++
+		}
+	}
+	if n != 1000 || big.size != 1000 || len(big.buckets) != 2048 {
+		t.Errorf("%d entries found, size %d, %d buckets", n, big.size, len(big.buckets))
+	}
+	if (&idHashmap{}).get(1) != nil || (*idHashmap)(nil).get(1) != nil {
+		t.Error("an empty map has entries")
 	}
 }
