@@ -133,6 +133,35 @@ func (e *Engine) setupBPF(o *goja.Object) {
 			return x
 		})
 	})
+	_ = o.Set("pins", func(goja.FunctionCall) goja.Value {
+		return iterate(e, objects.BPFPinForEach(p), func(pin objects.BPFPin) goja.Value {
+			x := r.NewObject()
+			_ = x.Set("path", pin.Path)
+			_ = x.Set("kind", pin.Type.String())
+			_ = x.Set("id", pin.ID)
+			_ = x.Set("obj", e.wrap(pin.Obj))
+			_ = x.Set("dentry", e.wrap(pin.Dentry))
+			_ = x.Set("inode", e.wrap(pin.Inode))
+			return x
+		})
+	})
+	_ = o.Set("fds", func(goja.FunctionCall) goja.Value {
+		return iterate(e, objects.BPFFileForEach(p), func(f objects.BPFFile) goja.Value {
+			x := r.NewObject()
+			_ = x.Set("pid", f.PID)
+			_ = x.Set("tid", f.TID)
+			_ = x.Set("comm", f.Comm)
+			_ = x.Set("fd", f.FD)
+			_ = x.Set("kind", f.Type.String())
+			_ = x.Set("id", f.ID)
+			if f.HasCookie {
+				_ = x.Set("bpf_cookie", e.bigU64(f.Cookie))
+			}
+			_ = x.Set("file", e.wrap(f.File))
+			_ = x.Set("obj", e.wrap(f.Obj))
+			return x
+		})
+	})
 	_ = o.Set("btfs", func(goja.FunctionCall) goja.Value {
 		return iterate(e, objects.BTFForEach(p), func(b *objects.BTFObject) goja.Value {
 			x := r.NewObject()

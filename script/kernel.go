@@ -22,7 +22,7 @@ var (
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
 		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "modules", "dmesg"}
 	kernelProps = []string{"bpf", "cpus", "info"}
-	bpfFuncs    = []string{"progs", "maps", "links", "btfs", "structOps"}
+	bpfFuncs    = []string{"progs", "maps", "links", "btfs", "structOps", "pins", "fds"}
 )
 
 func (e *Engine) setup() error {

@@ -13,7 +13,7 @@ func init() {
 	register(&command{name: "link", summary: "show BPF links (like bpftool link)", run: runLink})
 }
 
-const linkHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] link show [id ID] [-k FILE]
+const linkHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] link show [id ID | pinned PATH] [-f] [--pids] [-k FILE]
 
 Lists BPF links (link_idr) as bpftool's "link show": id, type, prog_id,
 and what each type attaches to:
@@ -25,6 +25,11 @@ and what each type attaches to:
 
 Options:
   -k, --kallsyms FILE  symbols from FILE instead of the dump's own kallsyms
+  -f, --bpffs          each link's pinned paths, from the bpffs mounts in
+                       memory (bpftool -f)
+  --pids               the processes holding an fd to each link, and a
+                       perf_event link's bpf_cookie (bpftool prints these by
+                       default when built with skeletons)
 `
 
 var linkCommands = []*command{
@@ -45,7 +50,12 @@ func runLink(e *env, args []string) error {
 }
 
 func runLinkShow(e *env, args []string) error {
+	args, opts := takeShowOpts(args)
 	o, err := parseObjArgs("link show", args)
+	if err != nil {
+		return err
+	}
+	pinned, err := takePinned("link show", &o)
 	if err != nil {
 		return err
 	}
@@ -57,6 +67,12 @@ func runLinkShow(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
+	if pinned != "" {
+		if o.id, err = findPinned(k.prog, pinned, objects.BPFObjLink); err != nil {
+			return err
+		}
+		o.hasID = true
+	}
 	var links []*objects.BPFLink
 	for l, err := range objects.BPFLinkForEach(k.prog) {
 		if err != nil {
@@ -76,6 +92,7 @@ func runLinkShow(e *env, args []string) error {
 	if o.hasID && len(links) == 0 {
 		return fmt.Errorf("link show: no link with id %d: %w", o.id, objects.ErrNotFound)
 	}
+	tabs := buildObjTables(e, k, opts, objects.BPFObjLink)
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	if e.json {
@@ -84,7 +101,7 @@ func runLinkShow(e *env, args []string) error {
 			j.BeginArray()
 		}
 		for _, l := range links {
-			printLinkJSON(j, l)
+			printLinkJSON(j, l, tabs)
 		}
 		if !o.hasID {
 			j.EndArray()
@@ -93,7 +110,7 @@ func runLinkShow(e *env, args []string) error {
 		return nil
 	}
 	for _, l := range links {
-		printLinkPlain(bw, l)
+		printLinkPlain(bw, l, tabs)
 		if l.Err != nil {
 			fmt.Fprintf(e.stderr, "kinspect: link %d: %v\n", l.ID, l.Err)
 		}
@@ -102,7 +119,7 @@ func runLinkShow(e *env, args []string) error {
 }
 
 // printLinkJSON renders a link as bpftool's show_link_close_json.
-func printLinkJSON(j *jsonw, l *objects.BPFLink) {
+func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables) {
 	j.BeginObject()
 	defer j.EndObject()
 	j.UintField("id", uint64(l.ID))
@@ -146,13 +163,14 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink) {
 			}
 		}
 	}
+	tabs.writeJSON(j, l.ID)
 	if l.Err != nil {
 		j.StringField("error", l.Err.Error())
 	}
 }
 
 // printLinkPlain renders a link as bpftool's show_link_close_plain.
-func printLinkPlain(w io.Writer, l *objects.BPFLink) {
+func printLinkPlain(w io.Writer, l *objects.BPFLink, tabs objTables) {
 	fmt.Fprintf(w, "%d: ", l.ID)
 	if isNumber(l.TypeName) {
 		fmt.Fprintf(w, "type %s  ", l.TypeName)
@@ -193,6 +211,8 @@ func printLinkPlain(w io.Writer, l *objects.BPFLink) {
 			}
 		}
 	}
+	tabs.pins.writePlain(w, l.ID)
+	tabs.refs.writePlain(w, l.ID)
 	fmt.Fprintln(w)
 }
 

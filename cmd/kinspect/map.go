@@ -21,8 +21,11 @@ func init() {
 const mapHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] map COMMAND [-k FILE]
 
 Commands (bpftool's grammar; any unique prefix works):
-  map show [id ID | name NAME]     list maps (map_idr): type, sizes,
-                                   flags, memlock, owner, BTF id
+  map show [id ID | name NAME | pinned PATH] [-f] [--pids]
+                                   list maps (map_idr): type, sizes,
+                                   flags, memlock, owner, BTF id; -f
+                                   adds pinned paths, --pids the
+                                   processes holding each (see prog help)
   map list                         the same
   map dump id ID | name NAME [--order kernel|memory]
                                    every element, decoded from the map's
@@ -166,7 +169,12 @@ func runMapShow(e *env, args []string) error {
 		fmt.Fprint(e.stdout, mapHelp)
 		return nil
 	}
+	args, opts := takeShowOpts(args)
 	o, err := parseObjArgs("map show", args)
+	if err != nil {
+		return err
+	}
+	pinned, err := takePinned("map show", &o)
 	if err != nil {
 		return err
 	}
@@ -178,10 +186,17 @@ func runMapShow(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
+	if pinned != "" {
+		if o.id, err = findPinned(k.prog, pinned, objects.BPFObjMap); err != nil {
+			return err
+		}
+		o.hasID = true
+	}
 	maps, err := showMaps(e, k, o)
 	if err != nil {
 		return err
 	}
+	tabs := buildObjTables(e, k, opts, objects.BPFObjMap)
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	if e.json {
@@ -191,7 +206,7 @@ func runMapShow(e *env, args []string) error {
 			j.BeginArray()
 		}
 		for _, m := range maps {
-			printMapJSON(j, m)
+			printMapJSON(j, m, tabs)
 		}
 		if !single {
 			j.EndArray()
@@ -200,13 +215,13 @@ func runMapShow(e *env, args []string) error {
 		return nil
 	}
 	for _, m := range maps {
-		printMapPlain(bw, e, m)
+		printMapPlain(bw, e, m, tabs)
 	}
 	return nil
 }
 
 // printMapJSON renders a map as bpftool's show_map_close_json.
-func printMapJSON(j *jsonw, m mapInfo) {
+func printMapJSON(j *jsonw, m mapInfo, tabs objTables) {
 	j.BeginObject()
 	defer j.EndObject()
 	if m.BPFMap == nil {
@@ -233,6 +248,7 @@ func printMapJSON(j *jsonw, m mapInfo) {
 	if m.BTFID != 0 {
 		j.UintField("btf_id", uint64(m.BTFID))
 	}
+	tabs.writeJSON(j, m.ID)
 	if m.BTFErr != nil {
 		j.StringField("btf_error", m.BTFErr.Error())
 	}
@@ -259,7 +275,7 @@ func b2u(b bool) uint64 {
 }
 
 // printMapPlain renders a map as bpftool's show_map_close_plain.
-func printMapPlain(w io.Writer, e *env, m mapInfo) {
+func printMapPlain(w io.Writer, e *env, m mapInfo, tabs objTables) {
 	if m.BPFMap == nil {
 		fmt.Fprintf(e.stderr, "kinspect: %v\n", m.Err)
 		return
@@ -285,6 +301,7 @@ func printMapPlain(w io.Writer, e *env, m mapInfo) {
 		}
 		fmt.Fprint(w, " jited")
 	}
+	tabs.pins.writePlain(w, m.ID)
 	if m.BTFID != 0 || m.Frozen {
 		fmt.Fprint(w, "\n\t")
 	}
@@ -297,6 +314,7 @@ func printMapPlain(w io.Writer, e *env, m mapInfo) {
 		}
 		fmt.Fprint(w, "frozen")
 	}
+	tabs.refs.writePlain(w, m.ID)
 	fmt.Fprintln(w)
 	if m.Err != nil {
 		fmt.Fprintf(e.stderr, "kinspect: map %d: %v\n", m.ID, m.Err)

@@ -21,13 +21,14 @@ func init() {
 
 const progHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] prog COMMAND
 
-  prog show [PROG]                              list programs, or the ones PROG names
+  prog show [PROG] [-f] [--pids]                list programs, or the ones PROG names
   prog dump xlated PROG [opcodes | linum | visual]
   prog dump jited PROG [opcodes | linum]
   prog tag [PROG]
 
-PROG is "id ID", "tag TAG" or "name NAME" (several programs may share a tag
-or a name). Everything comes from the kernel's memory, as bpftool gets it
+PROG is "id ID", "tag TAG", "name NAME" (several programs may share a tag
+or a name) or "pinned PATH" (a file of a bpffs mount, found in memory;
+an absolute path, no symbolic links followed). Everything comes from the kernel's memory, as bpftool gets it
 from bpf_prog_get_info_by_fd; the output is bpftool 7.1's, text and JSON.
 
   show          id, type, name, tag, gpl, run_time_ns/run_cnt (when stats
@@ -45,6 +46,13 @@ from bpf_prog_get_info_by_fd; the output is bpftool 7.1's, text and JSON.
 
 Options:
   -k, --kallsyms FILE   symbols from FILE, a copy of the kernel's /proc/kallsyms
+  -f, --bpffs           show: each program's pinned paths (bpftool -f): every
+                        bpffs mount of init's mount namespace walked in memory
+                        as bpftool's nftw walks it
+  --pids                show: the processes holding an fd to each program, as
+                        "pids comm(pid), ..." (bpftool prints these by default
+                        when built with skeletons; Debian's is not, so kinspect
+                        keeps them behind this option)
 
 The kernel's tag is the SHA-1 of the instructions as loaded, before the
 verifier rewrote them in place; it keeps no copy of them. "prog tag"
@@ -87,11 +95,12 @@ func runProg(e *env, args []string) error {
 
 // progSelector is bpftool's PROG: id, tag or name.
 type progSelector struct {
-	kind  string // "", "id", "tag", "name"
+	kind  string // "", "id", "tag", "name", "pinned"
 	id    uint32
 	tag   [8]byte
 	name  string
-	words int // arguments consumed
+	path  string // pinned
+	words int    // arguments consumed
 }
 
 func parseProgSelector(args []string) (progSelector, error) {
@@ -118,10 +127,10 @@ func parseProgSelector(args []string) (progSelector, error) {
 		copy(s.tag[:], b)
 	case strings.HasPrefix("name", args[0]):
 		s.kind, s.name = "name", args[1]
-	case args[0] == "pinned":
-		return s, fmt.Errorf("pinned paths are not in a dump: select by id, tag or name: %w", errUsage)
+	case strings.HasPrefix("pinned", args[0]):
+		s.kind, s.path = "pinned", args[1]
 	default:
-		return s, fmt.Errorf("expected 'id', 'tag' or 'name', got %q: %w", args[0], errUsage)
+		return s, fmt.Errorf("expected 'id', 'tag', 'name' or 'pinned', got %q: %w", args[0], errUsage)
 	}
 	return s, nil
 }
@@ -132,12 +141,21 @@ func (s progSelector) String() string {
 		return fmt.Sprintf("id %d", s.id)
 	case "tag":
 		return "tag " + hex.EncodeToString(s.tag[:])
+	case "pinned":
+		return "pinned " + s.path
 	}
 	return "name " + s.name
 }
 
 // selectProgs returns the programs s names (every program for none).
 func selectProgs(p *objects.Program, s progSelector) ([]*objects.BPFProg, error) {
+	if s.kind == "pinned" {
+		id, err := findPinned(p, s.path, objects.BPFObjProg)
+		if err != nil {
+			return nil, err
+		}
+		s.kind, s.id = "id", id
+	}
 	if s.kind == "id" {
 		bp, err := objects.BPFProgByID(p, s.id)
 		if err != nil {
@@ -241,6 +259,7 @@ func runProgShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	args, opts := takeShowOpts(args)
 	sel, err := parseProgSelector(args)
 	if err != nil {
 		return err
@@ -253,15 +272,16 @@ func runProgShow(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	return progShow(e, k, sel)
+	return progShow(e, k, sel, opts)
 }
 
-// progShow prints the programs sel names.
-func progShow(e *env, k *kernel, sel progSelector) error {
+// progShow prints the programs sel names, with what opts add.
+func progShow(e *env, k *kernel, sel progSelector, opts showOpts) error {
 	progs, walkErr := selectProgs(k.prog, sel)
 	if walkErr != nil && len(progs) == 0 {
 		return walkErr
 	}
+	tabs := buildObjTables(e, k, opts, objects.BPFObjProg)
 	bootWall, bootErr := objects.RealMinusBoot(k.prog)
 	infos := make([]progInfo, len(progs))
 	for i, bp := range progs {
@@ -279,6 +299,7 @@ func progShow(e *env, k *kernel, sel progSelector) error {
 			j.BeginObject()
 			writeProgHeaderJSON(j, pi)
 			writeProgBodyJSON(j, pi)
+			tabs.writeJSON(j, pi.ID)
 			j.EndObject()
 		}
 		if array {
@@ -287,7 +308,7 @@ func progShow(e *env, k *kernel, sel progSelector) error {
 		bw.WriteByte('\n')
 	} else {
 		for _, pi := range infos {
-			writeProgPlain(bw, pi)
+			writeProgPlain(bw, pi, tabs)
 		}
 	}
 	bw.Flush()
@@ -376,7 +397,7 @@ func writeProgHeaderPlain(w io.Writer, pi progInfo) {
 }
 
 // writeProgPlain is bpftool's print_prog_plain.
-func writeProgPlain(w io.Writer, pi progInfo) {
+func writeProgPlain(w io.Writer, pi progInfo, tabs objTables) {
 	writeProgHeaderPlain(w, pi)
 	if pi.LoadTime != 0 && !pi.LoadedAt.IsZero() {
 		fmt.Fprintf(w, "\tloaded_at %s  uid %d\n", pi.LoadedAt.Format("2006-01-02T15:04:05-0700"), pi.UID)
@@ -395,9 +416,11 @@ func writeProgPlain(w io.Writer, pi progInfo) {
 		}
 		fmt.Fprintf(w, "  map_ids %s", strings.Join(ids, ","))
 	}
+	tabs.pins.writePlain(w, pi.ID)
 	if pi.BTFID != 0 {
 		fmt.Fprintf(w, "\n\tbtf_id %d", pi.BTFID)
 	}
+	tabs.refs.writePlain(w, pi.ID)
 	fmt.Fprintln(w)
 }
 
