@@ -13,17 +13,20 @@ func init() {
 	register(&command{name: "link", summary: "show BPF links (like bpftool link)", run: runLink})
 }
 
-const linkHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] link show [id ID | pinned PATH] [-f] [--pids] [-k FILE]
+const linkHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] link show [id ID | pinned PATH] [-f] [--pids] [--details] [-k FILE]
 
-Lists BPF links (link_idr) as bpftool's "link show": id, type, prog_id,
-and what each type attaches to:
-  tracing     prog_type, attach_type, target_obj_id, target_btf_id, cookie
-  cgroup      cgroup_id, attach_type
-  xdp         devname, ifindex
-  perf_event  kprobe: retprobe, func, offset, addr; tracepoint: tracepoint
+Lists BPF links (link_idr) as bpftool 7.1's "link show": id, type,
+prog_id, and what each type attaches to:
+  tracing         prog_type, attach_type
+  cgroup          cgroup_id, attach_type
   raw_tracepoint  tp_name
 
 Options:
+  --details            also what newer bpftool versions print:
+                         tracing     target_obj_id, target_btf_id, cookie
+                         xdp         devname, ifindex
+                         perf_event  kprobe: retprobe, addr, func, offset;
+                                     tracepoint: tracepoint
   -k, --kallsyms FILE  symbols from FILE instead of the dump's own kallsyms
   -f, --bpffs          each link's pinned paths, from the bpffs mounts in
                        memory (bpftool -f)
@@ -101,7 +104,7 @@ func runLinkShow(e *env, args []string) error {
 			j.BeginArray()
 		}
 		for _, l := range links {
-			printLinkJSON(j, l, tabs)
+			printLinkJSON(j, l, tabs, opts.details)
 		}
 		if !o.hasID {
 			j.EndArray()
@@ -110,7 +113,7 @@ func runLinkShow(e *env, args []string) error {
 		return nil
 	}
 	for _, l := range links {
-		printLinkPlain(bw, l, tabs)
+		printLinkPlain(bw, l, tabs, opts.details)
 		if l.Err != nil {
 			fmt.Fprintf(e.stderr, "kinspect: link %d: %v\n", l.ID, l.Err)
 		}
@@ -118,8 +121,9 @@ func runLinkShow(e *env, args []string) error {
 	return nil
 }
 
-// printLinkJSON renders a link as bpftool's show_link_close_json.
-func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables) {
+// printLinkJSON renders a link as bpftool 7.1's show_link_close_json;
+// details adds the fields later versions print.
+func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables, details bool) {
 	j.BeginObject()
 	defer j.EndObject()
 	j.UintField("id", uint64(l.ID))
@@ -133,6 +137,9 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables) {
 		if l.HasAttachType {
 			typeField(j, "attach_type", l.AttachTypeName)
 		}
+		if !details {
+			break
+		}
 		if l.HasTarget {
 			j.UintField("target_obj_id", uint64(l.TargetObjID))
 			j.UintField("target_btf_id", uint64(l.TargetBTFID))
@@ -144,6 +151,9 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables) {
 			typeField(j, "attach_type", l.AttachTypeName)
 		}
 	case objects.BPFLinkTypeXDP:
+		if !details {
+			break
+		}
 		if l.Ifindex == 0 {
 			j.StringField("devname", "(detached)")
 		} else {
@@ -151,7 +161,7 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables) {
 		}
 		j.UintField("ifindex", uint64(l.Ifindex))
 	case objects.BPFLinkTypePerfEvent:
-		if p := l.Perf; p != nil {
+		if p := l.Perf; p != nil && details {
 			switch p.Kind {
 			case "kprobe", "kretprobe":
 				j.BoolField("retprobe", p.Retprobe)
@@ -169,8 +179,9 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables) {
 	}
 }
 
-// printLinkPlain renders a link as bpftool's show_link_close_plain.
-func printLinkPlain(w io.Writer, l *objects.BPFLink, tabs objTables) {
+// printLinkPlain renders a link as bpftool 7.1's show_link_close_plain;
+// details adds what later versions print.
+func printLinkPlain(w io.Writer, l *objects.BPFLink, tabs objTables, details bool) {
 	fmt.Fprintf(w, "%d: ", l.ID)
 	if isNumber(l.TypeName) {
 		fmt.Fprintf(w, "type %s  ", l.TypeName)
@@ -189,20 +200,23 @@ func printLinkPlain(w io.Writer, l *objects.BPFLink, tabs objTables) {
 	case objects.BPFLinkTypeTracing:
 		fmt.Fprintf(w, "\n\tprog_type %s  ", l.ProgTypeName)
 		at()
-		if l.HasTarget {
+		if l.HasTarget && details {
 			fmt.Fprintf(w, "\n\ttarget_obj_id %d  target_btf_id %d  ", l.TargetObjID, l.TargetBTFID)
 		}
 	case objects.BPFLinkTypeCgroup:
 		fmt.Fprintf(w, "\n\tcgroup_id %d  ", l.CgroupID)
 		at()
 	case objects.BPFLinkTypeXDP:
+		if !details {
+			break
+		}
 		if l.Ifindex == 0 {
 			fmt.Fprint(w, "\n\tifindex (detached)  ")
 		} else {
 			fmt.Fprintf(w, "\n\tifindex %s(%d)  ", l.Devname, l.Ifindex)
 		}
 	case objects.BPFLinkTypePerfEvent:
-		if p := l.Perf; p != nil {
+		if p := l.Perf; p != nil && details {
 			switch p.Kind {
 			case "kprobe", "kretprobe":
 				fmt.Fprintf(w, "\n\t%s %s+%#x  addr %#x  ", p.Kind, p.Func, p.Offset, p.Addr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -9,17 +10,24 @@ import (
 	"github.com/kinspect/kinspect/internal/labdata"
 )
 
-// TestLinkShow: link show's JSON has every field bpftool 7.1 printed,
-// equal; what it adds (ifindex, target ids, perf event details) is
-// checked against the workload's attach targets and the kernel's symbols.
+// TestLinkShow: link show's JSON and text equal bpftool 7.1's byte for
+// byte; what --details adds (ifindex, target ids, perf event details) is
+// checked against the workload's attach targets.
 func TestLinkShow(t *testing.T) {
 	for _, s := range labdata.Built(t) {
 		if s.Live {
 			continue
 		}
 		t.Run(s.Scenario, func(t *testing.T) {
+			d := s.Path("dumps/elf")
+			if got, want := runOK(t, "-c", d, "--json", "link", "show"), readTruth(t, s.Path("truth/bpftool/link.json")); !bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(want)) {
+				t.Errorf("link show --json:\n%s\nbpftool:\n%s", got, want)
+			}
+			if got, want := runOK(t, "-c", d, "link", "show"), readTruth(t, s.Path("truth/bpftool/link.txt")); !bytes.Equal(got, want) {
+				t.Errorf("link show:\n%s\nbpftool:\n%s", got, want)
+			}
 			var got, want []map[string]any
-			json.Unmarshal(runOK(t, "-c", s.Path("dumps/elf"), "--json", "link", "show"), &got)
+			json.Unmarshal(runOK(t, "-c", d, "--json", "link", "show", "--details"), &got)
 			json.Unmarshal(readTruth(t, s.Path("truth/bpftool/link.json")), &want)
 			if len(got) != len(want) {
 				t.Fatalf("%d links, bpftool %d", len(got), len(want))

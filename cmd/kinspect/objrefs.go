@@ -16,11 +16,12 @@ import (
 
 // showOpts are the options of the show commands besides the selector.
 type showOpts struct {
-	pinned bool // -f, --bpffs
-	pids   bool // --pids
+	pinned  bool // -f, --bpffs
+	pids    bool // --pids
+	details bool // --details (link show)
 }
 
-// takeShowOpts takes -f/--bpffs and --pids out of args.
+// takeShowOpts takes -f/--bpffs, --pids and --details out of args.
 func takeShowOpts(args []string) ([]string, showOpts) {
 	var o showOpts
 	var rest []string
@@ -30,6 +31,8 @@ func takeShowOpts(args []string) ([]string, showOpts) {
 			o.pinned = true
 		case "--pids":
 			o.pids = true
+		case "--details":
+			o.details = true
 		default:
 			rest = append(rest, a)
 		}
