@@ -127,15 +127,15 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables, details bool) {
 	j.BeginObject()
 	defer j.EndObject()
 	j.UintField("id", uint64(l.ID))
-	typeField(j, "type", l.TypeName)
+	typeField(j, "type", bpftoolName(l.TypeName, uint64(l.Type), libbpfLastLinkType))
 	j.UintField("prog_id", uint64(l.ProgID))
 	switch l.Type {
 	case objects.BPFLinkTypeRawTracepoint:
 		j.StringField("tp_name", l.TPName)
 	case objects.BPFLinkTypeTracing:
-		typeField(j, "prog_type", l.ProgTypeName)
+		typeField(j, "prog_type", bpftoolName(l.ProgTypeName, uint64(l.ProgType), libbpfLastProgType))
 		if l.HasAttachType {
-			typeField(j, "attach_type", l.AttachTypeName)
+			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
 		}
 		if !details {
 			break
@@ -148,7 +148,7 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables, details bool) {
 	case objects.BPFLinkTypeCgroup:
 		j.UintField("cgroup_id", l.CgroupID)
 		if l.HasAttachType {
-			typeField(j, "attach_type", l.AttachTypeName)
+			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
 		}
 	case objects.BPFLinkTypeXDP:
 		if !details {
@@ -183,22 +183,22 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables, details bool) {
 // details adds what later versions print.
 func printLinkPlain(w io.Writer, l *objects.BPFLink, tabs objTables, details bool) {
 	fmt.Fprintf(w, "%d: ", l.ID)
-	if isNumber(l.TypeName) {
-		fmt.Fprintf(w, "type %s  ", l.TypeName)
+	if tn := bpftoolName(l.TypeName, uint64(l.Type), libbpfLastLinkType); isNumber(tn) {
+		fmt.Fprintf(w, "type %s  ", tn)
 	} else {
-		fmt.Fprintf(w, "%s  ", l.TypeName)
+		fmt.Fprintf(w, "%s  ", tn)
 	}
 	fmt.Fprintf(w, "prog %d  ", l.ProgID)
 	at := func() {
 		if l.HasAttachType {
-			fmt.Fprintf(w, "attach_type %s  ", l.AttachTypeName)
+			fmt.Fprintf(w, "attach_type %s  ", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
 		}
 	}
 	switch l.Type {
 	case objects.BPFLinkTypeRawTracepoint:
 		fmt.Fprintf(w, "\n\ttp '%s'  ", l.TPName)
 	case objects.BPFLinkTypeTracing:
-		fmt.Fprintf(w, "\n\tprog_type %s  ", l.ProgTypeName)
+		fmt.Fprintf(w, "\n\tprog_type %s  ", bpftoolName(l.ProgTypeName, uint64(l.ProgType), libbpfLastProgType))
 		at()
 		if l.HasTarget && details {
 			fmt.Fprintf(w, "\n\ttarget_obj_id %d  target_btf_id %d  ", l.TargetObjID, l.TargetBTFID)

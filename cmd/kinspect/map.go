@@ -229,7 +229,7 @@ func printMapJSON(j *jsonw, m mapInfo, tabs objTables) {
 		return
 	}
 	j.UintField("id", uint64(m.ID))
-	typeField(j, "type", m.TypeName)
+	typeField(j, "type", bpftoolName(m.TypeName, uint64(m.Type), libbpfLastMapType))
 	if m.Name != "" {
 		j.StringField("name", m.Name)
 	}
@@ -241,7 +241,7 @@ func printMapJSON(j *jsonw, m mapInfo, tabs objTables) {
 		j.UintField("bytes_memlock", m.Memlock)
 	}
 	if m.Type == objects.BPFMapTypeProgArray && m.Owner != nil {
-		typeField(j, "owner_prog_type", m.Owner.ProgTypeName)
+		typeField(j, "owner_prog_type", bpftoolName(m.Owner.ProgTypeName, uint64(m.Owner.ProgType), libbpfLastProgType))
 		j.BoolField("owner_jited", m.Owner.Jited)
 	}
 	j.UintField("frozen", b2u(m.Frozen))
@@ -281,10 +281,10 @@ func printMapPlain(w io.Writer, e *env, m mapInfo, tabs objTables) {
 		return
 	}
 	fmt.Fprintf(w, "%d: ", m.ID)
-	if _, err := strconv.Atoi(m.TypeName); err == nil {
-		fmt.Fprintf(w, "type %s  ", m.TypeName)
+	if tn := bpftoolName(m.TypeName, uint64(m.Type), libbpfLastMapType); isNumber(tn) {
+		fmt.Fprintf(w, "type %s  ", tn)
 	} else {
-		fmt.Fprintf(w, "%s  ", m.TypeName)
+		fmt.Fprintf(w, "%s  ", tn)
 	}
 	if m.Name != "" {
 		fmt.Fprintf(w, "name %s  ", m.Name)
@@ -295,7 +295,7 @@ func printMapPlain(w io.Writer, e *env, m mapInfo, tabs objTables) {
 		fmt.Fprintf(w, "  memlock %dB", m.Memlock)
 	}
 	if m.Type == objects.BPFMapTypeProgArray && m.Owner != nil {
-		fmt.Fprintf(w, "\n\towner_prog_type %s  owner", m.Owner.ProgTypeName)
+		fmt.Fprintf(w, "\n\towner_prog_type %s  owner", bpftoolName(m.Owner.ProgTypeName, uint64(m.Owner.ProgType), libbpfLastProgType))
 		if !m.Owner.Jited {
 			fmt.Fprint(w, " not")
 		}

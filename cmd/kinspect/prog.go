@@ -227,7 +227,7 @@ type progInfo struct {
 }
 
 func newProgInfo(bp *objects.BPFProg, bootWall int64, bootErr error) progInfo {
-	pi := progInfo{ID: bp.ID, Type: bp.TypeName, Name: bp.FullName(), Tag: hex.EncodeToString(bp.Tag[:]),
+	pi := progInfo{ID: bp.ID, Type: bpftoolName(bp.TypeName, uint64(bp.Type), libbpfLastProgType), Name: bp.FullName(), Tag: hex.EncodeToString(bp.Tag[:]),
 		GPL: bp.GPL, LoadTime: bp.LoadTime, UID: bp.UID, BytesXlated: uint64(bp.Len) * bpfinsn.InsnSize,
 		Jited: bp.Jited && bp.JitedLen > 0, BytesJited: bp.JitedLen, BytesMemlock: bp.Memlock(), MapIDs: bp.MapIDs, BTFID: bp.BTFID}
 	if !pi.Jited {
