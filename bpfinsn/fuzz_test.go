@@ -146,3 +146,43 @@ func TestLabBTFProtos(t *testing.T) {
 		t.Log("ki_xdp not in the first object")
 	}
 }
+
+// FuzzAsLoaded undoes verifier rewrites on arbitrary instructions (as a
+// corrupt dump could hold): no panic, no endless loop, and the rebuilt
+// program hashes.
+func FuzzAsLoaded(f *testing.F) {
+	for _, p := range labOpcodes(f) {
+		f.Add(p)
+	}
+	// An inlined array lookup's shape, and a call and a tail call.
+	f.Add([]byte{0x07, 0x01, 0, 0, 0x10, 0x01, 0, 0, 0x61, 0x20, 0, 0, 0, 0, 0, 0,
+		0x35, 0, 0x03, 0, 0x08, 0, 0, 0, 0x27, 0, 0, 0, 0x08, 0, 0, 0,
+		0x85, 0, 0, 0, 0x10, 0, 0, 0, 0x8d, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 1<<16 {
+			return
+		}
+		insns, err := Decode(b)
+		if err != nil {
+			return
+		}
+		maps := []MapRef{{Addr: 0xffff888000001000, ID: 7}, {Addr: 0xffff888000002000, ID: 8, Direct: true, ValueAddr: 0xffff888000002110, ValueSize: 8}}
+		facts := KernelFacts{
+			CallBase: 0xffffffff81000000,
+			Helper: func(addr uint64) (int32, bool) {
+				if addr >= 0xffffffff81000000 && addr < 0xffffffff81000100 {
+					return int32(addr - 0xffffffff81000000), true
+				}
+				return 0, false
+			},
+			Kfunc:         func(addr uint64, off int16) (int32, bool) { return int32(addr & 0xff), off == 0 },
+			Syms:          ResolverFunc(func(addr uint64) (string, bool) { return "sym", addr&1 == 0 }),
+			HtabLookup:    0xffffffff81000200,
+			ArrayValueOff: 272, HtabKeyOff: 48, LRURefOff: 40,
+			Maps: []MapShape{{Type: 2, KeySize: 4, MaxEntries: 8, ElemSize: 8, IndexMask: 7}, {Type: 1, KeySize: 4, MaxEntries: 64}},
+			Ctx:  []CtxField{{Name: "__sk_buff.len", CtxOff: 0, CtxSize: 4, KernOff: 112, KernSize: 4}},
+		}
+		l := AsLoaded(insns, maps, facts)
+		Tag(l.Insns)
+	})
+}
