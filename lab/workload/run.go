@@ -147,6 +147,7 @@ func run(cfg runConfig) error {
 		{"pending records", r.produceRecords},
 		{"load spin program", r.loadSpin},
 		{"struct_ops", r.loadStructOps},
+		{"iter and netns links", r.loadLinks},
 	}
 	if cfg.Scale {
 		phases = append(phases,
