@@ -50,6 +50,17 @@ type BPFLink struct {
 	TPName string
 	// Perf event links: what the event is.
 	Perf *BPFPerfLinkInfo
+	// Iter: the iterator's target ("bpf_map_elem", "task", "cgroup", ...)
+	// and what the target's fill_link_info reports: the map; the task
+	// (TID or PID, by the iterator's task type); the cgroup and order.
+	IterTarget      string
+	IterMapID       uint32
+	IterTID         uint32
+	IterPID         uint32
+	IterCgroupID    uint64
+	IterCgroupOrder uint32
+	// Netns: the network namespace's inode number (0: detached).
+	NetnsIno uint32
 	// Err says why the type's attach information could not be read.
 	Err error
 }
@@ -269,6 +280,113 @@ func (l *BPFLink) readAttach() error {
 		return err
 	case BPFLinkTypePerfEvent:
 		return l.readPerf()
+	case BPFLinkTypeIter:
+		return l.readIter()
+	case BPFLinkTypeNetns:
+		// struct bpf_netns_link (kernel/bpf/net_namespace.c): type, net
+		// (NULL once the namespace is gone); bpf_netns_link_fill_info
+		// reports net->ns.inum.
+		c, err := ContainerOf(l.Obj, "struct bpf_netns_link", "link")
+		if err != nil {
+			return err
+		}
+		t, err := memberUint(c, "type")
+		if err != nil {
+			return err
+		}
+		l.setAttachType(t)
+		net, err := c.Member("net")
+		if err != nil {
+			return err
+		}
+		if a, _ := net.Uint(); a == 0 {
+			return nil
+		}
+		ino, err := net.Path("ns.inum")
+		if err != nil {
+			return err
+		}
+		x, err := ino.Uint()
+		l.NetnsIno = uint32(x)
+		return err
+	}
+	return nil
+}
+
+// readIter reads an iter link (struct bpf_iter_link, kernel/bpf/bpf_iter.c):
+// the target's name (tinfo->reg_info->target) and the parts of aux its
+// fill_link_info reports (bpf_iter_map_fill_link_info,
+// bpf_iter_fill_link_info of the task targets, the cgroup target's).
+func (l *BPFLink) readIter() error {
+	c, err := ContainerOf(l.Obj, "struct bpf_iter_link", "link")
+	if err != nil {
+		return err
+	}
+	nv, err := c.Path("tinfo->reg_info->target")
+	if err != nil {
+		return err
+	}
+	if l.IterTarget, err = nv.CString(); err != nil {
+		return err
+	}
+	aux, err := c.Member("aux")
+	if err != nil {
+		return err
+	}
+	switch l.IterTarget {
+	case "bpf_map_elem", "bpf_sk_storage_map":
+		m, err := aux.Member("map")
+		if err != nil {
+			return err
+		}
+		if a, _ := m.Uint(); a == 0 {
+			return nil
+		}
+		id, err := memberUint(m, "id")
+		l.IterMapID = uint32(id)
+		return err
+	case "task", "task_file", "task_vma":
+		t, err := aux.Member("task")
+		if err != nil {
+			return nil // before 6.1: no task filter
+		}
+		typ, err := memberUint(t, "type")
+		if err != nil {
+			return err
+		}
+		pid, err := memberUint(t, "pid")
+		if err != nil {
+			return err
+		}
+		switch typ { // enum bpf_iter_task_type
+		case 1: // BPF_TASK_ITER_TID
+			l.IterTID = uint32(pid)
+		case 2: // BPF_TASK_ITER_TGID
+			l.IterPID = uint32(pid)
+		}
+	case "cgroup":
+		cg, err := aux.Member("cgroup")
+		if err != nil {
+			return err
+		}
+		order, err := memberUint(cg, "order")
+		if err != nil {
+			return err
+		}
+		l.IterCgroupOrder = uint32(order)
+		start, err := cg.Member("start")
+		if err != nil {
+			return err
+		}
+		if a, _ := start.Uint(); a == 0 {
+			return nil
+		}
+		id, err := start.Path("kn->id")
+		if err != nil {
+			return err
+		}
+		l.IterCgroupID, err = id.Uint()
+		return err
 	}
 	return nil
 }

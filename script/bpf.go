@@ -85,6 +85,23 @@ func (e *Engine) setupBPF(o *goja.Object) {
 			if l.TPName != "" {
 				_ = x.Set("tp_name", l.TPName)
 			}
+			if l.IterTarget != "" {
+				_ = x.Set("target_name", l.IterTarget)
+				switch {
+				case l.IterMapID != 0:
+					_ = x.Set("map_id", l.IterMapID)
+				case l.IterTID != 0:
+					_ = x.Set("tid", l.IterTID)
+				case l.IterPID != 0:
+					_ = x.Set("pid", l.IterPID)
+				case l.IterTarget == "cgroup":
+					_ = x.Set("cgroup_id", e.bigU64(l.IterCgroupID))
+					_ = x.Set("order", l.IterCgroupOrder)
+				}
+			}
+			if l.Type == objects.BPFLinkTypeNetns {
+				_ = x.Set("netns_ino", l.NetnsIno)
+			}
 			if pf := l.Perf; pf != nil {
 				y := r.NewObject()
 				_ = y.Set("kind", pf.Kind)

@@ -19,6 +19,8 @@ Lists BPF links (link_idr) as bpftool 7.1's "link show": id, type,
 prog_id, and what each type attaches to:
   tracing         prog_type, attach_type
   cgroup          cgroup_id, attach_type
+  iter            target_name; map_id, tid or pid, cgroup_id and order
+  netns           netns_ino, attach_type
   raw_tracepoint  tp_name
 
 Options:
@@ -150,6 +152,26 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables, details bool) {
 		if l.HasAttachType {
 			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
 		}
+	case objects.BPFLinkTypeIter:
+		j.StringField("target_name", l.IterTarget)
+		switch iterKind(l.IterTarget) {
+		case "map":
+			j.UintField("map_id", uint64(l.IterMapID))
+		case "task":
+			if l.IterTID != 0 {
+				j.UintField("tid", uint64(l.IterTID))
+			} else if l.IterPID != 0 {
+				j.UintField("pid", uint64(l.IterPID))
+			}
+		case "cgroup":
+			j.UintField("cgroup_id", l.IterCgroupID)
+			j.StringField("order", cgroupOrderString(l.IterCgroupOrder))
+		}
+	case objects.BPFLinkTypeNetns:
+		j.UintField("netns_ino", uint64(l.NetnsIno))
+		if l.HasAttachType {
+			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
+		}
 	case objects.BPFLinkTypeXDP:
 		if !details {
 			break
@@ -206,6 +228,24 @@ func printLinkPlain(w io.Writer, l *objects.BPFLink, tabs objTables, details boo
 	case objects.BPFLinkTypeCgroup:
 		fmt.Fprintf(w, "\n\tcgroup_id %d  ", l.CgroupID)
 		at()
+	case objects.BPFLinkTypeIter:
+		// bpftool 7.1's show_iter_plain: on the first line.
+		fmt.Fprintf(w, "target_name %s  ", l.IterTarget)
+		switch iterKind(l.IterTarget) {
+		case "map":
+			fmt.Fprintf(w, "map_id %d  ", l.IterMapID)
+		case "task":
+			if l.IterTID != 0 {
+				fmt.Fprintf(w, "tid %d ", l.IterTID)
+			} else if l.IterPID != 0 {
+				fmt.Fprintf(w, "pid %d ", l.IterPID)
+			}
+		case "cgroup":
+			fmt.Fprintf(w, "cgroup_id %d  order %s  ", l.IterCgroupID, cgroupOrderString(l.IterCgroupOrder))
+		}
+	case objects.BPFLinkTypeNetns:
+		fmt.Fprintf(w, "\n\tnetns_ino %d  ", l.NetnsIno)
+		at()
 	case objects.BPFLinkTypeXDP:
 		if !details {
 			break
@@ -228,6 +268,37 @@ func printLinkPlain(w io.Writer, l *objects.BPFLink, tabs objTables, details boo
 	tabs.pins.writePlain(w, l.ID)
 	tabs.refs.writePlain(w, l.ID)
 	fmt.Fprintln(w)
+}
+
+// iterKind is what bpftool 7.1 prints of an iterator target: "map"
+// (map_id), "task" (tid or pid), "cgroup" (cgroup_id, order) or "".
+func iterKind(target string) string {
+	switch target {
+	case "bpf_map_elem", "bpf_sk_storage_map":
+		return "map"
+	case "task", "task_file", "task_vma":
+		return "task"
+	case "cgroup":
+		return "cgroup"
+	}
+	return ""
+}
+
+// cgroupOrderString names enum bpf_cgroup_iter_order as bpftool does.
+func cgroupOrderString(order uint32) string {
+	switch order {
+	case 0:
+		return "order_unspec"
+	case 1:
+		return "self_only"
+	case 2:
+		return "descendants_pre"
+	case 3:
+		return "descendants_post"
+	case 4:
+		return "ancestors_up"
+	}
+	return "unknown"
 }
 
 func isNumber(s string) bool {
