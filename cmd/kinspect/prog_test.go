@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"encoding/json"
 	"io"
 	"os"
@@ -326,5 +327,74 @@ func TestProgTagTruth(t *testing.T) {
 				t.Logf("recomputed tag equal to bpftool's for %d/%d programs", equal, len(truth))
 			})
 		}
+	}
+}
+
+// TestProgLiveDump checks "prog dump xlated" and "prog tag" run by
+// kinspect --live in the basic-live guest against that guest's bpftool.
+func TestProgLiveDump(t *testing.T) {
+	s := labdata.Require(t, "basic-live")
+	runs := liveRuns(t, s)
+	var wl struct {
+		Progs []struct {
+			Name string
+			ID   int
+		}
+	}
+	if err := json.Unmarshal(readTruth(t, s.Path("truth/workload.json")), &wl); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int{}
+	for _, p := range wl.Progs {
+		ids[p.Name] = p.ID
+	}
+	for _, tc := range []struct{ cmd, name, suffix string }{
+		{"prog dump xlated name ki_xdp", "ki_xdp", ".txt"},
+		{"prog dump xlated name ki_sock_filter opcodes", "ki_sock_filter", ".opcodes.txt"},
+	} {
+		r, ok := runs[tc.cmd]
+		if !ok {
+			t.Logf("the lab did not run %q: rebuild basic-live", tc.cmd)
+			continue
+		}
+		if r.rc != 0 {
+			t.Errorf("%s: exit %d: %s", tc.cmd, r.rc, r.err)
+			continue
+		}
+		want := readTruth(t, s.Path(fmt.Sprintf("truth/xlated/%d%s", ids[tc.name], tc.suffix)))
+		if !bytes.Equal(r.out, want) {
+			t.Errorf("%s:\n%s\nbpftool:\n%s", tc.cmd, r.out, want)
+		}
+	}
+	r, ok := runs["--json prog tag"]
+	if !ok {
+		t.Skip(`the lab did not run "--json prog tag": rebuild basic-live`)
+	}
+	var got []struct {
+		ID    int
+		Tag   string
+		Equal bool
+	}
+	if err := json.Unmarshal(r.out, &got); err != nil || r.rc != 0 {
+		t.Fatalf("prog tag: exit %d, %v: %s%s", r.rc, err, r.out, r.err)
+	}
+	var truth []struct {
+		ID  int
+		Tag string
+	}
+	if err := json.Unmarshal(readTruth(t, s.Path("truth/bpftool/prog.json")), &truth); err != nil {
+		t.Fatal(err)
+	}
+	tags := map[int]string{}
+	for _, p := range truth {
+		tags[p.ID] = p.Tag
+	}
+	for _, g := range got {
+		if g.Tag != tags[g.ID] || !g.Equal {
+			t.Errorf("program %d: tag %s (bpftool %s), recomputed equal: %v", g.ID, g.Tag, tags[g.ID], g.Equal)
+		}
+	}
+	if len(got) == 0 {
+		t.Error("prog tag listed no program")
 	}
 }
