@@ -28,8 +28,9 @@ const progHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] prog CO
 
 PROG is "id ID", "tag TAG", "name NAME" (several programs may share a tag
 or a name) or "pinned PATH" (a file of a bpffs mount, found in memory;
-an absolute path, no symbolic links followed). Everything comes from the kernel's memory, as bpftool gets it
-from bpf_prog_get_info_by_fd; the output is bpftool 7.1's, text and JSON.
+an absolute path, no symbolic links followed). Everything comes from the
+kernel's memory, as bpftool gets it from bpf_prog_get_info_by_fd; the
+output is bpftool 7.1's, text and JSON.
 
   show          id, type, name, tag, gpl, run_time_ns/run_cnt (when stats
                 were on), loaded_at (wall clock: load_time plus the boot
