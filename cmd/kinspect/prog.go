@@ -256,24 +256,34 @@ func runProgShow(e *env, args []string) error {
 		fmt.Fprint(e.stdout, progHelp)
 		return nil
 	}
-	args, ksFile, err := progFlags(args)
-	if err != nil {
-		return err
-	}
-	args, opts := takeShowOpts(args)
-	sel, err := parseProgSelector(args)
-	if err != nil {
-		return err
-	}
-	if len(args) > sel.words {
-		return fmt.Errorf("prog show: unexpected %q: %w", args[sel.words], errUsage)
-	}
-	k, err := openKernel(e, ksFile)
+	sel, opts, k, err := openProgArgs(e, "show", args, true)
 	if err != nil {
 		return err
 	}
 	defer k.Close()
 	return progShow(e, k, sel, opts)
+}
+
+// openProgArgs parses the "[PROG] [-k FILE]" of prog subcommand name
+// (with -f and --pids when withOpts) and opens the kernel.
+func openProgArgs(e *env, name string, args []string, withOpts bool) (progSelector, showOpts, *kernel, error) {
+	var opts showOpts
+	args, ksFile, err := progFlags(args)
+	if err != nil {
+		return progSelector{}, opts, nil, err
+	}
+	if withOpts {
+		args, opts = takeShowOpts(args)
+	}
+	sel, err := parseProgSelector(args)
+	if err != nil {
+		return sel, opts, nil, err
+	}
+	if len(args) > sel.words {
+		return sel, opts, nil, fmt.Errorf("prog %s: unexpected %q: %w", name, args[sel.words], errUsage)
+	}
+	k, err := openKernel(e, ksFile)
+	return sel, opts, k, err
 }
 
 // progShow prints the programs sel names, with what opts add.
@@ -950,18 +960,7 @@ func runProgTag(e *env, args []string) error {
 		fmt.Fprint(e.stdout, progHelp)
 		return nil
 	}
-	args, ksFile, err := progFlags(args)
-	if err != nil {
-		return err
-	}
-	sel, err := parseProgSelector(args)
-	if err != nil {
-		return err
-	}
-	if len(args) > sel.words {
-		return fmt.Errorf("prog tag: unexpected %q: %w", args[sel.words], errUsage)
-	}
-	k, err := openKernel(e, ksFile)
+	sel, _, k, err := openProgArgs(e, "tag", args, false)
 	if err != nil {
 		return err
 	}
