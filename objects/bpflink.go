@@ -189,18 +189,8 @@ func (l *BPFLink) readAttach() error {
 			return err
 		}
 		l.setAttachType(t)
-		cg, err := c.Member("cgroup")
-		if err != nil {
-			return err
-		}
-		if a, _ := cg.Uint(); a == 0 {
-			return nil // detached
-		}
-		id, err := cg.Path("kn->id")
-		if err != nil {
-			return err
-		}
-		l.CgroupID, err = id.Uint()
+		// NULL once detached.
+		l.CgroupID, err = pointeeUint(c, "cgroup", "kn->id")
 		return err
 	case BPFLinkTypeTracing:
 		// struct bpf_tracing_link (kernel/bpf/syscall.c): attach_type,
@@ -295,22 +285,29 @@ func (l *BPFLink) readAttach() error {
 			return err
 		}
 		l.setAttachType(t)
-		net, err := c.Member("net")
-		if err != nil {
-			return err
-		}
-		if a, _ := net.Uint(); a == 0 {
-			return nil
-		}
-		ino, err := net.Path("ns.inum")
-		if err != nil {
-			return err
-		}
-		x, err := ino.Uint()
+		x, err := pointeeUint(c, "net", "ns.inum")
 		l.NetnsIno = uint32(x)
 		return err
 	}
 	return nil
+}
+
+// pointeeUint reads path in what v's pointer member ptr points to; 0
+// when the pointer is NULL (a detached link, an iterator without that
+// argument), as the kernel's fill_link_info functions report it.
+func pointeeUint(v Value, ptr, path string) (uint64, error) {
+	pv, err := v.Member(ptr)
+	if err != nil {
+		return 0, err
+	}
+	if a, _ := pv.Uint(); a == 0 {
+		return 0, nil
+	}
+	x, err := pv.Path(path)
+	if err != nil {
+		return 0, err
+	}
+	return x.Uint()
 }
 
 // readIter reads an iter link (struct bpf_iter_link, kernel/bpf/bpf_iter.c):
@@ -335,14 +332,7 @@ func (l *BPFLink) readIter() error {
 	}
 	switch l.IterTarget {
 	case "bpf_map_elem", "bpf_sk_storage_map":
-		m, err := aux.Member("map")
-		if err != nil {
-			return err
-		}
-		if a, _ := m.Uint(); a == 0 {
-			return nil
-		}
-		id, err := memberUint(m, "id")
+		id, err := pointeeUint(aux, "map", "id")
 		l.IterMapID = uint32(id)
 		return err
 	case "task", "task_file", "task_vma":
@@ -374,18 +364,7 @@ func (l *BPFLink) readIter() error {
 			return err
 		}
 		l.IterCgroupOrder = uint32(order)
-		start, err := cg.Member("start")
-		if err != nil {
-			return err
-		}
-		if a, _ := start.Uint(); a == 0 {
-			return nil
-		}
-		id, err := start.Path("kn->id")
-		if err != nil {
-			return err
-		}
-		l.IterCgroupID, err = id.Uint()
+		l.IterCgroupID, err = pointeeUint(cg, "start", "kn->id")
 		return err
 	}
 	return nil
