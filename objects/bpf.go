@@ -1,7 +1,6 @@
 package objects
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"iter"
@@ -137,78 +136,58 @@ func BPFProgByID(p *Program, id uint32) (*BPFProg, error) {
 	return nil, fmt.Errorf("no BPF program with id %d: %w", id, ErrNotFound)
 }
 
-// readStruct reads an object of the named type at addr in one go.
-func (p *Program) readStruct(typeName string, addr uint64) (Value, *structReader, error) {
-	obj, err := p.ObjectOf(typeName, addr)
-	if err != nil {
-		return Value{}, nil, err
-	}
-	b, err := obj.Bytes()
-	if err != nil {
-		return Value{}, nil, fmt.Errorf("read %s at %#x: %w", typeName, addr, err)
-	}
-	return obj, &structReader{f: field{t: obj.typ, b: b}, p: p}, nil
-}
-
-func cstring(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
-}
-
 // NewBPFProg reads the struct bpf_prog v (or the one v points to).
 func NewBPFProg(v Value) (*BPFProg, error) {
-	addr, err := objectAddr(v, "bpf prog")
+	addr, err := ObjectAddr(v, "bpf prog")
 	if err != nil {
 		return nil, err
 	}
 	p := v.prog
-	obj, r, err := p.readStruct("struct bpf_prog", addr)
+	obj, r, err := p.ReadStruct("struct bpf_prog", addr)
 	if err != nil {
 		return nil, err
 	}
 	bp := &BPFProg{Obj: obj}
-	bp.Type = uint32(r.uint("type"))
-	bp.Len = uint32(r.uint("len"))
-	bp.Jited = r.uint("jited") != 0
-	bp.GPL = r.uint("gpl_compatible") != 0
-	bp.Pages = r.uint("pages")
-	bp.ExpectedAttachType = uint32(r.uint("expected_attach_type"))
-	jitedLen := r.uint("jited_len")
-	copy(bp.Tag[:], r.bytes("tag"))
-	auxAddr := r.uint("aux")
-	if r.err != nil {
-		return nil, fmt.Errorf("struct bpf_prog at %#x: %w", addr, r.err)
+	bp.Type = uint32(r.Uint("type"))
+	bp.Len = uint32(r.Uint("len"))
+	bp.Jited = r.Uint("jited") != 0
+	bp.GPL = r.Uint("gpl_compatible") != 0
+	bp.Pages = r.Uint("pages")
+	bp.ExpectedAttachType = uint32(r.Uint("expected_attach_type"))
+	jitedLen := r.Uint("jited_len")
+	copy(bp.Tag[:], r.Bytes("tag"))
+	auxAddr := r.Uint("aux")
+	if r.Err() != nil {
+		return nil, fmt.Errorf("struct bpf_prog at %#x: %w", addr, r.Err())
 	}
 	if auxAddr == 0 {
 		return nil, fmt.Errorf("struct bpf_prog at %#x: NULL aux: %w", addr, ErrCorrupt)
 	}
-	aux, a, err := p.readStruct("struct bpf_prog_aux", auxAddr)
+	aux, a, err := p.ReadStruct("struct bpf_prog_aux", auxAddr)
 	if err != nil {
 		return nil, fmt.Errorf("bpf prog at %#x: %w", addr, err)
 	}
 	bp.Aux = aux
-	bp.ID = uint32(a.uint("id"))
-	bp.Name = cstring(a.bytes("name"))
-	bp.LoadTime = a.uint("load_time")
-	bp.FuncCnt = uint32(a.uint("func_cnt"))
+	bp.ID = uint32(a.Uint("id"))
+	bp.Name = CString(a.Bytes("name"))
+	bp.LoadTime = a.Uint("load_time")
+	bp.FuncCnt = uint32(a.Uint("func_cnt"))
 	// real_func_cnt: 6.7+ ("bpf: Implement support for
 	// adding hidden subprogs"): the images, hidden exception callbacks
 	// included; func_cnt before.
-	if n := a.optUint("real_func_cnt"); n != 0 {
+	if n := a.OptUint("real_func_cnt"); n != 0 {
 		bp.FuncCnt = uint32(n)
 	}
-	bp.AttachBTFID = uint32(a.uint("attach_btf_id"))
-	bp.VerifiedInsns = uint32(a.optUint("verified_insns")) // 5.16+
-	bp.BTFAddr = a.uint("btf")
-	mapCnt := a.uint("used_map_cnt")
-	mapsAddr := a.uint("used_maps")
-	userAddr := a.uint("user")
-	attachBTF := a.optUint("attach_btf") // 5.11+
-	attachName := a.uint("attach_func_name")
-	if a.err != nil {
-		return nil, fmt.Errorf("bpf prog at %#x: struct bpf_prog_aux at %#x: %w", addr, auxAddr, a.err)
+	bp.AttachBTFID = uint32(a.Uint("attach_btf_id"))
+	bp.VerifiedInsns = uint32(a.OptUint("verified_insns")) // 5.16+
+	bp.BTFAddr = a.Uint("btf")
+	mapCnt := a.Uint("used_map_cnt")
+	mapsAddr := a.Uint("used_maps")
+	userAddr := a.Uint("user")
+	attachBTF := a.OptUint("attach_btf") // 5.11+
+	attachName := a.Uint("attach_func_name")
+	if a.Err() != nil {
+		return nil, fmt.Errorf("bpf prog at %#x: struct bpf_prog_aux at %#x: %w", addr, auxAddr, a.Err())
 	}
 	fail := func(err error) (*BPFProg, error) { return nil, fmt.Errorf("bpf prog %d: %w", bp.ID, err) }
 	bp.TypeName = BPFEnumName(p, "enum bpf_prog_type", "BPF_PROG_TYPE_", uint64(bp.Type))
@@ -245,12 +224,12 @@ func NewBPFProg(v Value) (*BPFProg, error) {
 		return fail(fmt.Errorf("used_map_cnt %d: %w", mapCnt, ErrCorrupt))
 	}
 	if mapCnt > 0 {
-		ptrs, err := p.readPointers(mapsAddr, int(mapCnt))
+		ptrs, err := p.ReadPointers(mapsAddr, int(mapCnt))
 		if err != nil {
 			return fail(fmt.Errorf("used_maps: %w", err))
 		}
 		for _, mp := range ptrs {
-			id, err := p.memberUintAt("struct bpf_map", mp, "id")
+			id, err := p.UintAt("struct bpf_map", mp, "id")
 			if err != nil {
 				return fail(fmt.Errorf("used map at %#x: %w", mp, err))
 			}
@@ -258,14 +237,14 @@ func NewBPFProg(v Value) (*BPFProg, error) {
 		}
 	}
 	if bp.BTFAddr != 0 {
-		id, err := p.memberUintAt("struct btf", bp.BTFAddr, "id")
+		id, err := p.UintAt("struct btf", bp.BTFAddr, "id")
 		if err != nil {
 			return fail(fmt.Errorf("btf at %#x: %w", bp.BTFAddr, err))
 		}
 		bp.BTFID = uint32(id)
 	}
 	if attachBTF != 0 {
-		if id, err := p.memberUintAt("struct btf", attachBTF, "id"); err == nil {
+		if id, err := p.UintAt("struct btf", attachBTF, "id"); err == nil {
 			bp.AttachBTFObjID = uint32(id)
 		}
 	}
@@ -273,38 +252,6 @@ func NewBPFProg(v Value) (*BPFProg, error) {
 		bp.AttachFuncName, _ = p.ReadCString(attachName, 512)
 	}
 	return bp, nil
-}
-
-// readPointers reads n pointers at addr.
-func (p *Program) readPointers(addr uint64, n int) ([]uint64, error) {
-	if addr == 0 {
-		return nil, fmt.Errorf("NULL array of %d pointers: %w", n, ErrCorrupt)
-	}
-	b := make([]byte, 8*n)
-	if err := p.read(b, addr); err != nil {
-		return nil, err
-	}
-	out := make([]uint64, n)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint64(b[8*i:])
-	}
-	return out, nil
-}
-
-// memberUintAt reads an integer member of the object of the named type at addr.
-func (p *Program) memberUintAt(typeName string, addr uint64, member string) (uint64, error) {
-	if addr == 0 {
-		return 0, fmt.Errorf("NULL %s: %w", typeName, ErrCorrupt)
-	}
-	obj, err := p.ObjectOf(typeName, addr)
-	if err != nil {
-		return 0, err
-	}
-	v, err := obj.Path(member)
-	if err != nil {
-		return 0, err
-	}
-	return v.Uint()
 }
 
 // Memlock is what fdinfo reports as the program's memlock: prog->pages
@@ -323,7 +270,7 @@ func (bp *BPFProg) Stats() (BPFProgStats, error) {
 	if a, err := sv.Uint(); err != nil || a == 0 {
 		return st, err
 	}
-	cpus, err := p.possibleCPUs()
+	cpus, err := p.PossibleCPUs()
 	if err != nil {
 		return st, err
 	}
@@ -336,13 +283,13 @@ func (bp *BPFProg) Stats() (BPFProgStats, error) {
 		if err != nil {
 			return st, fmt.Errorf("bpf prog %d stats on CPU %d: %w", bp.ID, cpu, err)
 		}
-		r := &structReader{f: field{t: s.typ, b: b}, p: p}
+		r := p.StructFrom(s.typ, b)
 		// u64_stats_t is a local64_t on 64-bit: its first 8 bytes.
 		for _, m := range []struct {
 			name string
 			dst  *uint64
 		}{{"cnt", &st.RunCnt}, {"nsecs", &st.RunTimeNs}, {"misses", &st.RecursionMisses}} {
-			if f := r.bytes(m.name); len(f) >= 8 {
+			if f := r.Bytes(m.name); len(f) >= 8 {
 				*m.dst += binary.LittleEndian.Uint64(f)
 			}
 		}
@@ -362,7 +309,7 @@ func (bp *BPFProg) Insns() ([]bpfinsn.Insn, error) {
 	}
 	addr, _ := iv.Address()
 	b := make([]byte, int(bp.Len)*bpfinsn.InsnSize)
-	if err := bp.Obj.prog.read(b, addr); err != nil {
+	if err := bp.Obj.prog.Read(b, addr); err != nil {
 		return nil, fmt.Errorf("bpf prog %d: instructions: %w", bp.ID, err)
 	}
 	return bpfinsn.Decode(b)
@@ -393,7 +340,7 @@ func (bp *BPFProg) UsedMaps() ([]bpfinsn.MapRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	ptrs, err := p.readPointers(ma, int(n))
+	ptrs, err := p.ReadPointers(ma, int(n))
 	if err != nil {
 		return nil, fmt.Errorf("bpf prog %d: used_maps: %w", bp.ID, err)
 	}
@@ -407,7 +354,7 @@ func (bp *BPFProg) UsedMaps() ([]bpfinsn.MapRef, error) {
 				return nil, err
 			}
 			m = &BPFMap{Obj: m2}
-			id, err := p.memberUintAt("struct bpf_map", addr, "id")
+			id, err := p.UintAt("struct bpf_map", addr, "id")
 			if err != nil {
 				return nil, fmt.Errorf("bpf prog %d: used map at %#x: %w", bp.ID, addr, err)
 			}
@@ -474,7 +421,7 @@ func (bp *BPFProg) readArray(ptr, typeName string, n uint64) ([]byte, int, error
 		return nil, size, nil
 	}
 	b := make([]byte, int(n)*size)
-	if err := p.read(b, a); err != nil {
+	if err := p.Read(b, a); err != nil {
 		return nil, 0, fmt.Errorf("bpf prog %d: %s: %w", bp.ID, ptr, err)
 	}
 	return b, size, nil
@@ -491,7 +438,7 @@ func (bp *BPFProg) auxUint(name string) (uint64, error) {
 // FuncInfo reads the program's func_info records (aux->func_info,
 // func_info_cnt of them), their offsets as the verifier left them.
 func (bp *BPFProg) FuncInfo() ([]bpfinsn.FuncRecord, error) {
-	n, err := bp.auxUint("func_info_cnt")
+	n, err := bp.Aux.MemberUint("func_info_cnt")
 	if err != nil {
 		return nil, err
 	}
@@ -512,7 +459,7 @@ func (bp *BPFProg) FuncInfo() ([]bpfinsn.FuncRecord, error) {
 
 // LineInfo reads the program's line_info records (aux->linfo, nr_linfo).
 func (bp *BPFProg) LineInfo() ([]bpfinsn.LineRecord, error) {
-	n, err := bp.auxUint("nr_linfo")
+	n, err := bp.Aux.MemberUint("nr_linfo")
 	if err != nil {
 		return nil, err
 	}
@@ -535,18 +482,18 @@ func (bp *BPFProg) LineInfo() ([]bpfinsn.LineRecord, error) {
 // JitedLineInfo reads the JIT address of each line_info record
 // (aux->jited_linfo), as bpf_prog_get_info_by_fd's jited_line_info.
 func (bp *BPFProg) JitedLineInfo() ([]uint64, error) {
-	n, err := bp.auxUint("nr_linfo")
+	n, err := bp.Aux.MemberUint("nr_linfo")
 	if err != nil || n == 0 {
 		return nil, err
 	}
 	if n > maxProgInsns {
 		return nil, fmt.Errorf("bpf prog %d: nr_linfo %d: %w", bp.ID, n, ErrCorrupt)
 	}
-	a, err := bp.auxUint("jited_linfo")
+	a, err := bp.Aux.MemberUint("jited_linfo")
 	if err != nil || a == 0 {
 		return nil, err
 	}
-	return bp.Obj.prog.readPointers(a, int(n))
+	return bp.Obj.prog.ReadPointers(a, int(n))
 }
 
 // BTF reads the program's BTF (aux->btf: data, data_size). Errors wrap
@@ -556,19 +503,19 @@ func (bp *BPFProg) BTF() (*bpfinsn.BTF, error) {
 		return nil, fmt.Errorf("bpf prog %d has no BTF: %w", bp.ID, ErrNotFound)
 	}
 	p := bp.Obj.prog
-	size, err := p.memberUintAt("struct btf", bp.BTFAddr, "data_size")
+	size, err := p.UintAt("struct btf", bp.BTFAddr, "data_size")
 	if err != nil {
 		return nil, fmt.Errorf("bpf prog %d: btf: %w", bp.ID, err)
 	}
 	if size > maxProgBTFLen {
 		return nil, fmt.Errorf("bpf prog %d: btf data_size %d: %w", bp.ID, size, ErrCorrupt)
 	}
-	data, err := p.memberUintAt("struct btf", bp.BTFAddr, "data")
+	data, err := p.UintAt("struct btf", bp.BTFAddr, "data")
 	if err != nil {
 		return nil, fmt.Errorf("bpf prog %d: btf: %w", bp.ID, err)
 	}
 	b := make([]byte, size)
-	if err := p.read(b, data); err != nil {
+	if err := p.Read(b, data); err != nil {
 		return nil, fmt.Errorf("bpf prog %d: btf data: %w", bp.ID, err)
 	}
 	return bpfinsn.ParseBTF(b)
@@ -584,11 +531,11 @@ func (bp *BPFProg) Funcs() ([]BPFProgFunc, error) {
 	p := bp.Obj.prog
 	addrs := []uint64{0}
 	if bp.FuncCnt > 0 {
-		fa, err := bp.auxUint("func")
+		fa, err := bp.Aux.MemberUint("func")
 		if err != nil {
 			return nil, err
 		}
-		if addrs, err = p.readPointers(fa, int(bp.FuncCnt)); err != nil {
+		if addrs, err = p.ReadPointers(fa, int(bp.FuncCnt)); err != nil {
 			return nil, fmt.Errorf("bpf prog %d: func: %w", bp.ID, err)
 		}
 	} else {
@@ -596,14 +543,14 @@ func (bp *BPFProg) Funcs() ([]BPFProgFunc, error) {
 	}
 	out := make([]BPFProgFunc, 0, len(addrs))
 	for i, a := range addrs {
-		obj, r, err := p.readStruct("struct bpf_prog", a)
+		obj, r, err := p.ReadStruct("struct bpf_prog", a)
 		if err != nil {
 			return nil, fmt.Errorf("bpf prog %d: func[%d]: %w", bp.ID, i, err)
 		}
-		f := BPFProgFunc{Prog: obj, Addr: r.uint("bpf_func"), Len: uint32(r.uint("jited_len"))}
-		aux := r.uint("aux")
-		if r.err != nil {
-			return nil, fmt.Errorf("bpf prog %d: func[%d]: %w", bp.ID, i, r.err)
+		f := BPFProgFunc{Prog: obj, Addr: r.Uint("bpf_func"), Len: uint32(r.Uint("jited_len"))}
+		aux := r.Uint("aux")
+		if r.Err() != nil {
+			return nil, fmt.Errorf("bpf prog %d: func[%d]: %w", bp.ID, i, r.Err())
 		}
 		if aux != 0 {
 			if av, err := p.ObjectOf("struct bpf_prog_aux", aux); err == nil {
@@ -630,7 +577,7 @@ func (f BPFProgFunc) Image() ([]byte, error) {
 		return nil, fmt.Errorf("JIT image %s: NULL bpf_func: %w", f.Name, ErrCorrupt)
 	}
 	b := make([]byte, f.Len)
-	if err := f.Prog.prog.read(b, f.Addr); err != nil {
+	if err := f.Prog.prog.Read(b, f.Addr); err != nil {
 		return nil, fmt.Errorf("JIT image %s: %w", f.Name, err)
 	}
 	return b, nil

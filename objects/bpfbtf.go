@@ -70,7 +70,7 @@ func FindBTFObject(p *Program, id uint32) (*BTFObject, error) {
 
 // NewBTFObject reads the struct btf v is or points to.
 func NewBTFObject(v Value) (*BTFObject, error) {
-	addr, err := objectAddr(v, "btf")
+	addr, err := ObjectAddr(v, "btf")
 	if err != nil {
 		return nil, err
 	}
@@ -83,21 +83,21 @@ func NewBTFObject(v Value) (*BTFObject, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read struct btf at %#x: %w", addr, err)
 	}
-	r := structReader{f: field{t: obj.typ, b: b}, p: p}
+	r := p.StructFrom(obj.typ, b)
 	o := &BTFObject{Obj: obj}
-	o.ID = uint32(r.uint("id"))
-	o.Size = uint32(r.uint("data_size"))
-	o.Data = r.uint("data")
-	o.BaseAddr = r.optUint("base_btf") // 5.11+ (split BTF)
-	o.Kernel = r.optUint("kernel_btf") != 0
-	if nb := r.bytes("name"); nb != nil { // 5.11+ (36e68442d1af "bpf: Load and verify kernel module BTFs")
+	o.ID = uint32(r.Uint("id"))
+	o.Size = uint32(r.Uint("data_size"))
+	o.Data = r.Uint("data")
+	o.BaseAddr = r.OptUint("base_btf") // 5.11+ (split BTF)
+	o.Kernel = r.OptUint("kernel_btf") != 0
+	if nb := r.Bytes("name"); nb != nil { // 5.11+ (36e68442d1af "bpf: Load and verify kernel module BTFs")
 		if i := bytes.IndexByte(nb, 0); i >= 0 {
 			nb = nb[:i]
 		}
 		o.Name = string(nb)
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("struct btf at %#x: %w", addr, r.err)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("struct btf at %#x: %w", addr, r.Err())
 	}
 	return o, nil
 }
@@ -109,7 +109,7 @@ func (o *BTFObject) Bytes() ([]byte, error) {
 		return nil, fmt.Errorf("btf %d at %#x: data %#x of %d bytes: %w", o.ID, o.Obj.addr, o.Data, o.Size, ErrCorrupt)
 	}
 	raw := make([]byte, o.Size)
-	if err := o.Obj.prog.read(raw, o.Data); err != nil {
+	if err := o.Obj.prog.Read(raw, o.Data); err != nil {
 		return nil, fmt.Errorf("btf %d: read %d bytes at %#x: %w", o.ID, o.Size, o.Data, err)
 	}
 	return raw, nil

@@ -122,7 +122,7 @@ func readOpsTable(p *Program, sym string, fs []BPFFeature, suffix string, symNam
 		return false
 	}
 	for i := range fs {
-		ptr, err := p.readU64(base + 8*fs[i].Value)
+		ptr, err := p.ReadU64(base + 8*fs[i].Value)
 		if err != nil {
 			return false
 		}

@@ -56,7 +56,7 @@ func BPFFileForEach(p *Program) iter.Seq2[BPFFile, error] {
 				yield(BPFFile{}, err)
 				return
 			}
-			tid, err := taskInt(t, "pid")
+			tid, err := t.MemberInt("pid")
 			if err != nil {
 				yield(BPFFile{}, err)
 				return
@@ -67,20 +67,20 @@ func BPFFileForEach(p *Program) iter.Seq2[BPFFile, error] {
 		for _, tk := range tasks {
 			t := tk.task
 			ta, _ := t.Address()
-			leader, err := ptrAt(t, "group_leader")
+			leader, err := t.MemberUint("group_leader")
 			var files, leaderFiles uint64
 			if err == nil {
-				files, err = ptrAt(t, "files")
+				files, err = t.MemberUint("files")
 			}
 			if err == nil && leader != ta && leader != 0 {
-				leaderFiles, err = p.memberUintAt("struct task_struct", leader, "files")
+				leaderFiles, err = p.UintAt("struct task_struct", leader, "files")
 				if err == nil && files == leaderFiles {
 					continue
 				}
 			}
 			var tgid int64
 			if err == nil {
-				tgid, err = taskInt(t, "tgid")
+				tgid, err = t.MemberInt("tgid")
 			}
 			comm := ""
 			if err == nil {
@@ -104,7 +104,7 @@ func BPFFileForEach(p *Program) iter.Seq2[BPFFile, error] {
 					}
 					break
 				}
-				fop, err := ptrAt(tf.File, "f_op")
+				fop, err := tf.File.MemberUint("f_op")
 				if err != nil {
 					if !yield(BPFFile{}, fmt.Errorf("task %d fd %d: %w", tk.tid, tf.FD, err)) {
 						return
@@ -116,7 +116,7 @@ func BPFFileForEach(p *Program) iter.Seq2[BPFFile, error] {
 					continue
 				}
 				bf := BPFFile{PID: int(tgid), TID: tk.tid, Comm: comm, FD: tf.FD, Type: typ, File: tf.File}
-				priv, err := ptrAt(tf.File, "private_data")
+				priv, err := tf.File.MemberUint("private_data")
 				if err == nil {
 					bf.Obj, err = bpfObject(p, typ, priv)
 				}
@@ -160,7 +160,7 @@ func perfLinkCookie(link Value) (uint64, bool, error) {
 	if err != nil {
 		return 0, true, err
 	}
-	c, err := link.prog.memberUintAt("struct perf_event", ea, "bpf_cookie")
+	c, err := link.prog.UintAt("struct perf_event", ea, "bpf_cookie")
 	if errors.Is(err, ErrNotFound) {
 		return 0, false, nil // before 5.15 (82e6b1eee6a8 "bpf: Allow to specify user-provided bpf_cookie for BPF perf links")
 	}

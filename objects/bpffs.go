@@ -82,11 +82,11 @@ func bpfObjID(p *Program, typ BPFObjType, addr uint64) (uint32, error) {
 	var err error
 	switch typ {
 	case BPFObjProg:
-		id, err = p.memberUintAt("struct bpf_prog", addr, "aux->id")
+		id, err = p.UintAt("struct bpf_prog", addr, "aux->id")
 	case BPFObjMap:
-		id, err = p.memberUintAt("struct bpf_map", addr, "id")
+		id, err = p.UintAt("struct bpf_map", addr, "id")
 	case BPFObjLink:
-		id, err = p.memberUintAt("struct bpf_link", addr, "id")
+		id, err = p.UintAt("struct bpf_link", addr, "id")
 	default:
 		return 0, fmt.Errorf("bpf object %s at %#x: %w", typ, addr, ErrType)
 	}
@@ -191,8 +191,8 @@ func BPFPinForEach(p *Program) iter.Seq2[BPFPin, error] {
 				continue
 			}
 			bpffs = append(bpffs, m)
-			up, err1 := ptrAt(m, "mnt_parent")
-			mp, err2 := ptrAt(m, "mnt_mountpoint")
+			up, err1 := m.MemberUint("mnt_parent")
+			mp, err2 := m.MemberUint("mnt_mountpoint")
 			if err1 != nil || err2 != nil {
 				a, _ := m.Address()
 				yield(BPFPin{}, fmt.Errorf("mount %#x: %w", a, firstErr(err1, err2)))
@@ -209,7 +209,7 @@ func BPFPinForEach(p *Program) iter.Seq2[BPFPin, error] {
 		// top returns the mount and dentry a lookup of dentry d in mount m
 		// ends at: the root of the bpffs mounted on it, if any.
 		top := func(m, d Value) (Value, Value, error) {
-			for range maxPathDepth {
+			for range MaxPathDepth {
 				ma, _ := m.Address()
 				da, _ := d.Address()
 				child, ok := over[mountpoint{ma, da}]
@@ -225,13 +225,13 @@ func BPFPinForEach(p *Program) iter.Seq2[BPFPin, error] {
 				}
 				m, d = child, root
 			}
-			return Value{}, Value{}, fmt.Errorf("mounts stacked deeper than %d: %w", maxPathDepth, ErrCorrupt)
+			return Value{}, Value{}, fmt.Errorf("mounts stacked deeper than %d: %w", MaxPathDepth, ErrCorrupt)
 		}
 		stop := false
-		var walk func(g *guard, m, dir Value, path string, depth int) error
-		walk = func(g *guard, m, dir Value, path string, depth int) error {
-			if depth > maxPathDepth {
-				return fmt.Errorf("%s: deeper than %d directories: %w", path, maxPathDepth, ErrCorrupt)
+		var walk func(g *Guard, m, dir Value, path string, depth int) error
+		walk = func(g *Guard, m, dir Value, path string, depth int) error {
+			if depth > MaxPathDepth {
+				return fmt.Errorf("%s: deeper than %d directories: %w", path, MaxPathDepth, ErrCorrupt)
 			}
 			for d, err := range DentryForEachChild(dir) {
 				if err != nil {
@@ -252,7 +252,7 @@ func BPFPinForEach(p *Program) iter.Seq2[BPFPin, error] {
 					return fmt.Errorf("%s: %w", fpath, err)
 				}
 				da, _ := cd.Address()
-				if err := g.visit(da); err != nil {
+				if err := g.Visit(da); err != nil {
 					return fmt.Errorf("%s: %w", fpath, err)
 				}
 				inode, err := cd.Path("d_inode")
@@ -261,17 +261,17 @@ func BPFPinForEach(p *Program) iter.Seq2[BPFPin, error] {
 				}
 				var iop, mode uint64
 				if err == nil {
-					iop, err = ptrAt(inode, "i_op")
+					iop, err = inode.MemberUint("i_op")
 				}
 				if err == nil {
-					mode, err = inodeMode(inode)
+					mode, err = inode.MemberUint("i_mode")
 				}
 				if err != nil {
 					return fmt.Errorf("%s: %w", fpath, err)
 				}
 				if typ, ok := iops[iop]; ok {
 					pin := BPFPin{Path: fpath, Type: typ, Dentry: cd, Inode: inode}
-					priv, err := ptrAt(inode, "i_private")
+					priv, err := inode.MemberUint("i_private")
 					if err == nil {
 						pin.Obj, err = bpfObject(p, typ, priv)
 					}
@@ -287,7 +287,7 @@ func BPFPinForEach(p *Program) iter.Seq2[BPFPin, error] {
 					}
 					continue
 				}
-				if mode&sIFMT == sIFDIR {
+				if IsDir(mode) {
 					if err := walk(g, cm, cd, fpath, depth+1); err != nil || stop {
 						return err
 					}
@@ -305,7 +305,7 @@ func BPFPinForEach(p *Program) iter.Seq2[BPFPin, error] {
 			// nftw starts from what a lookup of the path finds: the
 			// last bpffs mounted there when several are stacked.
 			top1, root := m, Value{}
-			up, err := ptrAt(m, "mnt_parent")
+			up, err := m.MemberUint("mnt_parent")
 			var ma uint64
 			if err == nil {
 				ma, _ = m.Address()
@@ -326,7 +326,7 @@ func BPFPinForEach(p *Program) iter.Seq2[BPFPin, error] {
 				}
 			}
 			if err == nil {
-				err = walk(p.newGuard("bpffs at "+path), top1, root, path, 0)
+				err = walk(p.NewGuard("bpffs at "+path), top1, root, path, 0)
 			}
 			if err != nil {
 				yield(BPFPin{}, fmt.Errorf("bpffs at %s: %w", path, err))

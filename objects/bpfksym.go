@@ -45,7 +45,7 @@ func ForEachBPFKsym(p *Program) iter.Seq2[Value, error] {
 
 // ReadBPFKsym reads a struct bpf_ksym.
 func ReadBPFKsym(k Value) (BPFKsym, error) {
-	addr, err := objectAddr(k, "read bpf_ksym")
+	addr, err := ObjectAddr(k, "read bpf_ksym")
 	if err != nil {
 		return BPFKsym{}, err
 	}

@@ -122,7 +122,7 @@ func FindBPFLink(p *Program, id uint32) (*BPFLink, error) {
 // NewBPFLink reads the struct bpf_link v is or points to, and its type's
 // attach information. A failure to read the latter is kept in Err.
 func NewBPFLink(v Value) (*BPFLink, error) {
-	addr, err := objectAddr(v, "bpf link")
+	addr, err := ObjectAddr(v, "bpf link")
 	if err != nil {
 		return nil, err
 	}
@@ -135,13 +135,13 @@ func NewBPFLink(v Value) (*BPFLink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read struct bpf_link at %#x: %w", addr, err)
 	}
-	r := structReader{f: field{t: obj.typ, b: b}, p: p}
+	r := p.StructFrom(obj.typ, b)
 	l := &BPFLink{Obj: obj}
-	l.ID = uint32(r.uint("id"))
-	l.Type = uint32(r.uint("type"))
-	prog := r.uint("prog")
-	if r.err != nil {
-		return nil, fmt.Errorf("struct bpf_link at %#x: %w", addr, r.err)
+	l.ID = uint32(r.Uint("id"))
+	l.Type = uint32(r.Uint("type"))
+	prog := r.Uint("prog")
+	if r.Err() != nil {
+		return nil, fmt.Errorf("struct bpf_link at %#x: %w", addr, r.Err())
 	}
 	l.TypeName = BPFEnumName(p, "enum bpf_link_type", "BPF_LINK_TYPE_", uint64(l.Type))
 	if prog != 0 {
@@ -158,7 +158,7 @@ func NewBPFLink(v Value) (*BPFLink, error) {
 			return nil, fmt.Errorf("link %d: program at %#x: %w", l.ID, prog, err)
 		}
 		l.ProgID = uint32(x)
-		if t, err := memberUint(pv, "type"); err == nil {
+		if t, err := pv.MemberUint("type"); err == nil {
 			l.ProgType = uint32(t)
 			l.ProgTypeName = BPFEnumName(p, "enum bpf_prog_type", "BPF_PROG_TYPE_", t)
 		}
@@ -184,7 +184,7 @@ func (l *BPFLink) readAttach() error {
 		if err != nil {
 			return err
 		}
-		t, err := memberUint(c, "type")
+		t, err := c.MemberUint("type")
 		if err != nil {
 			return err
 		}
@@ -209,7 +209,7 @@ func (l *BPFLink) readAttach() error {
 		if ck, err := c.Path("link.cookie"); err == nil {
 			l.Cookie, _ = ck.Uint()
 		}
-		t, err := memberUint(c, "attach_type")
+		t, err := c.MemberUint("attach_type")
 		if err != nil {
 			return err
 		}
@@ -245,7 +245,7 @@ func (l *BPFLink) readAttach() error {
 		if a, _ := dev.Uint(); a == 0 {
 			return nil
 		}
-		idx, err := memberUint(dev, "ifindex")
+		idx, err := dev.MemberUint("ifindex")
 		if err != nil {
 			return err
 		}
@@ -280,7 +280,7 @@ func (l *BPFLink) readAttach() error {
 		if err != nil {
 			return err
 		}
-		t, err := memberUint(c, "type")
+		t, err := c.MemberUint("type")
 		if err != nil {
 			return err
 		}
@@ -340,11 +340,11 @@ func (l *BPFLink) readIter() error {
 		if err != nil {
 			return nil // before 6.1: no task filter
 		}
-		typ, err := memberUint(t, "type")
+		typ, err := t.MemberUint("type")
 		if err != nil {
 			return err
 		}
-		pid, err := memberUint(t, "pid")
+		pid, err := t.MemberUint("pid")
 		if err != nil {
 			return err
 		}
@@ -359,7 +359,7 @@ func (l *BPFLink) readIter() error {
 		if err != nil {
 			return err
 		}
-		order, err := memberUint(cg, "order")
+		order, err := cg.MemberUint("order")
 		if err != nil {
 			return err
 		}
@@ -444,7 +444,7 @@ func kprobeOf(call Value) (Value, bool) {
 		if err != nil {
 			return Value{}, false
 		}
-		ev, err := memberUint(tp, "event")
+		ev, err := tp.MemberUint("event")
 		if err != nil || ev != tpe.addr {
 			return Value{}, false
 		}

@@ -154,11 +154,11 @@ func (bp *BPFProg) ctxFields() (fields []bpfinsn.CtxField, converts bool) {
 	if err != nil {
 		return nil, false
 	}
-	ops, err := p.readU64(base + 8*uint64(bp.Type))
+	ops, err := p.ReadU64(base + 8*uint64(bp.Type))
 	if err != nil || ops == 0 {
 		return nil, false
 	}
-	conv, err := p.memberUintAt("struct bpf_verifier_ops", ops, "convert_ctx_access")
+	conv, err := p.UintAt("struct bpf_verifier_ops", ops, "convert_ctx_access")
 	if err != nil || conv == 0 {
 		return nil, false
 	}

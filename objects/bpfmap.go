@@ -2,10 +2,8 @@ package objects
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"iter"
-	"math/bits"
 	"strconv"
 	"strings"
 
@@ -149,7 +147,7 @@ func FindBPFMap(p *Program, id uint32) (*BPFMap, error) {
 
 // NewBPFMap reads the struct bpf_map v (or the one v points to).
 func NewBPFMap(v Value) (*BPFMap, error) {
-	addr, err := objectAddr(v, "bpf map")
+	addr, err := ObjectAddr(v, "bpf map")
 	if err != nil {
 		return nil, err
 	}
@@ -162,29 +160,28 @@ func NewBPFMap(v Value) (*BPFMap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read struct bpf_map at %#x: %w", addr, err)
 	}
-	f := field{t: obj.typ, b: b}
-	r := structReader{f: f, p: p}
+	r := p.StructFrom(obj.typ, b)
 	m := &BPFMap{Obj: obj}
-	m.ID = uint32(r.uint("id"))
-	m.Type = uint32(r.uint("map_type"))
-	m.KeySize = uint32(r.uint("key_size"))
-	m.ValueSize = uint32(r.uint("value_size"))
-	m.MaxEntries = uint32(r.uint("max_entries"))
-	m.Flags = uint32(r.uint("map_flags"))
-	m.MapExtra = r.optUint("map_extra") // 5.16+ (9330986c0300 "bpf: Add bloom filter map implementation")
-	m.BTFKeyTypeID = uint32(r.uint("btf_key_type_id"))
-	m.BTFValueTypeID = uint32(r.uint("btf_value_type_id"))
-	m.BTFVmlinuxValueTypeID = uint32(r.optUint("btf_vmlinux_value_type_id"))
-	m.BTFAddr = r.uint("btf")
-	m.Frozen = r.uint("frozen") != 0
-	if nb := r.bytes("name"); nb != nil {
+	m.ID = uint32(r.Uint("id"))
+	m.Type = uint32(r.Uint("map_type"))
+	m.KeySize = uint32(r.Uint("key_size"))
+	m.ValueSize = uint32(r.Uint("value_size"))
+	m.MaxEntries = uint32(r.Uint("max_entries"))
+	m.Flags = uint32(r.Uint("map_flags"))
+	m.MapExtra = r.OptUint("map_extra") // 5.16+ (9330986c0300 "bpf: Add bloom filter map implementation")
+	m.BTFKeyTypeID = uint32(r.Uint("btf_key_type_id"))
+	m.BTFValueTypeID = uint32(r.Uint("btf_value_type_id"))
+	m.BTFVmlinuxValueTypeID = uint32(r.OptUint("btf_vmlinux_value_type_id"))
+	m.BTFAddr = r.Uint("btf")
+	m.Frozen = r.Uint("frozen") != 0
+	if nb := r.Bytes("name"); nb != nil {
 		if i := bytes.IndexByte(nb, 0); i >= 0 {
 			nb = nb[:i]
 		}
 		m.Name = string(nb)
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("struct bpf_map at %#x: %w", addr, r.err)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("struct bpf_map at %#x: %w", addr, r.Err())
 	}
 	m.TypeName = BPFEnumName(p, "enum bpf_map_type", "BPF_MAP_TYPE_", uint64(m.Type))
 	if m.BTFAddr != 0 {
@@ -220,7 +217,7 @@ func (m *BPFMap) readOwner() error {
 		// (not supported: every kernel the lab covers has bpf_map.owner).
 		return nil
 	}
-	if _, ok := ov.underlying().(*btf.Pointer); ok {
+	if _, ok := btfload.Underlying(ov.Type()).(*btf.Pointer); ok {
 		// struct bpf_map_owner *owner: allocated when a program is
 		// first bound (backported to 6.1.y/6.12.y stable, upstream
 		// 6.17: "bpf: Move bpf map owner out of common struct").
@@ -274,102 +271,6 @@ func (m *BPFMap) container(typeName string) (Value, error) {
 	return ContainerOf(m.Obj, typeName, "map")
 }
 
-// structReader decodes members of an object read once.
-type structReader struct {
-	f   field
-	p   *Program
-	err error
-}
-
-func (r *structReader) member(name string) (field, bool) {
-	mi, err := r.p.findMember(btfload.Underlying(r.f.t), name)
-	if err != nil {
-		return field{}, false
-	}
-	g := field{t: mi.typ}
-	start := int(mi.bitOff / 8)
-	if start > len(r.f.b) {
-		return field{}, false
-	}
-	g.b = r.f.b[start:]
-	if mi.bitLen > 0 {
-		g.bitOff, g.bitLen = mi.bitOff%8, mi.bitLen
-	}
-	return g, true
-}
-
-func (r *structReader) uint(name string) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	g, ok := r.member(name)
-	if !ok {
-		_, r.err = r.p.findMember(btfload.Underlying(r.f.t), name)
-		if r.err == nil {
-			r.err = fmt.Errorf("member %s: %w", name, ErrCorrupt)
-		}
-		return 0
-	}
-	x, ok := g.uint()
-	if !ok {
-		r.err = fmt.Errorf("member %s of %s is not an integer: %w", name, btfload.TypeString(r.f.t), ErrType)
-	}
-	return x
-}
-
-func (r *structReader) optUint(name string) uint64 {
-	g, ok := r.member(name)
-	if !ok {
-		return 0
-	}
-	x, _ := g.uint()
-	return x
-}
-
-func (r *structReader) bytes(name string) []byte {
-	g, ok := r.member(name)
-	if !ok {
-		return nil
-	}
-	n, err := btf.Sizeof(g.t)
-	if err != nil || n > len(g.b) {
-		return nil
-	}
-	return g.b[:n]
-}
-
-// possibleCPUs lists the possible CPUs (__cpu_possible_mask), falling
-// back to 0..nr_cpu_ids-1.
-func (p *Program) possibleCPUs() ([]int, error) {
-	if v, err := p.Variable("__cpu_possible_mask"); err == nil {
-		if bv, err := v.Member("bits"); err == nil {
-			if b, err := bv.Bytes(); err == nil {
-				var cpus []int
-				for i := 0; i+8 <= len(b); i += 8 {
-					w := binary.LittleEndian.Uint64(b[i:])
-					for w != 0 {
-						j := bits.TrailingZeros64(w)
-						cpus = append(cpus, i*8+j)
-						w &= w - 1
-					}
-				}
-				if len(cpus) > 0 {
-					return cpus, nil
-				}
-			}
-		}
-	}
-	n, err := p.NrCPUIDs()
-	if err != nil {
-		return nil, fmt.Errorf("possible CPUs: %w", err)
-	}
-	cpus := make([]int, n)
-	for i := range cpus {
-		cpus[i] = i
-	}
-	return cpus, nil
-}
-
 // Memlock returns what the kernel reports as the map's memory use
 // (fdinfo "memlock", bpftool's bytes_memlock): the map type's own
 // accounting (map_ops->map_mem_usage) where the kernel has it, else the
@@ -381,7 +282,7 @@ func (m *BPFMap) Memlock() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := p.findMember(btfload.Underlying(ops), "map_mem_usage"); err != nil {
+	if _, err := p.FindMember(btfload.Underlying(ops), "map_mem_usage"); err != nil {
 		// Before 6.4: bpf_map_memory_footprint() in kernel/bpf/syscall.c,
 		// round_up(key + value, 8) * max_entries, rounded up to pages.
 		size := (uint64(m.KeySize) + uint64(m.ValueSize) + 7) &^ 7
@@ -392,20 +293,10 @@ func (m *BPFMap) Memlock() (uint64, error) {
 	return m.memUsage()
 }
 
-// sizeofType returns the size of the named type.
-func (p *Program) sizeofType(name string) (uint64, error) {
-	t, err := p.Type(name)
-	if err != nil {
-		return 0, err
-	}
-	n, err := btf.Sizeof(t)
-	return uint64(n), err
-}
-
 // memUsage mirrors the map types' map_mem_usage (6.4+).
 func (m *BPFMap) memUsage() (uint64, error) {
 	p := m.Obj.prog
-	cpus, err := p.possibleCPUs()
+	cpus, err := p.PossibleCPUs()
 	if err != nil {
 		return 0, err
 	}
@@ -419,11 +310,11 @@ func (m *BPFMap) memUsage() (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		usage, err := p.sizeofType("struct bpf_array")
+		usage, err := p.SizeofType("struct bpf_array")
 		if err != nil {
 			return 0, err
 		}
-		es, err := memberUint(arr, "elem_size")
+		es, err := arr.MemberUint("elem_size")
 		if err != nil {
 			return 0, err
 		}
@@ -442,19 +333,19 @@ func (m *BPFMap) memUsage() (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		usage, err := p.sizeofType("struct bpf_htab")
+		usage, err := p.SizeofType("struct bpf_htab")
 		if err != nil {
 			return 0, err
 		}
-		bsz, err := p.sizeofType("struct bucket")
+		bsz, err := p.SizeofType("struct bucket")
 		if err != nil {
 			return 0, err
 		}
-		nb, err := memberUint(h, "n_buckets")
+		nb, err := h.MemberUint("n_buckets")
 		if err != nil {
 			return 0, err
 		}
-		es, err := memberUint(h, "elem_size")
+		es, err := h.MemberUint("elem_size")
 		if err != nil {
 			return 0, err
 		}
@@ -496,22 +387,22 @@ func (m *BPFMap) memUsage() (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		ns, err := p.sizeofType("struct lpm_trie_node")
+		ns, err := p.SizeofType("struct lpm_trie_node")
 		if err != nil {
 			return 0, err
 		}
-		ds, err := memberUint(tr, "data_size")
+		ds, err := tr.MemberUint("data_size")
 		if err != nil {
 			return 0, err
 		}
-		n, err := memberUint(tr, "n_entries")
+		n, err := tr.MemberUint("n_entries")
 		if err != nil {
 			return 0, err
 		}
 		return (ns + ds + uint64(m.ValueSize)) * n, nil
 	case BPFMapTypeQueue, BPFMapTypeStack:
 		// queue_stack_map_mem_usage (kernel/bpf/queue_stack_maps.c).
-		usage, err := p.sizeofType("struct bpf_queue_stack")
+		usage, err := p.SizeofType("struct bpf_queue_stack")
 		if err != nil {
 			return 0, err
 		}
@@ -522,15 +413,15 @@ func (m *BPFMap) memUsage() (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		usage, err := p.sizeofType("struct bpf_stack_map")
+		usage, err := p.SizeofType("struct bpf_stack_map")
 		if err != nil {
 			return 0, err
 		}
-		nb, err := memberUint(sm, "n_buckets")
+		nb, err := sm.MemberUint("n_buckets")
 		if err != nil {
 			return 0, err
 		}
-		bs, err := p.sizeofType("struct stack_map_bucket")
+		bs, err := p.SizeofType("struct stack_map_bucket")
 		if err != nil {
 			return 0, err
 		}
@@ -540,7 +431,7 @@ func (m *BPFMap) memUsage() (uint64, error) {
 		return m.structOpsMemUsage()
 	case BPFMapTypeRingBuf:
 		// ringbuf_map_mem_usage (kernel/bpf/ringbuf.c).
-		usage, err := p.sizeofType("struct bpf_ringbuf_map")
+		usage, err := p.SizeofType("struct bpf_ringbuf_map")
 		if err != nil {
 			return 0, err
 		}
@@ -552,7 +443,7 @@ func (m *BPFMap) memUsage() (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		np, err := memberUint(rb, "nr_pages")
+		np, err := rb.MemberUint("nr_pages")
 		if err != nil {
 			return 0, err
 		}
@@ -568,31 +459,22 @@ func (m *BPFMap) memUsage() (uint64, error) {
 
 func pageAlign(x uint64) uint64 { return (x + 4095) &^ 4095 }
 
-// memberUint reads an integer member of v (an object or a pointer to one).
-func memberUint(v Value, name string) (uint64, error) {
-	mv, err := v.Member(name)
-	if err != nil {
-		return 0, err
-	}
-	return mv.Uint()
-}
-
 // htabCount reads a hash map's element count: the per-CPU counter's sum
 // or the atomic count, whichever the map uses.
 func (m *BPFMap) htabCount(h Value) (uint64, error) {
-	if u, err := memberUint(h, "use_percpu_counter"); err == nil && u != 0 {
+	if u, err := h.MemberUint("use_percpu_counter"); err == nil && u != 0 {
 		pc, err := h.Member("pcount")
 		if err != nil {
 			return 0, err
 		}
-		n, err := memberUint(pc, "count")
+		n, err := pc.MemberUint("count")
 		if err != nil {
 			return 0, err
 		}
 		sum := int64(n)
 		cnt, err := pc.Member("counters")
 		if err == nil {
-			cpus, _ := m.Obj.prog.possibleCPUs()
+			cpus, _ := m.Obj.prog.PossibleCPUs()
 			for _, c := range cpus {
 				cv, err := m.Obj.prog.PerCPU(cnt, c)
 				if err != nil {

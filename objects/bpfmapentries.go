@@ -155,21 +155,6 @@ func stopped(err error) error {
 	return err
 }
 
-// perCPUOffsets returns __per_cpu_offset of each possible CPU.
-func (p *Program) perCPUOffsets() ([]uint64, error) {
-	cpus, err := p.possibleCPUs()
-	if err != nil {
-		return nil, err
-	}
-	offs := make([]uint64, len(cpus))
-	for i, c := range cpus {
-		if offs[i], err = p.PerCPUOffset(c); err != nil {
-			return nil, err
-		}
-	}
-	return offs, nil
-}
-
 // readPerCPU fills e.PerCPU with the value at the per-CPU address pptr.
 func (m *BPFMap) readPerCPU(e *BPFMapEntry, pptr uint64, offs []uint64) {
 	p := m.Obj.prog
@@ -182,7 +167,7 @@ func (m *BPFMap) readPerCPU(e *BPFMapEntry, pptr uint64, offs []uint64) {
 			e.PerCPU[i] = make([]byte, m.ValueSize)
 		}
 		e.PerCPU[i] = e.PerCPU[i][:m.ValueSize]
-		if err := p.read(e.PerCPU[i], pptr+off); err != nil {
+		if err := p.Read(e.PerCPU[i], pptr+off); err != nil {
 			e.Err = fmt.Errorf("value of cpu %d at %#x: %w", i, pptr+off, err)
 			e.PerCPU = nil
 			return
@@ -205,14 +190,14 @@ func (m *BPFMap) htabEntries(yield func(*BPFMapEntry, error) bool, order BPFMapO
 	if err != nil {
 		return fmt.Errorf("map %d: read struct bpf_htab at %#x: %w", m.ID, h.addr, err)
 	}
-	r := structReader{f: field{t: h.typ, b: hb}, p: p}
-	buckets := r.uint("buckets")
-	nBuckets := r.uint("n_buckets")
-	elemSize := r.uint("elem_size")
-	if r.err != nil {
-		return fmt.Errorf("map %d: %w", m.ID, r.err)
+	r := p.StructFrom(h.typ, hb)
+	buckets := r.Uint("buckets")
+	nBuckets := r.Uint("n_buckets")
+	elemSize := r.Uint("elem_size")
+	if r.Err() != nil {
+		return fmt.Errorf("map %d: %w", m.ID, r.Err())
 	}
-	bucketSize, err := p.sizeofType("struct bucket")
+	bucketSize, err := p.SizeofType("struct bucket")
 	if err != nil {
 		return err
 	}
@@ -243,23 +228,23 @@ func (m *BPFMap) htabEntries(yield func(*BPFMapEntry, error) bool, order BPFMapO
 	}
 	var offs []uint64
 	if percpu {
-		if offs, err = p.perCPUOffsets(); err != nil {
+		if offs, err = p.PerCPUOffsets(); err != nil {
 			return err
 		}
 	}
 	if order != OrderKernel && m.Flags&bpfFNoPrealloc == 0 {
-		elems := r.uint("elems")
+		elems := r.Uint("elems")
 		nElems := uint64(m.MaxEntries)
 		lru := m.Type == BPFMapTypeLRUHash || m.Type == BPFMapTypeLRUPerCPUHash
 		if !percpu && !lru {
 			// htab_has_extra_elems: one spare element per possible CPU.
-			cpus, err := p.possibleCPUs()
+			cpus, err := p.PossibleCPUs()
 			if err != nil {
 				return err
 			}
 			nElems += uint64(len(cpus))
 		}
-		if r.err == nil && elems != 0 && (order == OrderMemory || nElems*elemSize > OrderMemoryThreshold) {
+		if r.Err() == nil && elems != 0 && (order == OrderMemory || nElems*elemSize > OrderMemoryThreshold) {
 			l := htabLayout{buckets: buckets, nBuckets: nBuckets, bucketSize: bucketSize, headOff: headOff,
 				elems: elems, nElems: nElems, elemSize: elemSize, nextOff: nextOff, keyOff: keyOff, valOff: valOff}
 			return m.htabScan(yield, l, offs)
@@ -277,7 +262,7 @@ func (m *BPFMap) htabEntries(yield func(*BPFMapEntry, error) bool, order BPFMapO
 	for b0 := uint64(0); b0 < nBuckets; b0 += chunk {
 		cnt := min(chunk, nBuckets-b0)
 		bb := bbuf[:cnt*bucketSize]
-		if err := p.read(bb, buckets+b0*bucketSize); err != nil {
+		if err := p.Read(bb, buckets+b0*bucketSize); err != nil {
 			return fmt.Errorf("map %d: read buckets %d-%d at %#x: %w", m.ID, b0, b0+cnt-1, buckets+b0*bucketSize, err)
 		}
 		for i := uint64(0); i < cnt; i++ {
@@ -294,7 +279,7 @@ func (m *BPFMap) htabEntries(yield func(*BPFMapEntry, error) bool, order BPFMapO
 					return fmt.Errorf("map %d: bucket %d: more than %d elements in all (a cycle?): %w", m.ID, b0+i, maxElems, ErrCorrupt)
 				}
 				elem := node - nextOff
-				if err := p.read(ebuf, elem); err != nil {
+				if err := p.Read(ebuf, elem); err != nil {
 					return fmt.Errorf("map %d: bucket %d: read element at %#x: %w", m.ID, b0+i, elem, err)
 				}
 				e.Key = ebuf[keyOff : keyOff+uint64(m.KeySize)]
@@ -359,7 +344,7 @@ func (m *BPFMap) htabScan(yield func(*BPFMapEntry, error) bool, l htabLayout, of
 		cnt := min(per, l.nElems-i0)
 		chunk := buf[:cnt*l.elemSize]
 		at := l.elems + i0*l.elemSize
-		if err := p.read(chunk, at); err != nil {
+		if err := p.Read(chunk, at); err != nil {
 			return fmt.Errorf("map %d: read elements %d-%d at %#x: %w", m.ID, i0, i0+cnt-1, at, err)
 		}
 		for i := uint64(0); i < cnt; i++ {
@@ -399,7 +384,7 @@ func (m *BPFMap) elemCount() (uint64, bool) {
 	if a, err := ec.Uint(); err != nil || a == 0 {
 		return 0, false
 	}
-	cpus, err := p.possibleCPUs()
+	cpus, err := p.PossibleCPUs()
 	if err != nil {
 		return 0, false
 	}
@@ -428,7 +413,7 @@ func (m *BPFMap) arrayEntries(yield func(*BPFMapEntry, error) bool) error {
 	if err != nil {
 		return err
 	}
-	es, err := memberUint(arr, "elem_size")
+	es, err := arr.MemberUint("elem_size")
 	if err != nil {
 		return err
 	}
@@ -452,7 +437,7 @@ func (m *BPFMap) arrayEntries(yield func(*BPFMapEntry, error) bool) error {
 	base += arr.addr
 	var offs []uint64
 	if percpu {
-		if offs, err = p.perCPUOffsets(); err != nil {
+		if offs, err = p.PerCPUOffsets(); err != nil {
 			return err
 		}
 	}
@@ -467,7 +452,7 @@ func (m *BPFMap) arrayEntries(yield func(*BPFMapEntry, error) bool) error {
 	for i0 := uint64(0); i0 < n; i0 += per {
 		cnt := min(per, n-i0)
 		chunk := buf[:cnt*es]
-		rerr := p.read(chunk, base+i0*es)
+		rerr := p.Read(chunk, base+i0*es)
 		for i := uint64(0); i < cnt; i++ {
 			binary.LittleEndian.PutUint32(e.Key, uint32(i0+i))
 			e.Key = e.Key[:4]
@@ -478,7 +463,7 @@ func (m *BPFMap) arrayEntries(yield func(*BPFMapEntry, error) bool) error {
 			v := chunk[i*es : i*es+want]
 			if rerr != nil {
 				// Retry the one element: a fault may be in another.
-				if err := p.read(v, base+(i0+i)*es); err != nil {
+				if err := p.Read(v, base+(i0+i)*es); err != nil {
 					e.Err = fmt.Errorf("element %d at %#x: %w", i0+i, base+(i0+i)*es, err)
 				}
 			}
@@ -516,7 +501,7 @@ func (m *BPFMap) fdArrayEntries(yield func(*BPFMapEntry, error) bool) error {
 	}
 	e := &BPFMapEntry{}
 	for i := uint64(0); i < n; i++ {
-		ptr, err := p.readU64(arr.addr + base + 8*i)
+		ptr, err := p.ReadU64(arr.addr + base + 8*i)
 		if err != nil {
 			return fmt.Errorf("map %d: slot %d at %#x: %w", m.ID, i, arr.addr+base+8*i, err)
 		}
@@ -575,7 +560,7 @@ func (m *BPFMap) perfEvent(entry uint64) (*BPFPerfEvent, error) {
 		return nil, fmt.Errorf("event entry at %#x: %w", entry, err)
 	}
 	out := &BPFPerfEvent{Addr: ev.addr}
-	cpu, err := memberUint(ev, "cpu")
+	cpu, err := ev.MemberUint("cpu")
 	if err != nil {
 		return nil, err
 	}
@@ -584,12 +569,12 @@ func (m *BPFMap) perfEvent(entry uint64) (*BPFPerfEvent, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := memberUint(attr, "type")
+	t, err := attr.MemberUint("type")
 	if err != nil {
 		return nil, err
 	}
 	out.Type = uint32(t)
-	if out.Config, err = memberUint(attr, "config"); err != nil {
+	if out.Config, err = attr.MemberUint("config"); err != nil {
 		return nil, err
 	}
 	out.RecordsErr = out.readRecords(p, ev)
@@ -608,22 +593,22 @@ func (out *BPFPerfEvent) readRecords(p *Program, ev Value) error {
 	if err != nil {
 		return err
 	}
-	np, err := memberUint(rb, "nr_pages")
+	np, err := rb.MemberUint("nr_pages")
 	if err != nil {
 		return err
 	}
 	order := uint64(0)
-	if o, err := memberUint(rb, "page_order"); err == nil { // CONFIG_PERF_USE_VMALLOC
+	if o, err := rb.MemberUint("page_order"); err == nil { // CONFIG_PERF_USE_VMALLOC
 		order = o
 	}
 	up, err := rb.Member("user_page")
 	if err != nil {
 		return err
 	}
-	if out.DataHead, err = memberUint(up, "data_head"); err != nil {
+	if out.DataHead, err = up.MemberUint("data_head"); err != nil {
 		return err
 	}
-	if out.DataTail, err = memberUint(up, "data_tail"); err != nil {
+	if out.DataTail, err = up.MemberUint("data_tail"); err != nil {
 		return err
 	}
 	pageSize := uint64(4096) << order
@@ -644,12 +629,12 @@ func (out *BPFPerfEvent) readRecords(p *Program, ev Value) error {
 			off := pos % size
 			pg := off / pageSize
 			in := off % pageSize
-			pa, err := p.readU64(rb.addr + pagesOff + 8*pg)
+			pa, err := p.ReadU64(rb.addr + pagesOff + 8*pg)
 			if err != nil {
 				return err
 			}
 			k := min(uint64(len(b)), pageSize-in)
-			if err := p.read(b[:k], pa+in); err != nil {
+			if err := p.Read(b[:k], pa+in); err != nil {
 				return err
 			}
 			b, pos = b[k:], pos+k
@@ -695,11 +680,11 @@ func (m *BPFMap) lpmEntries(yield func(*BPFMapEntry, error) bool) error {
 	if err != nil {
 		return err
 	}
-	root, err := memberUint(tr, "root")
+	root, err := tr.MemberUint("root")
 	if err != nil {
 		return err
 	}
-	ds, err := memberUint(tr, "data_size")
+	ds, err := tr.MemberUint("data_size")
 	if err != nil {
 		return err
 	}
@@ -723,7 +708,7 @@ func (m *BPFMap) lpmEntries(yield func(*BPFMapEntry, error) bool) error {
 		return err
 	}
 	nodeSize := dataOff + ds + uint64(m.ValueSize)
-	g := p.newGuard(fmt.Sprintf("map %d: lpm trie at %#x", m.ID, tr.addr))
+	g := p.NewGuard(fmt.Sprintf("map %d: lpm trie at %#x", m.ID, tr.addr))
 	e := &BPFMapEntry{Key: make([]byte, m.KeySize)}
 	var walk func(node uint64, depth int) error
 	walk = func(node uint64, depth int) error {
@@ -733,11 +718,11 @@ func (m *BPFMap) lpmEntries(yield func(*BPFMapEntry, error) bool) error {
 		if depth > 8*int(ds)+2 {
 			return fmt.Errorf("map %d: lpm trie deeper than %d bits at node %#x: %w", m.ID, 8*ds, node, ErrCorrupt)
 		}
-		if err := g.visit(node); err != nil {
+		if err := g.Visit(node); err != nil {
 			return err
 		}
 		buf := make([]byte, nodeSize)
-		if err := p.read(buf, node); err != nil {
+		if err := p.Read(buf, node); err != nil {
 			return fmt.Errorf("map %d: read trie node %#x: %w", m.ID, node, err)
 		}
 		for c := uint64(0); c < 2; c++ {
@@ -769,7 +754,7 @@ func (m *BPFMap) stackTraceEntries(yield func(*BPFMapEntry, error) bool) error {
 	if err != nil {
 		return err
 	}
-	nb, err := memberUint(sm, "n_buckets")
+	nb, err := sm.MemberUint("n_buckets")
 	if err != nil {
 		return err
 	}
@@ -790,12 +775,12 @@ func (m *BPFMap) stackTraceEntries(yield func(*BPFMapEntry, error) bool) error {
 	}
 	frame := uint64(8)
 	if m.Flags&bpfFStackBuildID != 0 {
-		if frame, err = p.sizeofType("struct bpf_stack_build_id"); err != nil {
+		if frame, err = p.SizeofType("struct bpf_stack_build_id"); err != nil {
 			return err
 		}
 	}
 	ptrs := make([]byte, 8*nb)
-	if err := p.read(ptrs, sm.addr+bOff); err != nil {
+	if err := p.Read(ptrs, sm.addr+bOff); err != nil {
 		return fmt.Errorf("map %d: read %d buckets at %#x: %w", m.ID, nb, sm.addr+bOff, err)
 	}
 	e := &BPFMapEntry{Key: make([]byte, 4), Value: make([]byte, m.ValueSize)}
@@ -809,11 +794,11 @@ func (m *BPFMap) stackTraceEntries(yield func(*BPFMapEntry, error) bool) error {
 		e.Value = e.Value[:m.ValueSize]
 		clear(e.Value)
 		var nrb [4]byte
-		if err := p.read(nrb[:], b+nrOff); err != nil {
+		if err := p.Read(nrb[:], b+nrOff); err != nil {
 			e.Err = fmt.Errorf("stack %d at %#x: %w", id, b, err)
 		} else if n := uint64(binary.LittleEndian.Uint32(nrb[:])) * frame; n > uint64(m.ValueSize) {
 			e.Err = fmt.Errorf("stack %d at %#x: %d frames do not fit value_size %d: %w", id, b, n/frame, m.ValueSize, ErrCorrupt)
-		} else if err := p.read(e.Value[:n], b+dataOff); err != nil {
+		} else if err := p.Read(e.Value[:n], b+dataOff); err != nil {
 			e.Err = fmt.Errorf("stack %d at %#x: %w", id, b, err)
 		}
 		if e.Err != nil {
@@ -840,10 +825,10 @@ func (m *BPFMap) queueStackEntries(yield func(*BPFMapEntry, error) bool) error {
 	if err != nil {
 		return err
 	}
-	r := structReader{f: field{t: qs.typ, b: b}, p: p}
-	head, tail, size := r.uint("head"), r.uint("tail"), r.uint("size")
-	if r.err != nil {
-		return r.err
+	r := p.StructFrom(qs.typ, b)
+	head, tail, size := r.Uint("head"), r.Uint("tail"), r.Uint("size")
+	if r.Err() != nil {
+		return r.Err()
 	}
 	if size != uint64(m.MaxEntries)+1 || head >= size || tail >= size {
 		return fmt.Errorf("map %d: queue at %#x: head %d, tail %d, size %d for max_entries %d: %w", m.ID, qs.addr, head, tail, size, m.MaxEntries, ErrCorrupt)
@@ -862,7 +847,7 @@ func (m *BPFMap) queueStackEntries(yield func(*BPFMapEntry, error) bool) error {
 		}
 		e.Err = nil
 		e.Value = e.Value[:vs]
-		if err := p.read(e.Value, qs.addr+elOff+i*vs); err != nil {
+		if err := p.Read(e.Value, qs.addr+elOff+i*vs); err != nil {
 			e.Err, e.Value = fmt.Errorf("element %d at %#x: %w", i, qs.addr+elOff+i*vs, err), nil
 		}
 		if !yield(e, nil) {
@@ -892,7 +877,7 @@ func (m *BPFMap) RingBuf() (*BPFRingBuf, error) {
 		return nil, fmt.Errorf("map %d: %w", m.ID, err)
 	}
 	out := &BPFRingBuf{Addr: rb.addr}
-	mask, err := memberUint(rb, "mask")
+	mask, err := rb.MemberUint("mask")
 	if err != nil {
 		return nil, err
 	}
@@ -900,13 +885,13 @@ func (m *BPFMap) RingBuf() (*BPFRingBuf, error) {
 	if out.Size&mask != 0 || out.Size != uint64(m.MaxEntries) {
 		return nil, fmt.Errorf("map %d: ring buffer at %#x: mask %#x for max_entries %d: %w", m.ID, rb.addr, mask, m.MaxEntries, ErrCorrupt)
 	}
-	if out.ConsumerPos, err = memberUint(rb, "consumer_pos"); err != nil {
+	if out.ConsumerPos, err = rb.MemberUint("consumer_pos"); err != nil {
 		return nil, err
 	}
-	if out.ProducerPos, err = memberUint(rb, "producer_pos"); err != nil {
+	if out.ProducerPos, err = rb.MemberUint("producer_pos"); err != nil {
 		return nil, err
 	}
-	if pp, err := memberUint(rb, "pending_pos"); err == nil {
+	if pp, err := rb.MemberUint("pending_pos"); err == nil {
 		out.PendingPos, out.HasPendingPos = pp, true
 	}
 	dOff, _, err := p.MemberOffset("struct bpf_ringbuf", "data")
@@ -934,7 +919,7 @@ func (m *BPFMap) ringbufEntries(yield func(*BPFMapEntry, error) bool) error {
 	for pos := rb.ConsumerPos; pos < rb.ProducerPos; {
 		var h [ringbufHdrSize]byte
 		at := rb.data + pos&(rb.Size-1)
-		if err := p.read(h[:], at); err != nil {
+		if err := p.Read(h[:], at); err != nil {
 			return fmt.Errorf("map %d: record header at %d (%#x): %w", m.ID, pos, at, err)
 		}
 		l := binary.LittleEndian.Uint32(h[:])
@@ -945,7 +930,7 @@ func (m *BPFMap) ringbufEntries(yield func(*BPFMapEntry, error) bool) error {
 			return fmt.Errorf("map %d: record at %d (%#x) of %d bytes runs past the producer position %d: %w", m.ID, pos, at, rec.Len, rb.ProducerPos, ErrCorrupt)
 		}
 		*e = BPFMapEntry{Record: rec, Value: make([]byte, rec.Len)}
-		if err := p.read(e.Value, at+ringbufHdrSize); err != nil {
+		if err := p.Read(e.Value, at+ringbufHdrSize); err != nil {
 			e.Value, e.Err = nil, fmt.Errorf("record at %d: %w", pos, err)
 		}
 		if !yield(e, nil) {

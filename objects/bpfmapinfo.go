@@ -64,18 +64,18 @@ func (m *BPFMap) Info() (*BPFMapInfo, error) {
 	if m.Type == BPFMapTypeStructOps {
 		// 6.9+ ("bpf: pass btf object id in bpf_map_info"):
 		// bpf_map_struct_ops_info_fill gives st_map->btf's id.
-		if _, err := p.findMember(st, "btf_vmlinux_id"); err == nil {
+		if _, err := p.FindMember(st, "btf_vmlinux_id"); err == nil {
 			sm, err := m.container("struct bpf_struct_ops_map")
 			if err != nil {
 				return nil, err
 			}
-			ba, err := memberUint(sm, "btf")
+			ba, err := sm.MemberUint("btf")
 			if err != nil {
 				return nil, fmt.Errorf("map %d: struct_ops btf: %w", m.ID, err)
 			}
 			var id uint64
 			if ba != 0 {
-				if id, err = p.memberUintAt("struct btf", ba, "id"); err != nil {
+				if id, err = p.UintAt("struct btf", ba, "id"); err != nil {
 					return nil, fmt.Errorf("map %d: struct_ops btf at %#x: %w", m.ID, ba, err)
 				}
 			}
@@ -86,13 +86,13 @@ func (m *BPFMap) Info() (*BPFMapInfo, error) {
 		}
 	}
 	for _, f := range fields {
-		mi, err := p.findMember(st, f.name)
+		mi, err := p.FindMember(st, f.name)
 		if err != nil {
 			continue // a member this kernel does not have
 		}
-		n, err := btf.Sizeof(mi.typ)
-		off := int(mi.bitOff / 8)
-		if err != nil || mi.bitLen > 0 || off+n > len(info.Data) {
+		n, err := btf.Sizeof(mi.Type)
+		off := int(mi.BitOff / 8)
+		if err != nil || mi.BitLen > 0 || off+n > len(info.Data) {
 			return nil, fmt.Errorf("bpf_map_info.%s: %w", f.name, ErrNotSupported)
 		}
 		switch n {
@@ -105,7 +105,7 @@ func (m *BPFMap) Info() (*BPFMapInfo, error) {
 		}
 	}
 	// memcpy(info.name, map->name, sizeof(map->name))
-	if mi, err := p.findMember(st, "name"); err == nil {
+	if mi, err := p.FindMember(st, "name"); err == nil {
 		nv, err := m.Obj.Member("name")
 		if err != nil {
 			return nil, err
@@ -114,8 +114,8 @@ func (m *BPFMap) Info() (*BPFMapInfo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("map %d name: %w", m.ID, err)
 		}
-		n, _ := btf.Sizeof(mi.typ)
-		copy(info.Data[mi.bitOff/8:int(mi.bitOff/8)+min(n, len(b))], b)
+		n, _ := btf.Sizeof(mi.Type)
+		copy(info.Data[mi.BitOff/8:int(mi.BitOff/8)+min(n, len(b))], b)
 	}
 	return info, nil
 }

@@ -141,7 +141,7 @@ const maxStructOpsValue = 1 << 16
 // ("bpf: pass attached BTF to the bpf_struct_ops subsystem" series)
 // wraps them in "common" (struct bpf_struct_ops_common_value).
 func (s *BPFStructOps) valuePath(t btf.Type, name string) string {
-	if _, err := s.Obj.prog.findMember(btfload.Underlying(t), "common"); err == nil {
+	if _, err := s.Obj.prog.FindMember(btfload.Underlying(t), "common"); err == nil {
 		return "common." + name
 	}
 	return name
@@ -172,19 +172,19 @@ func (s *BPFStructOps) readValue() error {
 		return fmt.Errorf("kvalue state: %w", err)
 	}
 	s.State = uint32(state)
-	if s.StateName = enumName(sv.typ, state); s.StateName == "" {
+	if s.StateName = EnumName(sv.typ, state); s.StateName == "" {
 		s.StateName = fmt.Sprint(state)
 	}
 	s.Value = make([]byte, m.ValueSize)
 	if s.State != BPFStructOpsStateInit {
-		ua, err := memberUint(s.Obj, "uvalue")
+		ua, err := s.Obj.MemberUint("uvalue")
 		if err != nil {
 			return err
 		}
 		if ua == 0 {
 			return fmt.Errorf("NULL uvalue: %w", ErrCorrupt)
 		}
-		if err := p.read(s.Value, ua); err != nil {
+		if err := p.Read(s.Value, ua); err != nil {
 			return fmt.Errorf("uvalue at %#x: %w", ua, err)
 		}
 		refcnt, err := s.refcnt(kvalue)
@@ -294,16 +294,16 @@ func (m *BPFMap) structOpsMemUsage() (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("size of %s: %v: %w", vt.TypeName(), err, ErrType)
 	}
-	stSize, err := p.sizeofType("struct bpf_struct_ops_map")
+	stSize, err := p.SizeofType("struct bpf_struct_ops_map")
 	if err != nil {
 		return 0, err
 	}
-	headSize, err := p.sizeofType("struct bpf_struct_ops_value")
+	headSize, err := p.SizeofType("struct bpf_struct_ops_value")
 	if err != nil {
 		return 0, err
 	}
 	var ptrs uint64
-	if n, err := memberUint(st, "funcs_cnt"); err == nil {
+	if n, err := st.MemberUint("funcs_cnt"); err == nil {
 		ptrs = n
 		// The kernel symbols of the trampolines (6.13, and
 		// Debian's 6.12.y) add a struct bpf_ksym pointer per

@@ -39,11 +39,11 @@ func DentryForEachChild(dentry Value) iter.Seq2[Value, error] {
 // Cursors of open directories, which sit on the same lists, have no
 // inode.
 func SimplePositive(dentry Value) (bool, error) {
-	ino, err := ptrAt(dentry, "d_inode")
+	ino, err := dentry.MemberUint("d_inode")
 	if err != nil || ino == 0 {
 		return false, err
 	}
-	pprev, err := ptrAt(dentry, "d_hash.pprev")
+	pprev, err := dentry.MemberUint("d_hash.pprev")
 	return pprev != 0, err
 }
 
@@ -51,14 +51,7 @@ func SimplePositive(dentry Value) (bool, error) {
 const (
 	sIFMT  = 0o170000
 	sIFDIR = 0o040000
-	sIFREG = 0o100000
 )
 
-// inodeMode reads inode->i_mode.
-func inodeMode(inode Value) (uint64, error) {
-	m, err := inode.Member("i_mode")
-	if err != nil {
-		return 0, err
-	}
-	return m.Uint()
-}
+// IsDir says whether an inode's i_mode is a directory's (S_ISDIR).
+func IsDir(mode uint64) bool { return mode&sIFMT == sIFDIR }

@@ -89,8 +89,8 @@ func (f field) member(m btf.Member) field {
 	return g
 }
 
-// enumName names an enum value, or "" if the enum does not.
-func enumName(t btf.Type, x uint64) string {
+// EnumName names an enum value, or "" if the enum does not.
+func EnumName(t btf.Type, x uint64) string {
 	e, ok := btfload.Underlying(t).(*btf.Enum)
 	if !ok {
 		return ""

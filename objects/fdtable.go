@@ -25,13 +25,13 @@ type TaskFile struct {
 func TaskFileForEach(task Value) iter.Seq2[TaskFile, error] {
 	return func(yield func(TaskFile, error) bool) {
 		p := task.prog
-		ta, err := objectAddr(task, "iterate_fd")
+		ta, err := ObjectAddr(task, "iterate_fd")
 		if err != nil {
 			yield(TaskFile{}, err)
 			return
 		}
 		fail := func(err error) { yield(TaskFile{}, fmt.Errorf("files of task %#x: %w", ta, err)) }
-		files, err := ptrAt(task, "files")
+		files, err := task.MemberUint("files")
 		if err != nil {
 			fail(err)
 			return
@@ -39,17 +39,17 @@ func TaskFileForEach(task Value) iter.Seq2[TaskFile, error] {
 		if files == 0 {
 			return
 		}
-		fdt, err := p.memberUintAt("struct files_struct", files, "fdt")
+		fdt, err := p.UintAt("struct files_struct", files, "fdt")
 		if err != nil {
 			fail(err)
 			return
 		}
-		max, err := p.memberUintAt("struct fdtable", fdt, "max_fds")
+		max, err := p.UintAt("struct fdtable", fdt, "max_fds")
 		if err != nil {
 			fail(err)
 			return
 		}
-		arr, err := p.memberUintAt("struct fdtable", fdt, "fd")
+		arr, err := p.UintAt("struct fdtable", fdt, "fd")
 		if err != nil {
 			fail(err)
 			return
@@ -66,7 +66,7 @@ func TaskFileForEach(task Value) iter.Seq2[TaskFile, error] {
 		const chunk = 512
 		for base := uint64(0); base < max; base += chunk {
 			n := min(chunk, max-base)
-			ptrs, err := p.readPointers(arr+8*base, int(n))
+			ptrs, err := p.ReadPointers(arr+8*base, int(n))
 			if err != nil {
 				fail(fmt.Errorf("fdtable %#x: fd[%d..%d]: %w", fdt, base, base+n, err))
 				return

@@ -131,7 +131,7 @@ func scalarText(f field) string {
 	case *btf.Pointer:
 		return fmt.Sprintf("%#x", x)
 	case *btf.Enum:
-		if n := enumName(u, x); n != "" {
+		if n := EnumName(u, x); n != "" {
 			return n
 		}
 		if u.Signed {

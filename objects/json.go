@@ -70,7 +70,7 @@ func jsonField(buf *bytes.Buffer, f field) {
 		case *btf.Pointer:
 			fmt.Fprintf(buf, "\"%#x\"", x)
 		case *btf.Enum:
-			if n := enumName(u, x); n != "" {
+			if n := EnumName(u, x); n != "" {
 				fmt.Fprintf(buf, "%q", n)
 			} else if u.Signed {
 				fmt.Fprint(buf, int64(x))

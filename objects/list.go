@@ -22,20 +22,20 @@ func (p *Program) listLayout(node, prev string) (listLayout, error) {
 	if err != nil {
 		return listLayout{}, err
 	}
-	n, err := p.findMember(t, "next")
+	n, err := p.FindMember(t, "next")
 	if err != nil {
 		return listLayout{}, err
 	}
-	pv, err := p.findMember(t, prev)
+	pv, err := p.FindMember(t, prev)
 	if err != nil {
 		return listLayout{}, err
 	}
 	sz, _ := btf.Sizeof(t)
-	return listLayout{typ: t, size: sz, next: n.bitOff / 8, prev: pv.bitOff / 8}, nil
+	return listLayout{typ: t, size: sz, next: n.BitOff / 8, prev: pv.BitOff / 8}, nil
 }
 
-// objectAddr returns the address of the object v is or points to.
-func objectAddr(v Value, what string) (uint64, error) {
+// ObjectAddr returns the address of the object v is or points to.
+func ObjectAddr(v Value, what string) (uint64, error) {
 	if _, ok := v.underlying().(*btf.Pointer); ok {
 		a, err := v.Uint()
 		if err == nil && a == 0 {
@@ -57,7 +57,7 @@ func objectAddr(v Value, what string) (uint64, error) {
 func ListForEach(head Value) iter.Seq2[Value, error] {
 	return func(yield func(Value, error) bool) {
 		p := head.prog
-		h, err := objectAddr(head, "list_for_each")
+		h, err := ObjectAddr(head, "list_for_each")
 		if err != nil {
 			yield(Value{}, err)
 			return
@@ -67,11 +67,11 @@ func ListForEach(head Value) iter.Seq2[Value, error] {
 			yield(Value{}, err)
 			return
 		}
-		g := p.newGuard(fmt.Sprintf("list at %#x", h))
+		g := p.NewGuard(fmt.Sprintf("list at %#x", h))
 		buf := make([]byte, ll.size)
 		pos := h
 		for {
-			if err := p.read(buf, pos); err != nil {
+			if err := p.Read(buf, pos); err != nil {
 				yield(Value{}, fmt.Errorf("list at %#x: read node %#x: %w", h, pos, err))
 				return
 			}
@@ -83,11 +83,11 @@ func ListForEach(head Value) iter.Seq2[Value, error] {
 				yield(Value{}, fmt.Errorf("list at %#x: node %#x has a NULL next: %w", h, pos, ErrCorrupt))
 				return
 			}
-			if err := g.visit(next); err != nil {
+			if err := g.Visit(next); err != nil {
 				yield(Value{}, err)
 				return
 			}
-			if err := p.read(buf, next); err != nil {
+			if err := p.Read(buf, next); err != nil {
 				yield(Value{}, fmt.Errorf("list at %#x: read node %#x (next of %#x): %w", h, next, pos, err))
 				return
 			}
@@ -135,7 +135,7 @@ func entries(p *Program, nodes iter.Seq2[Value, error], typeName, member string)
 
 // ListEmpty says whether the list headed by head is empty.
 func ListEmpty(head Value) (bool, error) {
-	h, err := objectAddr(head, "list_empty")
+	h, err := ObjectAddr(head, "list_empty")
 	if err != nil {
 		return false, err
 	}
@@ -143,7 +143,7 @@ func ListEmpty(head Value) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	next, err := head.prog.readU64(h + uint64(ll.next))
+	next, err := head.prog.ReadU64(h + uint64(ll.next))
 	return next == h, err
 }
 
@@ -153,7 +153,7 @@ func ListEmpty(head Value) (bool, error) {
 func HlistForEach(head Value) iter.Seq2[Value, error] {
 	return func(yield func(Value, error) bool) {
 		p := head.prog
-		h, err := objectAddr(head, "hlist_for_each")
+		h, err := ObjectAddr(head, "hlist_for_each")
 		if err != nil {
 			yield(Value{}, err)
 			return
@@ -163,7 +163,7 @@ func HlistForEach(head Value) iter.Seq2[Value, error] {
 			yield(Value{}, err)
 			return
 		}
-		first, err := p.findMember(ht, "first")
+		first, err := p.FindMember(ht, "first")
 		if err != nil {
 			yield(Value{}, err)
 			return
@@ -173,20 +173,20 @@ func HlistForEach(head Value) iter.Seq2[Value, error] {
 			yield(Value{}, err)
 			return
 		}
-		g := p.newGuard(fmt.Sprintf("hlist at %#x", h))
-		link := h + uint64(first.bitOff/8) // where the pointer to the node is
-		node, err := p.readU64(link)
+		g := p.NewGuard(fmt.Sprintf("hlist at %#x", h))
+		link := h + uint64(first.BitOff/8) // where the pointer to the node is
+		node, err := p.ReadU64(link)
 		if err != nil {
 			yield(Value{}, fmt.Errorf("hlist at %#x: %w", h, err))
 			return
 		}
 		buf := make([]byte, ll.size)
 		for node != 0 {
-			if err := g.visit(node); err != nil {
+			if err := g.Visit(node); err != nil {
 				yield(Value{}, err)
 				return
 			}
-			if err := p.read(buf, node); err != nil {
+			if err := p.Read(buf, node); err != nil {
 				yield(Value{}, fmt.Errorf("hlist at %#x: read node %#x: %w", h, node, err))
 				return
 			}

@@ -14,15 +14,18 @@ type memberKey struct {
 	name string
 }
 
-type memberInfo struct {
-	bitOff uint32
-	bitLen uint32
-	typ    btf.Type
+// MemberInfo locates a member in its struct or union: its bit offset
+// (from the start of the outermost struct, through anonymous members),
+// its bitfield width (0 when not a bitfield) and its type.
+type MemberInfo struct {
+	BitOff uint32
+	BitLen uint32
+	Type   btf.Type
 }
 
-// findMember looks name up in a struct or union, anonymous members
+// FindMember looks name up in a struct or union, anonymous members
 // included, caching the answer.
-func (p *Program) findMember(t btf.Type, name string) (memberInfo, error) {
+func (p *Program) FindMember(t btf.Type, name string) (MemberInfo, error) {
 	k := memberKey{t, name}
 	p.mu.RLock()
 	mi, ok := p.members[k]
@@ -37,11 +40,11 @@ func (p *Program) findMember(t btf.Type, name string) (memberInfo, error) {
 	case *btf.Union:
 		ms = u.Members
 	default:
-		return memberInfo{}, fmt.Errorf("member %s of %s: not a struct or union: %w", name, btfload.TypeString(t), ErrType)
+		return MemberInfo{}, fmt.Errorf("member %s of %s: not a struct or union: %w", name, btfload.TypeString(t), ErrType)
 	}
 	mi, ok = lookupMember(ms, name, 0)
 	if !ok {
-		return memberInfo{}, fmt.Errorf("no member named %s in %s%s: %w", name, btfload.TypeString(t),
+		return MemberInfo{}, fmt.Errorf("no member named %s in %s%s: %w", name, btfload.TypeString(t),
 			btfload.SuggestSuffix(btfload.Closest(name, btfload.MemberNames(ms), 5)), ErrNotFound)
 	}
 	p.mu.Lock()
@@ -50,10 +53,10 @@ func (p *Program) findMember(t btf.Type, name string) (memberInfo, error) {
 	return mi, nil
 }
 
-func lookupMember(ms []btf.Member, name string, base uint32) (memberInfo, bool) {
+func lookupMember(ms []btf.Member, name string, base uint32) (MemberInfo, bool) {
 	for _, m := range ms {
 		if m.Name == name {
-			return memberInfo{bitOff: base + uint32(m.Offset), bitLen: uint32(m.BitfieldSize), typ: m.Type}, true
+			return MemberInfo{BitOff: base + uint32(m.Offset), BitLen: uint32(m.BitfieldSize), Type: m.Type}, true
 		}
 	}
 	for _, m := range ms {
@@ -71,7 +74,7 @@ func lookupMember(ms []btf.Member, name string, base uint32) (memberInfo, bool) 
 			return mi, true
 		}
 	}
-	return memberInfo{}, false
+	return MemberInfo{}, false
 }
 
 // Member returns member name of a struct or union, or of the struct a
@@ -88,27 +91,83 @@ func (v Value) Member(name string) (Value, error) {
 		obj = d
 	}
 	t := obj.underlying()
-	mi, err := obj.prog.findMember(t, name)
+	mi, err := obj.prog.FindMember(t, name)
 	if err != nil {
 		return Value{}, err
 	}
 	if !obj.lvalue {
-		if mi.bitLen > 0 || int(mi.bitOff/8) >= len(obj.data) {
+		if mi.BitLen > 0 || int(mi.BitOff/8) >= len(obj.data) {
 			return Value{}, fmt.Errorf("member %s of a constant %s: %w", name, obj.TypeName(), ErrType)
 		}
-		sz, _ := btf.Sizeof(mi.typ)
-		end := min(int(mi.bitOff/8)+sz, len(obj.data))
-		return Value{prog: v.prog, typ: mi.typ, data: obj.data[mi.bitOff/8 : end]}, nil
+		sz, _ := btf.Sizeof(mi.Type)
+		end := min(int(mi.BitOff/8)+sz, len(obj.data))
+		return Value{prog: v.prog, typ: mi.Type, data: obj.data[mi.BitOff/8 : end]}, nil
 	}
-	w := Value{prog: v.prog, typ: mi.typ, lvalue: true, percpu: obj.percpu}
-	if mi.bitLen > 0 {
-		w.addr = obj.addr + uint64(mi.bitOff/8)
-		w.bitOff = mi.bitOff % 8
-		w.bitLen = mi.bitLen
+	w := Value{prog: v.prog, typ: mi.Type, lvalue: true, percpu: obj.percpu}
+	if mi.BitLen > 0 {
+		w.addr = obj.addr + uint64(mi.BitOff/8)
+		w.bitOff = mi.BitOff % 8
+		w.bitLen = mi.BitLen
 	} else {
-		w.addr = obj.addr + uint64(mi.bitOff/8)
+		w.addr = obj.addr + uint64(mi.BitOff/8)
 	}
 	return w, nil
+}
+
+// MemberUint reads the integer (or pointer, enum, bitfield) at member
+// path of v, an object or a pointer to one: v.Path(path), then Uint.
+func (v Value) MemberUint(path string) (uint64, error) {
+	m, err := v.Path(path)
+	if err != nil {
+		return 0, err
+	}
+	return m.Uint()
+}
+
+// MemberInt is MemberUint for a signed integer.
+func (v Value) MemberInt(path string) (int64, error) {
+	m, err := v.Path(path)
+	if err != nil {
+		return 0, err
+	}
+	return m.Int()
+}
+
+// UintAt reads the integer at member path of the object of the named
+// type at addr, as MemberUint. A NULL addr is ErrCorrupt.
+func (p *Program) UintAt(typeName string, addr uint64, path string) (uint64, error) {
+	if addr == 0 {
+		return 0, fmt.Errorf("NULL %s: %w", typeName, ErrCorrupt)
+	}
+	obj, err := p.ObjectOf(typeName, addr)
+	if err != nil {
+		return 0, err
+	}
+	return obj.MemberUint(path)
+}
+
+// field locates the member in b, the bytes of the struct holding it.
+func (mi MemberInfo) field(b []byte) (field, bool) {
+	start := int(mi.BitOff / 8)
+	if start > len(b) {
+		return field{}, false
+	}
+	g := field{t: mi.Type, b: b[start:]}
+	if mi.BitLen > 0 {
+		g.bitOff, g.bitLen = mi.BitOff%8, mi.BitLen
+	}
+	return g, true
+}
+
+// Uint decodes the member as an integer from b, the bytes of the struct
+// holding it (0 when b is too short or the member is not an integer).
+func (mi MemberInfo) Uint(b []byte) uint64 {
+	f, ok := mi.field(b)
+	if !ok {
+		return 0
+	}
+	x, _ := f.uint()
+	return x
 }
 
 // MemberOffset returns the byte offset of a member path ("a.b[2].c") in

@@ -67,7 +67,7 @@ type Module struct {
 
 // ReadModule reads a struct module. Errors name the module's address.
 func ReadModule(mod Value) (Module, error) {
-	addr, err := objectAddr(mod, "read module")
+	addr, err := ObjectAddr(mod, "read module")
 	if err != nil {
 		return Module{}, err
 	}
@@ -295,18 +295,18 @@ func moduleKallsyms(mod Value, m Module) ([]kallsyms.Symbol, error) {
 	}
 	var off [4]uint32
 	for i, name := range []string{"st_name", "st_value", "st_shndx", "st_size"} {
-		mi, err := p.findMember(symT, name)
+		mi, err := p.FindMember(symT, name)
 		if err != nil {
 			return nil, err
 		}
-		off[i] = mi.bitOff / 8
+		off[i] = mi.BitOff / 8
 	}
 	raw := make([]byte, int(n)*symSize)
-	if err := p.read(raw, symtab); err != nil {
+	if err := p.Read(raw, symtab); err != nil {
 		return nil, fmt.Errorf("read %d symbols at %#x: %w", n, symtab, err)
 	}
 	types := make([]byte, n)
-	if err := p.read(types, typetab); err != nil {
+	if err := p.Read(types, typetab); err != nil {
 		return nil, fmt.Errorf("read typetab at %#x: %w", typetab, err)
 	}
 	// The names: strtab up to the last name's start, then the last name.
@@ -314,11 +314,11 @@ func moduleKallsyms(mod Value, m Module) ([]kallsyms.Symbol, error) {
 	for i := range int(n) {
 		last = max(last, binary.LittleEndian.Uint32(raw[i*symSize+int(off[0]):]))
 	}
-	if last > maxObjectSize {
+	if last > MaxObjectSize {
 		return nil, fmt.Errorf("strtab offset %d at %#x is implausible: %w", last, strtab, ErrCorrupt)
 	}
 	strs := make([]byte, last)
-	if err := p.read(strs, strtab); err != nil {
+	if err := p.Read(strs, strtab); err != nil {
 		return nil, fmt.Errorf("read strtab at %#x: %w", strtab, err)
 	}
 	tail, err := p.ReadCString(strtab+uint64(last), ksymNameLen)
@@ -444,10 +444,10 @@ func moduleExports(mod Value) (map[string]uint64, error) {
 		return nil, fmt.Errorf("sizeof(struct kernel_symbol): %v: %w", err, ErrType)
 	}
 	rel := true
-	valueM, err := p.findMember(kt, "value_offset")
+	valueM, err := p.FindMember(kt, "value_offset")
 	if errors.Is(err, ErrNotFound) {
 		rel = false
-		valueM, err = p.findMember(kt, "value")
+		valueM, err = p.FindMember(kt, "value")
 	}
 	if err != nil {
 		return nil, err
@@ -456,18 +456,18 @@ func moduleExports(mod Value) (map[string]uint64, error) {
 	if !rel {
 		nameField = "name"
 	}
-	nameM, err := p.findMember(kt, nameField)
+	nameM, err := p.FindMember(kt, nameField)
 	if err != nil {
 		return nil, err
 	}
 	raw := make([]byte, int(n)*size)
-	if err := p.read(raw, base); err != nil {
+	if err := p.Read(raw, base); err != nil {
 		return nil, fmt.Errorf("read %d exported symbols at %#x: %w", n, base, err)
 	}
 	for i := range int(n) {
 		at := base + uint64(i*size)
 		e := raw[i*size:]
-		vo, no := valueM.bitOff/8, nameM.bitOff/8
+		vo, no := valueM.BitOff/8, nameM.BitOff/8
 		var value, name uint64
 		if rel {
 			value = at + uint64(vo) + uint64(int64(int32(binary.LittleEndian.Uint32(e[vo:]))))

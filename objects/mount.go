@@ -12,9 +12,9 @@ import (
 // path of a dentry in it (fs/d_path.c). Mounts are struct mount objects,
 // dentries struct dentry objects.
 
-// maxPathDepth bounds the dentries and mounts DPath crosses (PATH_MAX
+// MaxPathDepth bounds the dentries and mounts DPath crosses (PATH_MAX
 // allows at most 2048 components).
-const maxPathDepth = 4096
+const MaxPathDepth = 4096
 
 // ptrAt reads the pointer at member path of v.
 func ptrAt(v Value, path string) (uint64, error) {
@@ -96,7 +96,7 @@ func DentryName(d Value) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	a, err := ptrAt(d, "d_name.name")
+	a, err := d.MemberUint("d_name.name")
 	if err != nil {
 		return "", err
 	}
@@ -105,7 +105,7 @@ func DentryName(d Value) (string, error) {
 		return "", fmt.Errorf("dentry %#x: name of %d bytes at %#x: %w", da, n, a, ErrCorrupt)
 	}
 	b := make([]byte, n)
-	if err := d.prog.read(b, a); err != nil {
+	if err := d.prog.Read(b, a); err != nil {
 		return "", err
 	}
 	return string(b), nil
@@ -118,24 +118,24 @@ func DentryName(d Value) (string, error) {
 // its own root, as prepend_path's IS_ROOT stop does.
 func DPath(mnt, dentry Value) (string, error) {
 	p := mnt.prog
-	m, err := objectAddr(mnt, "d_path")
+	m, err := ObjectAddr(mnt, "d_path")
 	if err != nil {
 		return "", err
 	}
-	d, err := objectAddr(dentry, "d_path")
+	d, err := ObjectAddr(dentry, "d_path")
 	if err != nil {
 		return "", err
 	}
 	var parts []string
 	for i := 0; ; i++ {
-		if i == maxPathDepth {
-			return "", fmt.Errorf("d_path of dentry %#x: deeper than %d: %w", d, maxPathDepth, ErrCorrupt)
+		if i == MaxPathDepth {
+			return "", fmt.Errorf("d_path of dentry %#x: deeper than %d: %w", d, MaxPathDepth, ErrCorrupt)
 		}
 		mv, err := p.ObjectOf("struct mount", m)
 		if err != nil {
 			return "", err
 		}
-		root, err := ptrAt(mv, "mnt.mnt_root")
+		root, err := mv.MemberUint("mnt.mnt_root")
 		if err != nil {
 			return "", err
 		}
@@ -143,19 +143,19 @@ func DPath(mnt, dentry Value) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		parent, err := ptrAt(dv, "d_parent")
+		parent, err := dv.MemberUint("d_parent")
 		if err != nil {
 			return "", err
 		}
 		if d == root || parent == d {
-			up, err := ptrAt(mv, "mnt_parent")
+			up, err := mv.MemberUint("mnt_parent")
 			if err != nil {
 				return "", err
 			}
 			if up == m || up == 0 {
 				break
 			}
-			if d, err = ptrAt(mv, "mnt_mountpoint"); err != nil {
+			if d, err = mv.MemberUint("mnt_mountpoint"); err != nil {
 				return "", err
 			}
 			m = up

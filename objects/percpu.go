@@ -1,7 +1,9 @@
 package objects
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 
 	"github.com/cilium/ebpf/btf"
 )
@@ -53,4 +55,51 @@ func (p *Program) PerCPU(v Value, cpu int) (Value, error) {
 		return Value{}, fmt.Errorf("per_cpu(%s, %d): not an object or pointer: %w", v, cpu, ErrType)
 	}
 	return p.Object(v.typ, v.addr+off), nil
+}
+
+// PossibleCPUs lists the possible CPUs (__cpu_possible_mask), falling
+// back to 0..nr_cpu_ids-1.
+func (p *Program) PossibleCPUs() ([]int, error) {
+	if v, err := p.Variable("__cpu_possible_mask"); err == nil {
+		if bv, err := v.Member("bits"); err == nil {
+			if b, err := bv.Bytes(); err == nil {
+				var cpus []int
+				for i := 0; i+8 <= len(b); i += 8 {
+					w := binary.LittleEndian.Uint64(b[i:])
+					for w != 0 {
+						j := bits.TrailingZeros64(w)
+						cpus = append(cpus, i*8+j)
+						w &= w - 1
+					}
+				}
+				if len(cpus) > 0 {
+					return cpus, nil
+				}
+			}
+		}
+	}
+	n, err := p.NrCPUIDs()
+	if err != nil {
+		return nil, fmt.Errorf("possible CPUs: %w", err)
+	}
+	cpus := make([]int, n)
+	for i := range cpus {
+		cpus[i] = i
+	}
+	return cpus, nil
+}
+
+// PerCPUOffsets returns __per_cpu_offset of each possible CPU.
+func (p *Program) PerCPUOffsets() ([]uint64, error) {
+	cpus, err := p.PossibleCPUs()
+	if err != nil {
+		return nil, err
+	}
+	offs := make([]uint64, len(cpus))
+	for i, c := range cpus {
+		if offs[i], err = p.PerCPUOffset(c); err != nil {
+			return nil, err
+		}
+	}
+	return offs, nil
 }

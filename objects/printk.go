@@ -78,7 +78,7 @@ type prbLayout struct {
 	infoInDesc                bool   // info embedded in prb_desc (5.10 development)
 	infoOff                   uint64 // offset of info in prb_desc when embedded
 	seq, ts, textLen, caller  uint64
-	facility, flags, level    memberInfo
+	facility, flags, level    MemberInfo
 	subsystem, device         uint64
 	subsystemLen, deviceLen   int
 	haveDevInfo, haveFacility bool
@@ -125,13 +125,13 @@ func (p *Program) prbLayout() (prbLayout, error) {
 			return l, err
 		}
 	}
-	if l.level, err = p.findMember(infoT, "level"); err != nil {
+	if l.level, err = p.FindMember(infoT, "level"); err != nil {
 		return l, err
 	}
-	if l.flags, err = p.findMember(infoT, "flags"); err != nil {
+	if l.flags, err = p.FindMember(infoT, "flags"); err != nil {
 		return l, err
 	}
-	if l.facility, err = p.findMember(infoT, "facility"); err == nil {
+	if l.facility, err = p.FindMember(infoT, "facility"); err == nil {
 		l.haveFacility = true
 	}
 	if o, t, err := p.MemberOffset("struct printk_info", "dev_info.subsystem"); err == nil {
@@ -145,13 +145,6 @@ func (p *Program) prbLayout() (prbLayout, error) {
 		}
 	}
 	return l, nil
-}
-
-// bitsOf decodes a (bit)field of a struct's bytes.
-func bitsOf(b []byte, mi memberInfo) uint64 {
-	f := field{t: mi.typ, b: b[mi.bitOff/8:], bitOff: mi.bitOff % 8, bitLen: mi.bitLen}
-	x, _ := f.uint()
-	return x
 }
 
 // Bounds on the rings read at once: 64 MiB of text (CONFIG_LOG_BUF_SHIFT
@@ -241,18 +234,18 @@ func readPrintkRing(rb Value) (*PrintkRing, error) {
 		return nil, fmt.Errorf("count_bits %d: %d descriptors are implausible: %w", countBits, count, ErrCorrupt)
 	}
 	descBuf := make([]byte, count*l.descSize)
-	if err := p.read(descBuf, descs); err != nil {
+	if err := p.Read(descBuf, descs); err != nil {
 		return nil, fmt.Errorf("read %d descriptors at %#x: %w", count, descs, err)
 	}
 	var infoBuf []byte
 	if !l.infoInDesc {
 		infoBuf = make([]byte, count*l.infoSize)
-		if err := p.read(infoBuf, infos); err != nil {
+		if err := p.Read(infoBuf, infos); err != nil {
 			return nil, fmt.Errorf("read %d infos at %#x: %w", count, infos, err)
 		}
 	}
 	text := make([]byte, size)
-	if err := p.read(text, data); err != nil {
+	if err := p.Read(text, data); err != nil {
 		return nil, fmt.Errorf("read text data ring at %#x: %w", data, err)
 	}
 	out := &PrintkRing{Addr: rb.addr, CountBits: uint(countBits), SizeBits: uint(sizeBits)}
@@ -278,17 +271,17 @@ func readPrintkRing(rb Value) (*PrintkRing, error) {
 		rec := PrintkRecord{
 			Seq:       binary.LittleEndian.Uint64(info[l.seq:]),
 			TsNsec:    binary.LittleEndian.Uint64(info[l.ts:]),
-			Level:     uint8(bitsOf(info, l.level)),
-			Flags:     uint8(bitsOf(info, l.flags)),
+			Level:     uint8(l.level.Uint(info)),
+			Flags:     uint8(l.flags.Uint(info)),
 			CallerID:  binary.LittleEndian.Uint32(info[l.caller:]),
 			Finalized: state == descFinalized,
 		}
 		if l.haveFacility {
-			rec.Facility = uint8(bitsOf(info, l.facility))
+			rec.Facility = uint8(l.facility.Uint(info))
 		}
 		if l.haveDevInfo {
-			rec.Subsystem = cstr(info[l.subsystem : l.subsystem+uint64(l.subsystemLen)])
-			rec.Device = cstr(info[l.device : l.device+uint64(l.deviceLen)])
+			rec.Subsystem = CString(info[l.subsystem : l.subsystem+uint64(l.subsystemLen)])
+			rec.Device = CString(info[l.device : l.device+uint64(l.deviceLen)])
 		}
 		textLen := uint64(binary.LittleEndian.Uint16(info[l.textLen:]))
 		begin := binary.LittleEndian.Uint64(d[l.begin:])
@@ -347,15 +340,6 @@ func prbData(ring []byte, sizeBits, begin, next, id uint64) ([]byte, bool) {
 		return nil, false
 	}
 	return blk[8:], true
-}
-
-func cstr(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
 }
 
 // PrbForEachRecord yields the records of the printk ring buffer in

@@ -39,15 +39,15 @@ type Program struct {
 	limit int
 
 	mu      sync.RWMutex
-	members map[memberKey]memberInfo
+	members map[memberKey]MemberInfo
 	vars    map[string]Value
 	// probes memoizes answers about what the kernel has (name -> bool).
 	probes sync.Map
 }
 
-// probe answers a question about the kernel once: f's first answer is
+// Probe answers a question about the kernel once: f's first answer is
 // kept under name.
-func (p *Program) probe(name string, f func() bool) bool {
+func (p *Program) Probe(name string, f func() bool) bool {
 	if v, ok := p.probes.Load(name); ok {
 		return v.(bool)
 	}
@@ -70,7 +70,7 @@ func WithLimit(n int) Option { return func(p *Program) { p.limit = n } }
 // NoMemory), typed by types, with symbols from syms (nil: none).
 func NewProgram(mem Memory, types *btfload.Spec, syms Symbolizer, opts ...Option) *Program {
 	p := &Program{mem: mem, types: types, syms: syms, limit: DefaultLimit,
-		members: map[memberKey]memberInfo{}, vars: map[string]Value{}}
+		members: map[memberKey]MemberInfo{}, vars: map[string]Value{}}
 	for _, o := range opts {
 		o(p)
 	}

@@ -56,34 +56,34 @@ func RBTreeForEach(root Value) iter.Seq2[Value, error] {
 			yield(Value{}, err)
 			return
 		}
-		left, err := p.findMember(nt, "rb_left")
+		left, err := p.FindMember(nt, "rb_left")
 		if err != nil {
 			yield(Value{}, err)
 			return
 		}
-		right, err := p.findMember(nt, "rb_right")
+		right, err := p.FindMember(nt, "rb_right")
 		if err != nil {
 			yield(Value{}, err)
 			return
 		}
 		size, _ := btf.Sizeof(nt)
-		g := p.newGuard(fmt.Sprintf("rbtree at %#x", obj.addr))
+		g := p.NewGuard(fmt.Sprintf("rbtree at %#x", obj.addr))
 		buf := make([]byte, size)
 		type frame struct{ node, right uint64 }
 		var stack []frame
 		push := func(n uint64) error {
 			for n != 0 {
-				if err := g.visit(n); err != nil {
+				if err := g.Visit(n); err != nil {
 					return err
 				}
 				if len(stack) >= maxRBDepth {
 					return fmt.Errorf("rbtree at %#x: deeper than %d at node %#x: %w", obj.addr, maxRBDepth, n, ErrCorrupt)
 				}
-				if err := p.read(buf, n); err != nil {
+				if err := p.Read(buf, n); err != nil {
 					return fmt.Errorf("rbtree at %#x: read node %#x: %w", obj.addr, n, err)
 				}
-				stack = append(stack, frame{n, binary.LittleEndian.Uint64(buf[right.bitOff/8:])})
-				n = binary.LittleEndian.Uint64(buf[left.bitOff/8:])
+				stack = append(stack, frame{n, binary.LittleEndian.Uint64(buf[right.BitOff/8:])})
+				n = binary.LittleEndian.Uint64(buf[left.BitOff/8:])
 			}
 			return nil
 		}

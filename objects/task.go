@@ -6,6 +6,7 @@ import (
 	"iter"
 
 	"github.com/cilium/ebpf/btf"
+	"github.com/kinspect/kinspect/btfload"
 )
 
 // Task walkers and accessors of include/linux/sched.h, sched/signal.h and
@@ -45,7 +46,7 @@ func ForEachProcess(p *Program) iter.Seq2[Value, error] {
 // 8e1f385104ac "kill task_struct->thread_group"), starting at task.
 func ForEachThread(task Value) iter.Seq2[Value, error] {
 	return func(yield func(Value, error) bool) {
-		addr, err := objectAddr(task, "for_each_thread")
+		addr, err := ObjectAddr(task, "for_each_thread")
 		if err != nil {
 			yield(Value{}, err)
 			return
@@ -72,7 +73,7 @@ func ForEachThread(task Value) iter.Seq2[Value, error] {
 		}
 		// Before 3.14: the leader, then the ring of thread_group.
 		obj := task.prog.Object(task.typ, addr)
-		if _, isPtr := task.underlying().(*btf.Pointer); isPtr {
+		if _, isPtr := btfload.Underlying(task.Type()).(*btf.Pointer); isPtr {
 			obj, _ = task.Deref()
 		}
 		if !yield(obj, nil) {
@@ -122,7 +123,7 @@ func FindTask(p *Program, tid int) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
-		pid, err := taskInt(t, "pid")
+		pid, err := t.MemberInt("pid")
 		if err != nil {
 			return Value{}, err
 		}
@@ -152,7 +153,7 @@ func TaskCPU(task Value) (int, error) {
 	} else if !errors.Is(err, ErrNotFound) {
 		return 0, err
 	}
-	n, err := taskInt(task, "cpu")
+	n, err := task.MemberInt("cpu")
 	return int(n), err
 }
 
@@ -295,7 +296,7 @@ func ReadTaskState(task Value) (TaskState, error) {
 	if err != nil {
 		return 0, err
 	}
-	x, err := taskInt(task, "exit_state")
+	x, err := task.MemberInt("exit_state")
 	if err != nil {
 		return 0, err
 	}
@@ -328,7 +329,7 @@ func (t Task) IsKThread() bool { return t.Flags&PFKThread != 0 }
 
 // ReadTask reads what ps shows of a task. Errors name the task.
 func ReadTask(task Value) (Task, error) {
-	addr, err := objectAddr(task, "read task")
+	addr, err := ObjectAddr(task, "read task")
 	if err != nil {
 		return Task{}, err
 	}
@@ -336,11 +337,11 @@ func ReadTask(task Value) (Task, error) {
 	fail := func(err error) (Task, error) {
 		return Task{}, fmt.Errorf("task %#x: %w", addr, err)
 	}
-	pid, err := taskInt(task, "pid")
+	pid, err := task.MemberInt("pid")
 	if err != nil {
 		return fail(err)
 	}
-	tgid, err := taskInt(task, "tgid")
+	tgid, err := task.MemberInt("tgid")
 	if err != nil {
 		return fail(err)
 	}
@@ -506,7 +507,7 @@ func workerComm(task Value, comm string) (id, suffix string, err error) {
 		return comm, "", err
 	}
 	id = comm
-	if p.probe("format_worker_id", func() bool { _, err := p.Symbol("format_worker_id"); return err == nil }) {
+	if p.Probe("format_worker_id", func() bool { _, err := p.Symbol("format_worker_id"); return err == nil }) {
 		if id, err = formatWorkerID(w, pool, pa); err != nil {
 			return comm, "", err
 		}
@@ -557,7 +558,7 @@ func formatWorkerID(w, pool Value, poolAddr uint64) (string, error) {
 	if poolAddr == 0 {
 		return "kworker/dying", nil
 	}
-	wid, err := taskInt(w, "id")
+	wid, err := w.MemberInt("id")
 	if err != nil {
 		return "", err
 	}

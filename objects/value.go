@@ -9,8 +9,8 @@ import (
 	"github.com/kinspect/kinspect/btfload"
 )
 
-// maxObjectSize bounds one read of an object.
-const maxObjectSize = 64 << 20
+// MaxObjectSize bounds one read of an object.
+const MaxObjectSize = 64 << 20
 
 // Value is a typed kernel value: an object at an address (an lvalue,
 // read on demand) or a constant (an rvalue, like a pointer computed by
@@ -84,11 +84,11 @@ func (v Value) Bytes() ([]byte, error) {
 	if v.bitLen > 0 {
 		n = int((v.bitOff + v.bitLen + 7) / 8)
 	}
-	if n > maxObjectSize {
+	if n > MaxObjectSize {
 		return nil, fmt.Errorf("read %s at %#x: %d bytes is too big to read at once: %w", v.TypeName(), v.addr, n, ErrType)
 	}
 	b := make([]byte, n)
-	if err := v.prog.read(b, v.addr); err != nil {
+	if err := v.prog.Read(b, v.addr); err != nil {
 		return nil, v.readErr(err)
 	}
 	return b, nil
@@ -102,8 +102,8 @@ func (v Value) readErr(err error) error {
 	return err
 }
 
-// read reads exactly len(b) bytes at addr.
-func (p *Program) read(b []byte, addr uint64) error {
+// Read reads exactly len(b) bytes at addr.
+func (p *Program) Read(b []byte, addr uint64) error {
 	n, err := p.mem.ReadVirt(b, addr)
 	if err == nil && n < len(b) {
 		err = fmt.Errorf("read %d bytes at %#x: short read of %d: %w", len(b), addr, n, ErrCorrupt)
@@ -111,13 +111,48 @@ func (p *Program) read(b []byte, addr uint64) error {
 	return err
 }
 
-// readU64 reads a little-endian u64 at addr.
-func (p *Program) readU64(addr uint64) (uint64, error) {
+// ReadU64 reads a little-endian u64 at addr.
+func (p *Program) ReadU64(addr uint64) (uint64, error) {
 	var b [8]byte
-	if err := p.read(b[:], addr); err != nil {
+	if err := p.Read(b[:], addr); err != nil {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+// ReadPointers reads n pointers at addr.
+func (p *Program) ReadPointers(addr uint64, n int) ([]uint64, error) {
+	if addr == 0 {
+		return nil, fmt.Errorf("NULL array of %d pointers: %w", n, ErrCorrupt)
+	}
+	b := make([]byte, 8*n)
+	if err := p.Read(b, addr); err != nil {
+		return nil, err
+	}
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	return out, nil
+}
+
+// CString returns the C string at the start of b: up to its first NUL,
+// or all of b.
+func CString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// SizeofType returns the size of the named type.
+func (p *Program) SizeofType(name string) (uint64, error) {
+	t, err := p.Type(name)
+	if err != nil {
+		return 0, err
+	}
+	n, err := btf.Sizeof(t)
+	return uint64(n), err
 }
 
 // scalarInfo says how to read an integer-like type: its size and sign.
@@ -149,7 +184,7 @@ func (v Value) raw() (uint64, bool, int, error) {
 		if v.bitLen > 0 {
 			n = int((v.bitOff + v.bitLen + 7) / 8)
 		}
-		if err := v.prog.read(buf[:n], v.addr); err != nil {
+		if err := v.prog.Read(buf[:n], v.addr); err != nil {
 			return 0, false, 0, v.readErr(err)
 		}
 	} else {
@@ -267,7 +302,7 @@ func (p *Program) ReadCString(addr uint64, max int) (string, error) {
 		chunk := 4096 - int(addr%4096)
 		chunk = min(chunk, max-len(out))
 		b := make([]byte, chunk)
-		if err := p.read(b, addr); err != nil {
+		if err := p.Read(b, addr); err != nil {
 			if len(out) > 0 {
 				return string(out), fmt.Errorf("string at %#x: %w", addr-uint64(len(out)), err)
 			}
@@ -423,3 +458,7 @@ func (v Value) CastTo(t btf.Type) (Value, error) {
 	w.typ, w.bitLen, w.bitOff = t, 0, 0
 	return w, nil
 }
+
+// Addr is the address of an object (0 for a constant): Address without
+// its ok.
+func (v Value) Addr() uint64 { return v.addr }

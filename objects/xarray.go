@@ -49,15 +49,15 @@ func (p *Program) xaLayout() (xaLayout, error) {
 	var l xaLayout
 	l.size, _ = btf.Sizeof(t)
 	for name, dst := range map[string]*uint32{"shift": &l.shift, "parent": &l.parent, "slots": &l.slots} {
-		mi, err := p.findMember(t, name)
+		mi, err := p.FindMember(t, name)
 		if err != nil {
 			return xaLayout{}, err
 		}
-		*dst = mi.bitOff / 8
+		*dst = mi.BitOff / 8
 		if name == "slots" {
-			a, ok := btfload.Underlying(mi.typ).(*btf.Array)
+			a, ok := btfload.Underlying(mi.Type).(*btf.Array)
 			if !ok || a.Nelems == 0 || a.Nelems&(a.Nelems-1) != 0 {
-				return xaLayout{}, fmt.Errorf("struct xa_node.slots is %s, not an array of a power of two: %w", btfload.TypeString(mi.typ), ErrNotSupported)
+				return xaLayout{}, fmt.Errorf("struct xa_node.slots is %s, not an array of a power of two: %w", btfload.TypeString(mi.Type), ErrNotSupported)
 			}
 			l.chunk = int(a.Nelems)
 			l.chunkShift = bits.TrailingZeros32(a.Nelems)
@@ -77,7 +77,7 @@ func (p *Program) xaLayout() (xaLayout, error) {
 func XArrayForEach(xa Value) iter.Seq2[IndexedValue, error] {
 	return func(yield func(IndexedValue, error) bool) {
 		p := xa.prog
-		addr, err := objectAddr(xa, "xa_for_each")
+		addr, err := ObjectAddr(xa, "xa_for_each")
 		if err != nil {
 			yield(IndexedValue{}, err)
 			return
@@ -120,15 +120,15 @@ func XArrayForEach(xa Value) iter.Seq2[IndexedValue, error] {
 			yield(IndexedValue{}, err)
 			return
 		}
-		g := p.newGuard(fmt.Sprintf("xarray at %#x", addr))
+		g := p.NewGuard(fmt.Sprintf("xarray at %#x", addr))
 		entries := 0
 		var walk func(node, parent, base uint64, wantShift int) bool
 		walk = func(node, parent, base uint64, wantShift int) bool {
-			if err := g.visit(node); err != nil {
+			if err := g.Visit(node); err != nil {
 				return yield(IndexedValue{}, err) && false
 			}
 			buf := make([]byte, l.size)
-			if err := p.read(buf, node); err != nil {
+			if err := p.Read(buf, node); err != nil {
 				yield(IndexedValue{}, fmt.Errorf("xarray at %#x: read node %#x: %w", addr, node, err))
 				return false
 			}
