@@ -16,7 +16,7 @@ import (
 // for the kallsyms package in tests.
 type truthSyms map[string]uint64
 
-func (s truthSyms) Lookup(name string) (uint64, error) {
+func (s truthSyms) Resolve(name string) (uint64, error) {
 	if a, ok := s[name]; ok {
 		return a, nil
 	}

@@ -16,7 +16,7 @@ type Memory interface {
 // package's table satisfies it. Lookup's error should wrap ErrNotFound
 // (of any package) when there is no such symbol.
 type Symbolizer interface {
-	Lookup(name string) (uint64, error)
+	Resolve(name string) (uint64, error)
 }
 
 // FromMemory reads vmlinux BTF from kernel memory between the symbols
@@ -25,11 +25,11 @@ type Symbolizer interface {
 // a kernel without CONFIG_DEBUG_INFO_BTF), ErrFormat, or the memory error
 // naming the address.
 func FromMemory(mem Memory, syms Symbolizer) (*Spec, error) {
-	start, err := syms.Lookup("__start_BTF")
+	start, err := syms.Resolve("__start_BTF")
 	if err != nil {
 		return nil, fmt.Errorf("btf: find __start_BTF (a kernel without CONFIG_DEBUG_INFO_BTF has none): %w", err)
 	}
-	stop, err := syms.Lookup("__stop_BTF")
+	stop, err := syms.Resolve("__stop_BTF")
 	if err != nil {
 		return nil, fmt.Errorf("btf: find __stop_BTF: %w", err)
 	}

@@ -23,7 +23,7 @@ type ModuleProblem struct {
 // error on a cycle or a fault. Errors wrap ErrNotFound (no btf_modules:
 // CONFIG_DEBUG_INFO_BTF_MODULES off, or a kernel before 5.11).
 func LoadModules(mem Memory, syms Symbolizer, vmlinux *Spec) ([]*Spec, []ModuleProblem, error) {
-	head, err := syms.Lookup("btf_modules")
+	head, err := syms.Resolve("btf_modules")
 	if err != nil {
 		return nil, nil, fmt.Errorf("btf: find btf_modules: %w", err)
 	}

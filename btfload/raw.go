@@ -32,49 +32,52 @@ type btfType struct {
 func (t btfType) kind() uint8  { return uint8(t.Info >> 24 & 0x1f) }
 func (t btfType) vlen() uint32 { return t.Info & 0xffff }
 
-// BTF_KIND_* values.
+// BTF_KIND_* names as bpftool prints them.
+var btfKindNames = [...]string{"UNKNOWN", "INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FWD", "TYPEDEF",
+	"VOLATILE", "CONST", "RESTRICT", "FUNC", "FUNC_PROTO", "VAR", "DATASEC", "FLOAT", "DECL_TAG", "TYPE_TAG", "ENUM64"}
+
+// BTF kinds.
 const (
-	kindUnknown  = 0
-	kindInt      = 1
-	kindPtr      = 2
-	kindArray    = 3
-	kindStruct   = 4
-	kindUnion    = 5
-	kindEnum     = 6
-	kindFwd      = 7
-	kindTypedef  = 8
-	kindVolatile = 9
-	kindConst    = 10
-	kindRestrict = 11
-	kindFunc     = 12
-	kindFuncProt = 13
-	kindVar      = 14
-	kindDatasec  = 15
-	kindFloat    = 16
-	kindDeclTag  = 17
-	kindTypeTag  = 18
-	kindEnum64   = 19
+	BTFKindInt       = 1
+	BTFKindPtr       = 2
+	BTFKindArray     = 3
+	BTFKindStruct    = 4
+	BTFKindUnion     = 5
+	BTFKindEnum      = 6
+	BTFKindFwd       = 7
+	BTFKindTypedef   = 8
+	BTFKindVolatile  = 9
+	BTFKindConst     = 10
+	BTFKindRestrict  = 11
+	BTFKindFunc      = 12
+	BTFKindFuncProto = 13
+	BTFKindVar       = 14
+	BTFKindDatasec   = 15
+	BTFKindFloat     = 16
+	BTFKindDeclTag   = 17
+	BTFKindTypeTag   = 18
+	BTFKindEnum64    = 19
 )
 
 // extraLen returns how many bytes follow a btf_type of the kind, or -1 for
 // an unknown kind.
 func (t btfType) extraLen() int {
 	switch t.kind() {
-	case kindInt, kindVar, kindDeclTag:
+	case BTFKindInt, BTFKindVar, BTFKindDeclTag:
 		return 4 // btf_int encoding, struct btf_var, struct btf_decl_tag
-	case kindArray:
+	case BTFKindArray:
 		return 12 // struct btf_array
-	case kindStruct, kindUnion:
+	case BTFKindStruct, BTFKindUnion:
 		return 12 * int(t.vlen()) // struct btf_member
-	case kindEnum:
+	case BTFKindEnum:
 		return 8 * int(t.vlen()) // struct btf_enum
-	case kindEnum64:
+	case BTFKindEnum64:
 		return 12 * int(t.vlen()) // struct btf_enum64
-	case kindFuncProt:
+	case BTFKindFuncProto:
 		return 8 * int(t.vlen()) // struct btf_param
-	case kindDatasec:
+	case BTFKindDatasec:
 		return 12 * int(t.vlen()) // struct btf_var_secinfo
-	case kindPtr, kindFwd, kindTypedef, kindVolatile, kindConst, kindRestrict, kindFunc, kindFloat, kindTypeTag:
+	case BTFKindPtr, BTFKindFwd, BTFKindTypedef, BTFKindVolatile, BTFKindConst, BTFKindRestrict, BTFKindFunc, BTFKindFloat, BTFKindTypeTag:
 		return 0
 	}
 	return -1

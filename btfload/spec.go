@@ -139,13 +139,13 @@ func (s *Spec) TypeNames(f func(name string)) error {
 	}
 	ix.names(func(kind uint8, name string) {
 		switch kind {
-		case kindStruct:
+		case BTFKindStruct:
 			f("struct " + name)
-		case kindUnion:
+		case BTFKindUnion:
 			f("union " + name)
-		case kindEnum, kindEnum64:
+		case BTFKindEnum, BTFKindEnum64:
 			f("enum " + name)
-		case kindInt, kindTypedef, kindFloat:
+		case BTFKindInt, BTFKindTypedef, BTFKindFloat:
 			f(name)
 		}
 	})

@@ -2,6 +2,7 @@ package kallsyms
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -197,6 +198,46 @@ func (t *Table) Addr(name string) (uint64, error) {
 		where = append(where, fmt.Sprintf("%#x", s.Addr))
 	}
 	return 0, fmt.Errorf("symbol %q is ambiguous: %d symbols, at %s", name, len(syms), strings.Join(where, ", "))
+}
+
+// Resolve picks one address for name, as a typed object engine needs
+// it (it satisfies objects.Symbolizer and btfload.Symbolizer): Addr's
+// answer, or, when several symbols share the name (static variables of
+// several files), vmlinux's first data symbol of that name. Errors are
+// Addr's.
+func (t *Table) Resolve(name string) (uint64, error) {
+	a, err := t.Addr(name)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		return a, err
+	}
+	all, lerr := t.Lookup(name)
+	if lerr != nil {
+		return 0, err
+	}
+	for _, sym := range all {
+		if sym.Module == "" && strings.ContainsRune("dDbBrR", rune(sym.Type)) {
+			return sym.Addr, nil
+		}
+	}
+	return 0, err
+}
+
+// NameAt returns the name of the symbol that starts exactly at addr: a
+// call target, an operations table entry.
+func (t *Table) NameAt(addr uint64) (string, bool) {
+	l, err := t.LookupAddr(addr)
+	if err != nil || l.Offset != 0 {
+		return "", false
+	}
+	return l.Name, true
+}
+
+// Names calls f with every symbol's name, for suggestions of close
+// names (objects.SymbolLister).
+func (t *Table) Names(f func(string)) {
+	for s := range t.All() {
+		f(s.Name)
+	}
 }
 
 // extraSymbol returns extra[i] with its size: given, else to the next

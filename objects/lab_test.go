@@ -1,118 +1,19 @@
-package objects
+package objects_test
 
 import (
-	"bufio"
-	"errors"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/kinspect/kinspect/btfload"
 	"github.com/kinspect/kinspect/internal/labdata"
-	"github.com/kinspect/kinspect/vmcore"
+	"github.com/kinspect/kinspect/internal/labkernel"
+	"github.com/kinspect/kinspect/objects"
 )
 
-// truthSyms is a Symbolizer over the guest's /proc/kallsyms, standing in
-// for the kallsyms package in tests.
-type truthSyms map[string]uint64
-
-func (s truthSyms) Lookup(name string) (uint64, error) {
-	if a, ok := s[name]; ok {
-		return a, nil
-	}
-	return 0, &notFound{name}
-}
-
-type notFound struct{ name string }
-
-func (e *notFound) Error() string { return "no symbol named " + e.name }
-func (e *notFound) Unwrap() error { return ErrNotFound }
-
-func loadTruthSyms(t testing.TB, path string) truthSyms {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s := truthSyms{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) != 3 {
-			continue
-		}
-		a, err := strconv.ParseUint(fs[0], 16, 64)
-		if err != nil {
-			continue
-		}
-		if _, dup := s[fs[2]]; !dup {
-			s[fs[2]] = a
-		}
-	}
-	return s
-}
-
-// labPrograms opens, for each built scenario with dumps, the dumps named
-// (all when formats is empty) as Programs.
-func labPrograms(t *testing.T, formats ...string) map[string]*Program {
-	t.Helper()
-	return labProgramsTB(t, formats...)
-}
-
-func labProgramsTB(t testing.TB, formats ...string) map[string]*Program {
-	t.Helper()
-	out := map[string]*Program{}
-	for _, sc := range labdata.Built(t) {
-		if sc.Live {
-			continue
-		}
-		syms := loadTruthSyms(t, sc.Path("truth/kallsyms.txt"))
-		var spec *btfload.Spec
-		for _, f := range sc.Formats {
-			if len(formats) > 0 && !contains(formats, f.Name) {
-				continue
-			}
-			d, err := vmcore.Open(sc.Path(f.Path))
-			if err != nil {
-				t.Fatalf("%s/%s: %v", sc.Scenario, f.Name, err)
-			}
-			t.Cleanup(func() { d.Close() })
-			k, err := d.Kernel()
-			if err != nil {
-				t.Fatalf("%s/%s: %v", sc.Scenario, f.Name, err)
-			}
-			if spec == nil {
-				if spec, err = btfload.FromMemory(k, syms); err != nil {
-					t.Fatalf("%s/%s: %v", sc.Scenario, f.Name, err)
-				}
-			}
-			out[sc.Scenario+"/"+f.Name] = NewProgram(k, spec, syms)
-		}
-	}
-	return out
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func scenarioOf(name string) *labdata.Scenario {
-	s, _ := labdata.Load(strings.SplitN(name, "/", 2)[0])
-	return s
-}
-
-var labFormats = []string{"elf", "kdump-zlib", "kdump-lzo-d31.flat", "kdump-zstd"}
 
 func TestLabInitTask(t *testing.T) {
-	for name, p := range labPrograms(t, labFormats...) {
+	for name, p := range labkernel.Programs(t, labkernel.Formats...) {
 		t.Run(name, func(t *testing.T) {
 			v, err := p.Eval("init_task.comm")
 			if err != nil {
@@ -127,38 +28,22 @@ func TestLabInitTask(t *testing.T) {
 				t.Fatal(err)
 			}
 			r, _ := rel.CString()
-			if want := scenarioOf(name).Release; r != want {
+			if want := labkernel.Scenario(name).Release; r != want {
 				t.Errorf("release %q, want %q", r, want)
 			}
 		})
 	}
 }
 
-// TestLabTasks walks init_task.tasks and compares the thread-group
-// leaders with the truth's ps.json (pid == tid).
-// fatalUnlessDropped ends a test on err: a skip when makedumpfile dropped
-// the page from a filtered dump of a kernel it does not know (1.7.2 frees
-// live slab pages of 6.10+ at -d 31, see lab/README.md), a failure
-// otherwise.
-func fatalUnlessDropped(t *testing.T, name string, err error) {
-	t.Helper()
-	sc := scenarioOf(name)
-	f, _ := sc.Format(strings.SplitN(name, "/", 2)[1])
-	if why := sc.Misfiltered(f); why != "" && errors.Is(err, vmcore.ErrPageExcluded) {
-		t.Skipf("%v: %s", err, why)
-	}
-	t.Fatal(err)
-}
-
 func TestLabTasks(t *testing.T) {
-	for name, p := range labPrograms(t, labFormats...) {
+	for name, p := range labkernel.Programs(t, labkernel.Formats...) {
 		t.Run(name, func(t *testing.T) {
 			var ps []struct {
 				PID  int    `json:"pid"`
 				TID  int    `json:"tid"`
 				Comm string `json:"comm"`
 			}
-			labdata.ReadJSON(t, scenarioOf(name).Path("truth/ps.json"), &ps)
+			labdata.ReadJSON(t, labkernel.Scenario(name).Path("truth/ps.json"), &ps)
 			truth := map[int]string{}
 			for _, e := range ps {
 				if e.PID == e.TID {
@@ -170,13 +55,13 @@ func TestLabTasks(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := map[int]string{}
-			for task, err := range ListForEachEntry(head, "struct task_struct", "tasks") {
+			for task, err := range objects.ListForEachEntry(head, "struct task_struct", "tasks") {
 				if err != nil {
-					fatalUnlessDropped(t, name, err)
+					labkernel.FatalUnlessDropped(t, name, err)
 				}
 				pid, err := task.Member("pid")
 				if err != nil {
-					fatalUnlessDropped(t, name, err)
+					labkernel.FatalUnlessDropped(t, name, err)
 				}
 				n, _ := pid.Int()
 				c, _ := task.Member("comm")
@@ -205,9 +90,9 @@ func TestLabTasks(t *testing.T) {
 }
 
 func TestLabBPF(t *testing.T) {
-	for name, p := range labPrograms(t, labFormats...) {
+	for name, p := range labkernel.Programs(t, labkernel.Formats...) {
 		t.Run(name, func(t *testing.T) {
-			sc := scenarioOf(name)
+			sc := labkernel.Scenario(name)
 			for _, kind := range []struct{ idr, typ, name, file string }{
 				{"prog_idr", "struct bpf_prog", "aux->name", "truth/bpftool/prog.json"},
 				{"map_idr", "struct bpf_map", "name", "truth/bpftool/map.json"},
@@ -219,20 +104,20 @@ func TestLabBPF(t *testing.T) {
 				labdata.ReadJSON(t, sc.Path(kind.file), &truth)
 				idr, err := p.Variable(kind.idr)
 				if err != nil {
-					fatalUnlessDropped(t, name, err)
+					labkernel.FatalUnlessDropped(t, name, err)
 				}
 				got := map[uint64]string{}
-				for e, err := range IDRForEachEntry(idr, kind.typ) {
+				for e, err := range objects.IDRForEachEntry(idr, kind.typ) {
 					if err != nil {
-						fatalUnlessDropped(t, name, err)
+						labkernel.FatalUnlessDropped(t, name, err)
 					}
 					n, err := e.Value.Path(kind.name)
 					if err != nil {
-						fatalUnlessDropped(t, name, err)
+						labkernel.FatalUnlessDropped(t, name, err)
 					}
 					s, err := n.CString()
 					if err != nil {
-						fatalUnlessDropped(t, name, err)
+						labkernel.FatalUnlessDropped(t, name, err)
 					}
 					got[e.Index] = s
 				}
@@ -251,13 +136,13 @@ func TestLabBPF(t *testing.T) {
 }
 
 func TestLabPerCPU(t *testing.T) {
-	for name, p := range labPrograms(t, "elf") {
+	for name, p := range labkernel.Programs(t, "elf") {
 		t.Run(name, func(t *testing.T) {
 			n, err := p.NrCPUIDs()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := scenarioOf(name).CPUs; n != want {
+			if want := labkernel.Scenario(name).CPUs; n != want {
 				t.Errorf("nr_cpu_ids %d, want %d", n, want)
 			}
 			for cpu := range n {
@@ -274,44 +159,48 @@ func TestLabPerCPU(t *testing.T) {
 	}
 }
 
-func TestLabModulesBTF(t *testing.T) {
-	for _, sc := range labdata.Built(t) {
-		if sc.Live {
-			continue
-		}
-		f, ok := sc.Format("elf")
-		if !ok {
-			continue
-		}
-		d, err := vmcore.Open(sc.Path(f.Path))
+// BenchmarkMemberAccess reads init_task.pid through a member lookup each
+// time (cached member offsets, one 4-byte read through the dump).
+func BenchmarkMemberAccess(b *testing.B) {
+	progs := labkernel.Programs(b)
+	for name, p := range progs {
+		task, err := p.Variable("init_task")
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
-		defer d.Close()
-		k, _ := d.Kernel()
-		syms := loadTruthSyms(t, sc.Path("truth/kallsyms.txt"))
-		spec, err := btfload.FromMemory(k, syms)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mods, problems, err := btfload.LoadModules(k, syms, spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pr := range problems {
-			t.Errorf("%s: module %s: %v", sc.Scenario, pr.Module, pr.Err)
-		}
-		b, _ := os.ReadFile(sc.Path("truth/modules.txt"))
-		var names []string
-		for _, m := range mods {
-			names = append(names, m.Name)
-			if !strings.Contains(string(b), m.Name+" ") {
-				t.Errorf("module %s is not in modules.txt", m.Name)
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				v, err := task.Member("pid")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := v.Int(); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		t.Logf("%s: module BTF of %v", sc.Scenario, names)
-		if len(mods) == 0 {
-			t.Errorf("%s: no module BTF", sc.Scenario)
-		}
+		})
+	}
+}
+
+// BenchmarkTaskWalk walks init_task.tasks reading each pid and comm.
+func BenchmarkTaskWalk(b *testing.B) {
+	for name, p := range labkernel.Programs(b) {
+		b.Run(name, func(b *testing.B) {
+			head, err := p.Eval("init_task.tasks")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				for task, err := range objects.ListForEachEntry(head, "struct task_struct", "tasks") {
+					if err != nil {
+						b.Fatal(err)
+					}
+					pid, _ := task.Member("pid")
+					pid.Int()
+					c, _ := task.Member("comm")
+					c.CString()
+				}
+			}
+		})
 	}
 }

@@ -4,18 +4,20 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/kinspect/kinspect/internal/synthkernel"
 )
 
 // buildList links items at addrs into a list headed at head (item.node at +8).
-func buildList(m *fakeMem, head uint64, addrs []uint64) {
+func buildList(m *synthkernel.Mem, head uint64, addrs []uint64) {
 	nodes := []uint64{head}
 	for i, a := range addrs {
-		m.item(a, int32(i+1), "it")
+		writeItem(m, a, int32(i+1), "it")
 		nodes = append(nodes, a+8)
 	}
 	for i, n := range nodes {
-		m.u64(n, nodes[(i+1)%len(nodes)])
-		m.u64(n+8, nodes[(i+len(nodes)-1)%len(nodes)])
+		m.U64(n, nodes[(i+1)%len(nodes)])
+		m.U64(n+8, nodes[(i+len(nodes)-1)%len(nodes)])
 	}
 }
 
@@ -54,17 +56,17 @@ func TestListForEachEntry(t *testing.T) {
 func TestListCorrupt(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		break_ func(m *fakeMem)
+		break_ func(m *synthkernel.Mem)
 		want   error
 		msg    string
 	}{
 		// 0x3008.next → 0x2008: a cycle not through the head. The prev
 		// check catches it at the first node whose prev cannot agree.
-		{"cycle", func(m *fakeMem) { m.u64(0x3008, 0x2008); m.u64(0x2008+8, 0x3008) }, ErrCorrupt, "node 0x2008"},
-		{"cycle, prevs consistent", func(m *fakeMem) { m.u64(0x3008, 0x2008) }, ErrCorrupt, "node 0x2008 seen twice"},
-		{"null next", func(m *fakeMem) { m.u64(0x3008, 0) }, ErrCorrupt, "NULL next"},
-		{"bad prev", func(m *fakeMem) { m.u64(0x3008+8, 0xdead) }, ErrCorrupt, "has prev 0xdead"},
-		{"fault", func(m *fakeMem) { m.u64(0x3008, 0x9990008) }, nil, "0x9990008"},
+		{"cycle", func(m *synthkernel.Mem) { m.U64(0x3008, 0x2008); m.U64(0x2008+8, 0x3008) }, ErrCorrupt, "node 0x2008"},
+		{"cycle, prevs consistent", func(m *synthkernel.Mem) { m.U64(0x3008, 0x2008) }, ErrCorrupt, "node 0x2008 seen twice"},
+		{"null next", func(m *synthkernel.Mem) { m.U64(0x3008, 0) }, ErrCorrupt, "NULL next"},
+		{"bad prev", func(m *synthkernel.Mem) { m.U64(0x3008+8, 0xdead) }, ErrCorrupt, "has prev 0xdead"},
+		{"fault", func(m *synthkernel.Mem) { m.U64(0x3008, 0x9990008) }, nil, "0x9990008"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, m, syms := synthProgram(t)
@@ -115,13 +117,13 @@ func TestHlistForEachEntry(t *testing.T) {
 	p, m, syms := synthProgram(t)
 	syms["hhead"] = 0x1000
 	// items at 0x2000, 0x3000; hn at +56.
-	m.item(0x2000, 1, "a")
-	m.item(0x3000, 2, "b")
-	m.u64(0x1000, 0x2000+56)
-	m.u64(0x2000+56, 0x3000+56)
-	m.u64(0x2000+64, 0x1000)
-	m.u64(0x3000+56, 0)
-	m.u64(0x3000+64, 0x2000+56)
+	writeItem(m, 0x2000, 1, "a")
+	writeItem(m, 0x3000, 2, "b")
+	m.U64(0x1000, 0x2000+56)
+	m.U64(0x2000+56, 0x3000+56)
+	m.U64(0x2000+64, 0x1000)
+	m.U64(0x3000+56, 0)
+	m.U64(0x3000+64, 0x2000+56)
 	h, _ := p.Variable("hhead")
 	var names []string
 	for it, err := range HlistForEachEntry(h, "struct item", "hn") {
@@ -135,8 +137,8 @@ func TestHlistForEachEntry(t *testing.T) {
 	if strings.Join(names, ",") != "a,b" {
 		t.Errorf("names %v", names)
 	}
-	m.u64(0x3000+56, 0x2000+56) // cycle
-	m.u64(0x2000+64, 0x3000+56)
+	m.U64(0x3000+56, 0x2000+56) // cycle
+	m.U64(0x2000+64, 0x3000+56)
 	var got error
 	for _, err := range HlistForEach(h) {
 		got = err

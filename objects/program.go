@@ -17,7 +17,7 @@ type Memory interface {
 // Symbolizer finds a symbol's run-time address (the kallsyms table
 // satisfies it). Errors should wrap an ErrNotFound when there is none.
 type Symbolizer interface {
-	Lookup(name string) (uint64, error)
+	Resolve(name string) (uint64, error)
 }
 
 // SymbolLister is optionally implemented by a Symbolizer to offer close
@@ -99,7 +99,7 @@ func (m noMemory) ReadVirt(p []byte, vaddr uint64) (int, error) {
 
 type noSymbols struct{}
 
-func (noSymbols) Lookup(name string) (uint64, error) {
+func (noSymbols) Resolve(name string) (uint64, error) {
 	return 0, fmt.Errorf("no symbol named %s (no symbol table): %w", name, ErrNotFound)
 }
 
@@ -133,7 +133,7 @@ func (p *Program) ObjectOf(typeName string, addr uint64) (Value, error) {
 }
 
 // Symbol returns a symbol's address.
-func (p *Program) Symbol(name string) (uint64, error) { return p.syms.Lookup(name) }
+func (p *Program) Symbol(name string) (uint64, error) { return p.syms.Resolve(name) }
 
 // Variable returns the global variable called name: typed by its
 // declaration (Decls), or, for a per-CPU variable, by the BTF DATASEC
@@ -163,16 +163,16 @@ func (p *Program) variable(name string) (Value, error) {
 		if err != nil {
 			return Value{}, fmt.Errorf("variable %s declared as %q: %w", name, d, err)
 		}
-		addr, err := p.syms.Lookup(name)
+		addr, err := p.syms.Resolve(name)
 		if err != nil {
 			return Value{}, fmt.Errorf("variable %s: %w", name, err)
 		}
 		return p.Object(t, addr), nil
 	}
 	if pv, err := p.types.PerCPUVar(name); err == nil {
-		addr, serr := p.syms.Lookup(name)
+		addr, serr := p.syms.Resolve(name)
 		if serr != nil {
-			start, err := p.syms.Lookup("__per_cpu_start")
+			start, err := p.syms.Resolve("__per_cpu_start")
 			if err != nil {
 				return Value{}, fmt.Errorf("per-CPU variable %s: %w", name, serr)
 			}
@@ -182,7 +182,7 @@ func (p *Program) variable(name string) (Value, error) {
 		v.percpu = true
 		return v, nil
 	}
-	if addr, err := p.syms.Lookup(name); err == nil {
+	if addr, err := p.syms.Resolve(name); err == nil {
 		return Value{}, fmt.Errorf("symbol %s (at %#x) has no type: global variables have no BTF; declare it, e.g. --declare 'struct foo %s': %w", name, addr, name, ErrNotFound)
 	}
 	cands := p.decls.Names()

@@ -14,19 +14,19 @@ func TestRBTreeForEachEntry(t *testing.T) {
 	//         3  5
 	items := map[int32]uint64{1: 0x2000, 2: 0x3000, 3: 0x4000, 4: 0x5000, 5: 0x6000}
 	for id, a := range items {
-		m.item(a, id, "x")
+		writeItem(m, a, id, "x")
 	}
 	link := func(parent int32, left, right int32) {
 		if left != 0 {
-			m.u64(items[parent]+32+16, items[left]+32)
+			m.U64(items[parent]+32+16, items[left]+32)
 		}
 		if right != 0 {
-			m.u64(items[parent]+32+8, items[right]+32)
+			m.U64(items[parent]+32+8, items[right]+32)
 		}
 	}
 	link(2, 1, 4)
 	link(4, 3, 5)
-	m.u64(0x1000, items[2]+32)
+	m.U64(0x1000, items[2]+32)
 	tree, _ := p.Variable("tree")
 	var ids []int64
 	for it, err := range RBTreeForEachEntry(tree, "struct item", "rb") {
@@ -46,7 +46,7 @@ func TestRBTreeForEachEntry(t *testing.T) {
 		}
 	}
 	// A cycle: 5's left points back to 2.
-	m.u64(items[5]+32+16, items[2]+32)
+	m.U64(items[5]+32+16, items[2]+32)
 	var got error
 	for _, err := range RBTreeForEach(tree) {
 		if err != nil {

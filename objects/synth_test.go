@@ -1,65 +1,13 @@
 package objects
 
 import (
-	"encoding/binary"
-	"fmt"
 	"testing"
+
+	"github.com/kinspect/kinspect/internal/synthkernel"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/kinspect/kinspect/btfload"
 )
-
-// fakeMem is sparse memory for tests: 4 KiB pages, absent pages fault.
-type fakeMem struct{ pages map[uint64][]byte }
-
-func newFakeMem() *fakeMem { return &fakeMem{pages: map[uint64][]byte{}} }
-
-func (m *fakeMem) ReadVirt(p []byte, vaddr uint64) (int, error) {
-	n := 0
-	for n < len(p) {
-		a := vaddr + uint64(n)
-		pg, ok := m.pages[a&^4095]
-		if !ok {
-			return n, fmt.Errorf("fake fault at %#x", a)
-		}
-		n += copy(p[n:], pg[a&4095:])
-	}
-	return n, nil
-}
-
-func (m *fakeMem) write(addr uint64, b []byte) {
-	for len(b) > 0 {
-		pg, ok := m.pages[addr&^4095]
-		if !ok {
-			pg = make([]byte, 4096)
-			m.pages[addr&^4095] = pg
-		}
-		n := copy(pg[addr&4095:], b)
-		b, addr = b[n:], addr+uint64(n)
-	}
-}
-
-func (m *fakeMem) u64(addr, v uint64) {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], v)
-	m.write(addr, b[:])
-}
-
-func (m *fakeMem) u32(addr uint64, v uint32) {
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], v)
-	m.write(addr, b[:])
-}
-
-// fakeSyms is a Symbolizer over a map.
-type fakeSyms map[string]uint64
-
-func (s fakeSyms) Lookup(name string) (uint64, error) {
-	if a, ok := s[name]; ok {
-		return a, nil
-	}
-	return 0, fmt.Errorf("no symbol named %s: %w", name, ErrNotFound)
-}
 
 // synthSpec builds BTF with the kernel's list, rbtree and xarray types
 // and a test struct:
@@ -103,32 +51,20 @@ func synthSpec(t testing.TB) *btfload.Spec {
 		{Name: "", Type: &btf.Union{Size: 8, Members: []btf.Member{{Name: "u_a", Type: ul}, {Name: "u_b", Type: i32}}}, Offset: 640},
 	}}
 	ulong := &btf.Typedef{Name: "u64", Type: ul}
-	b, err := btf.NewBuilder([]btf.Type{lh, hh, hn, rb, rbr, rbc, xa, xn, idr, item, ulong, u32, i32, ul}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := b.Marshal(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := btfload.Parse(raw, "synthetic")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return synthkernel.Spec(t, lh, hh, hn, rb, rbr, rbc, xa, xn, idr, item, ulong, u32, i32, ul)
 }
 
-// item writes a struct item at addr.
-func (m *fakeMem) item(addr uint64, id int32, name string) {
-	m.u32(addr, uint32(id))
+// writeItem writes a struct item at addr.
+func writeItem(m *synthkernel.Mem, addr uint64, id int32, name string) {
+	m.U32(addr, uint32(id))
 	n := make([]byte, 8)
 	copy(n, name)
-	m.write(addr+24, n)
+	m.Write(addr+24, n)
 }
 
-func synthProgram(t testing.TB) (*Program, *fakeMem, fakeSyms) {
-	m := newFakeMem()
-	syms := fakeSyms{}
+func synthProgram(t testing.TB) (*Program, *synthkernel.Mem, synthkernel.Syms) {
+	m := synthkernel.NewMem()
+	syms := synthkernel.Syms{}
 	d := btfload.NewDecls()
 	for _, s := range []string{"struct list_head head", "struct hlist_head hhead", "struct rb_root_cached tree", "struct xarray xa", "struct idr ids", "struct item one"} {
 		if err := d.Add(s); err != nil {

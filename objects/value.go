@@ -373,6 +373,13 @@ func (p *Program) Constant(t btf.Type, x uint64) (Value, error) {
 	return Value{prog: p, typ: t, data: b[:size]}, nil
 }
 
+// ValueOf returns a value of type t made of b, not in memory: its
+// members are read from b (a struct copied out of the kernel, as a map
+// lookup returns it).
+func (p *Program) ValueOf(t btf.Type, b []byte) Value {
+	return Value{prog: p, typ: t, data: b}
+}
+
 // Index returns element i of an array, or of the array a pointer points
 // to (C's p[i]). Arrays are bounds-checked, except those of length 0
 // (flexible arrays). Errors wrap ErrType or ErrNotFound (out of bounds).

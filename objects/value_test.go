@@ -5,15 +5,17 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/kinspect/kinspect/internal/synthkernel"
 )
 
 func synthItem(t *testing.T) *Program {
 	p, m, syms := synthProgram(t)
 	syms["one"] = 0x7000
-	m.item(0x7000, -5, "hello")
-	m.write(0x7000+72, []byte{0x3<<0 | 0x1a<<3}) // flag=3, mode=26
-	m.u32(0x7000+76, 1)                          // color GREEN
-	m.u64(0x7000+80, 0xffffffffffffff00)         // u_a
+	writeItem(m, 0x7000, -5, "hello")
+	m.Write(0x7000+72, []byte{0x3<<0 | 0x1a<<3}) // flag=3, mode=26
+	m.U32(0x7000+76, 1)                          // color GREEN
+	m.U64(0x7000+80, 0xffffffffffffff00)         // u_a
 	return p
 }
 
@@ -156,7 +158,7 @@ func TestFormatAndJSON(t *testing.T) {
 }
 
 func TestNoMemory(t *testing.T) {
-	p := NewProgram(nil, synthSpec(t), fakeSyms{"one": 0x7000}, WithDecls(synthDecls(t)))
+	p := NewProgram(nil, synthSpec(t), synthkernel.Syms{"one": 0x7000}, WithDecls(synthDecls(t)))
 	v, err := p.Eval("one.id")
 	if err != nil {
 		t.Fatal(err)

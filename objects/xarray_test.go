@@ -4,14 +4,16 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/kinspect/kinspect/internal/synthkernel"
 )
 
 // xaNode writes an xa_node at addr with the given shift, parent and slots.
-func (m *fakeMem) xaNode(addr uint64, shift uint8, parent uint64, slots map[int]uint64) {
-	m.write(addr, []byte{shift})
-	m.u64(addr+8, parent)
+func writeXANode(m *synthkernel.Mem, addr uint64, shift uint8, parent uint64, slots map[int]uint64) {
+	m.Write(addr, []byte{shift})
+	m.U64(addr+8, parent)
 	for i := 0; i < 64; i++ {
-		m.u64(addr+24+uint64(8*i), slots[i])
+		m.U64(addr+24+uint64(8*i), slots[i])
 	}
 }
 
@@ -19,11 +21,11 @@ func TestXArrayForEach(t *testing.T) {
 	p, m, syms := synthProgram(t)
 	syms["ids"] = 0x1000
 	// idr_base 1; two levels: root (shift 6) → leaf 0x10000 (indices 0..63), leaf 0x20000 (128..191).
-	m.u64(0x1000+8, 0x8000|2)
-	m.u32(0x1000+16, 1)
-	m.xaNode(0x8000, 6, 0, map[int]uint64{0: 0x10000 | 2, 2: 0x20000 | 2, 5: 0x406 /* zero entry */})
-	m.xaNode(0x10000, 0, 0x8000, map[int]uint64{0: 0xffff888000001000, 1: 0x402 /* retry */, 3: 0xffff888000003000, 4: 3<<2 | 2 /* sibling */, 63: 7<<1 | 1 /* value */})
-	m.xaNode(0x20000, 0, 0x8000, map[int]uint64{1: 0xffff888000005000})
+	m.U64(0x1000+8, 0x8000|2)
+	m.U32(0x1000+16, 1)
+	writeXANode(m, 0x8000, 6, 0, map[int]uint64{0: 0x10000 | 2, 2: 0x20000 | 2, 5: 0x406 /* zero entry */})
+	writeXANode(m, 0x10000, 0, 0x8000, map[int]uint64{0: 0xffff888000001000, 1: 0x402 /* retry */, 3: 0xffff888000003000, 4: 3<<2 | 2 /* sibling */, 63: 7<<1 | 1 /* value */})
+	writeXANode(m, 0x20000, 0, 0x8000, map[int]uint64{1: 0xffff888000005000})
 	idr, _ := p.Variable("ids")
 	var got []string
 	for e, err := range IDRForEach(idr) {
@@ -43,14 +45,14 @@ func TestXArrayForEach(t *testing.T) {
 		mod  func()
 		msg  string
 	}{
-		{"cycle", func() { m.u64(0x20000+24, 0x8000|2); m.u64(0x8000+8, 0x20000) }, "parent"},
-		{"self", func() { m.xaNode(0x20000, 0, 0x8000, map[int]uint64{1: 0x20000 | 2}) }, "leaf node"},
-		{"bad shift", func() { m.xaNode(0x20000, 12, 0x8000, nil) }, "shift 12, want 0"},
-		{"fault", func() { m.u64(0x8000+24+16, 0x990000|2) }, "0x990000"},
+		{"cycle", func() { m.U64(0x20000+24, 0x8000|2); m.U64(0x8000+8, 0x20000) }, "parent"},
+		{"self", func() { writeXANode(m, 0x20000, 0, 0x8000, map[int]uint64{1: 0x20000 | 2}) }, "leaf node"},
+		{"bad shift", func() { writeXANode(m, 0x20000, 12, 0x8000, nil) }, "shift 12, want 0"},
+		{"fault", func() { m.U64(0x8000+24+16, 0x990000|2) }, "0x990000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m.xaNode(0x8000, 6, 0, map[int]uint64{0: 0x10000 | 2, 2: 0x20000 | 2})
-			m.xaNode(0x20000, 0, 0x8000, map[int]uint64{1: 0xffff888000005000})
+			writeXANode(m, 0x8000, 6, 0, map[int]uint64{0: 0x10000 | 2, 2: 0x20000 | 2})
+			writeXANode(m, 0x20000, 0, 0x8000, map[int]uint64{1: 0xffff888000005000})
 			tc.mod()
 			var got error
 			for _, err := range IDRForEach(idr) {
@@ -70,8 +72,8 @@ func TestXArrayCycleSameParent(t *testing.T) {
 	syms["xa"] = 0x1000
 	// A root node whose slot points back to itself: shift and parent checks
 	// catch it (the child's shift must be 0).
-	m.u64(0x1000+8, 0x8000|2)
-	m.xaNode(0x8000, 6, 0, map[int]uint64{0: 0x8000 | 2})
+	m.U64(0x1000+8, 0x8000|2)
+	writeXANode(m, 0x8000, 6, 0, map[int]uint64{0: 0x8000 | 2})
 	xa, _ := p.Variable("xa")
 	var got error
 	for _, err := range XArrayForEach(xa) {
@@ -87,7 +89,7 @@ func TestXArrayCycleSameParent(t *testing.T) {
 func TestXArraySingleEntry(t *testing.T) {
 	p, m, syms := synthProgram(t)
 	syms["xa"] = 0x1000
-	m.u64(0x1000+8, 0xffff888000001000)
+	m.U64(0x1000+8, 0xffff888000001000)
 	xa, _ := p.Variable("xa")
 	n := 0
 	for e, err := range XArrayForEach(xa) {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/linux"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -13,7 +14,7 @@ func BenchmarkUnwindAllTasks(b *testing.B) {
 	sc := labdata.Require(b, "scale")
 	lk := openLab(b, sc, "elf")
 	var tasks []objects.Value
-	for t, err := range objects.ForEachTask(lk.prog) {
+	for t, err := range linux.ForEachTask(lk.prog) {
 		if err != nil {
 			b.Fatal(err)
 		}

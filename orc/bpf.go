@@ -7,13 +7,14 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/objects"
 )
 
 // BPFSymbol is a BPF image on bpf_kallsyms: a program or subprogram, a
 // trampoline or a dispatcher.
 type BPFSymbol struct {
-	objects.BPFKsym
+	bpf.BPFKsym
 	ksym objects.Value
 }
 
@@ -29,12 +30,12 @@ type bpfCache struct {
 func (k *Kernel) bpfSymbols() ([]BPFSymbol, error) {
 	c := &k.bpf
 	c.once.Do(func() {
-		for kv, err := range objects.ForEachBPFKsym(k.prog) {
+		for kv, err := range bpf.ForEachBPFKsym(k.prog) {
 			if err != nil {
 				c.err = err
 				return
 			}
-			s, err := objects.ReadBPFKsym(kv)
+			s, err := bpf.ReadBPFKsym(kv)
 			if err != nil {
 				c.err = err
 				return

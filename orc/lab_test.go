@@ -11,31 +11,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kinspect/kinspect/btfload"
 	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/internal/labkernel"
 	"github.com/kinspect/kinspect/kallsyms"
+	"github.com/kinspect/kinspect/linux"
 	"github.com/kinspect/kinspect/objects"
 	"github.com/kinspect/kinspect/vmcore"
 )
-
-// tableSyms adapts a kallsyms table to objects.Symbolizer, as the CLI
-// does: a name several symbols share resolves to vmlinux's global or
-// first data symbol.
-type tableSyms struct{ t *kallsyms.Table }
-
-func (s tableSyms) Lookup(name string) (uint64, error) {
-	a, err := s.t.Addr(name)
-	if err == nil || errors.Is(err, kallsyms.ErrNotFound) {
-		return a, err
-	}
-	all, _ := s.t.Lookup(name)
-	for _, sym := range all {
-		if sym.Module == "" && strings.ContainsRune("dDbBrR", rune(sym.Type)) {
-			return sym.Addr, nil
-		}
-	}
-	return 0, err
-}
 
 // labKernel is one lab dump opened as the CLI opens it.
 type labKernel struct {
@@ -47,39 +29,12 @@ type labKernel struct {
 
 func openLab(t testing.TB, sc *labdata.Scenario, format string) *labKernel {
 	t.Helper()
-	f, ok := sc.Format(format)
-	if !ok {
-		t.Skipf("%s has no %s dump", sc.Scenario, format)
-	}
-	d, err := vmcore.Open(sc.Path(f.Path))
+	kk := labkernel.Open(t, sc, format)
+	k, err := Load(kk.Program(), kk.Release())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
-	as, err := d.Kernel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	syms, err := kallsyms.FromDump(d)
-	if err == nil {
-		err = syms.Load()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	types, err := btfload.FromMemory(as, tableSyms{syms})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := objects.NewProgram(as, types, tableSyms{syms})
-	if err := objects.AddModuleSymbols(prog, syms); err != nil {
-		t.Logf("%s: module symbols: %v", sc.Scenario, err)
-	}
-	k, err := Load(prog, d.Release())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &labKernel{dump: d, syms: syms, prog: prog, orc: k}
+	return &labKernel{dump: kk.Dump(), syms: kk.Symbols(), prog: kk.Program(), orc: k}
 }
 
 // truthKallsyms reads the guest's /proc/kallsyms: the first address of
@@ -154,7 +109,7 @@ func TestLabSleepingTasks(t *testing.T) {
 				labdata.ReadJSON(t, sc.Path("truth/stacks.json"), &truth)
 				running := map[uint64]bool{}
 				for _, c := range lk.dump.CPUs() {
-					if cur, err := objects.CurrentTask(lk.prog, c.Index); err == nil {
+					if cur, err := linux.CurrentTask(lk.prog, c.Index); err == nil {
 						a, _ := cur.Address()
 						running[a] = true
 					}
@@ -162,7 +117,7 @@ func TestLabSleepingTasks(t *testing.T) {
 				compared, matched := 0, 0
 				seen := 0
 				explained := 0
-				for task, err := range objects.ForEachTask(lk.prog) {
+				for task, err := range linux.ForEachTask(lk.prog) {
 					if errors.Is(err, vmcore.ErrPageExcluded) && sc.Misfiltered(f) != "" {
 						// makedumpfile before 1.7.6 takes 6.10+ slab pages
 						// (PG_slab became a page type) for free pages and
@@ -172,7 +127,7 @@ func TestLabSleepingTasks(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					info, err := objects.ReadTask(task)
+					info, err := linux.ReadTask(task)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -362,7 +317,7 @@ func TestLabSpinner(t *testing.T) {
 				if regs == nil || !regs.HasRegs {
 					t.Fatalf("no registers for CPU %d", cpu)
 				}
-				task, err := objects.CurrentTask(lk.prog, cpu)
+				task, err := linux.CurrentTask(lk.prog, cpu)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -465,7 +420,7 @@ func TestLabPanic(t *testing.T) {
 			regs = c.Regs
 		}
 	}
-	task, err := objects.CurrentTask(lk.prog, cpu)
+	task, err := linux.CurrentTask(lk.prog, cpu)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kinspect/kinspect/linux"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -13,7 +14,7 @@ import (
 type module struct {
 	Name  string
 	obj   objects.Value
-	text  []objects.ModuleRegion // the text areas (core, init)
+	text  []linux.ModuleRegion // the text areas (core, init)
 	once  sync.Once
 	table *Table // nil when the module has no ORC
 	err   error
@@ -34,16 +35,16 @@ type moduleCache struct {
 	err  error
 }
 
-// modules walks the module list once (objects.ForEachModule).
+// modules walks the module list once (linux.ForEachModule).
 func (k *Kernel) modules() ([]*module, error) {
 	c := &k.mods
 	c.once.Do(func() {
-		for mv, err := range objects.ForEachModule(k.prog) {
+		for mv, err := range linux.ForEachModule(k.prog) {
 			if err != nil {
 				c.err = fmt.Errorf("ORC of modules: %w", err)
 				return
 			}
-			m, err := objects.ReadModule(mv)
+			m, err := linux.ReadModule(mv)
 			if err != nil {
 				c.err = fmt.Errorf("ORC of modules: %w", err)
 				return

@@ -3,6 +3,7 @@ package orc
 import (
 	"sort"
 
+	"github.com/kinspect/kinspect/linux"
 	"github.com/kinspect/kinspect/objects"
 	"github.com/kinspect/kinspect/vmcore"
 )
@@ -28,7 +29,7 @@ func NewRunning(p *objects.Program, cpus []vmcore.CPU) *Running {
 		}
 		r.regs[c.Index] = c.Regs
 		r.cpus = append(r.cpus, c.Index)
-		if t, err := objects.CurrentTask(p, c.Index); err == nil {
+		if t, err := linux.CurrentTask(p, c.Index); err == nil {
 			if a, ok := t.Address(); ok {
 				r.current[a] = c.Index
 			}

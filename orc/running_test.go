@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/labdata"
-	"github.com/kinspect/kinspect/objects"
+	"github.com/kinspect/kinspect/linux"
 )
 
 // TestLabRunning checks, against the workload's record of its spinner,
@@ -33,7 +33,7 @@ func TestLabRunning(t *testing.T) {
 			if !slices.Equal(r.CPUs(), want) {
 				t.Errorf("CPUs with registers %v, want %v", r.CPUs(), want)
 			}
-			task, err := objects.FindTask(lk.prog, wl.Spinner.TID)
+			task, err := linux.FindTask(lk.prog, wl.Spinner.TID)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/linux"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -41,7 +42,7 @@ func (m *patched) put64(addr, v uint64) {
 func TestCorruptStacks(t *testing.T) {
 	sc := labdata.Require(t, "basic")
 	lk := openLab(t, sc, "elf")
-	task, err := objects.FindTask(lk.prog, 2) // kthreadd, asleep
+	task, err := linux.FindTask(lk.prog, 2) // kthreadd, asleep
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestCorruptStacks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := &patched{base: lk.prog.Memory(), patches: map[uint64]byte{}}
 			tt.patch(m)
-			prog := objects.NewProgram(m, lk.prog.Types(), tableSyms{lk.syms})
+			prog := objects.NewProgram(m, lk.prog.Types(), lk.syms)
 			k, err := Load(prog, lk.dump.Release())
 			if err != nil {
 				t.Fatal(err)

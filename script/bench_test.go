@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/labdata"
-	"github.com/kinspect/kinspect/objects"
+	"github.com/kinspect/kinspect/linux"
 )
 
 func benchKernel(b *testing.B, scenario, format string) *labKernel {
@@ -50,7 +50,7 @@ func BenchmarkWalkTasksGo(b *testing.B) {
 	for b.Loop() {
 		var out bytes.Buffer
 		var lines []string
-		for t, err := range objects.ForEachTask(k.prog) {
+		for t, err := range linux.ForEachTask(k.k.Program()) {
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func BenchmarkWalkTasksGo(b *testing.B) {
 			pid, _ := pv.Int()
 			cv, _ := t.Member("comm")
 			comm, _ := cv.CString()
-			st, err := objects.ReadTaskState(t)
+			st, err := linux.ReadTaskState(t)
 			if err != nil {
 				b.Fatal(err)
 			}

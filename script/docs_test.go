@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dop251/goja"
+	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -21,7 +22,7 @@ func TestDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	e, err := New(Config{Prog: objects.NewProgram(nil, nil, nil), Stdout: &bytes.Buffer{}})
+	e, err := New(Config{Kernel: kinspect.FromProgram(objects.NewProgram(nil, nil, nil)), Stdout: &bytes.Buffer{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,21 +10,15 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
-	"github.com/kinspect/kinspect/kallsyms"
+	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/objects"
-	"github.com/kinspect/kinspect/vmcore"
 )
 
 // Config is the kernel a script inspects and where its output goes.
 type Config struct {
-	// Prog is the typed kernel (required).
-	Prog *objects.Program
-	// Syms is its symbol table (nil: kernel.sym and kernel.symbolize fail).
-	Syms *kallsyms.Table
-	// Dump is the dump or /proc/kcore (nil: no CPU registers, no info).
-	Dump *vmcore.Dump
-	// Release is the kernel release, for ORC where BTF cannot tell.
-	Release string
+	// Kernel is the kernel to inspect (required), as kinspect.Open
+	// opened it.
+	Kernel *kinspect.Kernel
 	// Stdout receives console.log and print (default os.Stdout).
 	Stdout io.Writer
 	// Args are the script's arguments, kinspect.args.
@@ -37,6 +31,7 @@ type Config struct {
 // except Interrupt, which may be called from any goroutine.
 type Engine struct {
 	cfg    Config
+	k      *kinspect.Kernel
 	rt     *goja.Runtime
 	out    io.Writer
 	prog   *objects.Program
@@ -59,13 +54,13 @@ var ErrScript = errors.New("script failed")
 // New returns an Engine with the kernel, console, print and kinspect
 // globals defined.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Prog == nil {
+	if cfg.Kernel == nil || cfg.Kernel.Program() == nil {
 		return nil, fmt.Errorf("script: no kernel program: %w", objects.ErrNotFound)
 	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = os.Stdout
 	}
-	e := &Engine{cfg: cfg, rt: goja.New(), out: cfg.Stdout, prog: cfg.Prog, cache: newIdentity(),
+	e := &Engine{cfg: cfg, rt: goja.New(), out: cfg.Stdout, k: cfg.Kernel, prog: cfg.Kernel.Program(), cache: newIdentity(),
 		open: map[*pullIter]struct{}{}}
 	e.stack = &stacker{e: e}
 	if err := e.setup(); err != nil {

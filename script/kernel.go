@@ -6,8 +6,10 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/dop251/goja"
+	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/btfload"
 	"github.com/kinspect/kinspect/kallsyms"
+	"github.com/kinspect/kinspect/linux"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -41,10 +43,10 @@ func (e *Engine) setup() error {
 
 	fn("sym", func(c goja.FunctionCall) goja.Value {
 		name := e.strArg(c, 0, "kernel.sym(name)")
-		if e.cfg.Syms == nil {
+		if e.k.Symbols() == nil {
 			e.throw(fmt.Errorf("symbol %s: no symbol table: %w", name, objects.ErrNotFound))
 		}
-		all, err := e.cfg.Syms.Lookup(name)
+		all, err := e.k.Symbols().Lookup(name)
 		if err != nil {
 			e.throw(err)
 		}
@@ -59,10 +61,10 @@ func (e *Engine) setup() error {
 	})
 	fn("symbolize", func(c goja.FunctionCall) goja.Value {
 		a := e.addrArg(c, 0, "kernel.symbolize(addr)")
-		if e.cfg.Syms == nil {
+		if e.k.Symbols() == nil {
 			return goja.Null()
 		}
-		loc, err := e.cfg.Syms.LookupAddr(a)
+		loc, err := e.k.Symbols().LookupAddr(a)
 		if err != nil {
 			return goja.Null()
 		}
@@ -175,13 +177,13 @@ func (e *Engine) setup() error {
 
 	// Tasks.
 	wrapSeq := func(v objects.Value) goja.Value { return e.wrap(v) }
-	fn("tasks", func(c goja.FunctionCall) goja.Value { return iterate(e, objects.ForEachTask(p), wrapSeq) })
-	fn("processes", func(c goja.FunctionCall) goja.Value { return iterate(e, objects.ForEachProcess(p), wrapSeq) })
+	fn("tasks", func(c goja.FunctionCall) goja.Value { return iterate(e, linux.ForEachTask(p), wrapSeq) })
+	fn("processes", func(c goja.FunctionCall) goja.Value { return iterate(e, linux.ForEachProcess(p), wrapSeq) })
 	fn("threads", func(c goja.FunctionCall) goja.Value {
-		return iterate(e, objects.ForEachThread(e.valueArg(c, 0, "kernel.threads(task)")), wrapSeq)
+		return iterate(e, linux.ForEachThread(e.valueArg(c, 0, "kernel.threads(task)")), wrapSeq)
 	})
 	fn("findTask", func(c goja.FunctionCall) goja.Value {
-		t, err := objects.FindTask(p, int(e.intArg(c, 0, "kernel.findTask(pid)")))
+		t, err := linux.FindTask(p, int(e.intArg(c, 0, "kernel.findTask(pid)")))
 		if err != nil {
 			if errorCode(err) == "not_found" {
 				return goja.Null()
@@ -191,7 +193,7 @@ func (e *Engine) setup() error {
 		return e.wrap(t)
 	})
 	fn("taskInfo", func(c goja.FunctionCall) goja.Value {
-		t, err := objects.ReadTask(e.valueArg(c, 0, "kernel.taskInfo(task)"))
+		t, err := linux.ReadTask(e.valueArg(c, 0, "kernel.taskInfo(task)"))
 		if err != nil {
 			e.throw(err)
 		}
@@ -208,21 +210,21 @@ func (e *Engine) setup() error {
 		return o
 	})
 	fn("taskState", func(c goja.FunctionCall) goja.Value {
-		s, err := objects.ReadTaskState(e.valueArg(c, 0, "kernel.taskState(task)"))
+		s, err := linux.ReadTaskState(e.valueArg(c, 0, "kernel.taskState(task)"))
 		if err != nil {
 			e.throw(err)
 		}
 		return r.ToValue(string(s.Letter()))
 	})
 	fn("taskCPU", func(c goja.FunctionCall) goja.Value {
-		n, err := objects.TaskCPU(e.valueArg(c, 0, "kernel.taskCPU(task)"))
+		n, err := linux.TaskCPU(e.valueArg(c, 0, "kernel.taskCPU(task)"))
 		if err != nil {
 			e.throw(err)
 		}
 		return r.ToValue(n)
 	})
 	fn("currentTask", func(c goja.FunctionCall) goja.Value {
-		return wrapErr(objects.CurrentTask(p, int(e.intArg(c, 0, "kernel.currentTask(cpu)"))))
+		return wrapErr(linux.CurrentTask(p, int(e.intArg(c, 0, "kernel.currentTask(cpu)"))))
 	})
 
 	// Walkers of kernel containers.
@@ -289,8 +291,8 @@ func (e *Engine) setup() error {
 		return e.stack.trace(e.valueArg(c, 0, "kernel.stack(task)"))
 	})
 	fn("modules", func(c goja.FunctionCall) goja.Value {
-		return iterate(e, objects.ForEachModule(p), func(v objects.Value) goja.Value {
-			m, err := objects.ReadModule(v)
+		return iterate(e, linux.ForEachModule(p), func(v objects.Value) goja.Value {
+			m, err := linux.ReadModule(v)
 			if err != nil {
 				e.throw(err)
 			}
@@ -305,7 +307,7 @@ func (e *Engine) setup() error {
 		})
 	})
 	fn("dmesg", func(c goja.FunctionCall) goja.Value {
-		ring, err := objects.ReadPrintkRing(p)
+		ring, err := linux.ReadPrintkRing(p)
 		if err != nil {
 			e.throw(err)
 		}
@@ -402,8 +404,8 @@ func (e *Engine) cpus() goja.Value {
 		e.throw(err)
 	}
 	regs := map[int]int{}
-	if e.cfg.Dump != nil {
-		for i, c := range e.cfg.Dump.CPUs() {
+	if e.k.Dump() != nil {
+		for i, c := range e.k.Dump().CPUs() {
 			if c.HasRegs {
 				regs[c.Index] = i
 			}
@@ -412,13 +414,13 @@ func (e *Engine) cpus() goja.Value {
 	for cpu := 0; cpu < n; cpu++ {
 		o := r.NewObject()
 		_ = o.Set("cpu", cpu)
-		if t, err := objects.CurrentTask(e.prog, cpu); err == nil {
+		if t, err := linux.CurrentTask(e.prog, cpu); err == nil {
 			_ = o.Set("task", e.wrap(t))
 		} else {
 			_ = o.Set("task", goja.Null())
 		}
 		if i, ok := regs[cpu]; ok {
-			c := e.cfg.Dump.CPUs()[i]
+			c := e.k.Dump().CPUs()[i]
 			_ = o.Set("rip", e.bigU64(c.Regs.RIP))
 			_ = o.Set("rsp", e.bigU64(c.Regs.RSP))
 			_ = o.Set("rbp", e.bigU64(c.Regs.RBP))
@@ -432,17 +434,14 @@ func (e *Engine) cpus() goja.Value {
 func (e *Engine) info() goja.Value {
 	r := e.rt
 	o := r.NewObject()
-	_ = o.Set("release", e.cfg.Release)
-	if d := e.cfg.Dump; d != nil {
-		if e.cfg.Release == "" {
-			_ = o.Set("release", d.Release())
-		}
+	_ = o.Set("release", e.k.Release())
+	if d := e.k.Dump(); d != nil {
 		_ = o.Set("format", d.Format().String())
 		if t, ok := d.CrashTime(); ok {
 			_ = o.Set("crashTime", t.UTC().Format(time.RFC3339))
 		}
 	}
-	if off, err := objects.RealMinusBoot(e.prog); err == nil {
+	if off, err := bpf.RealMinusBoot(e.prog); err == nil {
 		_ = o.Set("bootTime", time.Unix(0, off).UTC().Format(time.RFC3339))
 	}
 	if n, err := e.prog.NrCPUIDs(); err == nil {

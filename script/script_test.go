@@ -9,75 +9,28 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/kinspect/kinspect/btfload"
+	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/internal/labdata"
-	"github.com/kinspect/kinspect/kallsyms"
+	"github.com/kinspect/kinspect/internal/labkernel"
 	"github.com/kinspect/kinspect/objects"
-	"github.com/kinspect/kinspect/vmcore"
 )
 
-// labKernel is an opened lab dump, as the CLI's openKernel opens one.
+// labKernel is an opened lab dump, as the CLI opens one.
 type labKernel struct {
-	s    *labdata.Scenario
-	dump *vmcore.Dump
-	syms *kallsyms.Table
-	prog *objects.Program
+	s *labdata.Scenario
+	k *kinspect.Kernel
 }
-
-type tableSyms struct{ t *kallsyms.Table }
-
-func (s tableSyms) Lookup(name string) (uint64, error) { return s.t.Addr(name) }
-
-var (
-	labMu    sync.Mutex
-	labCache = map[string]*labKernel{}
-)
 
 func openLab(tb testing.TB, s *labdata.Scenario, format string) *labKernel {
 	tb.Helper()
-	labMu.Lock()
-	defer labMu.Unlock()
-	key := s.Scenario + "/" + format
-	if k, ok := labCache[key]; ok {
-		return k
-	}
-	f, ok := s.Format(format)
-	if !ok {
-		tb.Skipf("%s has no %s dump", s.Scenario, format)
-	}
-	d, err := vmcore.Open(s.Path(f.Path))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	as, err := d.Kernel()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	t, err := kallsyms.FromDump(d)
-	if err == nil {
-		err = t.Load()
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	types, err := btfload.FromMemory(as, tableSyms{t})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := objects.NewProgram(as, types, tableSyms{t})
-	_ = objects.AddModuleSymbols(p, t)
-	_ = objects.AddBPFSymbols(p, t)
-	k := &labKernel{s: s, dump: d, syms: t, prog: p}
-	labCache[key] = k
-	return k
+	return &labKernel{s: s, k: labkernel.Open(tb, s, format)}
 }
 
 func (k *labKernel) engine(tb testing.TB, out *bytes.Buffer, args ...string) *Engine {
-	e, err := New(Config{Prog: k.prog, Syms: k.syms, Dump: k.dump, Stdout: out, Args: args})
+	e, err := New(Config{Kernel: k.k, Stdout: out, Args: args})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -120,7 +73,7 @@ func TestValues(t *testing.T) {
 		Comm string `json:"comm"`
 	}
 	truthJSON(t, k.s, "ps.json", &ps)
-	initTask, _ := k.syms.Addr("init_task")
+	initTask, _ := k.k.Symbols().Addr("init_task")
 	for _, tt := range []struct{ expr, want string }{
 		{`kernel.var("init_task").comm`, "swapper/0"},
 		{`typeof kernel.var("init_task").comm`, "string"},
@@ -428,7 +381,7 @@ func FuzzParseAddr(f *testing.F) {
 	for _, s := range []string{"0x10", "ffffffff81000000", "12n", "", "0x", "-1"} {
 		f.Add(s)
 	}
-	e, err := New(Config{Prog: objects.NewProgram(nil, nil, nil), Stdout: &bytes.Buffer{}})
+	e, err := New(Config{Kernel: kinspect.FromProgram(objects.NewProgram(nil, nil, nil)), Stdout: &bytes.Buffer{}})
 	if err != nil {
 		f.Fatal(err)
 	}

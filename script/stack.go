@@ -30,22 +30,14 @@ func (s *stacker) load() error {
 		return s.err
 	}
 	var cpus []vmcore.CPU
-	if d := s.e.cfg.Dump; d != nil {
+	if d := s.e.k.Dump(); d != nil {
 		cpus = d.CPUs()
 	}
 	s.running = orc.NewRunning(s.e.prog, cpus)
 	return nil
 }
 
-func (e *Engine) release() string {
-	if e.cfg.Release != "" {
-		return e.cfg.Release
-	}
-	if e.cfg.Dump != nil {
-		return e.cfg.Dump.Release()
-	}
-	return ""
-}
+func (e *Engine) release() string { return e.k.Release() }
 
 // trace is kernel.stack(task): an array of frames {pc, sp, symbol,
 // function, offset, module, stack, bpf}, innermost first, with the
@@ -56,7 +48,7 @@ func (s *stacker) trace(task objects.Value) goja.Value {
 	if err := s.load(); err != nil {
 		e.throw(err)
 	}
-	if e.cfg.Syms == nil {
+	if e.k.Symbols() == nil {
 		e.throw(fmt.Errorf("kernel.stack: no symbol table: %w", objects.ErrNotFound))
 	}
 	if _, ok := task.Address(); !ok {
@@ -70,7 +62,7 @@ func (s *stacker) trace(task objects.Value) goja.Value {
 	}
 	frames := make([]any, 0, len(tr.Frames))
 	for _, f := range tr.Frames {
-		sym := s.orc.Symbolize(e.cfg.Syms, f)
+		sym := s.orc.Symbolize(e.k.Symbols(), f)
 		o := r.NewObject()
 		_ = o.Set("pc", e.bigU64(f.PC))
 		_ = o.Set("sp", e.bigU64(f.SP))

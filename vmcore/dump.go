@@ -278,12 +278,6 @@ func (d *Dump) CrashTime() (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// PanicCPU is the CPU that crashed, where the dump says. No format in use
-// records it reliably: makedumpfile and QEMU leave the kdump header's
-// current_cpu at 0 whatever happened, so this reports false; the kernel's
-// panic_cpu variable (read through symbols) is the way to know.
-func (d *Dump) PanicCPU() (int, bool) { return 0, false }
-
 // Ranges lists the physical memory the dump describes (including pages it
 // excluded). Errors wrap ErrFormat.
 func (d *Dump) Ranges() ([]Range, error) {

@@ -177,3 +177,19 @@ func decodeQEMUCPUState(c *CPU, n note) error {
 
 // String names a note for messages.
 func (n note) String() string { return fmt.Sprintf("%s/%d at %#x", n.Name, n.Type, n.Off) }
+
+// ntGNUBuildID is NT_GNU_BUILD_ID.
+const ntGNUBuildID = 3
+
+// GNUBuildID returns the build ID in an ELF note area, such as the
+// running kernel's /sys/kernel/notes: the descriptor of its "GNU"
+// NT_GNU_BUILD_ID note, in hex; false when there is none.
+func GNUBuildID(notes []byte) (string, bool) {
+	ns, _ := parseNotes(notes, 0)
+	for _, n := range ns {
+		if n.Type == ntGNUBuildID && n.Name == "GNU" {
+			return fmt.Sprintf("%x", n.Desc), true
+		}
+	}
+	return "", false
+}

@@ -5,9 +5,11 @@ import (
 	"strconv"
 
 	"fmt"
-	"github.com/kinspect/kinspect/objects"
 	"io"
 	"strings"
+
+	"github.com/kinspect/kinspect/bpf"
+	"github.com/kinspect/kinspect/objects"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/kinspect/kinspect/btfload"
@@ -121,16 +123,14 @@ func runBTFDump(e *env, args []string) error {
 	if len(names) == 0 {
 		return fmt.Errorf("btf dump: want a type name: %w", errUsage)
 	}
-	spec, k, err := openTypes(e, file)
+	k, err := openKernel(e, file)
 	if err != nil {
 		return err
 	}
-	if k != nil {
-		defer k.Close()
-	}
+	defer k.Close()
 	var types []btf.Type
 	for _, n := range names {
-		t, err := lookupType(k, spec, n)
+		t, err := k.LookupType(n)
 		if err != nil {
 			return fmt.Errorf("btf dump: %w", err)
 		}
@@ -286,12 +286,12 @@ func runBTFShow(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	users, err := objects.BTFObjectUsers(k.prog)
+	users, err := bpf.BTFObjectUsers(k.Program())
 	if err != nil {
 		return fmt.Errorf("btf show: %w", err)
 	}
-	var objs []*objects.BTFObject
-	for b, err := range objects.BTFForEach(k.prog) {
+	var objs []*bpf.BTFObject
+	for b, err := range bpf.BTFForEach(k.Program()) {
 		if err != nil {
 			if b == nil {
 				return fmt.Errorf("btf show: %w", err)
@@ -316,7 +316,7 @@ func runBTFShow(e *env, args []string) error {
 		for _, b := range objs {
 			u := users[b.ID]
 			if u == nil {
-				u = &objects.BTFUsers{}
+				u = &bpf.BTFUsers{}
 			}
 			j.BeginObject()
 			j.UintField("id", uint64(b.ID))
@@ -392,7 +392,7 @@ func runBTFDumpID(e *env, file string, words []string, layout bool) error {
 		return err
 	}
 	defer k.Close()
-	o, err := objects.FindBTFObject(k.prog, uint32(id))
+	o, err := bpf.FindBTFObject(k.Program(), uint32(id))
 	if err != nil {
 		return fmt.Errorf("btf dump: %w", err)
 	}
@@ -421,17 +421,17 @@ func runBTFDumpID(e *env, file string, words []string, layout bool) error {
 	if err != nil {
 		return err
 	}
-	var base *objects.RawBTF
+	var base *btfload.RawBTF
 	if o.BaseAddr != 0 {
-		vm := k.types
+		vm := k.Types()
 		for vm.Base() != nil {
 			vm = vm.Base()
 		}
-		if base, err = objects.ParseRawBTF(vm.Raw(), nil); err != nil {
+		if base, err = btfload.ParseRawBTF(vm.Raw(), nil); err != nil {
 			return fmt.Errorf("btf dump id %d: vmlinux BTF: %w", id, err)
 		}
 	}
-	rb, err := objects.ParseRawBTF(raw, base)
+	rb, err := btfload.ParseRawBTF(raw, base)
 	if err != nil {
 		return fmt.Errorf("btf dump id %d: %w", id, err)
 	}
@@ -473,7 +473,7 @@ const btfCFooter = `#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
 `
 
 // btfStr is bpftool's btf_str: "(anon)" for offset 0.
-func btfStr(rb *objects.RawBTF, off uint32, name string) string {
+func btfStr(rb *btfload.RawBTF, off uint32, name string) string {
 	if off == 0 {
 		return "(anon)"
 	}
@@ -506,16 +506,16 @@ func linkageStr(l uint32) string {
 }
 
 // rawTypePlain is bpftool's dump_btf_type in text.
-func rawTypePlain(w *bufio.Writer, rb *objects.RawBTF, t *objects.RawBTFType) {
+func rawTypePlain(w *bufio.Writer, rb *btfload.RawBTF, t *btfload.RawBTFType) {
 	fmt.Fprintf(w, "[%d] %s '%s'", t.ID, t.KindName(), btfStr(rb, t.NameOff, t.Name))
 	switch t.Kind {
-	case objects.BTFKindInt:
+	case btfload.BTFKindInt:
 		fmt.Fprintf(w, " size=%d bits_offset=%d nr_bits=%d encoding=%s", t.SizeOrType, t.IntOffset, t.IntBits, intEnc(t.IntEncoding))
-	case objects.BTFKindPtr, objects.BTFKindConst, objects.BTFKindVolatile, objects.BTFKindRestrict, objects.BTFKindTypedef, objects.BTFKindTypeTag:
+	case btfload.BTFKindPtr, btfload.BTFKindConst, btfload.BTFKindVolatile, btfload.BTFKindRestrict, btfload.BTFKindTypedef, btfload.BTFKindTypeTag:
 		fmt.Fprintf(w, " type_id=%d", t.SizeOrType)
-	case objects.BTFKindArray:
+	case btfload.BTFKindArray:
 		fmt.Fprintf(w, " type_id=%d index_type_id=%d nr_elems=%d", t.ArrayType, t.ArrayIndexType, t.ArrayNelems)
-	case objects.BTFKindStruct, objects.BTFKindUnion:
+	case btfload.BTFKindStruct, btfload.BTFKindUnion:
 		fmt.Fprintf(w, " size=%d vlen=%d", t.SizeOrType, t.Vlen)
 		for _, m := range t.Members {
 			fmt.Fprintf(w, "\n\t'%s' type_id=%d bits_offset=%d", btfStr(rb, m.NameOff, m.Name), m.Type, m.BitOffset)
@@ -523,14 +523,14 @@ func rawTypePlain(w *bufio.Writer, rb *objects.RawBTF, t *objects.RawBTFType) {
 				fmt.Fprintf(w, " bitfield_size=%d", m.BitfieldSize)
 			}
 		}
-	case objects.BTFKindEnum, objects.BTFKindEnum64:
+	case btfload.BTFKindEnum, btfload.BTFKindEnum64:
 		fmt.Fprintf(w, " encoding=%s size=%d vlen=%d", pick(t.KindFlag, "SIGNED", "UNSIGNED"), t.SizeOrType, t.Vlen)
 		for _, v := range t.Values {
 			n := btfStr(rb, v.NameOff, v.Name)
 			switch {
-			case t.Kind == objects.BTFKindEnum && t.KindFlag:
+			case t.Kind == btfload.BTFKindEnum && t.KindFlag:
 				fmt.Fprintf(w, "\n\t'%s' val=%d", n, int32(v.Val))
-			case t.Kind == objects.BTFKindEnum:
+			case t.Kind == btfload.BTFKindEnum:
 				fmt.Fprintf(w, "\n\t'%s' val=%d", n, uint32(v.Val))
 			case t.KindFlag:
 				fmt.Fprintf(w, "\n\t'%s' val=%dLL", n, int64(v.Val))
@@ -538,50 +538,50 @@ func rawTypePlain(w *bufio.Writer, rb *objects.RawBTF, t *objects.RawBTFType) {
 				fmt.Fprintf(w, "\n\t'%s' val=%dULL", n, v.Val)
 			}
 		}
-	case objects.BTFKindFwd:
+	case btfload.BTFKindFwd:
 		fmt.Fprintf(w, " fwd_kind=%s", pick(t.KindFlag, "union", "struct"))
-	case objects.BTFKindFunc:
+	case btfload.BTFKindFunc:
 		fmt.Fprintf(w, " type_id=%d linkage=%s", t.SizeOrType, linkageStr(uint32(t.Vlen)))
-	case objects.BTFKindFuncProto:
+	case btfload.BTFKindFuncProto:
 		fmt.Fprintf(w, " ret_type_id=%d vlen=%d", t.SizeOrType, t.Vlen)
 		for _, m := range t.Members {
 			fmt.Fprintf(w, "\n\t'%s' type_id=%d", btfStr(rb, m.NameOff, m.Name), m.Type)
 		}
-	case objects.BTFKindVar:
+	case btfload.BTFKindVar:
 		fmt.Fprintf(w, " type_id=%d, linkage=%s", t.SizeOrType, linkageStr(t.Linkage))
-	case objects.BTFKindDatasec:
+	case btfload.BTFKindDatasec:
 		fmt.Fprintf(w, " size=%d vlen=%d", t.SizeOrType, t.Vlen)
 		for _, v := range t.Vars {
 			fmt.Fprintf(w, "\n\ttype_id=%d offset=%d size=%d", v.Type, v.Offset, v.Size)
 		}
-	case objects.BTFKindFloat:
+	case btfload.BTFKindFloat:
 		fmt.Fprintf(w, " size=%d", t.SizeOrType)
-	case objects.BTFKindDeclTag:
+	case btfload.BTFKindDeclTag:
 		fmt.Fprintf(w, " type_id=%d component_idx=%d", t.SizeOrType, t.ComponentIdx)
 	}
 	fmt.Fprintln(w)
 }
 
 // rawTypeJSON is bpftool's dump_btf_type in JSON.
-func rawTypeJSON(j *jsonw, rb *objects.RawBTF, t *objects.RawBTFType) {
+func rawTypeJSON(j *jsonw, rb *btfload.RawBTF, t *btfload.RawBTFType) {
 	j.BeginObject()
 	defer j.EndObject()
 	j.UintField("id", uint64(t.ID))
 	j.StringField("kind", t.KindName())
 	j.StringField("name", btfStr(rb, t.NameOff, t.Name))
 	switch t.Kind {
-	case objects.BTFKindInt:
+	case btfload.BTFKindInt:
 		j.UintField("size", uint64(t.SizeOrType))
 		j.UintField("bits_offset", uint64(t.IntOffset))
 		j.UintField("nr_bits", uint64(t.IntBits))
 		j.StringField("encoding", intEnc(t.IntEncoding))
-	case objects.BTFKindPtr, objects.BTFKindConst, objects.BTFKindVolatile, objects.BTFKindRestrict, objects.BTFKindTypedef, objects.BTFKindTypeTag:
+	case btfload.BTFKindPtr, btfload.BTFKindConst, btfload.BTFKindVolatile, btfload.BTFKindRestrict, btfload.BTFKindTypedef, btfload.BTFKindTypeTag:
 		j.UintField("type_id", uint64(t.SizeOrType))
-	case objects.BTFKindArray:
+	case btfload.BTFKindArray:
 		j.UintField("type_id", uint64(t.ArrayType))
 		j.UintField("index_type_id", uint64(t.ArrayIndexType))
 		j.UintField("nr_elems", uint64(t.ArrayNelems))
-	case objects.BTFKindStruct, objects.BTFKindUnion:
+	case btfload.BTFKindStruct, btfload.BTFKindUnion:
 		j.UintField("size", uint64(t.SizeOrType))
 		j.UintField("vlen", uint64(t.Vlen))
 		j.Name("members")
@@ -597,7 +597,7 @@ func rawTypeJSON(j *jsonw, rb *objects.RawBTF, t *objects.RawBTFType) {
 			j.EndObject()
 		}
 		j.EndArray()
-	case objects.BTFKindEnum, objects.BTFKindEnum64:
+	case btfload.BTFKindEnum, btfload.BTFKindEnum64:
 		j.StringField("encoding", pick(t.KindFlag, "SIGNED", "UNSIGNED"))
 		j.UintField("size", uint64(t.SizeOrType))
 		j.UintField("vlen", uint64(t.Vlen))
@@ -607,7 +607,7 @@ func rawTypeJSON(j *jsonw, rb *objects.RawBTF, t *objects.RawBTFType) {
 			j.BeginObject()
 			j.StringField("name", btfStr(rb, v.NameOff, v.Name))
 			switch {
-			case t.Kind == objects.BTFKindEnum && t.KindFlag:
+			case t.Kind == btfload.BTFKindEnum && t.KindFlag:
 				j.IntField("val", int64(int32(v.Val)))
 			case t.KindFlag:
 				j.IntField("val", int64(v.Val))
@@ -617,12 +617,12 @@ func rawTypeJSON(j *jsonw, rb *objects.RawBTF, t *objects.RawBTFType) {
 			j.EndObject()
 		}
 		j.EndArray()
-	case objects.BTFKindFwd:
+	case btfload.BTFKindFwd:
 		j.StringField("fwd_kind", pick(t.KindFlag, "union", "struct"))
-	case objects.BTFKindFunc:
+	case btfload.BTFKindFunc:
 		j.UintField("type_id", uint64(t.SizeOrType))
 		j.StringField("linkage", linkageStr(uint32(t.Vlen)))
-	case objects.BTFKindFuncProto:
+	case btfload.BTFKindFuncProto:
 		j.UintField("ret_type_id", uint64(t.SizeOrType))
 		j.UintField("vlen", uint64(t.Vlen))
 		j.Name("params")
@@ -634,10 +634,10 @@ func rawTypeJSON(j *jsonw, rb *objects.RawBTF, t *objects.RawBTFType) {
 			j.EndObject()
 		}
 		j.EndArray()
-	case objects.BTFKindVar:
+	case btfload.BTFKindVar:
 		j.UintField("type_id", uint64(t.SizeOrType))
 		j.StringField("linkage", linkageStr(t.Linkage))
-	case objects.BTFKindDatasec:
+	case btfload.BTFKindDatasec:
 		j.UintField("size", uint64(t.SizeOrType))
 		j.UintField("vlen", uint64(t.Vlen))
 		j.Name("vars")
@@ -650,9 +650,9 @@ func rawTypeJSON(j *jsonw, rb *objects.RawBTF, t *objects.RawBTFType) {
 			j.EndObject()
 		}
 		j.EndArray()
-	case objects.BTFKindFloat:
+	case btfload.BTFKindFloat:
 		j.UintField("size", uint64(t.SizeOrType))
-	case objects.BTFKindDeclTag:
+	case btfload.BTFKindDeclTag:
 		j.UintField("type_id", uint64(t.SizeOrType))
 		j.IntField("component_idx", int64(t.ComponentIdx))
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/kinspect/kinspect/objects"
+	"github.com/kinspect/kinspect/linux"
 )
 
 func init() {
@@ -61,7 +61,7 @@ func runDmesg(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	ring, err := objects.ReadPrintkRing(k.prog)
+	ring, err := linux.ReadPrintkRing(k.Program())
 	if err != nil {
 		return fmt.Errorf("dmesg: %w", err)
 	}
@@ -80,7 +80,7 @@ func runDmesg(e *env, args []string) error {
 	return nil
 }
 
-func printDmesg(w io.Writer, recs []objects.PrintkRecord) {
+func printDmesg(w io.Writer, recs []linux.PrintkRecord) {
 	for _, r := range recs {
 		for _, l := range r.DmesgLines() {
 			fmt.Fprintln(w, l)

@@ -7,12 +7,12 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/labdata"
-	"github.com/kinspect/kinspect/objects"
+	"github.com/kinspect/kinspect/linux"
 )
 
 func TestPrintDmesg(t *testing.T) {
 	var out bytes.Buffer
-	printDmesg(&out, []objects.PrintkRecord{
+	printDmesg(&out, []linux.PrintkRecord{
 		{TsNsec: 0, Text: "Linux version 6.1.0"},
 		{TsNsec: 101555533999, Text: "RIP: 0010:x\nRSP: 0018:y"},
 	})

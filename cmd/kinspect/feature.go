@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/kinspect/kinspect/objects"
+	"github.com/kinspect/kinspect/bpf"
 )
 
 func init() {
@@ -52,7 +52,7 @@ func runFeature(e *env, args []string) error {
 	}
 	defer k.Close()
 	symName := func(addr uint64) (string, bool) {
-		l, err := k.syms.LookupAddr(addr)
+		l, err := k.Symbols().LookupAddr(addr)
 		if err != nil || l.Offset != 0 {
 			return "", false
 		}
@@ -64,7 +64,7 @@ func runFeature(e *env, args []string) error {
 	// bpf_lwt_in_push_encap_proto: the helper's words in order, others
 	// between them allowed.
 	var protos [][]string
-	for s := range k.syms.All() {
+	for s := range k.Symbols().All() {
 		if strings.Contains(s.Name, "_proto") {
 			protos = append(protos, strings.Split(s.Name, "_"))
 		}
@@ -83,7 +83,7 @@ func runFeature(e *env, args []string) error {
 		}
 		return false
 	}
-	f, err := objects.BPFFeatureProbe(k.prog, symName, hasProto)
+	f, err := bpf.BPFFeatureProbe(k.Program(), symName, hasProto)
 	if err != nil {
 		return fmt.Errorf("feature: %w", err)
 	}
@@ -92,7 +92,7 @@ func runFeature(e *env, args []string) error {
 	if e.json {
 		j := newJSONW(bw, e.pretty)
 		j.BeginObject()
-		have := func(key, suffix string, fs []objects.BPFFeature) {
+		have := func(key, suffix string, fs []bpf.BPFFeature) {
 			j.Name(key)
 			j.BeginObject()
 			for _, x := range fs {
@@ -100,7 +100,7 @@ func runFeature(e *env, args []string) error {
 			}
 			j.EndObject()
 		}
-		names := func(key string, fs []objects.BPFFeature) {
+		names := func(key string, fs []bpf.BPFFeature) {
 			j.Name(key)
 			j.BeginArray()
 			for _, x := range fs {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/internal/labdata"
 )
 
@@ -75,7 +76,7 @@ func TestInfoTinyCore(t *testing.T) {
 	if code := run([]string{"-c", core, "--json", "info"}, &out, &out); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out.String())
 	}
-	var r infoResult
+	var r kinspect.Info
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
@@ -119,7 +120,7 @@ func TestInfoLive(t *testing.T) {
 	if code := run([]string{"--live", "--json", "info"}, &out, &out); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out.String())
 	}
-	var r infoResult
+	var r kinspect.Info
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestInfoLab(t *testing.T) {
 					t.Errorf("%s: exit %d: %s", f.Name, code, out.String())
 					continue
 				}
-				var r infoResult
+				var r kinspect.Info
 				if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 					t.Fatal(err)
 				}
@@ -162,7 +163,7 @@ func TestInfoLab(t *testing.T) {
 				if len(r.Problems) > 0 {
 					t.Errorf("%s: problems %v", f.Name, r.Problems)
 				}
-				r.Dump = dumpInfo{}
+				r.Dump = kinspect.DumpInfo{}
 				kernelPart, _ := json.Marshal(r)
 				if first == nil {
 					first = kernelPart

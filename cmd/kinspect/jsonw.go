@@ -10,7 +10,7 @@ import (
 // compares byte for byte: compact, or "pretty" with four-space indents,
 // a newline before each member name and before a closing bracket of a
 // non-empty collection, and none before array elements. It satisfies
-// objects.TokenWriter.
+// bpf.TokenWriter.
 type jsonw struct {
 	w      *bufio.Writer
 	depth  int

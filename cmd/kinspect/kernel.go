@@ -1,122 +1,59 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
+	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/btfload"
 	"github.com/kinspect/kinspect/kallsyms"
-	"github.com/kinspect/kinspect/objects"
 	"github.com/kinspect/kinspect/vmcore"
 )
 
-// kernel is an opened target with types and symbols: what print and btf
-// work on.
-type kernel struct {
-	dump  *vmcore.Dump // nil when memory is unavailable
-	types *btfload.Spec
-	syms  *kallsyms.Table
-	prog  *objects.Program
-	// noMemory says why memory cannot be read (live without /proc/kcore).
-	noMemory error
-	// symErr says which module or BPF symbols could not be added to a
-	// dump's table (see addKernelSymbols).
-	symErr  error
-	closers []func()
-}
+// defaultPageCacheMiB is --page-cache's default: 4 MiB of decompressed
+// pages (vmcore.DefaultCachePages of 4 KiB).
+const defaultPageCacheMiB = vmcore.DefaultCachePages * 4096 >> 20
 
-func (k *kernel) Close() {
-	for _, c := range k.closers {
-		c()
-	}
-	if k.dump != nil {
-		k.dump.Close()
-	}
-}
+// errNoTarget: neither -c nor --live was given.
+var errNoTarget = errors.New("no kernel to inspect: give -c DUMP or --live")
 
-// openKernel opens the target the globals name with its BTF, symbols
-// (from kallsymsFile, a /proc/kallsyms copy, when given) and
-// declarations. Under --live, BTF comes from /sys/kernel/btf/vmlinux and
-// a missing /proc/kcore is not an error: the Program then fails each read
-// with the reason. From a dump, BTF is read from the kernel's memory
-// between __start_BTF and __stop_BTF, found by the symbols.
-func openKernel(e *env, kallsymsFile string) (*kernel, error) {
+// options turns the global options, and a command's -k FILE, into the
+// library's.
+func options(e *env, kallsymsFile string) (kinspect.Options, error) {
+	o := kinspect.Options{Dump: e.dump, Live: e.live, Kallsyms: kallsymsFile}
+	switch {
+	case e.cache < 0:
+		return o, fmt.Errorf("--page-cache %d: want MiB >= 0: %w", e.cache, errUsage)
+	case e.cache == 0:
+		o.PageCache = -1
+	default:
+		o.PageCache = e.cache
+	}
+	switch {
+	case e.dump != "" && e.live:
+		return o, fmt.Errorf("-c and --live exclude each other: %w", errUsage)
+	case e.dump == "" && !e.live:
+		return o, fmt.Errorf("%w: %w", errNoTarget, errUsage)
+	}
 	decls, err := openDecls(e)
 	if err != nil {
-		return nil, err
+		return o, err
 	}
-	k := &kernel{}
-	d, err := openDump(e)
-	switch {
-	case err == nil:
-		k.dump = d
-	case e.live && !errors.Is(err, errUsage):
-		k.noMemory = err
-	default:
-		return nil, err
-	}
-	var mem objects.Memory = objects.NoMemory(k.noMemory)
-	if k.dump != nil {
-		as, err := k.dump.Kernel()
-		if err != nil {
-			k.Close()
-			return nil, err
-		}
-		mem = as
-	}
-	if kallsymsFile != "" || e.live {
-		s, err := openSymbols(e, kallsymsFile)
-		if err != nil {
-			k.Close()
-			return nil, err
-		}
-		k.syms = s.Table
-		k.closers = append(k.closers, s.close)
-	} else {
-		t, err := kallsyms.FromDump(k.dump)
-		if err == nil {
-			err = t.Load()
-		}
-		if err != nil {
-			k.Close()
-			return nil, fmt.Errorf("%s: %w (give -k FILE, a copy of the kernel's /proc/kallsyms)", k.dump.Path(), err)
-		}
-		k.syms = t
-	}
-	syms := tableSymbols{k.syms}
-	if e.live {
-		k.types, err = btfload.LoadLive()
-	} else {
-		k.types, err = btfload.FromMemory(mem, syms)
-	}
-	if err != nil {
-		k.Close()
-		return nil, fmt.Errorf("load BTF: %w", err)
-	}
-	k.prog = objects.NewProgram(mem, k.types, syms, objects.WithDecls(decls))
-	if k.dump != nil && kallsymsFile == "" && !e.live {
-		k.symErr = addKernelSymbols(k.prog, k.syms)
-	}
-	return k, nil
+	o.Declarations = decls
+	return o, nil
 }
 
-// openTypes opens only the target's BTF: under --live the running
-// kernel's /sys/kernel/btf/vmlinux (no memory or symbols needed, and no
-// kernel: k is nil), otherwise as openKernel does. Close k when not nil.
-func openTypes(e *env, kallsymsFile string) (spec *btfload.Spec, k *kernel, err error) {
-	if e.live && e.dump == "" {
-		s, err := btfload.LoadLive()
-		if err != nil {
-			return nil, nil, fmt.Errorf("load BTF: %w", err)
-		}
-		return s, nil, nil
-	}
-	k, err = openKernel(e, kallsymsFile)
+// openKernel opens the kernel the globals name (kinspect.Open), with
+// symbols from kallsymsFile, a /proc/kallsyms copy, when given.
+func openKernel(e *env, kallsymsFile string) (*kinspect.Kernel, error) {
+	o, err := options(e, kallsymsFile)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return k.types, k, nil
+	return kinspect.Open(context.Background(), o)
 }
 
 // openDecls returns the built-in declarations plus --declare-file's and
@@ -136,30 +73,23 @@ func openDecls(e *env) (*btfload.Decls, error) {
 	return d, nil
 }
 
-// tableSymbols adapts a kallsyms.Table to objects.Symbolizer: a name
-// several local symbols share resolves to vmlinux's first data symbol.
-type tableSymbols struct{ t *kallsyms.Table }
-
-func (s tableSymbols) Lookup(name string) (uint64, error) {
-	a, err := s.t.Addr(name)
-	if err == nil || errors.Is(err, kallsyms.ErrNotFound) {
-		return a, err
-	}
-	all, lerr := s.t.Lookup(name)
-	if lerr != nil {
-		return 0, err
-	}
-	for _, sym := range all {
-		if sym.Module == "" && strings.ContainsRune("dDbBrR", rune(sym.Type)) {
-			return sym.Addr, nil
+// hiddenReason explains zero addresses in /proc/kallsyms.
+func hiddenReason() string {
+	why := "the kernel hides symbol addresses from this user"
+	if b, err := os.ReadFile("/proc/sys/kernel/kptr_restrict"); err == nil {
+		switch k := strings.TrimSpace(string(b)); k {
+		case "0":
+			why = "kernel.kptr_restrict is 0, but this process lacks CAP_SYSLOG"
+		case "1":
+			why = "kernel.kptr_restrict is 1: addresses need CAP_SYSLOG (run as root)"
+		default:
+			why = "kernel.kptr_restrict is " + k + ": addresses are hidden even from root (set it to 1)"
 		}
 	}
-	return 0, err
+	return "/proc/kallsyms shows every address as 0: " + why
 }
 
-// Names lists the symbols, for suggestions.
-func (s tableSymbols) Names(f func(string)) {
-	for sym := range s.t.All() {
-		f(sym.Name)
-	}
+// errHiddenAddrs wraps ErrHidden with the reason.
+func errHiddenAddrs() error {
+	return fmt.Errorf("%s: %w", hiddenReason(), kallsyms.ErrHidden)
 }

@@ -46,14 +46,15 @@ func TestDumpSymbolsLab(t *testing.T) {
 			}
 			t.Run(s.Scenario+"/"+f, func(t *testing.T) {
 				e := &env{globals: globals{dump: s.Path(fm.Path)}}
-				syms, err := openSymbols(e, "")
+				k, err := openKernel(e, "")
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer syms.close()
-				if len(syms.notes) > 0 {
-					t.Errorf("notes: %v", syms.notes)
+				defer k.Close()
+				if err := k.SymbolErr(); err != nil {
+					t.Errorf("module and BPF symbols: %v", err)
 				}
+				syms := k.Symbols()
 				got := map[string]bool{}
 				for sym := range syms.All() {
 					if sym.Module != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -73,13 +74,13 @@ func runLinkShow(e *env, args []string) error {
 	}
 	defer k.Close()
 	if pinned != "" {
-		if o.id, err = findPinned(k.prog, pinned, objects.BPFObjLink); err != nil {
+		if o.id, err = findPinned(k.Program(), pinned, bpf.BPFObjLink); err != nil {
 			return err
 		}
 		o.hasID = true
 	}
-	var links []*objects.BPFLink
-	for l, err := range objects.BPFLinkForEach(k.prog) {
+	var links []*bpf.BPFLink
+	for l, err := range bpf.BPFLinkForEach(k.Program()) {
 		if err != nil {
 			if l == nil {
 				if errors.Is(err, objects.ErrNotFound) {
@@ -97,7 +98,7 @@ func runLinkShow(e *env, args []string) error {
 	if o.hasID && len(links) == 0 {
 		return fmt.Errorf("link show: no link with id %d: %w", o.id, objects.ErrNotFound)
 	}
-	tabs := buildObjTables(e, k, opts, objects.BPFObjLink)
+	tabs := buildObjTables(e, k, opts, bpf.BPFObjLink)
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	if e.json {
@@ -125,16 +126,16 @@ func runLinkShow(e *env, args []string) error {
 
 // printLinkJSON renders a link as bpftool 7.1's show_link_close_json;
 // details adds the fields later versions print.
-func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables, details bool) {
+func printLinkJSON(j *jsonw, l *bpf.BPFLink, tabs objTables, details bool) {
 	j.BeginObject()
 	defer j.EndObject()
 	j.UintField("id", uint64(l.ID))
 	typeField(j, "type", bpftoolName(l.TypeName, uint64(l.Type), libbpfLastLinkType))
 	j.UintField("prog_id", uint64(l.ProgID))
 	switch l.Type {
-	case objects.BPFLinkTypeRawTracepoint:
+	case bpf.BPFLinkTypeRawTracepoint:
 		j.StringField("tp_name", l.TPName)
-	case objects.BPFLinkTypeTracing:
+	case bpf.BPFLinkTypeTracing:
 		typeField(j, "prog_type", bpftoolName(l.ProgTypeName, uint64(l.ProgType), libbpfLastProgType))
 		if l.HasAttachType {
 			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
@@ -147,12 +148,12 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables, details bool) {
 			j.UintField("target_btf_id", uint64(l.TargetBTFID))
 		}
 		j.UintField("cookie", l.Cookie)
-	case objects.BPFLinkTypeCgroup:
+	case bpf.BPFLinkTypeCgroup:
 		j.UintField("cgroup_id", l.CgroupID)
 		if l.HasAttachType {
 			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
 		}
-	case objects.BPFLinkTypeIter:
+	case bpf.BPFLinkTypeIter:
 		j.StringField("target_name", l.IterTarget)
 		switch iterKind(l.IterTarget) {
 		case "map":
@@ -167,12 +168,12 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables, details bool) {
 			j.UintField("cgroup_id", l.IterCgroupID)
 			j.StringField("order", cgroupOrderString(l.IterCgroupOrder))
 		}
-	case objects.BPFLinkTypeNetns:
+	case bpf.BPFLinkTypeNetns:
 		j.UintField("netns_ino", uint64(l.NetnsIno))
 		if l.HasAttachType {
 			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
 		}
-	case objects.BPFLinkTypeXDP:
+	case bpf.BPFLinkTypeXDP:
 		if !details {
 			break
 		}
@@ -182,7 +183,7 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables, details bool) {
 			j.StringField("devname", l.Devname)
 		}
 		j.UintField("ifindex", uint64(l.Ifindex))
-	case objects.BPFLinkTypePerfEvent:
+	case bpf.BPFLinkTypePerfEvent:
 		if p := l.Perf; p != nil && details {
 			switch p.Kind {
 			case "kprobe", "kretprobe":
@@ -203,7 +204,7 @@ func printLinkJSON(j *jsonw, l *objects.BPFLink, tabs objTables, details bool) {
 
 // printLinkPlain renders a link as bpftool 7.1's show_link_close_plain;
 // details adds what later versions print.
-func printLinkPlain(w io.Writer, l *objects.BPFLink, tabs objTables, details bool) {
+func printLinkPlain(w io.Writer, l *bpf.BPFLink, tabs objTables, details bool) {
 	fmt.Fprintf(w, "%d: ", l.ID)
 	if tn := bpftoolName(l.TypeName, uint64(l.Type), libbpfLastLinkType); isNumber(tn) {
 		fmt.Fprintf(w, "type %s  ", tn)
@@ -217,18 +218,18 @@ func printLinkPlain(w io.Writer, l *objects.BPFLink, tabs objTables, details boo
 		}
 	}
 	switch l.Type {
-	case objects.BPFLinkTypeRawTracepoint:
+	case bpf.BPFLinkTypeRawTracepoint:
 		fmt.Fprintf(w, "\n\ttp '%s'  ", l.TPName)
-	case objects.BPFLinkTypeTracing:
+	case bpf.BPFLinkTypeTracing:
 		fmt.Fprintf(w, "\n\tprog_type %s  ", bpftoolName(l.ProgTypeName, uint64(l.ProgType), libbpfLastProgType))
 		at()
 		if l.HasTarget && details {
 			fmt.Fprintf(w, "\n\ttarget_obj_id %d  target_btf_id %d  ", l.TargetObjID, l.TargetBTFID)
 		}
-	case objects.BPFLinkTypeCgroup:
+	case bpf.BPFLinkTypeCgroup:
 		fmt.Fprintf(w, "\n\tcgroup_id %d  ", l.CgroupID)
 		at()
-	case objects.BPFLinkTypeIter:
+	case bpf.BPFLinkTypeIter:
 		// bpftool 7.1's show_iter_plain: on the first line.
 		fmt.Fprintf(w, "target_name %s  ", l.IterTarget)
 		switch iterKind(l.IterTarget) {
@@ -243,10 +244,10 @@ func printLinkPlain(w io.Writer, l *objects.BPFLink, tabs objTables, details boo
 		case "cgroup":
 			fmt.Fprintf(w, "cgroup_id %d  order %s  ", l.IterCgroupID, cgroupOrderString(l.IterCgroupOrder))
 		}
-	case objects.BPFLinkTypeNetns:
+	case bpf.BPFLinkTypeNetns:
 		fmt.Fprintf(w, "\n\tnetns_ino %d  ", l.NetnsIno)
 		at()
-	case objects.BPFLinkTypeXDP:
+	case bpf.BPFLinkTypeXDP:
 		if !details {
 			break
 		}
@@ -255,7 +256,7 @@ func printLinkPlain(w io.Writer, l *objects.BPFLink, tabs objTables, details boo
 		} else {
 			fmt.Fprintf(w, "\n\tifindex %s(%d)  ", l.Devname, l.Ifindex)
 		}
-	case objects.BPFLinkTypePerfEvent:
+	case bpf.BPFLinkTypePerfEvent:
 		if p := l.Perf; p != nil && details {
 			switch p.Kind {
 			case "kprobe", "kretprobe":

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/btf"
+	"github.com/kinspect/kinspect"
+	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -123,15 +125,15 @@ func parseObjArgs(noun string, args []string) (objArgs, error) {
 
 // mapInfo is one map as "map show" renders it (bpftool's JSON keys).
 type mapInfo struct {
-	*objects.BPFMap
+	*bpf.BPFMap
 	Memlock    uint64
 	HasMemlock bool
 	Err        error // reading the map failed (Map may be nil)
 }
 
-func showMaps(e *env, k *kernel, o objArgs) ([]mapInfo, error) {
+func showMaps(e *env, k *kinspect.Kernel, o objArgs) ([]mapInfo, error) {
 	var out []mapInfo
-	for m, err := range objects.BPFMapForEach(k.prog) {
+	for m, err := range bpf.BPFMapForEach(k.Program()) {
 		if err != nil {
 			if m == nil && errors.Is(err, objects.ErrNotFound) {
 				return nil, err
@@ -187,7 +189,7 @@ func runMapShow(e *env, args []string) error {
 	}
 	defer k.Close()
 	if pinned != "" {
-		if o.id, err = findPinned(k.prog, pinned, objects.BPFObjMap); err != nil {
+		if o.id, err = findPinned(k.Program(), pinned, bpf.BPFObjMap); err != nil {
 			return err
 		}
 		o.hasID = true
@@ -196,7 +198,7 @@ func runMapShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tabs := buildObjTables(e, k, opts, objects.BPFObjMap)
+	tabs := buildObjTables(e, k, opts, bpf.BPFObjMap)
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	if e.json {
@@ -240,7 +242,7 @@ func printMapJSON(j *jsonw, m mapInfo, tabs objTables) {
 	if m.HasMemlock {
 		j.UintField("bytes_memlock", m.Memlock)
 	}
-	if m.Type == objects.BPFMapTypeProgArray && m.Owner != nil {
+	if m.Type == bpf.BPFMapTypeProgArray && m.Owner != nil {
 		typeField(j, "owner_prog_type", bpftoolName(m.Owner.ProgTypeName, uint64(m.Owner.ProgType), libbpfLastProgType))
 		j.BoolField("owner_jited", m.Owner.Jited)
 	}
@@ -294,7 +296,7 @@ func printMapPlain(w io.Writer, e *env, m mapInfo, tabs objTables) {
 	if m.HasMemlock {
 		fmt.Fprintf(w, "  memlock %dB", m.Memlock)
 	}
-	if m.Type == objects.BPFMapTypeProgArray && m.Owner != nil {
+	if m.Type == bpf.BPFMapTypeProgArray && m.Owner != nil {
 		fmt.Fprintf(w, "\n\towner_prog_type %s  owner", bpftoolName(m.Owner.ProgTypeName, uint64(m.Owner.ProgType), libbpfLastProgType))
 		if !m.Owner.Jited {
 			fmt.Fprint(w, " not")
@@ -325,11 +327,11 @@ func printMapPlain(w io.Writer, e *env, m mapInfo, tabs objTables) {
 }
 
 // findMap returns the map the arguments select.
-func findMap(k *kernel, o objArgs, verb string) (*objects.BPFMap, error) {
+func findMap(k *kinspect.Kernel, o objArgs, verb string) (*bpf.BPFMap, error) {
 	if !o.hasID && o.name == "" {
 		return nil, fmt.Errorf("map %s: want id ID or name NAME: %w", verb, errUsage)
 	}
-	for m, err := range objects.BPFMapForEach(k.prog) {
+	for m, err := range bpf.BPFMapForEach(k.Program()) {
 		if err != nil {
 			if m == nil {
 				return nil, err
@@ -345,13 +347,13 @@ func findMap(k *kernel, o objArgs, verb string) (*objects.BPFMap, error) {
 
 // mapBTF returns the key and value types bpftool would format with:
 // the map's BTF object's, or vmlinux's for a struct_ops value.
-func mapBTF(k *kernel, m *objects.BPFMap) (key, value btf.Type, err error) {
+func mapBTF(k *kinspect.Kernel, m *bpf.BPFMap) (key, value btf.Type, err error) {
 	if m.BTFVmlinuxValueTypeID == 0 && (m.BTFValueTypeID == 0 || m.BTFID == 0) {
 		return nil, nil, nil
 	}
 	var spec *btf.Spec
 	if m.BTFAddr != 0 {
-		o, err := objects.NewBTFObject(k.prog.Pointer(nil, m.BTFAddr))
+		o, err := bpf.NewBTFObject(k.Program().Pointer(nil, m.BTFAddr))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -361,13 +363,13 @@ func mapBTF(k *kernel, m *objects.BPFMap) (key, value btf.Type, err error) {
 		}
 		spec = s.BTF()
 	}
-	return m.KeyValueTypes(spec, k.types.BTF())
+	return m.KeyValueTypes(spec, k.Types().BTF())
 }
 
 // dumper renders map entries as bpftool's map dump does.
 type dumper struct {
 	e        *env
-	m        *objects.BPFMap
+	m        *bpf.BPFMap
 	w        *bufio.Writer
 	j        *jsonw // JSON output, or text through BTF
 	key, val btf.Type
@@ -378,12 +380,12 @@ type dumper struct {
 func (d *dumper) btf() bool { return d.val != nil || d.key != nil }
 
 // entry writes one element.
-func (d *dumper) entry(en *objects.BPFMapEntry) error {
+func (d *dumper) entry(en *bpf.BPFMapEntry) error {
 	m := d.m
 	switch {
-	case m.Type == objects.BPFMapTypeRingBuf:
+	case m.Type == bpf.BPFMapTypeRingBuf:
 		return d.record(en)
-	case m.Type == objects.BPFMapTypePerfEventArray:
+	case m.Type == bpf.BPFMapTypePerfEventArray:
 		return d.perfSlot(en)
 	}
 	if en.Err != nil {
@@ -431,7 +433,7 @@ func pick(c bool, a, b string) string {
 }
 
 // entryJSON is bpftool's print_entry_json.
-func (d *dumper) entryJSON(en *objects.BPFMapEntry) error {
+func (d *dumper) entryJSON(en *bpf.BPFMapEntry) error {
 	j := d.j
 	j.BeginObject()
 	if en.Key != nil || d.m.KeySize > 0 {
@@ -463,12 +465,12 @@ func (d *dumper) entryJSON(en *objects.BPFMapEntry) error {
 }
 
 // formatted is bpftool's do_dump_btf.
-func (d *dumper) formatted(j *jsonw, en *objects.BPFMapEntry, plain bool) error {
+func (d *dumper) formatted(j *jsonw, en *bpf.BPFMapEntry, plain bool) error {
 	j.BeginObject()
 	defer j.EndObject()
 	if d.key != nil && en.Key != nil {
 		j.Name("key")
-		if err := objects.DumpBTFValue(j, d.key, en.Key, plain); err != nil {
+		if err := bpf.DumpBTFValue(j, d.key, en.Key, plain); err != nil {
 			return err
 		}
 	}
@@ -483,7 +485,7 @@ func (d *dumper) formatted(j *jsonw, en *objects.BPFMapEntry, plain bool) error 
 			j.BeginObject()
 			j.IntField("cpu", int64(i))
 			j.Name("value")
-			err := objects.DumpBTFValue(j, d.val, v, plain)
+			err := bpf.DumpBTFValue(j, d.val, v, plain)
 			j.EndObject()
 			if err != nil {
 				return err
@@ -492,11 +494,11 @@ func (d *dumper) formatted(j *jsonw, en *objects.BPFMapEntry, plain bool) error 
 		return nil
 	}
 	j.Name("value")
-	return objects.DumpBTFValue(j, d.val, en.Value, plain)
+	return bpf.DumpBTFValue(j, d.val, en.Value, plain)
 }
 
 // plainEntry is bpftool's print_entry_plain.
-func plainEntry(m *objects.BPFMap, en *objects.BPFMapEntry) string {
+func plainEntry(m *bpf.BPFMap, en *bpf.BPFMapEntry) string {
 	var sb strings.Builder
 	ks, vs := len(en.Key), int(m.ValueSize)
 	if en.PerCPU == nil {
@@ -529,7 +531,7 @@ func plainEntry(m *objects.BPFMap, en *objects.BPFMapEntry) string {
 
 // record writes a ring buffer record (kinspect's own format: bpftool
 // cannot read ring buffers).
-func (d *dumper) record(en *objects.BPFMapEntry) error {
+func (d *dumper) record(en *bpf.BPFMapEntry) error {
 	r := en.Record
 	d.n++
 	if d.e.json {
@@ -570,7 +572,7 @@ func (d *dumper) record(en *objects.BPFMapEntry) error {
 }
 
 // perfSlot writes a perf_event_array slot with its event.
-func (d *dumper) perfSlot(en *objects.BPFMapEntry) error {
+func (d *dumper) perfSlot(en *bpf.BPFMapEntry) error {
 	d.n++
 	ev := en.Event
 	if d.e.json {
@@ -649,13 +651,13 @@ func runMapDump(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	order := objects.OrderAuto
+	order := bpf.OrderAuto
 	if len(o.rest) == 2 && o.rest[0] == "--order" {
 		switch o.rest[1] {
 		case "kernel":
-			order = objects.OrderKernel
+			order = bpf.OrderKernel
 		case "memory":
-			order = objects.OrderMemory
+			order = bpf.OrderMemory
 		default:
 			return fmt.Errorf("map dump --order %q: want kernel or memory: %w", o.rest[1], errUsage)
 		}
@@ -677,7 +679,7 @@ func runMapDump(e *env, args []string) error {
 }
 
 // dumpMap streams a map's elements to stdout.
-func dumpMap(e *env, k *kernel, m *objects.BPFMap, order objects.BPFMapOrder) error {
+func dumpMap(e *env, k *kinspect.Kernel, m *bpf.BPFMap, order bpf.BPFMapOrder) error {
 	d := &dumper{e: e, m: m, w: bufio.NewWriterSize(e.stdout, 256<<10)}
 	defer d.w.Flush()
 	var err error
@@ -686,7 +688,7 @@ func dumpMap(e *env, k *kernel, m *objects.BPFMap, order objects.BPFMapOrder) er
 		d.key, d.val = nil, nil
 	}
 	switch m.Type {
-	case objects.BPFMapTypeRingBuf, objects.BPFMapTypePerfEventArray, objects.BPFMapTypeQueue, objects.BPFMapTypeStack:
+	case bpf.BPFMapTypeRingBuf, bpf.BPFMapTypePerfEventArray, bpf.BPFMapTypeQueue, bpf.BPFMapTypeStack:
 		if !e.json {
 			d.key, d.val = nil, nil // plain hex, as print_entry_plain
 		}
@@ -702,7 +704,7 @@ func dumpMap(e *env, k *kernel, m *objects.BPFMap, order objects.BPFMapOrder) er
 	}
 	progress := isTerminal(e.stderr)
 	start := time.Now()
-	if m.Type == objects.BPFMapTypeRingBuf {
+	if m.Type == bpf.BPFMapTypeRingBuf {
 		rb, err := m.RingBuf()
 		if err != nil {
 			return err
@@ -746,14 +748,14 @@ func dumpMap(e *env, k *kernel, m *objects.BPFMap, order objects.BPFMapOrder) er
 	}
 	if d.j != nil {
 		d.j.EndArray()
-		if m.Type == objects.BPFMapTypeRingBuf && e.json {
+		if m.Type == bpf.BPFMapTypeRingBuf && e.json {
 			d.j.EndObject()
 		}
 		d.w.WriteByte('\n')
 	}
 	if !e.json && !d.btf() {
 		what := "element"
-		if m.Type == objects.BPFMapTypeRingBuf {
+		if m.Type == bpf.BPFMapTypeRingBuf {
 			what = "record"
 		}
 		fmt.Fprintf(d.w, "Found %d %s%s\n", d.n, what, pick(d.n != 1, "s", ""))

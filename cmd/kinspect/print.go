@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -47,7 +48,7 @@ their members, pointers "0x..." strings, char arrays strings, enums names.
 type printResult struct {
 	Expr    string        `json:"expr"`
 	Type    string        `json:"type"`
-	Address *hexU64       `json:"address,omitempty"`
+	Address *objects.Hex  `json:"address,omitempty"`
 	Value   objects.Value `json:"value"`
 }
 
@@ -91,7 +92,7 @@ func runPrint(e *env, args []string) error {
 	defer k.Close()
 	var results []printResult
 	for _, x := range exprs {
-		v, err := k.prog.Eval(x)
+		v, err := k.Program().Eval(x)
 		if err == nil && !e.json {
 			var s string
 			if s, err = objects.Format(v, objects.FormatOptions{MaxElements: max}); err == nil {
@@ -104,7 +105,7 @@ func runPrint(e *env, args []string) error {
 		}
 		r := printResult{Expr: x, Type: v.TypeName(), Value: v}
 		if a, ok := v.Address(); ok {
-			r.Address = ptrHex(a)
+			r.Address = objects.HexPtr(a)
 		}
 		if _, err := v.Bytes(); err != nil {
 			return printError(k, x, err)
@@ -121,9 +122,9 @@ func runPrint(e *env, args []string) error {
 }
 
 // printError says what failed; without memory, why there is none.
-func printError(k *kernel, expr string, err error) error {
-	if k.noMemory != nil {
-		msg := k.noMemory.Error()
+func printError(k *kinspect.Kernel, expr string, err error) error {
+	if k.MemoryErr() != nil {
+		msg := k.MemoryErr().Error()
 		if i := strings.Index(msg, "; commands that need"); i >= 0 {
 			msg = msg[:i]
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinspect/kinspect"
+	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/bpfinsn"
 	"github.com/kinspect/kinspect/objects"
 	"github.com/kinspect/kinspect/x86dis"
@@ -149,23 +151,23 @@ func (s progSelector) String() string {
 }
 
 // selectProgs returns the programs s names (every program for none).
-func selectProgs(p *objects.Program, s progSelector) ([]*objects.BPFProg, error) {
+func selectProgs(p *objects.Program, s progSelector) ([]*bpf.BPFProg, error) {
 	if s.kind == "pinned" {
-		id, err := findPinned(p, s.path, objects.BPFObjProg)
+		id, err := findPinned(p, s.path, bpf.BPFObjProg)
 		if err != nil {
 			return nil, err
 		}
 		s.kind, s.id = "id", id
 	}
 	if s.kind == "id" {
-		bp, err := objects.BPFProgByID(p, s.id)
+		bp, err := bpf.BPFProgByID(p, s.id)
 		if err != nil {
 			return nil, err
 		}
-		return []*objects.BPFProg{bp}, nil
+		return []*bpf.BPFProg{bp}, nil
 	}
-	var out []*objects.BPFProg
-	for bp, err := range objects.BPFProgForEach(p) {
+	var out []*bpf.BPFProg
+	for bp, err := range bpf.BPFProgForEach(p) {
 		if err != nil {
 			return out, err
 		}
@@ -227,7 +229,7 @@ type progInfo struct {
 	Problems     []string
 }
 
-func newProgInfo(bp *objects.BPFProg, bootWall int64, bootErr error) progInfo {
+func newProgInfo(bp *bpf.BPFProg, bootWall int64, bootErr error) progInfo {
 	pi := progInfo{ID: bp.ID, Type: bpftoolName(bp.TypeName, uint64(bp.Type), libbpfLastProgType), Name: bp.FullName(), Tag: hex.EncodeToString(bp.Tag[:]),
 		GPL: bp.GPL, LoadTime: bp.LoadTime, UID: bp.UID, BytesXlated: uint64(bp.Len) * bpfinsn.InsnSize,
 		Jited: bp.Jited && bp.JitedLen > 0, BytesJited: bp.JitedLen, BytesMemlock: bp.Memlock(), MapIDs: bp.MapIDs, BTFID: bp.BTFID}
@@ -266,7 +268,7 @@ func runProgShow(e *env, args []string) error {
 
 // openProgArgs parses the "[PROG] [-k FILE]" of prog subcommand name
 // (with -f and --pids when withOpts) and opens the kernel.
-func openProgArgs(e *env, name string, args []string, withOpts bool) (progSelector, showOpts, *kernel, error) {
+func openProgArgs(e *env, name string, args []string, withOpts bool) (progSelector, showOpts, *kinspect.Kernel, error) {
 	var opts showOpts
 	args, ksFile, err := progFlags(args)
 	if err != nil {
@@ -287,13 +289,13 @@ func openProgArgs(e *env, name string, args []string, withOpts bool) (progSelect
 }
 
 // progShow prints the programs sel names, with what opts add.
-func progShow(e *env, k *kernel, sel progSelector, opts showOpts) error {
-	progs, walkErr := selectProgs(k.prog, sel)
+func progShow(e *env, k *kinspect.Kernel, sel progSelector, opts showOpts) error {
+	progs, walkErr := selectProgs(k.Program(), sel)
 	if walkErr != nil && len(progs) == 0 {
 		return walkErr
 	}
-	tabs := buildObjTables(e, k, opts, objects.BPFObjProg)
-	bootWall, bootErr := objects.RealMinusBoot(k.prog)
+	tabs := buildObjTables(e, k, opts, bpf.BPFObjProg)
+	bootWall, bootErr := bpf.RealMinusBoot(k.Program())
 	infos := make([]progInfo, len(progs))
 	for i, bp := range progs {
 		infos[i] = newProgInfo(bp, bootWall, bootErr)
@@ -439,13 +441,13 @@ func writeProgPlain(w io.Writer, pi progInfo, tabs objTables) {
 // the kernel hands them out, func_info with prototypes and line_info
 // with source from the program's BTF, the JIT addresses of subprograms
 // and a resolver over the kernel's symbols and the program's own.
-func xlatedProgram(k *kernel, bp *objects.BPFProg) (*bpfinsn.Program, error) {
+func xlatedProgram(k *kinspect.Kernel, bp *bpf.BPFProg) (*bpfinsn.Program, error) {
 	insns, err := bp.XlatedInsns()
 	if err != nil {
 		return nil, err
 	}
 	p := &bpfinsn.Program{Insns: insns}
-	if base, err := k.prog.Symbol("__bpf_call_base"); err == nil {
+	if base, err := k.Program().Symbol("__bpf_call_base"); err == nil {
 		p.CallBase = base
 	}
 	funcs, err := bp.Funcs()
@@ -479,15 +481,15 @@ func xlatedProgram(k *kernel, bp *objects.BPFProg) (*bpfinsn.Program, error) {
 
 // symsAt resolves an address to the symbol starting exactly there: the
 // program's own images first, then the kernel's table.
-func symsAt(k *kernel, own map[uint64]string) bpfinsn.Resolver {
+func symsAt(k *kinspect.Kernel, own map[uint64]string) bpfinsn.Resolver {
 	return bpfinsn.ResolverFunc(func(addr uint64) (string, bool) {
 		if n, ok := own[addr]; ok {
 			return n, true
 		}
-		if k.syms == nil {
+		if k.Symbols() == nil {
 			return "", false
 		}
-		loc, err := k.syms.LookupAddr(addr)
+		loc, err := k.Symbols().LookupAddr(addr)
 		if err != nil || loc.Offset != 0 {
 			return "", false
 		}
@@ -553,15 +555,15 @@ func runProgDump(e *env, args []string) error {
 }
 
 // progDump dumps the programs sel names.
-func progDump(e *env, k *kernel, sel progSelector, jited bool, o bpfinsn.TextOptions, visual bool) error {
-	progs, err := selectProgs(k.prog, sel)
+func progDump(e *env, k *kinspect.Kernel, sel progSelector, jited bool, o bpfinsn.TextOptions, visual bool) error {
+	progs, err := selectProgs(k.Program(), sel)
 	if err != nil {
 		return err
 	}
 	if visual && len(progs) > 1 {
 		return fmt.Errorf("prog dump: several programs matched: %w", errUsage)
 	}
-	bootWall, bootErr := objects.RealMinusBoot(k.prog)
+	bootWall, bootErr := bpf.RealMinusBoot(k.Program())
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	var j *jsonw
@@ -607,7 +609,7 @@ func progDump(e *env, k *kernel, sel progSelector, jited bool, o bpfinsn.TextOpt
 	return nil
 }
 
-func dumpXlated(k *kernel, bp *objects.BPFProg, w *bufio.Writer, j *jsonw, o bpfinsn.TextOptions, visual bool, stderr io.Writer) error {
+func dumpXlated(k *kinspect.Kernel, bp *bpf.BPFProg, w *bufio.Writer, j *jsonw, o bpfinsn.TextOptions, visual bool, stderr io.Writer) error {
 	if bp.Len == 0 {
 		return fmt.Errorf("no instructions: %w", objects.ErrNotFound)
 	}
@@ -686,7 +688,7 @@ func rawList(j *jsonw, toks []string) {
 // disassembler: the function's prototype and symbol, then "%4x:\t"
 // offsets and objdump's AT&T text, source lines from line_info where
 // the JIT recorded their addresses.
-func dumpJited(k *kernel, bp *objects.BPFProg, w *bufio.Writer, j *jsonw, o bpfinsn.TextOptions) error {
+func dumpJited(k *kinspect.Kernel, bp *bpf.BPFProg, w *bufio.Writer, j *jsonw, o bpfinsn.TextOptions) error {
 	funcs, err := bp.Funcs()
 	if err != nil {
 		return err
@@ -851,14 +853,14 @@ func dumpJited(k *kernel, bp *objects.BPFProg, w *bufio.Writer, j *jsonw, o bpfi
 // symbolNear names a call or jump target: a program image of its own,
 // or the kernel symbol it falls in ("__htab_map_lookup_elem",
 // "ki_xdp+0x70").
-func symbolNear(k *kernel, own map[uint64]string, addr uint64) (string, error) {
+func symbolNear(k *kinspect.Kernel, own map[uint64]string, addr uint64) (string, error) {
 	if n, ok := own[addr]; ok {
 		return n, nil
 	}
-	if k.syms == nil {
+	if k.Symbols() == nil {
 		return "", errors.New("no symbols")
 	}
-	loc, err := k.syms.LookupAddr(addr)
+	loc, err := k.Symbols().LookupAddr(addr)
 	if err != nil {
 		return "", err
 	}
@@ -912,12 +914,12 @@ type tagCheck struct {
 }
 
 // recomputeTag reconstructs bp's instructions as loaded and hashes them.
-func recomputeTag(k *kernel, bp *objects.BPFProg) tagCheck {
+func recomputeTag(k *kinspect.Kernel, bp *bpf.BPFProg) tagCheck {
 	r := tagCheck{ID: bp.ID, Name: bp.FullName(), Tag: bp.Tag}
-	var symName objects.SymbolNamer
-	if k.syms != nil {
+	var symName bpf.SymbolNamer
+	if k.Symbols() != nil {
 		symName = func(addr uint64) (string, bool) {
-			l, err := k.syms.LookupAddr(addr)
+			l, err := k.Symbols().LookupAddr(addr)
 			if err != nil || l.Offset != 0 {
 				return "", false
 			}
@@ -965,7 +967,7 @@ func runProgTag(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	progs, walkErr := selectProgs(k.prog, sel)
+	progs, walkErr := selectProgs(k.Program(), sel)
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	var j *jsonw

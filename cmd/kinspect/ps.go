@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kinspect/kinspect/linux"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -43,15 +44,15 @@ JSON: an array of {"pid" (the thread group's ID), "tid", "ppid", "cpu",
 
 // psEntry is one task of ps; the text and JSON printers render it.
 type psEntry struct {
-	PID     int    `json:"pid"`
-	TID     int    `json:"tid"`
-	PPID    int    `json:"ppid"`
-	CPU     int    `json:"cpu"`
-	Task    hexU64 `json:"task"`
-	State   string `json:"state"`
-	Comm    string `json:"comm"`
-	Name    string `json:"name"`
-	Running bool   `json:"running"`
+	PID     int         `json:"pid"`
+	TID     int         `json:"tid"`
+	PPID    int         `json:"ppid"`
+	CPU     int         `json:"cpu"`
+	Task    objects.Hex `json:"task"`
+	State   string      `json:"state"`
+	Comm    string      `json:"comm"`
+	Name    string      `json:"name"`
+	Running bool        `json:"running"`
 	kthread bool
 }
 
@@ -83,7 +84,7 @@ func runPs(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	tasks, notes, werr := psTasks(k.prog)
+	tasks, notes, werr := psTasks(k.Program())
 	if werr != nil && (e.json || len(tasks) == 0) {
 		return werr
 	}
@@ -136,13 +137,13 @@ func psTasks(p *objects.Program) ([]psEntry, []string, error) {
 		return out, notes, err
 	}
 	for cpu := range ncpu {
-		cur, err := objects.CurrentTask(p, cpu)
+		cur, err := linux.CurrentTask(p, cpu)
 		if err != nil {
 			return finish(err)
 		}
 		a, _ := cur.Address()
 		running[a] = true
-		idle, err := objects.IdleTask(p, cpu)
+		idle, err := linux.IdleTask(p, cpu)
 		if err != nil {
 			return finish(err)
 		}
@@ -153,7 +154,7 @@ func psTasks(p *objects.Program) ([]psEntry, []string, error) {
 		e.kthread = true // PF_IDLE, and no PF_KTHREAD
 		out = append(out, e)
 	}
-	for t, err := range objects.ForEachTask(p) {
+	for t, err := range linux.ForEachTask(p) {
 		if err != nil {
 			return finish(err)
 		}
@@ -167,16 +168,16 @@ func psTasks(p *objects.Program) ([]psEntry, []string, error) {
 }
 
 func psRead(task objects.Value, notes *[]string) (psEntry, error) {
-	t, err := objects.ReadTask(task)
+	t, err := linux.ReadTask(task)
 	if err != nil {
 		return psEntry{}, err
 	}
-	name, err := objects.TaskName(task)
+	name, err := linux.TaskName(task)
 	if err != nil {
 		*notes = append(*notes, fmt.Sprintf("task %d (%#x): full name unknown, showing comm: %v", t.TID, t.Addr, err))
 		name = t.Comm
 	}
-	return psEntry{PID: t.PID, TID: t.TID, PPID: t.PPID, CPU: t.CPU, Task: hexU64(t.Addr),
+	return psEntry{PID: t.PID, TID: t.TID, PPID: t.PPID, CPU: t.CPU, Task: objects.Hex(t.Addr),
 		State: string(t.State.Letter()), Comm: t.Comm, Name: name, kthread: t.IsKThread()}, nil
 }
 

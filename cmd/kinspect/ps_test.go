@@ -235,7 +235,7 @@ func BenchmarkPsScale(b *testing.B) {
 			defer k.Close()
 			n := 0
 			for b.Loop() {
-				tasks, _, err := psTasks(k.prog)
+				tasks, _, err := psTasks(k.Program())
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/script"
 	"golang.org/x/term"
 )
@@ -60,7 +61,7 @@ func runRepl(e *env, args []string) error {
 
 // replLines evaluates the lines of r, printing each value (or error) to
 // stdout; the REPL without a terminal.
-func replLines(e *env, k *kernel, r io.Reader) error {
+func replLines(e *env, k *kinspect.Kernel, r io.Reader) error {
 	w := bufio.NewWriter(e.stdout)
 	defer w.Flush()
 	en, err := newEngine(k, w, nil, false)
@@ -128,7 +129,7 @@ func replEval(en *script.Engine, src string) (string, error) {
 }
 
 // replTerminal is the interactive REPL on a terminal.
-func replTerminal(e *env, k *kernel, fd int) error {
+func replTerminal(e *env, k *kinspect.Kernel, fd int) error {
 	old, err := term.MakeRaw(fd)
 	if err != nil {
 		return replLines(e, k, os.Stdin)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/script"
 )
 
@@ -134,12 +135,7 @@ func withEngine(e *env, args []string, o scriptOptions, f func(context.Context, 
 	return f(ctx, en)
 }
 
-func newEngine(k *kernel, w io.Writer, args []string, overwrite bool) (*script.Engine, error) {
-	release := ""
-	if k.dump != nil {
-		release = k.dump.Release()
-	}
+func newEngine(k *kinspect.Kernel, w io.Writer, args []string, overwrite bool) (*script.Engine, error) {
 	script.Version = version
-	return script.New(script.Config{Prog: k.prog, Syms: k.syms, Dump: k.dump, Release: release,
-		Stdout: w, Args: args, Overwrite: overwrite})
+	return script.New(script.Config{Kernel: k, Stdout: w, Args: args, Overwrite: overwrite})
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kinspect/kinspect"
+	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -104,26 +106,26 @@ func parseStructOpsArgs(verb string, args []string) (structOpsArgs, error) {
 
 // findStructOps returns the struct_ops maps the arguments select, as
 // bpftool's do_one_id and do_search find them.
-func findStructOps(k *kernel, a structOpsArgs) ([]*objects.BPFStructOps, error) {
+func findStructOps(k *kinspect.Kernel, a structOpsArgs) ([]*bpf.BPFStructOps, error) {
 	if a.byID {
-		m, err := objects.FindBPFMap(k.prog, a.id)
+		m, err := bpf.FindBPFMap(k.Program(), a.id)
 		if errors.Is(err, objects.ErrNotFound) {
 			return nil, fmt.Errorf("can't get map by id (%d): %w", a.id, err)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if m.Type != objects.BPFMapTypeStructOps {
+		if m.Type != bpf.BPFMapTypeStructOps {
 			return nil, fmt.Errorf("%s id %d is not a struct_ops map", m.Name, m.ID)
 		}
-		s, err := objects.NewBPFStructOps(m)
+		s, err := bpf.NewBPFStructOps(m)
 		if err != nil {
 			return nil, err
 		}
-		return []*objects.BPFStructOps{s}, nil
+		return []*bpf.BPFStructOps{s}, nil
 	}
-	var out []*objects.BPFStructOps
-	for s, err := range objects.BPFStructOpsForEach(k.prog) {
+	var out []*bpf.BPFStructOps
+	for s, err := range bpf.BPFStructOpsForEach(k.Program()) {
 		if err != nil {
 			return out, err
 		}
@@ -217,7 +219,7 @@ func runStructOpsDump(e *env, args []string) error {
 		if n, ok := names[id]; ok {
 			return n, n != ""
 		}
-		bp, err := objects.BPFProgByID(k.prog, id)
+		bp, err := bpf.BPFProgByID(k.Program(), id)
 		n, ok := "", false
 		if err == nil {
 			n, ok = bp.BTFFuncName()
@@ -252,7 +254,7 @@ func runStructOpsDump(e *env, args []string) error {
 
 // dumpStructOps is bpftool's __do_dump: {"bpf_map_info": ...} then
 // {"bpf_struct_ops_NAME": VALUE}, both through the kernel's BTF.
-func dumpStructOps(j *jsonw, s *objects.BPFStructOps, plain bool, progName func(uint32) (string, bool)) error {
+func dumpStructOps(j *jsonw, s *bpf.BPFStructOps, plain bool, progName func(uint32) (string, bool)) error {
 	info, err := s.Map.Info()
 	if err != nil {
 		return fmt.Errorf("struct_ops map %d: bpf_map_info: %w", s.Map.ID, err)
@@ -260,17 +262,17 @@ func dumpStructOps(j *jsonw, s *objects.BPFStructOps, plain bool, progName func(
 	if s.ValueErr != nil {
 		return fmt.Errorf("can't lookup struct_ops map %s id %d: %w", s.Map.Name, s.Map.ID, s.ValueErr)
 	}
-	opts := objects.BTFDumpOptions{Plain: plain, ProgName: progName}
+	opts := bpf.BTFDumpOptions{Plain: plain, ProgName: progName}
 	j.BeginObject()
 	j.Name("bpf_map_info")
-	err = objects.DumpBTFValueWith(j, info.Type, info.Data, opts)
+	err = bpf.DumpBTFValueWith(j, info.Type, info.Data, opts)
 	j.EndObject()
 	if err != nil {
 		return fmt.Errorf("struct_ops map %d: bpf_map_info: %w", s.Map.ID, err)
 	}
 	j.BeginObject()
 	j.Name(s.ValueType.TypeName())
-	err = objects.DumpBTFValueWith(j, s.ValueType, s.Value, opts)
+	err = bpf.DumpBTFValueWith(j, s.ValueType, s.Value, opts)
 	j.EndObject()
 	if err != nil {
 		return fmt.Errorf("struct_ops map %d: %w", s.Map.ID, err)

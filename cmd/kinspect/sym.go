@@ -1,14 +1,17 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"strconv"
 	"strings"
 
+	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/kallsyms"
+	"github.com/kinspect/kinspect/objects"
 )
 
 func init() {
@@ -35,13 +38,13 @@ JSON: an array of {"query", "name", "address", "type", "module", "offset",
 
 // symResult is one answer of sym; the text and JSON printers render it.
 type symResult struct {
-	Query   string `json:"query,omitempty"`
-	Name    string `json:"name"`
-	Address hexU64 `json:"address"`
-	Type    string `json:"type"`
-	Module  string `json:"module"`
-	Offset  uint64 `json:"offset"`
-	Size    uint64 `json:"size"`
+	Query   string      `json:"query,omitempty"`
+	Name    string      `json:"name"`
+	Address objects.Hex `json:"address"`
+	Type    string      `json:"type"`
+	Module  string      `json:"module"`
+	Offset  uint64      `json:"offset"`
+	Size    uint64      `json:"size"`
 	// ByAddr: the query was an address; Address is the symbol's start.
 	ByAddr bool `json:"-"`
 	// Hidden: the address is unknown (zeros in /proc/kallsyms).
@@ -49,7 +52,7 @@ type symResult struct {
 }
 
 func resultOf(query string, s kallsyms.Symbol, off uint64, byAddr, hidden bool) symResult {
-	return symResult{Query: query, Name: s.Name, Address: hexU64(s.Addr), Type: string(rune(s.Type)), Module: s.Module,
+	return symResult{Query: query, Name: s.Name, Address: objects.Hex(s.Addr), Type: string(rune(s.Type)), Module: s.Module,
 		Offset: off, Size: s.Size, ByAddr: byAddr, Hidden: hidden}
 }
 
@@ -82,11 +85,11 @@ func runSym(e *env, args []string) error {
 	if !list && len(queries) == 0 {
 		return fmt.Errorf("sym: give a NAME or an ADDR (see kinspect sym help): %w", errUsage)
 	}
-	syms, err := openSymbols(e, file)
+	syms, notes, closeSyms, err := openSymbolTable(e, file)
 	if err != nil {
 		return err
 	}
-	defer syms.close()
+	defer closeSyms()
 	info, err := syms.Info()
 	if err != nil {
 		return err
@@ -97,13 +100,9 @@ func runSym(e *env, args []string) error {
 		if len(queries) == 1 {
 			pattern = queries[0]
 		}
-		results, err = symList(syms.Table, pattern, info.Hidden)
+		results, err = symList(syms, pattern, info.Hidden)
 	} else {
-		results, err = symQueries(syms.Table, queries, info.Hidden)
-		var nf *kallsyms.NotFoundError
-		if errors.As(err, &nf) && nf.ByAddr && info.Source != kallsyms.ProcPath && len(symbolSources) == 0 {
-			err = fmt.Errorf("%w (only vmlinux symbols are read from a dump: module and BPF symbols are not yet)", err)
-		}
+		results, err = symQueries(syms, queries, info.Hidden)
 	}
 	if err == nil || len(results) > 0 && !e.json {
 		if e.json {
@@ -116,7 +115,7 @@ func runSym(e *env, args []string) error {
 		}
 	}
 	if !e.json {
-		for _, n := range syms.notes {
+		for _, n := range notes {
 			fmt.Fprintf(e.stderr, "note: %s\n", n)
 		}
 		if info.Hidden && err == nil {
@@ -124,6 +123,42 @@ func runSym(e *env, args []string) error {
 		}
 	}
 	return err
+}
+
+// openSymbolTable opens the symbols sym looks in: a /proc/kallsyms copy
+// (file) alone, or the kernel's (kinspect.Open, which needs no types for
+// it: what could not be added is returned as notes).
+func openSymbolTable(e *env, file string) (*kallsyms.Table, []string, func(), error) {
+	if file != "" && e.dump == "" && !e.live {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		defer f.Close()
+		t, err := kallsyms.ParseProcKallsyms(f)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: %w", file, err)
+		}
+		return t, nil, func() {}, nil
+	}
+	o, err := options(e, file)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	o.Partial = true
+	k, err := kinspect.Open(context.Background(), o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := k.SymbolsErr(); err != nil {
+		k.Close()
+		return nil, nil, nil, err
+	}
+	var notes []string
+	if err := k.SymbolErr(); err != nil {
+		notes = append(notes, err.Error())
+	}
+	return k.Symbols(), notes, func() { k.Close() }, nil
 }
 
 // symQueries answers each query; the first failure ends the answers.

@@ -1,0 +1,198 @@
+package bpf
+
+import (
+	"bytes"
+	"fmt"
+	"iter"
+	"slices"
+
+	"github.com/kinspect/kinspect/btfload"
+	"github.com/kinspect/kinspect/objects"
+)
+
+// maxBTFObjectSize bounds the BTF bytes read for one object.
+const maxBTFObjectSize = 256 << 20
+
+// BTFObject is a BTF object of the kernel (struct btf, kernel/bpf/btf.c):
+// vmlinux's, a module's (split BTF on vmlinux's) or one a program loaded
+// for its maps and programs, with what bpftool's "btf show" prints.
+type BTFObject struct {
+	// Obj is the struct btf.
+	Obj  objects.Value
+	ID   uint32
+	Name string // "vmlinux", a module's name, or "" (5.11+: btf->name)
+	// Size is the BTF's size in bytes (data_size).
+	Size uint32
+	// Kernel says the BTF is the kernel's or a module's (kernel_btf).
+	Kernel bool
+	// Data is the address of the raw BTF bytes; BaseAddr the struct btf
+	// a split BTF builds on (0: none).
+	Data     uint64
+	BaseAddr uint64
+}
+
+// BTFForEach yields the kernel's BTF objects in ID order, from btf_idr.
+func BTFForEach(p *objects.Program) iter.Seq2[*BTFObject, error] {
+	return func(yield func(*BTFObject, error) bool) {
+		idr, err := p.Variable("btf_idr")
+		if err != nil {
+			yield(nil, fmt.Errorf("btf_for_each: %w", err))
+			return
+		}
+		for e, err := range objects.IDRForEachEntry(idr, "struct btf") {
+			if err != nil {
+				yield(nil, fmt.Errorf("btf_for_each: %w", err))
+				return
+			}
+			b, err := NewBTFObject(e.Value)
+			if err == nil && uint64(b.ID) != e.Index {
+				err = fmt.Errorf("btf at %#x has id %d but sits at %d in btf_idr: %w", b.Obj.Addr(), b.ID, e.Index, objects.ErrCorrupt)
+			}
+			if !yield(b, err) {
+				return
+			}
+		}
+	}
+}
+
+// FindBTFObject returns the BTF object with the given ID. Errors wrap
+// ErrNotFound.
+func FindBTFObject(p *objects.Program, id uint32) (*BTFObject, error) {
+	for b, err := range BTFForEach(p) {
+		if err != nil {
+			return nil, err
+		}
+		if b.ID == id {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("no BTF object with id %d: %w", id, objects.ErrNotFound)
+}
+
+// NewBTFObject reads the struct btf v is or points to.
+func NewBTFObject(v objects.Value) (*BTFObject, error) {
+	addr, err := objects.ObjectAddr(v, "btf")
+	if err != nil {
+		return nil, err
+	}
+	p := v.Program()
+	obj, err := p.ObjectOf("struct btf", addr)
+	if err != nil {
+		return nil, err
+	}
+	b, err := obj.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("read struct btf at %#x: %w", addr, err)
+	}
+	r := p.StructFrom(obj.Type(), b)
+	o := &BTFObject{Obj: obj}
+	o.ID = uint32(r.Uint("id"))
+	o.Size = uint32(r.Uint("data_size"))
+	o.Data = r.Uint("data")
+	o.BaseAddr = r.OptUint("base_btf") // 5.11+ (split BTF)
+	o.Kernel = r.OptUint("kernel_btf") != 0
+	if nb := r.Bytes("name"); nb != nil { // 5.11+ (36e68442d1af "bpf: Load and verify kernel module BTFs")
+		if i := bytes.IndexByte(nb, 0); i >= 0 {
+			nb = nb[:i]
+		}
+		o.Name = string(nb)
+	}
+	if r.Err() != nil {
+		return nil, fmt.Errorf("struct btf at %#x: %w", addr, r.Err())
+	}
+	return o, nil
+}
+
+// Bytes reads the object's raw BTF (header, types, strings). Errors wrap
+// ErrCorrupt for an implausible size, or the memory error.
+func (o *BTFObject) Bytes() ([]byte, error) {
+	if o.Size == 0 || o.Size > maxBTFObjectSize || o.Data == 0 {
+		return nil, fmt.Errorf("btf %d at %#x: data %#x of %d bytes: %w", o.ID, o.Obj.Addr(), o.Data, o.Size, objects.ErrCorrupt)
+	}
+	raw := make([]byte, o.Size)
+	if err := o.Obj.Program().Read(raw, o.Data); err != nil {
+		return nil, fmt.Errorf("btf %d: read %d bytes at %#x: %w", o.ID, o.Size, o.Data, err)
+	}
+	return raw, nil
+}
+
+// Spec parses the object's BTF: on its own, or, for split BTF (a
+// module's), on vmlinux (the Program's types). Errors wrap btfload's.
+func (o *BTFObject) Spec() (*btfload.Spec, error) {
+	raw, err := o.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	src := fmt.Sprintf("btf %d memory %#x+%#x", o.ID, o.Data, o.Size)
+	if o.BaseAddr != 0 {
+		base := o.Obj.Program().Types()
+		if base.Base() != nil {
+			base = base.Base()
+		}
+		return btfload.ParseSplit(raw, base, o.Name, src)
+	}
+	return btfload.Parse(raw, src)
+}
+
+// BTFUsers are the programs and maps that use a BTF object, by ID.
+type BTFUsers struct {
+	ProgIDs []uint32
+	MapIDs  []uint32
+}
+
+// BTFObjectUsers returns, for each BTF object ID, the programs
+// (prog->aux->btf) and maps (map->btf) that use it, as bpftool's "btf
+// show" lists them; IDs ascending.
+func BTFObjectUsers(p *objects.Program) (map[uint32]*BTFUsers, error) {
+	out := map[uint32]*BTFUsers{}
+	get := func(id uint32) *BTFUsers {
+		u := out[id]
+		if u == nil {
+			u = &BTFUsers{}
+			out[id] = u
+		}
+		return u
+	}
+	for m, err := range BPFMapForEach(p) {
+		if err != nil {
+			return nil, err
+		}
+		if m.BTFID != 0 {
+			get(m.BTFID).MapIDs = append(get(m.BTFID).MapIDs, m.ID)
+		}
+	}
+	idr, err := p.Variable("prog_idr")
+	if err != nil {
+		return nil, err
+	}
+	for e, err := range objects.IDRForEachEntry(idr, "struct bpf_prog") {
+		if err != nil {
+			return nil, err
+		}
+		aux, err := e.Value.Member("aux")
+		if err != nil {
+			return nil, err
+		}
+		btfp, err := aux.Member("btf")
+		if err != nil {
+			return nil, err
+		}
+		if a, err := btfp.Uint(); err != nil || a == 0 {
+			continue
+		}
+		idv, err := btfp.Member("id")
+		if err != nil {
+			return nil, err
+		}
+		bid, err := idv.Uint()
+		if err != nil {
+			return nil, err
+		}
+		get(uint32(bid)).ProgIDs = append(get(uint32(bid)).ProgIDs, uint32(e.Index))
+	}
+	for _, u := range out {
+		slices.Sort(u.ProgIDs)
+		slices.Sort(u.MapIDs)
+	}
+	return out, nil
+}

@@ -1,0 +1,142 @@
+package bpf
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf/btf"
+	"github.com/kinspect/kinspect/btfload"
+	"github.com/kinspect/kinspect/objects"
+)
+
+// BPFFeatures is what a kernel supports in BPF, read offline from its
+// BTF enums and its tables of operations (kernel/bpf/syscall.c), in the
+// spirit of bpftool's "feature probe", which loads test programs and
+// maps instead.
+type BPFFeatures struct {
+	// ProgTypes and MapTypes are enum bpf_prog_type's and
+	// bpf_map_type's values; Have says the kernel was built with the
+	// type (its entry of bpf_prog_types[] or bpf_map_types[] is set).
+	ProgTypes []BPFFeature
+	MapTypes  []BPFFeature
+	// AttachTypes and LinkTypes are the enums' values.
+	AttachTypes []BPFFeature
+	LinkTypes   []BPFFeature
+	// Helpers are enum bpf_func_id's values ("bpf_map_lookup_elem");
+	// Have says the kernel has a prototype of the helper (hasProto).
+	Helpers []BPFFeature
+	// TablesRead says whether the operation tables were read (else Have
+	// of program and map types only repeats the enum).
+	TablesRead bool
+}
+
+// BPFFeature is one enum value.
+type BPFFeature struct {
+	Value uint64
+	Name  string // bpftool's spelling: "socket_filter", "lru_hash", "bpf_map_lookup_elem"
+	Have  bool
+	// Ops is the name of the operations the table points to
+	// ("htab_map_ops"), when resolved.
+	Ops string
+}
+
+// SymbolNamer names the symbol at an address (kallsyms); ok false when
+// none.
+type SymbolNamer func(addr uint64) (name string, ok bool)
+
+// BPFFeatureProbe reads the kernel's BPF features. symName resolves the
+// operation tables' pointers (nil: trust any non-NULL pointer); hasProto
+// says whether the kernel has a prototype (struct bpf_func_proto) of the
+// helper named without its bpf_ prefix, "map_lookup_elem" (nil: every
+// helper the enum names counts).
+func BPFFeatureProbe(p *objects.Program, symName SymbolNamer, hasProto func(name string) bool) (*BPFFeatures, error) {
+	f := &BPFFeatures{}
+	var err error
+	if f.ProgTypes, err = enumFeatures(p, "enum bpf_prog_type", "BPF_PROG_TYPE_"); err != nil {
+		return nil, err
+	}
+	if f.MapTypes, err = enumFeatures(p, "enum bpf_map_type", "BPF_MAP_TYPE_"); err != nil {
+		return nil, err
+	}
+	if f.AttachTypes, err = enumFeatures(p, "enum bpf_attach_type", "BPF_"); err != nil {
+		return nil, err
+	}
+	if f.LinkTypes, err = enumFeatures(p, "enum bpf_link_type", "BPF_LINK_TYPE_"); err != nil {
+		return nil, err
+	}
+	helpers, err := enumFeatures(p, "enum bpf_func_id", "BPF_FUNC_")
+	if err != nil {
+		return nil, err
+	}
+	for i := range helpers {
+		helpers[i].Have = hasProto == nil || hasProto(helpers[i].Name)
+		helpers[i].Name = "bpf_" + helpers[i].Name
+	}
+	f.Helpers = helpers
+	// bpf_prog_types[] and bpf_map_types[] are indexed by type, NULL
+	// for types not built in (kernel/bpf/syscall.c, include/linux/bpf_types.h).
+	okP := readOpsTable(p, "bpf_prog_types", f.ProgTypes, "_ops", symName)
+	okM := readOpsTable(p, "bpf_map_types", f.MapTypes, "_ops", symName)
+	f.TablesRead = okP && okM
+	return f, nil
+}
+
+// enumFeatures lists an enum's values other than UNSPEC and the __MAX
+// sentinel, named as bpftool does, each Have.
+func enumFeatures(p *objects.Program, enum, prefix string) ([]BPFFeature, error) {
+	t, err := p.Type(enum)
+	if err != nil {
+		return nil, err
+	}
+	e, ok := btfload.Underlying(t).(*btf.Enum)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an enum: %w", enum, objects.ErrType)
+	}
+	seen := map[uint64]int{}
+	var out []BPFFeature
+	for _, ev := range e.Values {
+		if !strings.HasPrefix(ev.Name, prefix) {
+			continue
+		}
+		name := strings.ToLower(strings.TrimPrefix(ev.Name, prefix))
+		if name == "unspec" || strings.HasPrefix(ev.Name, "__") {
+			continue
+		}
+		if i, dup := seen[ev.Value]; dup {
+			// An alias: keep the name that is not _DEPRECATED.
+			if strings.HasSuffix(out[i].Name, "_deprecated") {
+				out[i].Name = name
+			}
+			continue
+		}
+		seen[ev.Value] = len(out)
+		out = append(out, BPFFeature{Value: ev.Value, Name: name, Have: true})
+	}
+	return out, nil
+}
+
+// readOpsTable sets Have from a table of operation pointers indexed by
+// type; false when the table cannot be read.
+func readOpsTable(p *objects.Program, sym string, fs []BPFFeature, suffix string, symName SymbolNamer) bool {
+	base, err := p.Symbol(sym)
+	if err != nil {
+		return false
+	}
+	for i := range fs {
+		ptr, err := p.ReadU64(base + 8*fs[i].Value)
+		if err != nil {
+			return false
+		}
+		fs[i].Have = ptr != 0
+		if ptr != 0 && symName != nil {
+			name, ok := symName(ptr)
+			// Past the table's end lies another object: a pointer not to
+			// some *_ops is not an entry.
+			fs[i].Have = ok && strings.HasSuffix(name, suffix)
+			if fs[i].Have {
+				fs[i].Ops = name
+			}
+		}
+	}
+	return true
+}

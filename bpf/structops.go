@@ -1,0 +1,330 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"iter"
+	"strings"
+
+	"github.com/cilium/ebpf/btf"
+	"github.com/kinspect/kinspect/btfload"
+	"github.com/kinspect/kinspect/objects"
+)
+
+// Walkers of the struct_ops maps of kernel/bpf/bpf_struct_ops.c: maps of
+// type BPF_MAP_TYPE_STRUCT_OPS whose one value is a kernel ops table
+// (struct tcp_congestion_ops, ...) with BPF programs in its function
+// pointers, as bpftool's "struct_ops" command shows them.
+
+// BPFMapTypeStructOps is BPF_MAP_TYPE_STRUCT_OPS.
+const BPFMapTypeStructOps = 26
+
+// structOpsValuePrefix starts the name of every struct_ops value type:
+// bpf_struct_ops_tcp_congestion_ops wraps struct tcp_congestion_ops.
+const structOpsValuePrefix = "bpf_struct_ops_"
+
+// The states of a struct_ops map's kernel value (enum
+// bpf_struct_ops_state).
+const (
+	BPFStructOpsStateInit = 0
+)
+
+// BPFStructOps is a struct_ops map: a struct bpf_map embedded in a
+// struct bpf_struct_ops_map, with the value bpf_map_lookup_elem returns
+// for it.
+type BPFStructOps struct {
+	Map *BPFMap
+	// Obj is the struct bpf_struct_ops_map.
+	Obj objects.Value
+	// ValueType is the map's value type in vmlinux BTF
+	// (map->btf_vmlinux_value_type_id), struct bpf_struct_ops_NAME;
+	// KernelStruct is NAME ("tcp_congestion_ops"), what bpftool's
+	// get_kern_struct_ops_name prints.
+	ValueType    btf.Type
+	KernelStruct string
+	// State is kvalue's enum bpf_struct_ops_state (0 INIT: nothing
+	// registered yet; INUSE; TOBEFREE; READY: 6.4+, waiting for a
+	// link); StateName its enumerator's name.
+	State     uint32
+	StateName string
+	// Value is what bpf_struct_ops_map_sys_lookup_elem hands user space
+	// for key 0 (map->value_size bytes): all zero in state INIT, else a
+	// copy of st_map->uvalue (the value user space wrote, with each
+	// function pointer replaced by its program's id) with state and
+	// refcnt filled in.
+	Value []byte
+	// Funcs are the function-pointer members of the kernel struct, in
+	// member order, with the program id each holds in Value.
+	Funcs []BPFStructOpsFunc
+	// ValueErr says why Value (and State, Funcs) could not be read: a
+	// page missing from the dump.
+	ValueErr error
+}
+
+// BPFStructOpsFunc is one function pointer of a struct_ops value.
+type BPFStructOpsFunc struct {
+	// Member is its name in the kernel struct ("ssthresh").
+	Member string
+	// ProgID is the id of the program it holds (0: none).
+	ProgID uint32
+}
+
+// BPFStructOpsForEach yields every struct_ops map in ID order, from
+// map_idr, as bpftool's "struct_ops show" lists them. A map that cannot
+// be read is yielded with its error (and nil when its struct bpf_map
+// could not be read either).
+func BPFStructOpsForEach(p *objects.Program) iter.Seq2[*BPFStructOps, error] {
+	return func(yield func(*BPFStructOps, error) bool) {
+		for m, err := range BPFMapForEach(p) {
+			if err != nil {
+				if !yield(nil, err) || m == nil {
+					return
+				}
+				continue
+			}
+			if m.Type != BPFMapTypeStructOps {
+				continue
+			}
+			if !yield(NewBPFStructOps(m)) {
+				return
+			}
+		}
+	}
+}
+
+// NewBPFStructOps reads the struct_ops map m; a failure to read its value
+// is kept in ValueErr. Errors wrap ErrType for a
+// map of another type, ErrNotFound for a kernel whose BTF lacks struct
+// bpf_struct_ops_map, ErrCorrupt for a value type id vmlinux's BTF does
+// not have.
+func NewBPFStructOps(m *BPFMap) (*BPFStructOps, error) {
+	if m.Type != BPFMapTypeStructOps {
+		return nil, fmt.Errorf("map %d: a %s map, not struct_ops: %w", m.ID, m.TypeName, objects.ErrType)
+	}
+	p := m.Obj.Program(
+	// struct bpf_struct_ops_map is private to bpf_struct_ops.c but, like
+	// every type of vmlinux, in its BTF.
+	)
+
+	st, err := m.container("struct bpf_struct_ops_map")
+	if err != nil {
+		return nil, fmt.Errorf("struct_ops map %d: %w", m.ID, err)
+	}
+	s := &BPFStructOps{Map: m, Obj: st}
+	if s.ValueType, err = structOpsValueType(p, m); err != nil {
+		return nil, err
+	}
+	s.KernelStruct = strings.TrimPrefix(s.ValueType.TypeName(), structOpsValuePrefix)
+	if err := s.readValue(); err != nil {
+		s.Value, s.Funcs = nil, nil
+		s.ValueErr = fmt.Errorf("struct_ops map %d: %w", m.ID, err)
+	}
+	return s, nil
+}
+
+// structOpsValueType returns the struct_ops map's value type: vmlinux
+// BTF's type btf_vmlinux_value_type_id.
+func structOpsValueType(p *objects.Program, m *BPFMap) (btf.Type, error) {
+	if p.Types() == nil || p.Types().BTF() == nil {
+		return nil, fmt.Errorf("struct_ops map %d: no vmlinux BTF: %w", m.ID, objects.ErrNotFound)
+	}
+	t, err := p.Types().BTF().TypeByID(btf.TypeID(m.BTFVmlinuxValueTypeID))
+	if err != nil {
+		return nil, fmt.Errorf("struct_ops map %d: vmlinux value type %d: %v: %w", m.ID, m.BTFVmlinuxValueTypeID, err, objects.ErrCorrupt)
+	}
+	return t, nil
+}
+
+// maxStructOpsValue bounds a struct_ops value before it is read (the
+// largest kernel ops tables are a few hundred bytes).
+const maxStructOpsValue = 1 << 16
+
+// valuePath returns the path of a member of the common head of struct
+// bpf_struct_ops_value (refcnt, state) in the value type t: 6.9+
+// ("bpf: pass attached BTF to the bpf_struct_ops subsystem" series)
+// wraps them in "common" (struct bpf_struct_ops_common_value).
+func (s *BPFStructOps) valuePath(t btf.Type, name string) string {
+	if _, err := s.Obj.Program().FindMember(btfload.Underlying(t), "common"); err == nil {
+		return "common." + name
+	}
+	return name
+}
+
+// readValue computes Value, State and Funcs as
+// bpf_struct_ops_map_sys_lookup_elem does.
+func (s *BPFStructOps) readValue() error {
+	p := s.Obj.Program()
+	m := s.Map
+	vsize, err := btf.Sizeof(s.ValueType)
+	if err != nil {
+		return fmt.Errorf("size of %s: %v: %w", s.ValueType.TypeName(), err, objects.ErrType)
+	}
+	if m.ValueSize > maxStructOpsValue || int(m.ValueSize) != vsize {
+		return fmt.Errorf("value_size %d, %s has %d bytes: %w", m.ValueSize, s.ValueType.TypeName(), vsize, objects.ErrCorrupt)
+	}
+	kvalue, err := s.Obj.Member("kvalue")
+	if err != nil {
+		return err
+	}
+	sv, err := kvalue.Path(s.valuePath(kvalue.Type(), "state"))
+	if err != nil {
+		return err
+	}
+	state, err := sv.Uint()
+	if err != nil {
+		return fmt.Errorf("kvalue state: %w", err)
+	}
+	s.State = uint32(state)
+	if s.StateName = objects.EnumName(sv.Type(), state); s.StateName == "" {
+		s.StateName = fmt.Sprint(state)
+	}
+	s.Value = make([]byte, m.ValueSize)
+	if s.State != BPFStructOpsStateInit {
+		ua, err := s.Obj.MemberUint("uvalue")
+		if err != nil {
+			return err
+		}
+		if ua == 0 {
+			return fmt.Errorf("NULL uvalue: %w", objects.ErrCorrupt)
+		}
+		if err := p.Read(s.Value, ua); err != nil {
+			return fmt.Errorf("uvalue at %#x: %w", ua, err)
+		}
+		refcnt, err := s.refcnt(kvalue)
+		if err != nil {
+			return err
+		}
+		val := p.Object(s.ValueType, 0)
+		for _, f := range []struct {
+			name string
+			x    uint32
+		}{{"state", s.State}, {"refcnt", refcnt}} {
+			// refcount_set and the enum store write 4 bytes.
+			v, err := val.Path(s.valuePath(s.ValueType, f.name))
+			if err != nil {
+				return err
+			}
+			if n, _ := btf.Sizeof(v.Type()); n != 4 || v.Addr()+4 > uint64(len(s.Value)) {
+				return fmt.Errorf("%s.%s is %d bytes: %w", s.ValueType.TypeName(), f.name, n, objects.ErrNotSupported)
+			}
+			binary.LittleEndian.PutUint32(s.Value[v.Addr():], f.x)
+		}
+	}
+	return s.readFuncs()
+}
+
+// refcnt returns the reference count the lookup reports. Until 6.3 it
+// is kvalue's own refcnt, set to 1 when the map is registered and raised
+// by each user (each TCP socket of a congestion control). 6.4 ("bpf:
+// Retire the struct_ops map kvalue->refcnt.", in the series that brought
+// struct bpf_struct_ops_link) reports the map's references less its user
+// references, at least 0, and leaves kvalue's refcnt at 0; Debian's
+// 6.1.y has that change too, without the links. So: a kernel with
+// struct bpf_struct_ops_link, or whose registered map has a kvalue
+// refcnt of 0 (which the old code never leaves while the map is in
+// use), reports the map's count.
+func (s *BPFStructOps) refcnt(kvalue objects.Value) (uint32, error) {
+	p := s.Obj.Program()
+	v, err := kvalue.Path(s.valuePath(kvalue.Type(), "refcnt") + ".refs.counter")
+	if err != nil {
+		return 0, err
+	}
+	kref, err := v.Uint()
+	if err != nil {
+		return 0, fmt.Errorf("kvalue refcnt: %w", err)
+	}
+	if _, err := p.Type("struct bpf_struct_ops_link"); err != nil && kref != 0 {
+		return uint32(kref), nil
+	}
+	var n [2]int64
+	for i, path := range []string{"refcnt.counter", "usercnt.counter"} {
+		v, err := s.Map.Obj.Path(path)
+		if err == nil {
+			n[i], err = v.Int()
+		}
+		if err != nil {
+			return 0, fmt.Errorf("map %s: %w", path, err)
+		}
+	}
+	return uint32(max(n[0]-n[1], 0)), nil
+}
+
+// readFuncs lists the kernel struct's function pointers (the value
+// type's member "data") and the program ids Value holds in them.
+func (s *BPFStructOps) readFuncs() error {
+	val := s.Obj.Program().Object(s.ValueType, 0)
+	data, err := val.Member("data")
+	if err != nil {
+		return err
+	}
+	st, ok := btfload.Underlying(data.Type()).(*btf.Struct)
+	if !ok {
+		return fmt.Errorf("%s.data is not a struct: %w", s.ValueType.TypeName(), objects.ErrType)
+	}
+	for _, mb := range st.Members {
+		ptr, ok := btfload.Underlying(mb.Type).(*btf.Pointer)
+		if !ok {
+			continue
+		}
+		if _, ok := btfload.Underlying(ptr.Target).(*btf.FuncProto); !ok {
+			continue
+		}
+		off := data.Addr() + uint64(mb.Offset/8)
+		if off+8 > uint64(len(s.Value)) {
+			return fmt.Errorf("%s.data.%s beyond the value: %w", s.ValueType.TypeName(), mb.Name, objects.ErrCorrupt)
+		}
+		s.Funcs = append(s.Funcs, BPFStructOpsFunc{Member: mb.Name, ProgID: uint32(binary.LittleEndian.Uint64(s.Value[off:]))})
+	}
+	return nil
+}
+
+// structOpsMemUsage is bpf_struct_ops_map_mem_usage (6.4+): the struct
+// bpf_struct_ops_map with its value's data, the user copy of the value,
+// a bpf_link pointer per function (funcs_cnt where the map has it;
+// before, one per member of the value type), a bpf_ksym pointer per
+// function where the map has ksyms, and the trampoline page.
+func (m *BPFMap) structOpsMemUsage() (uint64, error) {
+	p := m.Obj.Program()
+	st, err := m.container("struct bpf_struct_ops_map")
+	if err != nil {
+		return 0, err
+	}
+	vt, err := structOpsValueType(p, m)
+	if err != nil {
+		return 0, err
+	}
+	vsize, err := btf.Sizeof(vt)
+	if err != nil {
+		return 0, fmt.Errorf("size of %s: %v: %w", vt.TypeName(), err, objects.ErrType)
+	}
+	stSize, err := p.SizeofType("struct bpf_struct_ops_map")
+	if err != nil {
+		return 0, err
+	}
+	headSize, err := p.SizeofType("struct bpf_struct_ops_value")
+	if err != nil {
+		return 0, err
+	}
+	var ptrs uint64
+	if n, err := st.MemberUint("funcs_cnt"); err == nil {
+		ptrs = n
+		// The kernel symbols of the trampolines (6.13, and
+		// Debian's 6.12.y) add a struct bpf_ksym pointer per
+		// function.
+		if _, err := st.Member("ksyms"); err == nil {
+			ptrs += n
+		}
+	} else if s, ok := btfload.Underlying(vt).(*btf.Struct); ok {
+		ptrs = uint64(len(s.Members))
+	}
+	return stSize + uint64(vsize) - headSize + uint64(vsize) + ptrs*8 + 4096, nil
+}
+
+// ValueObject returns Value as a value of ValueType (not in memory: its
+// members read from the bytes), or false when Value could not be read.
+func (s *BPFStructOps) ValueObject() (objects.Value, bool) {
+	if s.Value == nil {
+		return objects.Value{}, false
+	}
+	return s.Obj.Program().ValueOf(s.ValueType, s.Value), true
+}

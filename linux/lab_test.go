@@ -1,0 +1,315 @@
+package linux_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/internal/labkernel"
+	"github.com/kinspect/kinspect/kallsyms"
+	"github.com/kinspect/kinspect/linux"
+)
+
+// truthTask is an entry of truth/ps.json.
+type truthTask struct {
+	PID   int    `json:"pid"`
+	TID   int    `json:"tid"`
+	PPID  int    `json:"ppid"`
+	Comm  string `json:"comm"`
+	State string `json:"state"`
+	CPU   int    `json:"cpu"`
+}
+
+// TestLabForEachTask: every task of ps.json is found with its pid, ppid,
+// name (as /proc shows it) and state; no task is extra but the snapshot
+// process's.
+func TestLabForEachTask(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			var ps []truthTask
+			labdata.ReadJSON(t, sc.Path("truth/ps.json"), &ps)
+			var meta struct {
+				Excluded int `json:"excluded_pid"`
+			}
+			labdata.ReadJSON(t, sc.Path("truth/snapshot-meta.json"), &meta)
+			got := map[int]linux.Task{}
+			names := map[int]string{}
+			for task, err := range linux.ForEachTask(p) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				tk, err := linux.ReadTask(task)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, dup := got[tk.TID]; dup {
+					t.Errorf("tid %d twice", tk.TID)
+				}
+				got[tk.TID] = tk
+				if names[tk.TID], err = linux.TaskName(task); err != nil {
+					t.Errorf("name of %d: %v", tk.TID, err)
+				}
+			}
+			var missing, wrong, states, cpus, descs []string
+			match := 0
+			for _, tr := range ps {
+				g, ok := got[tr.TID]
+				if !ok {
+					missing = append(missing, fmt.Sprintf("%d(%s)", tr.TID, tr.Comm))
+					continue
+				}
+				delete(got, tr.TID)
+				if g.PID == tr.PID && g.PPID == tr.PPID && names[tr.TID] != tr.Comm && sameWorker(names[tr.TID], tr.Comm) {
+					// A kworker that ran other work between the snapshot
+					// and the dump: its desc changed.
+					descs = append(descs, fmt.Sprintf("%d %s→%s", tr.TID, tr.Comm, names[tr.TID]))
+				} else if g.PID != tr.PID || g.PPID != tr.PPID || names[tr.TID] != tr.Comm {
+					wrong = append(wrong, fmt.Sprintf("%d: got pid %d ppid %d %q, truth pid %d ppid %d %q", tr.TID, g.PID, g.PPID, names[tr.TID], tr.PID, tr.PPID, tr.Comm))
+					continue
+				}
+				if string(g.State.Letter()) != tr.State {
+					states = append(states, fmt.Sprintf("%d(%s) %c, truth %s", tr.TID, tr.Comm, g.State.Letter(), tr.State))
+				}
+				if g.CPU != tr.CPU {
+					cpus = append(cpus, fmt.Sprintf("%d %d/%d", tr.TID, g.CPU, tr.CPU))
+				}
+				match++
+			}
+			var extra []string
+			for tid, g := range got {
+				if g.PID != meta.Excluded {
+					extra = append(extra, fmt.Sprintf("%d(%s)", tid, g.Comm))
+				}
+			}
+			sort.Strings(extra)
+			t.Logf("%d truth tasks: %d match pid, tid, ppid and name (of which kworkers whose last workqueue changed: %v); states differ: %v; CPUs differ (got/truth): %v", len(ps), match, descs, states, cpus)
+			if len(missing) > 0 || len(extra) > 0 || len(wrong) > 0 {
+				t.Errorf("missing %v; extra %v; wrong %v", missing, extra, wrong)
+			}
+			// Only a task that ran between the snapshot and the dump may
+			// change state: the snapshot (gone), init (waiting on it), the
+			// spinner, and the kworkers/ksoftirqd that serviced them.
+			if len(states) > 3 {
+				t.Errorf("%d states differ: %v", len(states), states)
+			}
+		})
+	}
+}
+
+// sameWorker says a and b name the same kworker, whatever their desc.
+func sameWorker(a, b string) bool {
+	id := func(s string) string {
+		if !strings.HasPrefix(s, "kworker/") {
+			return s
+		}
+		if i := strings.IndexAny(s[len("kworker/"):], "+-"); i >= 0 && !strings.HasPrefix(s, "kworker/R-") {
+			return s[:len("kworker/")+i]
+		}
+		return s
+	}
+	return strings.HasPrefix(a, "kworker/") && id(a) == id(b)
+}
+
+// TestLabCurrentTask: the spinner runs on CPU 1 in every dump.
+func TestLabCurrentTask(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf") {
+		t.Run(name, func(t *testing.T) {
+			cur, err := linux.CurrentTask(p, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tk, err := linux.ReadTask(cur)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tk.Comm != "ki_spinner" || tk.CPU != 1 || tk.State != linux.TaskRunning {
+				t.Errorf("CPU 1 runs %+v, want ki_spinner, running on CPU 1", tk)
+			}
+			idle, err := linux.IdleTask(p, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			it, err := linux.ReadTask(idle)
+			if err != nil || it.Comm != "swapper/1" || it.TID != 0 {
+				t.Errorf("idle task of CPU 1: %+v, %v", it, err)
+			}
+		})
+	}
+}
+
+// truthKallsyms reads truth/kallsyms.txt's lines of modules (and [bpf])
+// as "ADDR TYPE NAME [MOD]" strings.
+func truthKallsyms(t *testing.T, path string, bpf bool) map[string]bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) != 4 || fs[3] == "[__builtin__ftrace]" || (fs[3] == "[bpf]") != bpf {
+			continue
+		}
+		out[strings.Join(fs, " ")] = true
+	}
+	return out
+}
+
+// TestLabModuleKallsyms: the module symbols read from each dump are the
+// guest's /proc/kallsyms module lines: address, type letter, name.
+func TestLabModuleKallsyms(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			truth := truthKallsyms(t, sc.Path("truth/kallsyms.txt"), false)
+			tab := kallsyms.FromMemory(nil, kallsyms.Locations{})
+			if err := linux.AddModuleSymbols(p, tab); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for s := range tab.All() {
+				if s.Module != "" {
+					got[fmt.Sprintf("%016x %c %s [%s]", s.Addr, s.Type, s.Name, s.Module)] = true
+				}
+			}
+			compareSets(t, "module symbols", got, truth)
+		})
+	}
+}
+
+// TestLabModules: the module list is /proc/modules: name, size, base,
+// refcount.
+func TestLabModules(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(labkernel.Scenario(name).Path("truth/modules.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			truth := map[string]string{}
+			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				fs := strings.Fields(l)
+				truth[fs[0]] = fmt.Sprintf("%s %s %s", fs[1], fs[2], fs[len(fs)-1])
+			}
+			got := map[string]string{}
+			for mod, err := range linux.ForEachModule(p) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := linux.ReadModule(mod)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[m.Name] = fmt.Sprintf("%d %d %#x", m.Size, m.Refcount, m.Base)
+				if m.State != "MODULE_STATE_LIVE" {
+					t.Errorf("%s: state %s", m.Name, m.State)
+				}
+			}
+			for n, w := range truth {
+				if got[n] != w {
+					t.Errorf("module %s: %q, truth %q", n, got[n], w)
+				}
+			}
+			if len(got) != len(truth) {
+				t.Errorf("%d modules, truth %d", len(got), len(truth))
+			}
+			t.Logf("%d modules match /proc/modules (size, refcount, address)", len(truth))
+		})
+	}
+}
+
+func compareSets(t *testing.T, what string, got, truth map[string]bool) {
+	t.Helper()
+	var missing, extra []string
+	for k := range truth {
+		if !got[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range got {
+		if !truth[k] {
+			extra = append(extra, k)
+		}
+	}
+	t.Logf("%s: %d in the truth, %d read, %d missing, %d extra", what, len(truth), len(got), len(missing), len(extra))
+	if len(truth) == 0 {
+		t.Errorf("%s: none in the truth", what)
+	}
+	if len(missing) > 0 || len(extra) > 0 {
+		t.Errorf("%s: missing %d %v; extra %d %v", what, len(missing), head(missing, 10), len(extra), head(extra, 10))
+	}
+}
+
+func head(s []string, n int) []string {
+	if len(s) > n {
+		return append(s[:n:n], "... "+strconv.Itoa(len(s)-n)+" more")
+	}
+	return s
+}
+
+// TestLabPrintk: the records read from each dump print as the guest's
+// dmesg printed them: every truth line, in order, from the first; the
+// dump, taken later, may have more lines at the end.
+func TestLabPrintk(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(labkernel.Scenario(name).Path("truth/dmesg.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			truth := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+			ring, err := linux.ReadPrintkRing(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range ring.Records {
+				got = append(got, r.DmesgLines()...)
+			}
+			checkDmesg(t, got, truth)
+			if ring.Skipped > 0 {
+				t.Errorf("%d descriptors skipped", ring.Skipped)
+			}
+			for i := 1; i < len(ring.Records); i++ {
+				if ring.Records[i].Seq != ring.Records[i-1].Seq+1 {
+					t.Errorf("seq %d follows %d", ring.Records[i].Seq, ring.Records[i-1].Seq)
+				}
+			}
+			t.Logf("%d records, %d lines (truth %d), seq %d-%d", len(ring.Records), len(got), len(truth), ring.Records[0].Seq, ring.Records[len(ring.Records)-1].Seq)
+		})
+	}
+}
+
+func checkDmesg(t *testing.T, got, truth []string) {
+	t.Helper()
+	// The truth may start later if the ring wrapped before dmesg ran;
+	// find its first line.
+	start := -1
+	for i, l := range got {
+		if l == truth[0] {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		t.Fatalf("truth's first line %q not found", truth[0])
+	}
+	got = got[start:]
+	for i, l := range truth {
+		if i >= len(got) {
+			t.Fatalf("dump ends at truth line %d of %d", i+1, len(truth))
+		}
+		if got[i] != l {
+			t.Fatalf("line %d:\n got  %q\n want %q", i+1, got[i], l)
+		}
+	}
+}
