@@ -78,7 +78,7 @@ func (k *Kernel) Info() *Info {
 		if err != nil {
 			continue
 		}
-		if ti, err := linux.ReadTask(t); err == nil {
+		if ti, err := linux.NewTask(t); err == nil {
 			c.PID, c.Comm = ti.TID, ti.Comm
 		}
 	}

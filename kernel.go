@@ -230,7 +230,7 @@ func AddKernelSymbols(p *objects.Program, t *kallsyms.Table) error {
 	if err := linux.AddModuleSymbols(p, t); err != nil {
 		errs = append(errs, fmt.Errorf("module symbols: %w", err))
 	}
-	if err := bpf.AddBPFSymbols(p, t); err != nil {
+	if err := bpf.AddSymbols(p, t); err != nil {
 		errs = append(errs, fmt.Errorf("BPF symbols: %w", err))
 	}
 	return errors.Join(errs...)

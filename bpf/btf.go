@@ -13,10 +13,10 @@ import (
 // maxBTFObjectSize bounds the BTF bytes read for one object.
 const maxBTFObjectSize = 256 << 20
 
-// BTFObject is a BTF object of the kernel (struct btf, kernel/bpf/btf.c):
+// BTF is a BTF object of the kernel (struct btf, kernel/bpf/btf.c):
 // vmlinux's, a module's (split BTF on vmlinux's) or one a program loaded
 // for its maps and programs, with what bpftool's "btf show" prints.
-type BTFObject struct {
+type BTF struct {
 	// Obj is the struct btf.
 	Obj  objects.Value
 	ID   uint32
@@ -32,8 +32,8 @@ type BTFObject struct {
 }
 
 // BTFForEach yields the kernel's BTF objects in ID order, from btf_idr.
-func BTFForEach(p *objects.Program) iter.Seq2[*BTFObject, error] {
-	return func(yield func(*BTFObject, error) bool) {
+func BTFForEach(p *objects.Program) iter.Seq2[*BTF, error] {
+	return func(yield func(*BTF, error) bool) {
 		idr, err := p.Variable("btf_idr")
 		if err != nil {
 			yield(nil, fmt.Errorf("btf_for_each: %w", err))
@@ -44,7 +44,7 @@ func BTFForEach(p *objects.Program) iter.Seq2[*BTFObject, error] {
 				yield(nil, fmt.Errorf("btf_for_each: %w", err))
 				return
 			}
-			b, err := NewBTFObject(e.Value)
+			b, err := NewBTF(e.Value)
 			if err == nil && uint64(b.ID) != e.Index {
 				err = fmt.Errorf("btf at %#x has id %d but sits at %d in btf_idr: %w", b.Obj.Addr(), b.ID, e.Index, objects.ErrCorrupt)
 			}
@@ -55,9 +55,9 @@ func BTFForEach(p *objects.Program) iter.Seq2[*BTFObject, error] {
 	}
 }
 
-// FindBTFObject returns the BTF object with the given ID. Errors wrap
+// BTFByID returns the BTF object with the given ID. Errors wrap
 // ErrNotFound.
-func FindBTFObject(p *objects.Program, id uint32) (*BTFObject, error) {
+func BTFByID(p *objects.Program, id uint32) (*BTF, error) {
 	for b, err := range BTFForEach(p) {
 		if err != nil {
 			return nil, err
@@ -69,8 +69,8 @@ func FindBTFObject(p *objects.Program, id uint32) (*BTFObject, error) {
 	return nil, fmt.Errorf("no BTF object with id %d: %w", id, objects.ErrNotFound)
 }
 
-// NewBTFObject reads the struct btf v is or points to.
-func NewBTFObject(v objects.Value) (*BTFObject, error) {
+// NewBTF reads the struct btf v is or points to.
+func NewBTF(v objects.Value) (*BTF, error) {
 	addr, err := objects.ObjectAddr(v, "btf")
 	if err != nil {
 		return nil, err
@@ -85,7 +85,7 @@ func NewBTFObject(v objects.Value) (*BTFObject, error) {
 		return nil, fmt.Errorf("read struct btf at %#x: %w", addr, err)
 	}
 	r := p.StructFrom(obj.Type(), b)
-	o := &BTFObject{Obj: obj}
+	o := &BTF{Obj: obj}
 	o.ID = uint32(r.Uint("id"))
 	o.Size = uint32(r.Uint("data_size"))
 	o.Data = r.Uint("data")
@@ -105,7 +105,7 @@ func NewBTFObject(v objects.Value) (*BTFObject, error) {
 
 // Bytes reads the object's raw BTF (header, types, strings). Errors wrap
 // ErrCorrupt for an implausible size, or the memory error.
-func (o *BTFObject) Bytes() ([]byte, error) {
+func (o *BTF) Bytes() ([]byte, error) {
 	if o.Size == 0 || o.Size > maxBTFObjectSize || o.Data == 0 {
 		return nil, fmt.Errorf("btf %d at %#x: data %#x of %d bytes: %w", o.ID, o.Obj.Addr(), o.Data, o.Size, objects.ErrCorrupt)
 	}
@@ -118,7 +118,7 @@ func (o *BTFObject) Bytes() ([]byte, error) {
 
 // Spec parses the object's BTF: on its own, or, for split BTF (a
 // module's), on vmlinux (the Program's types). Errors wrap btfload's.
-func (o *BTFObject) Spec() (*btfload.Spec, error) {
+func (o *BTF) Spec() (*btfload.Spec, error) {
 	raw, err := o.Bytes()
 	if err != nil {
 		return nil, err
@@ -140,10 +140,10 @@ type BTFUsers struct {
 	MapIDs  []uint32
 }
 
-// BTFObjectUsers returns, for each BTF object ID, the programs
+// BTFUsersOf returns, for each BTF object ID, the programs
 // (prog->aux->btf) and maps (map->btf) that use it, as bpftool's "btf
 // show" lists them; IDs ascending.
-func BTFObjectUsers(p *objects.Program) (map[uint32]*BTFUsers, error) {
+func BTFUsersOf(p *objects.Program) (map[uint32]*BTFUsers, error) {
 	out := map[uint32]*BTFUsers{}
 	get := func(id uint32) *BTFUsers {
 		u := out[id]
@@ -153,7 +153,7 @@ func BTFObjectUsers(p *objects.Program) (map[uint32]*BTFUsers, error) {
 		}
 		return u
 	}
-	for m, err := range BPFMapForEach(p) {
+	for m, err := range MapForEach(p) {
 		if err != nil {
 			return nil, err
 		}

@@ -9,29 +9,29 @@ import (
 	"github.com/kinspect/kinspect/objects"
 )
 
-// BPFFeatures is what a kernel supports in BPF, read offline from its
+// Features is what a kernel supports in BPF, read offline from its
 // BTF enums and its tables of operations (kernel/bpf/syscall.c), in the
 // spirit of bpftool's "feature probe", which loads test programs and
 // maps instead.
-type BPFFeatures struct {
+type Features struct {
 	// ProgTypes and MapTypes are enum bpf_prog_type's and
 	// bpf_map_type's values; Have says the kernel was built with the
 	// type (its entry of bpf_prog_types[] or bpf_map_types[] is set).
-	ProgTypes []BPFFeature
-	MapTypes  []BPFFeature
+	ProgTypes []Feature
+	MapTypes  []Feature
 	// AttachTypes and LinkTypes are the enums' values.
-	AttachTypes []BPFFeature
-	LinkTypes   []BPFFeature
+	AttachTypes []Feature
+	LinkTypes   []Feature
 	// Helpers are enum bpf_func_id's values ("bpf_map_lookup_elem");
 	// Have says the kernel has a prototype of the helper (hasProto).
-	Helpers []BPFFeature
+	Helpers []Feature
 	// TablesRead says whether the operation tables were read (else Have
 	// of program and map types only repeats the enum).
 	TablesRead bool
 }
 
-// BPFFeature is one enum value.
-type BPFFeature struct {
+// Feature is one enum value.
+type Feature struct {
 	Value uint64
 	Name  string // bpftool's spelling: "socket_filter", "lru_hash", "bpf_map_lookup_elem"
 	Have  bool
@@ -44,13 +44,13 @@ type BPFFeature struct {
 // none.
 type SymbolNamer func(addr uint64) (name string, ok bool)
 
-// BPFFeatureProbe reads the kernel's BPF features. symName resolves the
+// FeatureProbe reads the kernel's BPF features. symName resolves the
 // operation tables' pointers (nil: trust any non-NULL pointer); hasProto
 // says whether the kernel has a prototype (struct bpf_func_proto) of the
 // helper named without its bpf_ prefix, "map_lookup_elem" (nil: every
 // helper the enum names counts).
-func BPFFeatureProbe(p *objects.Program, symName SymbolNamer, hasProto func(name string) bool) (*BPFFeatures, error) {
-	f := &BPFFeatures{}
+func FeatureProbe(p *objects.Program, symName SymbolNamer, hasProto func(name string) bool) (*Features, error) {
+	f := &Features{}
 	var err error
 	if f.ProgTypes, err = enumFeatures(p, "enum bpf_prog_type", "BPF_PROG_TYPE_"); err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ func BPFFeatureProbe(p *objects.Program, symName SymbolNamer, hasProto func(name
 
 // enumFeatures lists an enum's values other than UNSPEC and the __MAX
 // sentinel, named as bpftool does, each Have.
-func enumFeatures(p *objects.Program, enum, prefix string) ([]BPFFeature, error) {
+func enumFeatures(p *objects.Program, enum, prefix string) ([]Feature, error) {
 	t, err := p.Type(enum)
 	if err != nil {
 		return nil, err
@@ -93,7 +93,7 @@ func enumFeatures(p *objects.Program, enum, prefix string) ([]BPFFeature, error)
 		return nil, fmt.Errorf("%s is not an enum: %w", enum, objects.ErrType)
 	}
 	seen := map[uint64]int{}
-	var out []BPFFeature
+	var out []Feature
 	for _, ev := range e.Values {
 		if !strings.HasPrefix(ev.Name, prefix) {
 			continue
@@ -110,14 +110,14 @@ func enumFeatures(p *objects.Program, enum, prefix string) ([]BPFFeature, error)
 			continue
 		}
 		seen[ev.Value] = len(out)
-		out = append(out, BPFFeature{Value: ev.Value, Name: name, Have: true})
+		out = append(out, Feature{Value: ev.Value, Name: name, Have: true})
 	}
 	return out, nil
 }
 
 // readOpsTable sets Have from a table of operation pointers indexed by
 // type; false when the table cannot be read.
-func readOpsTable(p *objects.Program, sym string, fs []BPFFeature, suffix string, symName SymbolNamer) bool {
+func readOpsTable(p *objects.Program, sym string, fs []Feature, suffix string, symName SymbolNamer) bool {
 	base, err := p.Symbol(sym)
 	if err != nil {
 		return false

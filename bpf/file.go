@@ -4,10 +4,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"github.com/kinspect/kinspect/linux"
-	"github.com/kinspect/kinspect/objects"
 	"iter"
 	"slices"
+
+	"github.com/kinspect/kinspect/linux"
+	"github.com/kinspect/kinspect/objects"
 )
 
 // The fds that refer to BPF objects (kernel/bpf/syscall.c's
@@ -15,14 +16,14 @@ import (
 // BPF program, a task_file iterator (kernel/bpf/task_iter.c), reports
 // for the "pids" of "prog|map|link show".
 
-// BPFFile is an fd of a task referring to a BPF program, map or link.
-type BPFFile struct {
+// File is an fd of a task referring to a BPF program, map or link.
+type File struct {
 	// PID is the task's thread group (what userspace calls its process
 	// ID), TID the task's own ID; Comm the thread group leader's comm.
 	PID, TID int
 	Comm     string
 	FD       int
-	Type     BPFObjType
+	Type     ObjType
 	ID       uint32
 	// File is the struct file; Obj its private_data, the struct
 	// bpf_prog, bpf_map or bpf_link.
@@ -34,18 +35,18 @@ type BPFFile struct {
 	HasCookie bool
 }
 
-// BPFFileForEach yields the fds of every task that refer to BPF
+// FileForEach yields the fds of every task that refer to BPF
 // programs, maps and links (file->f_op is bpf_prog_fops, bpf_map_fops
 // or bpf_link_fops), in the order bpftool's pid_iter meets them through
 // the task_file iterator: tasks by ascending thread ID, each task's fds
 // in order, a thread that shares its group leader's files table skipped
 // (task_seq_get_next's skip_if_dup_files). Errors reading one task's
 // table are yielded and the walk goes on with the next task.
-func BPFFileForEach(p *objects.Program) iter.Seq2[BPFFile, error] {
-	return func(yield func(BPFFile, error) bool) {
+func FileForEach(p *objects.Program) iter.Seq2[File, error] {
+	return func(yield func(File, error) bool) {
 		fops := bpfObjSyms(p, false)
 		if len(fops) == 0 {
-			yield(BPFFile{}, fmt.Errorf("bpf files: no symbol bpf_prog_fops, bpf_map_fops or bpf_link_fops: %w", objects.ErrNotFound))
+			yield(File{}, fmt.Errorf("bpf files: no symbol bpf_prog_fops, bpf_map_fops or bpf_link_fops: %w", objects.ErrNotFound))
 			return
 		}
 		type task struct {
@@ -55,12 +56,12 @@ func BPFFileForEach(p *objects.Program) iter.Seq2[BPFFile, error] {
 		var tasks []task
 		for t, err := range linux.ForEachTask(p) {
 			if err != nil {
-				yield(BPFFile{}, err)
+				yield(File{}, err)
 				return
 			}
 			tid, err := t.MemberInt("pid")
 			if err != nil {
-				yield(BPFFile{}, err)
+				yield(File{}, err)
 				return
 			}
 			tasks = append(tasks, task{int(tid), t})
@@ -94,21 +95,21 @@ func BPFFileForEach(p *objects.Program) iter.Seq2[BPFFile, error] {
 				}
 			}
 			if err != nil {
-				if !yield(BPFFile{}, fmt.Errorf("task %d: %w", tk.tid, err)) {
+				if !yield(File{}, fmt.Errorf("task %d: %w", tk.tid, err)) {
 					return
 				}
 				continue
 			}
-			for tf, err := range linux.TaskFileForEach(t) {
+			for tf, err := range linux.ForEachFile(t) {
 				if err != nil {
-					if !yield(BPFFile{}, fmt.Errorf("task %d: %w", tk.tid, err)) {
+					if !yield(File{}, fmt.Errorf("task %d: %w", tk.tid, err)) {
 						return
 					}
 					break
 				}
 				fop, err := tf.File.MemberUint("f_op")
 				if err != nil {
-					if !yield(BPFFile{}, fmt.Errorf("task %d fd %d: %w", tk.tid, tf.FD, err)) {
+					if !yield(File{}, fmt.Errorf("task %d fd %d: %w", tk.tid, tf.FD, err)) {
 						return
 					}
 					continue
@@ -117,7 +118,7 @@ func BPFFileForEach(p *objects.Program) iter.Seq2[BPFFile, error] {
 				if !ok {
 					continue
 				}
-				bf := BPFFile{PID: int(tgid), TID: tk.tid, Comm: comm, FD: tf.FD, Type: typ, File: tf.File}
+				bf := File{PID: int(tgid), TID: tk.tid, Comm: comm, FD: tf.FD, Type: typ, File: tf.File}
 				priv, err := tf.File.MemberUint("private_data")
 				if err == nil {
 					bf.Obj, err = bpfObject(p, typ, priv)
@@ -125,7 +126,7 @@ func BPFFileForEach(p *objects.Program) iter.Seq2[BPFFile, error] {
 				if err == nil {
 					bf.ID, err = bpfObjID(p, typ, priv)
 				}
-				if err == nil && typ == BPFObjLink {
+				if err == nil && typ == ObjLink {
 					bf.Cookie, bf.HasCookie, err = perfLinkCookie(bf.Obj)
 				}
 				if err != nil {
@@ -147,7 +148,7 @@ func perfLinkCookie(link objects.Value) (uint64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	if typ, err := t.Uint(); err != nil || typ != BPFLinkTypePerfEvent {
+	if typ, err := t.Uint(); err != nil || typ != LinkTypePerfEvent {
 		return 0, false, err
 	}
 	pl, err := objects.ContainerOf(link, "struct bpf_perf_link", "link")

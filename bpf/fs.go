@@ -2,38 +2,39 @@ package bpf
 
 import (
 	"fmt"
-	"github.com/kinspect/kinspect/linux"
-	"github.com/kinspect/kinspect/objects"
 	"iter"
 	"strings"
+
+	"github.com/kinspect/kinspect/linux"
+	"github.com/kinspect/kinspect/objects"
 )
 
 // Walkers of the BPF file system (kernel/bpf/inode.c): the objects
 // pinned in every bpffs mount, found in memory as bpftool's
 // build_pinned_obj_table finds them with nftw and bpf_obj_get.
 
-// BPFObjType is the kind of a BPF object, bpftool's enum bpf_obj_type.
-type BPFObjType uint8
+// ObjType is the kind of a BPF object, bpftool's enum bpf_obj_type.
+type ObjType uint8
 
 // The kinds, in bpftool's order.
 const (
-	BPFObjUnknown BPFObjType = iota
-	BPFObjProg
-	BPFObjMap
-	BPFObjLink
+	ObjUnknown ObjType = iota
+	ObjProg
+	ObjMap
+	ObjLink
 )
 
 // String is bpftool's name of the kind (get_fd_type_name): "prog",
 // "map", "link", or "unknown".
-func (t BPFObjType) String() string {
+func (t ObjType) String() string {
 	switch t {
-	case BPFObjProg:
+	case ObjProg:
 		return "prog"
-	case BPFObjMap:
+	case ObjMap:
 		return "map"
-	case BPFObjLink:
+	case ObjLink:
 		return "link"
-	case BPFObjUnknown:
+	case ObjUnknown:
 		return "unknown"
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(t))
@@ -45,23 +46,23 @@ func (t BPFObjType) String() string {
 // file_operations of the fd (bpf_prog_get_type_path, pid_iter.bpf.c
 // compare file->f_op).
 var bpfObjTypes = [...]struct {
-	typ        BPFObjType
+	typ        ObjType
 	iops, fops string
 }{
-	{BPFObjProg, "bpf_prog_iops", "bpf_prog_fops"},
-	{BPFObjMap, "bpf_map_iops", "bpf_map_fops"},
-	{BPFObjLink, "bpf_link_iops", "bpf_link_fops"}, // 5.7+ (70ed506c3bbc "bpf: Introduce pinnable bpf_link abstraction")
+	{ObjProg, "bpf_prog_iops", "bpf_prog_fops"},
+	{ObjMap, "bpf_map_iops", "bpf_map_fops"},
+	{ObjLink, "bpf_link_iops", "bpf_link_fops"}, // 5.7+ (70ed506c3bbc "bpf: Introduce pinnable bpf_link abstraction")
 	// Links whose ops can poll (struct_ops links) get their own fops
 	// since 6.11 ("bpf: support epoll from bpf struct_ops links");
 	// bpftool's pid_iter counts them since 7.5 (820fac605eda "bpftool:
 	// Change pid_iter.bpf.c to comply with the change of bpf_link_fops").
-	{BPFObjLink, "", "bpf_link_fops_poll"},
+	{ObjLink, "", "bpf_link_fops_poll"},
 }
 
 // bpfObjSyms resolves the symbols of bpfObjTypes; one the kernel lacks
 // (links before 5.7) stays 0 and matches nothing.
-func bpfObjSyms(p *objects.Program, iops bool) map[uint64]BPFObjType {
-	out := map[uint64]BPFObjType{}
+func bpfObjSyms(p *objects.Program, iops bool) map[uint64]ObjType {
+	out := map[uint64]ObjType{}
 	for _, t := range bpfObjTypes {
 		name := t.fops
 		if iops {
@@ -79,15 +80,15 @@ func bpfObjSyms(p *objects.Program, iops bool) map[uint64]BPFObjType {
 
 // bpfObjID reads the ID of the BPF object of kind typ at addr:
 // prog->aux->id, map->id or link->id.
-func bpfObjID(p *objects.Program, typ BPFObjType, addr uint64) (uint32, error) {
+func bpfObjID(p *objects.Program, typ ObjType, addr uint64) (uint32, error) {
 	var id uint64
 	var err error
 	switch typ {
-	case BPFObjProg:
+	case ObjProg:
 		id, err = p.UintAt("struct bpf_prog", addr, "aux->id")
-	case BPFObjMap:
+	case ObjMap:
 		id, err = p.UintAt("struct bpf_map", addr, "id")
-	case BPFObjLink:
+	case ObjLink:
 		id, err = p.UintAt("struct bpf_link", addr, "id")
 	default:
 		return 0, fmt.Errorf("bpf object %s at %#x: %w", typ, addr, objects.ErrType)
@@ -100,29 +101,29 @@ func bpfObjID(p *objects.Program, typ BPFObjType, addr uint64) (uint32, error) {
 
 // bpfObject returns the BPF object of kind typ at addr as a value of its
 // struct type.
-func bpfObject(p *objects.Program, typ BPFObjType, addr uint64) (objects.Value, error) {
+func bpfObject(p *objects.Program, typ ObjType, addr uint64) (objects.Value, error) {
 	return p.ObjectOf("struct bpf_"+typ.String(), addr)
 }
 
-// BPFFSMount is a mount of the BPF file system.
-type BPFFSMount struct {
+// FSMount is a mount of the BPF file system.
+type FSMount struct {
 	Mount objects.Value // struct mount
 	Path  string        // where it is mounted, as /proc/mounts shows it
 }
 
-// BPFFSMountForEach yields the bpffs mounts of init's mount namespace in
+// FSMountForEach yields the bpffs mounts of init's mount namespace in
 // /proc/mounts order: the mounts whose filesystem type's name starts
 // with "bpf", as build_pinned_obj_table selects them.
-func BPFFSMountForEach(p *objects.Program) iter.Seq2[BPFFSMount, error] {
-	return func(yield func(BPFFSMount, error) bool) {
+func FSMountForEach(p *objects.Program) iter.Seq2[FSMount, error] {
+	return func(yield func(FSMount, error) bool) {
 		ns, err := linux.InitMntNS(p)
 		if err != nil {
-			yield(BPFFSMount{}, err)
+			yield(FSMount{}, err)
 			return
 		}
-		for m, err := range linux.MountForEach(ns) {
+		for m, err := range linux.ForEachMount(ns) {
 			if err != nil {
-				yield(BPFFSMount{}, err)
+				yield(FSMount{}, err)
 				return
 			}
 			fs, err := linux.MountFSType(m)
@@ -137,19 +138,19 @@ func BPFFSMountForEach(p *objects.Program) iter.Seq2[BPFFSMount, error] {
 				a, _ := m.Address()
 				err = fmt.Errorf("mount %#x: %w", a, err)
 			}
-			if !yield(BPFFSMount{Mount: m, Path: path}, err) || err != nil {
+			if !yield(FSMount{Mount: m, Path: path}, err) || err != nil {
 				return
 			}
 		}
 	}
 }
 
-// BPFPin is a BPF object pinned in a bpffs.
-type BPFPin struct {
+// Pin is a BPF object pinned in a bpffs.
+type Pin struct {
 	// Path is the pinned file's path, the mount's path followed by the
 	// names of the dentries below its root.
 	Path string
-	Type BPFObjType
+	Type ObjType
 	ID   uint32
 	// Obj is the object (inode->i_private): a struct bpf_prog, bpf_map
 	// or bpf_link.
@@ -158,35 +159,35 @@ type BPFPin struct {
 	Dentry, Inode objects.Value
 }
 
-// BPFPinForEach yields every object pinned in every bpffs mount (see
-// BPFFSMountForEach), in the order bpftool's build_pinned_obj_table
+// PinForEach yields every object pinned in every bpffs mount (see
+// FSMountForEach), in the order bpftool's build_pinned_obj_table
 // meets them: each mount's tree walked as nftw(FTW_PHYS) walks it,
 // preorder, each directory's entries in dcache_readdir's order (see
-// DentryForEachChild; only positive dentries). A bpffs mounted on a
+// ForEachDentryChild; only positive dentries). A bpffs mounted on a
 // directory of the tree is entered, as nftw enters it; other
 // filesystems mounted there are not (they hold no pinned objects). A
 // pinned file is one whose inode->i_op is bpf_prog_iops, bpf_map_iops
 // or bpf_link_iops, as bpf_inode_type tells them; an object pinned
 // several times is yielded at each path. Errors name the path.
-func BPFPinForEach(p *objects.Program) iter.Seq2[BPFPin, error] {
-	return func(yield func(BPFPin, error) bool) {
+func PinForEach(p *objects.Program) iter.Seq2[Pin, error] {
+	return func(yield func(Pin, error) bool) {
 		ns, err := linux.InitMntNS(p)
 		if err != nil {
-			yield(BPFPin{}, err)
+			yield(Pin{}, err)
 			return
 		}
 		type mountpoint struct{ parent, dentry uint64 }
 		var bpffs []objects.Value
 		over := map[mountpoint]objects.Value{} // bpffs mounts by where they sit
-		for m, err := range linux.MountForEach(ns) {
+		for m, err := range linux.ForEachMount(ns) {
 			if err != nil {
-				yield(BPFPin{}, err)
+				yield(Pin{}, err)
 				return
 			}
 			fs, err := linux.MountFSType(m)
 			if err != nil {
 				a, _ := m.Address()
-				yield(BPFPin{}, fmt.Errorf("mount %#x: %w", a, err))
+				yield(Pin{}, fmt.Errorf("mount %#x: %w", a, err))
 				return
 			}
 			if !strings.HasPrefix(fs, "bpf") {
@@ -197,7 +198,7 @@ func BPFPinForEach(p *objects.Program) iter.Seq2[BPFPin, error] {
 			mp, err2 := m.MemberUint("mnt_mountpoint")
 			if err1 != nil || err2 != nil {
 				a, _ := m.Address()
-				yield(BPFPin{}, fmt.Errorf("mount %#x: %w", a, firstErr(err1, err2)))
+				yield(Pin{}, fmt.Errorf("mount %#x: %w", a, firstErr(err1, err2)))
 				return
 			}
 			// The last mount on a mount point hides those before it.
@@ -205,7 +206,7 @@ func BPFPinForEach(p *objects.Program) iter.Seq2[BPFPin, error] {
 		}
 		iops := bpfObjSyms(p, true)
 		if len(iops) == 0 {
-			yield(BPFPin{}, fmt.Errorf("bpffs: no symbol bpf_prog_iops, bpf_map_iops or bpf_link_iops: %w", objects.ErrNotFound))
+			yield(Pin{}, fmt.Errorf("bpffs: no symbol bpf_prog_iops, bpf_map_iops or bpf_link_iops: %w", objects.ErrNotFound))
 			return
 		}
 		// top returns the mount and dentry a lookup of dentry d in mount m
@@ -235,7 +236,7 @@ func BPFPinForEach(p *objects.Program) iter.Seq2[BPFPin, error] {
 			if depth > linux.MaxPathDepth {
 				return fmt.Errorf("%s: deeper than %d directories: %w", path, linux.MaxPathDepth, objects.ErrCorrupt)
 			}
-			for d, err := range linux.DentryForEachChild(dir) {
+			for d, err := range linux.ForEachDentryChild(dir) {
 				if err != nil {
 					return fmt.Errorf("%s: %w", path, err)
 				}
@@ -272,7 +273,7 @@ func BPFPinForEach(p *objects.Program) iter.Seq2[BPFPin, error] {
 					return fmt.Errorf("%s: %w", fpath, err)
 				}
 				if typ, ok := iops[iop]; ok {
-					pin := BPFPin{Path: fpath, Type: typ, Dentry: cd, Inode: inode}
+					pin := Pin{Path: fpath, Type: typ, Dentry: cd, Inode: inode}
 					priv, err := inode.MemberUint("i_private")
 					if err == nil {
 						pin.Obj, err = bpfObject(p, typ, priv)
@@ -301,7 +302,7 @@ func BPFPinForEach(p *objects.Program) iter.Seq2[BPFPin, error] {
 			path, err := linux.MountPath(m)
 			if err != nil {
 				a, _ := m.Address()
-				yield(BPFPin{}, fmt.Errorf("bpffs mount %#x: %w", a, err))
+				yield(Pin{}, fmt.Errorf("bpffs mount %#x: %w", a, err))
 				return
 			}
 			// nftw starts from what a lookup of the path finds: the
@@ -331,7 +332,7 @@ func BPFPinForEach(p *objects.Program) iter.Seq2[BPFPin, error] {
 				err = walk(p.NewGuard("bpffs at "+path), top1, root, path, 0)
 			}
 			if err != nil {
-				yield(BPFPin{}, fmt.Errorf("bpffs at %s: %w", path, err))
+				yield(Pin{}, fmt.Errorf("bpffs at %s: %w", path, err))
 				return
 			}
 			if stop {

@@ -11,9 +11,9 @@ import (
 
 // Walkers of the BPF symbols of kernel/bpf/core.c.
 
-// BPFKsym is one entry of bpf_kallsyms: a BPF program or subprogram, a
+// Ksym is one entry of bpf_kallsyms: a BPF program or subprogram, a
 // trampoline or a dispatcher, as /proc/kallsyms lists it under [bpf].
-type BPFKsym struct {
+type Ksym struct {
 	Addr       uint64 // the struct bpf_ksym
 	Name       string
 	Start, End uint64
@@ -22,10 +22,10 @@ type BPFKsym struct {
 	Prog bool
 }
 
-// ForEachBPFKsym yields each struct bpf_ksym on the bpf_kallsyms list
+// KsymForEach yields each struct bpf_ksym on the bpf_kallsyms list
 // (linked by lnode, 5.8+: dba122fb5e9d "bpf: Add bpf_ksym_add/del
 // functions"), in the order bpf_get_kallsym lists them.
-func ForEachBPFKsym(p *objects.Program) iter.Seq2[objects.Value, error] {
+func KsymForEach(p *objects.Program) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
 		head, err := p.Variable("bpf_kallsyms")
 		if err != nil {
@@ -44,14 +44,14 @@ func ForEachBPFKsym(p *objects.Program) iter.Seq2[objects.Value, error] {
 	}
 }
 
-// ReadBPFKsym reads a struct bpf_ksym.
-func ReadBPFKsym(k objects.Value) (BPFKsym, error) {
+// NewKsym reads a struct bpf_ksym.
+func NewKsym(k objects.Value) (*Ksym, error) {
 	addr, err := objects.ObjectAddr(k, "read bpf_ksym")
 	if err != nil {
-		return BPFKsym{}, err
+		return nil, err
 	}
-	out := BPFKsym{Addr: addr}
-	fail := func(err error) (BPFKsym, error) { return BPFKsym{}, fmt.Errorf("bpf_ksym at %#x: %w", addr, err) }
+	out := Ksym{Addr: addr}
+	fail := func(err error) (*Ksym, error) { return nil, fmt.Errorf("bpf_ksym at %#x: %w", addr, err) }
 	for _, f := range []struct {
 		name string
 		dst  *uint64
@@ -81,18 +81,18 @@ func ReadBPFKsym(k objects.Value) (BPFKsym, error) {
 	if out.End < out.Start {
 		return fail(fmt.Errorf("%s: end %#x before start %#x: %w", out.Name, out.End, out.Start, objects.ErrCorrupt))
 	}
-	return out, nil
+	return &out, nil
 }
 
-// AddBPFSymbols adds every bpf_kallsyms entry to t as its "[bpf]"
+// AddSymbols adds every bpf_kallsyms entry to t as its "[bpf]"
 // symbol, of size end - start. Errors are the walk's or a read's; the
 // symbols read before are kept.
-func AddBPFSymbols(p *objects.Program, t *kallsyms.Table) error {
-	for k, err := range ForEachBPFKsym(p) {
+func AddSymbols(p *objects.Program, t *kallsyms.Table) error {
+	for k, err := range KsymForEach(p) {
 		if err != nil {
 			return err
 		}
-		s, err := ReadBPFKsym(k)
+		s, err := NewKsym(k)
 		if err != nil {
 			return err
 		}

@@ -40,7 +40,7 @@ func TestLabBPFKallsyms(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			truth := truthKallsyms(t, labkernel.Scenario(name).Path("truth/kallsyms.txt"), true)
 			tab := kallsyms.FromMemory(nil, kallsyms.Locations{})
-			if err := bpf.AddBPFSymbols(p, tab); err != nil {
+			if err := bpf.AddSymbols(p, tab); err != nil {
 				t.Fatal(err)
 			}
 			got := map[string]bool{}

@@ -2,27 +2,28 @@ package bpf
 
 import (
 	"fmt"
-	"github.com/kinspect/kinspect/objects"
 	"iter"
+
+	"github.com/kinspect/kinspect/objects"
 )
 
 // BPF link types (enum bpf_link_type, include/uapi/linux/bpf.h).
 const (
-	BPFLinkTypeRawTracepoint = 1
-	BPFLinkTypeTracing       = 2
-	BPFLinkTypeCgroup        = 3
-	BPFLinkTypeIter          = 4
-	BPFLinkTypeNetns         = 5
-	BPFLinkTypeXDP           = 6
-	BPFLinkTypePerfEvent     = 7
-	BPFLinkTypeStructOps     = 9
+	LinkTypeRawTracepoint = 1
+	LinkTypeTracing       = 2
+	LinkTypeCgroup        = 3
+	LinkTypeIter          = 4
+	LinkTypeNetns         = 5
+	LinkTypeXDP           = 6
+	LinkTypePerfEvent     = 7
+	LinkTypeStructOps     = 9
 )
 
-// BPFLink is a BPF link (struct bpf_link) with the attach information
+// Link is a BPF link (struct bpf_link) with the attach information
 // bpf_link_info carries for its type, as bpftool's "link show" prints it.
 // Fields a type does not have are zero; the Has flags say which parts
 // were read.
-type BPFLink struct {
+type Link struct {
 	// Obj is the struct bpf_link.
 	Obj      objects.Value
 	ID       uint32
@@ -50,7 +51,7 @@ type BPFLink struct {
 	// Raw tracepoint: its name.
 	TPName string
 	// Perf event links: what the event is.
-	Perf *BPFPerfLinkInfo
+	Perf *PerfLinkInfo
 	// Iter: the iterator's target ("bpf_map_elem", "task", "cgroup", ...)
 	// and what the target's fill_link_info reports: the map; the task
 	// (TID or PID, by the iterator's task type); the cgroup and order.
@@ -66,9 +67,9 @@ type BPFLink struct {
 	Err error
 }
 
-// BPFPerfLinkInfo describes the event of a perf_event link: a kprobe
+// PerfLinkInfo describes the event of a perf_event link: a kprobe
 // (Func, Offset, Addr, Retprobe) or a tracepoint (Tracepoint).
-type BPFPerfLinkInfo struct {
+type PerfLinkInfo struct {
 	Kind       string // "kprobe", "kretprobe", "tracepoint", "event"
 	Func       string
 	Offset     uint64
@@ -77,11 +78,11 @@ type BPFPerfLinkInfo struct {
 	Tracepoint string
 }
 
-// BPFLinkForEach yields every BPF link in ID order, from link_idr
+// LinkForEach yields every BPF link in ID order, from link_idr
 // (kernel/bpf/syscall.c, 5.8+). Links being set up sit in the IDR
 // before they get an id (bpf_link_prime): those are skipped.
-func BPFLinkForEach(p *objects.Program) iter.Seq2[*BPFLink, error] {
-	return func(yield func(*BPFLink, error) bool) {
+func LinkForEach(p *objects.Program) iter.Seq2[*Link, error] {
+	return func(yield func(*Link, error) bool) {
 		idr, err := p.Variable("link_idr")
 		if err != nil {
 			yield(nil, fmt.Errorf("bpf_link_for_each: %w", err))
@@ -92,7 +93,7 @@ func BPFLinkForEach(p *objects.Program) iter.Seq2[*BPFLink, error] {
 				yield(nil, fmt.Errorf("bpf_link_for_each: %w", err))
 				return
 			}
-			l, err := NewBPFLink(e.Value)
+			l, err := NewLink(e.Value)
 			if err == nil && l.ID == 0 {
 				continue // not yet settled
 			}
@@ -106,10 +107,10 @@ func BPFLinkForEach(p *objects.Program) iter.Seq2[*BPFLink, error] {
 	}
 }
 
-// FindBPFLink returns the link with the given ID. Errors wrap
+// LinkByID returns the link with the given ID. Errors wrap
 // ErrNotFound.
-func FindBPFLink(p *objects.Program, id uint32) (*BPFLink, error) {
-	for l, err := range BPFLinkForEach(p) {
+func LinkByID(p *objects.Program, id uint32) (*Link, error) {
+	for l, err := range LinkForEach(p) {
 		if err != nil {
 			return nil, err
 		}
@@ -120,9 +121,9 @@ func FindBPFLink(p *objects.Program, id uint32) (*BPFLink, error) {
 	return nil, fmt.Errorf("no BPF link with id %d: %w", id, objects.ErrNotFound)
 }
 
-// NewBPFLink reads the struct bpf_link v is or points to, and its type's
+// NewLink reads the struct bpf_link v is or points to, and its type's
 // attach information. A failure to read the latter is kept in Err.
-func NewBPFLink(v objects.Value) (*BPFLink, error) {
+func NewLink(v objects.Value) (*Link, error) {
 	addr, err := objects.ObjectAddr(v, "bpf link")
 	if err != nil {
 		return nil, err
@@ -137,14 +138,14 @@ func NewBPFLink(v objects.Value) (*BPFLink, error) {
 		return nil, fmt.Errorf("read struct bpf_link at %#x: %w", addr, err)
 	}
 	r := p.StructFrom(obj.Type(), b)
-	l := &BPFLink{Obj: obj}
+	l := &Link{Obj: obj}
 	l.ID = uint32(r.Uint("id"))
 	l.Type = uint32(r.Uint("type"))
 	prog := r.Uint("prog")
 	if r.Err() != nil {
 		return nil, fmt.Errorf("struct bpf_link at %#x: %w", addr, r.Err())
 	}
-	l.TypeName = BPFEnumName(p, "enum bpf_link_type", "BPF_LINK_TYPE_", uint64(l.Type))
+	l.TypeName = EnumName(p, "enum bpf_link_type", "BPF_LINK_TYPE_", uint64(l.Type))
 	if prog != 0 {
 		pv, err := p.ObjectOf("struct bpf_prog", prog)
 		if err != nil {
@@ -161,24 +162,24 @@ func NewBPFLink(v objects.Value) (*BPFLink, error) {
 		l.ProgID = uint32(x)
 		if t, err := pv.MemberUint("type"); err == nil {
 			l.ProgType = uint32(t)
-			l.ProgTypeName = BPFEnumName(p, "enum bpf_prog_type", "BPF_PROG_TYPE_", t)
+			l.ProgTypeName = EnumName(p, "enum bpf_prog_type", "BPF_PROG_TYPE_", t)
 		}
 	}
 	l.Err = l.readAttach()
 	return l, nil
 }
 
-func (l *BPFLink) setAttachType(t uint64) {
+func (l *Link) setAttachType(t uint64) {
 	l.AttachType, l.HasAttachType = uint32(t), true
-	l.AttachTypeName = BPFEnumName(l.Obj.Program(), "enum bpf_attach_type", "BPF_", t)
+	l.AttachTypeName = EnumName(l.Obj.Program(), "enum bpf_attach_type", "BPF_", t)
 }
 
 // readAttach reads the per-type part, as each link type's
 // fill_link_info does.
-func (l *BPFLink) readAttach() error {
+func (l *Link) readAttach() error {
 	p := l.Obj.Program()
 	switch l.Type {
-	case BPFLinkTypeCgroup:
+	case LinkTypeCgroup:
 		// struct bpf_cgroup_link (kernel/bpf/cgroup.c): cgroup, type;
 		// the id is cgroup->kn->id.
 		c, err := objects.ContainerOf(l.Obj, "struct bpf_cgroup_link", "link")
@@ -193,7 +194,7 @@ func (l *BPFLink) readAttach() error {
 		// NULL once detached.
 		l.CgroupID, err = pointeeUint(c, "cgroup", "kn->id")
 		return err
-	case BPFLinkTypeTracing:
+	case LinkTypeTracing:
 		// struct bpf_tracing_link (kernel/bpf/syscall.c): attach_type,
 		// trampoline->key = obj_id << 32 | btf_id.
 		// 5.19+ (f7e0beaf39d3 "bpf, x86: Generate trampolines from
@@ -233,7 +234,7 @@ func (l *BPFLink) readAttach() error {
 		// bpf_trampoline_unpack_key: bit 31 marks a kernel BTF id.
 		l.TargetObjID, l.TargetBTFID, l.HasTarget = uint32(k>>32), uint32(k)&0x7fffffff, true
 		return nil
-	case BPFLinkTypeXDP:
+	case LinkTypeXDP:
 		// struct bpf_xdp_link (net/core/dev.c): dev (NULL once detached).
 		c, err := objects.ContainerOf(l.Obj, "struct bpf_xdp_link", "link")
 		if err != nil {
@@ -257,7 +258,7 @@ func (l *BPFLink) readAttach() error {
 		}
 		l.Devname, err = nv.CString()
 		return err
-	case BPFLinkTypeRawTracepoint:
+	case LinkTypeRawTracepoint:
 		// struct bpf_raw_tp_link: btp->tp->name.
 		c, err := objects.ContainerOf(l.Obj, "struct bpf_raw_tp_link", "link")
 		if err != nil {
@@ -269,11 +270,11 @@ func (l *BPFLink) readAttach() error {
 		}
 		l.TPName, err = nv.CString()
 		return err
-	case BPFLinkTypePerfEvent:
+	case LinkTypePerfEvent:
 		return l.readPerf()
-	case BPFLinkTypeIter:
+	case LinkTypeIter:
 		return l.readIter()
-	case BPFLinkTypeNetns:
+	case LinkTypeNetns:
 		// struct bpf_netns_link (kernel/bpf/net_namespace.c): type, net
 		// (NULL once the namespace is gone); bpf_netns_link_fill_info
 		// reports net->ns.inum.
@@ -315,7 +316,7 @@ func pointeeUint(v objects.Value, ptr, path string) (uint64, error) {
 // the target's name (tinfo->reg_info->target) and the parts of aux its
 // fill_link_info reports (bpf_iter_map_fill_link_info,
 // bpf_iter_fill_link_info of the task targets, the cgroup target's).
-func (l *BPFLink) readIter() error {
+func (l *Link) readIter() error {
 	c, err := objects.ContainerOf(l.Obj, "struct bpf_iter_link", "link")
 	if err != nil {
 		return err
@@ -375,7 +376,7 @@ func (l *BPFLink) readIter() error {
 // perf_file->private_data): a tracepoint's name, or a kprobe's
 // function, offset and address (struct trace_kprobe), as
 // bpf_perf_link_fill_link_info (6.6+) reports them.
-func (l *BPFLink) readPerf() error {
+func (l *Link) readPerf() error {
 	c, err := objects.ContainerOf(l.Obj, "struct bpf_perf_link", "link")
 	if err != nil {
 		return err
@@ -392,7 +393,7 @@ func (l *BPFLink) readPerf() error {
 	if err != nil {
 		return err
 	}
-	info := &BPFPerfLinkInfo{Kind: "event"}
+	info := &PerfLinkInfo{Kind: "event"}
 	l.Perf = info
 	call, err := ev.Member("tp_event")
 	if err != nil {

@@ -148,7 +148,7 @@ func ctxField(p *objects.Program, ctxType, ctxMember, kernType, kernOff string, 
 // bpf_verifier_ops has no convert_ctx_access: kprobe, tracepoint,
 // tracing) or the table cannot be read. converts says the type does
 // convert context accesses.
-func (bp *BPFProg) ctxFields() (fields []bpfinsn.CtxField, converts bool) {
+func (bp *Prog) ctxFields() (fields []bpfinsn.CtxField, converts bool) {
 	p := bp.Obj.Program(
 	// bpf_verifier_ops[] (kernel/bpf/verifier.c) is indexed by type.
 	)
@@ -218,7 +218,7 @@ func (bp *BPFProg) ctxFields() (fields []bpfinsn.CtxField, converts bool) {
 // reach, its maps' shapes, the layouts of the inlined lookups and of its
 // context. symName names kernel addresses (kallsyms); nil leaves calls
 // and symbol loads unresolved.
-func (bp *BPFProg) LoadedFacts(symName SymbolNamer) (bpfinsn.KernelFacts, error) {
+func (bp *Prog) LoadedFacts(symName SymbolNamer) (bpfinsn.KernelFacts, error) {
 	p := bp.Obj.Program()
 	var f bpfinsn.KernelFacts
 	if symName != nil {
@@ -249,7 +249,7 @@ func (bp *BPFProg) LoadedFacts(symName SymbolNamer) (bpfinsn.KernelFacts, error)
 	}
 	opsHelper := map[uint64]int32{}
 	for _, addr := range bp.usedMapAddrs() {
-		m, err := NewBPFMap(p.Pointer(nil, addr))
+		m, err := NewMap(p.Pointer(nil, addr))
 		if err != nil {
 			continue
 		}
@@ -324,7 +324,7 @@ func (bp *BPFProg) LoadedFacts(symName SymbolNamer) (bpfinsn.KernelFacts, error)
 
 // usedMapAddrs returns the addresses of the program's struct bpf_maps
 // (aux->used_maps), nil when they cannot be read.
-func (bp *BPFProg) usedMapAddrs() []uint64 {
+func (bp *Prog) usedMapAddrs() []uint64 {
 	refs, err := bp.UsedMaps()
 	if err != nil {
 		return nil
@@ -336,9 +336,9 @@ func (bp *BPFProg) usedMapAddrs() []uint64 {
 	return out
 }
 
-// BPFProgLoaded is a program's instructions as loaded, reconstructed,
+// ProgLoaded is a program's instructions as loaded, reconstructed,
 // and the tag they hash to.
-type BPFProgLoaded struct {
+type ProgLoaded struct {
 	bpfinsn.Loaded
 	Tag [bpfinsn.TagSize]byte
 	// Match says Tag is the kernel's tag of the program (bp.Tag).
@@ -348,7 +348,7 @@ type BPFProgLoaded struct {
 // AsLoaded reconstructs the program's instructions as loaded
 // (bpfinsn.AsLoaded over Insns, UsedMaps and LoadedFacts) and
 // recomputes its tag.
-func (bp *BPFProg) AsLoaded(symName SymbolNamer) (*BPFProgLoaded, error) {
+func (bp *Prog) AsLoaded(symName SymbolNamer) (*ProgLoaded, error) {
 	raw, err := bp.Insns()
 	if err != nil {
 		return nil, err
@@ -361,7 +361,7 @@ func (bp *BPFProg) AsLoaded(symName SymbolNamer) (*BPFProgLoaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &BPFProgLoaded{Loaded: bpfinsn.AsLoaded(raw, maps, facts)}
+	l := &ProgLoaded{Loaded: bpfinsn.AsLoaded(raw, maps, facts)}
 	l.Tag = bpfinsn.Tag(l.Insns)
 	l.Match = l.Tag == bp.Tag
 	return l, nil

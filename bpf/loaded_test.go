@@ -57,7 +57,7 @@ func TestLabBPFProgAsLoaded(t *testing.T) {
 			}
 			namer := truthNamer(t, sc.Path("truth/kallsyms.txt"))
 			seen, equal, undone := 0, 0, 0
-			for bp, err := range bpf.BPFProgForEach(p) {
+			for bp, err := range bpf.ProgForEach(p) {
 				if err != nil {
 					t.Fatal(err)
 				}

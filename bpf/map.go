@@ -15,24 +15,24 @@ import (
 // BPF map types (enum bpf_map_type, include/uapi/linux/bpf.h). The UAPI
 // numbers never change; the names come from the kernel's own BTF enum.
 const (
-	BPFMapTypeHash           = 1
-	BPFMapTypeArray          = 2
-	BPFMapTypeProgArray      = 3
-	BPFMapTypePerfEventArray = 4
-	BPFMapTypePerCPUHash     = 5
-	BPFMapTypePerCPUArray    = 6
-	BPFMapTypeStackTrace     = 7
-	BPFMapTypeCgroupArray    = 8
-	BPFMapTypeLRUHash        = 9
-	BPFMapTypeLRUPerCPUHash  = 10
-	BPFMapTypeLPMTrie        = 11
-	BPFMapTypeArrayOfMaps    = 12
-	BPFMapTypeHashOfMaps     = 13
-	BPFMapTypeDevmap         = 14
-	BPFMapTypeCPUMap         = 16
-	BPFMapTypeQueue          = 22
-	BPFMapTypeStack          = 23
-	BPFMapTypeRingBuf        = 27
+	MapTypeHash           = 1
+	MapTypeArray          = 2
+	MapTypeProgArray      = 3
+	MapTypePerfEventArray = 4
+	MapTypePerCPUHash     = 5
+	MapTypePerCPUArray    = 6
+	MapTypeStackTrace     = 7
+	MapTypeCgroupArray    = 8
+	MapTypeLRUHash        = 9
+	MapTypeLRUPerCPUHash  = 10
+	MapTypeLPMTrie        = 11
+	MapTypeArrayOfMaps    = 12
+	MapTypeHashOfMaps     = 13
+	MapTypeDevmap         = 14
+	MapTypeCPUMap         = 16
+	MapTypeQueue          = 22
+	MapTypeStack          = 23
+	MapTypeRingBuf        = 27
 )
 
 // BPF_F_NO_PREALLOC, BPF_F_STACK_BUILD_ID, BPF_F_MMAPABLE (map_flags).
@@ -42,9 +42,9 @@ const (
 	bpfFMmapable     = 1 << 10
 )
 
-// BPFMap is a BPF map (struct bpf_map) with what bpftool's "map show"
+// Map is a BPF map (struct bpf_map) with what bpftool's "map show"
 // prints, read from kernel memory.
-type BPFMap struct {
+type Map struct {
 	// Obj is the struct bpf_map.
 	Obj objects.Value
 	ID  uint32
@@ -73,21 +73,21 @@ type BPFMap struct {
 	Frozen  bool
 	// Owner is the program type a prog_array, devmap or cpumap is bound
 	// to (fdinfo's owner_prog_type, owner_jited); nil when unbound.
-	Owner *BPFMapOwner
+	Owner *MapOwner
 }
 
-// BPFMapOwner is the program type a map of programs is bound to.
-type BPFMapOwner struct {
+// MapOwner is the program type a map of programs is bound to.
+type MapOwner struct {
 	ProgType     uint32
 	ProgTypeName string
 	Jited        bool
 }
 
-// BPFEnumName names value v of the named enum of p's BTF as bpftool and
+// EnumName names value v of the named enum of p's BTF as bpftool and
 // libbpf do: lower case, prefix removed ("BPF_MAP_TYPE_LRU_HASH" with
 // prefix "BPF_MAP_TYPE_" is "lru_hash"). Aliases marked _DEPRECATED lose
 // to their current name. A value the enum lacks gives its number.
-func BPFEnumName(p *objects.Program, enum, prefix string, v uint64) string {
+func EnumName(p *objects.Program, enum, prefix string, v uint64) string {
 	t, err := p.Type(enum)
 	if err == nil {
 		if e, ok := btfload.Underlying(t).(*btf.Enum); ok {
@@ -108,10 +108,10 @@ func BPFEnumName(p *objects.Program, enum, prefix string, v uint64) string {
 	return strconv.FormatUint(v, 10)
 }
 
-// BPFMapForEach yields every BPF map of the kernel, in ID order, from
+// MapForEach yields every BPF map of the kernel, in ID order, from
 // map_idr (kernel/bpf/syscall.c), as bpftool's "map show" lists them.
-func BPFMapForEach(p *objects.Program) iter.Seq2[*BPFMap, error] {
-	return func(yield func(*BPFMap, error) bool) {
+func MapForEach(p *objects.Program) iter.Seq2[*Map, error] {
+	return func(yield func(*Map, error) bool) {
 		idr, err := p.Variable("map_idr")
 		if err != nil {
 			yield(nil, fmt.Errorf("bpf_map_for_each: %w", err))
@@ -122,7 +122,7 @@ func BPFMapForEach(p *objects.Program) iter.Seq2[*BPFMap, error] {
 				yield(nil, fmt.Errorf("bpf_map_for_each: %w", err))
 				return
 			}
-			m, err := NewBPFMap(e.Value)
+			m, err := NewMap(e.Value)
 			if err == nil && uint64(m.ID) != e.Index {
 				err = fmt.Errorf("bpf map at %#x has id %d but sits at %d in map_idr: %w", m.Obj.Addr(), m.ID, e.Index, objects.ErrCorrupt)
 			}
@@ -133,9 +133,9 @@ func BPFMapForEach(p *objects.Program) iter.Seq2[*BPFMap, error] {
 	}
 }
 
-// FindBPFMap returns the map with the given ID. Errors wrap ErrNotFound.
-func FindBPFMap(p *objects.Program, id uint32) (*BPFMap, error) {
-	for m, err := range BPFMapForEach(p) {
+// MapByID returns the map with the given ID. Errors wrap ErrNotFound.
+func MapByID(p *objects.Program, id uint32) (*Map, error) {
+	for m, err := range MapForEach(p) {
 		if err != nil {
 			return nil, err
 		}
@@ -146,8 +146,8 @@ func FindBPFMap(p *objects.Program, id uint32) (*BPFMap, error) {
 	return nil, fmt.Errorf("no BPF map with id %d: %w", id, objects.ErrNotFound)
 }
 
-// NewBPFMap reads the struct bpf_map v (or the one v points to).
-func NewBPFMap(v objects.Value) (*BPFMap, error) {
+// NewMap reads the struct bpf_map v (or the one v points to).
+func NewMap(v objects.Value) (*Map, error) {
 	addr, err := objects.ObjectAddr(v, "bpf map")
 	if err != nil {
 		return nil, err
@@ -162,7 +162,7 @@ func NewBPFMap(v objects.Value) (*BPFMap, error) {
 		return nil, fmt.Errorf("read struct bpf_map at %#x: %w", addr, err)
 	}
 	r := p.StructFrom(obj.Type(), b)
-	m := &BPFMap{Obj: obj}
+	m := &Map{Obj: obj}
 	m.ID = uint32(r.Uint("id"))
 	m.Type = uint32(r.Uint("map_type"))
 	m.KeySize = uint32(r.Uint("key_size"))
@@ -184,7 +184,7 @@ func NewBPFMap(v objects.Value) (*BPFMap, error) {
 	if r.Err() != nil {
 		return nil, fmt.Errorf("struct bpf_map at %#x: %w", addr, r.Err())
 	}
-	m.TypeName = BPFEnumName(p, "enum bpf_map_type", "BPF_MAP_TYPE_", uint64(m.Type))
+	m.TypeName = EnumName(p, "enum bpf_map_type", "BPF_MAP_TYPE_", uint64(m.Type))
 	if m.BTFAddr != 0 {
 		bv, err := p.ObjectOf("struct btf", m.BTFAddr)
 		if err == nil {
@@ -206,9 +206,9 @@ func NewBPFMap(v objects.Value) (*BPFMap, error) {
 }
 
 // readOwner reads the program type a map of programs is bound to.
-func (m *BPFMap) readOwner() error {
+func (m *Map) readOwner() error {
 	switch m.Type {
-	case BPFMapTypeProgArray, BPFMapTypeDevmap, BPFMapTypeCPUMap:
+	case MapTypeProgArray, MapTypeDevmap, MapTypeCPUMap:
 	default:
 		return nil
 	}
@@ -252,15 +252,15 @@ func (m *BPFMap) readOwner() error {
 	if err != nil {
 		return fmt.Errorf("map %d: owner jited: %w", m.ID, err)
 	}
-	m.Owner = &BPFMapOwner{ProgType: uint32(typ), Jited: j != 0,
-		ProgTypeName: BPFEnumName(m.Obj.Program(), "enum bpf_prog_type", "BPF_PROG_TYPE_", typ)}
+	m.Owner = &MapOwner{ProgType: uint32(typ), Jited: j != 0,
+		ProgTypeName: EnumName(m.Obj.Program(), "enum bpf_prog_type", "BPF_PROG_TYPE_", typ)}
 	return nil
 }
 
 // IsPerCPU says whether the map keeps a value per possible CPU.
-func (m *BPFMap) IsPerCPU() bool {
+func (m *Map) IsPerCPU() bool {
 	switch m.Type {
-	case BPFMapTypePerCPUHash, BPFMapTypePerCPUArray, BPFMapTypeLRUPerCPUHash, 21: // 21: percpu_cgroup_storage
+	case MapTypePerCPUHash, MapTypePerCPUArray, MapTypeLRUPerCPUHash, 21: // 21: percpu_cgroup_storage
 		return true
 	}
 	return false
@@ -268,7 +268,7 @@ func (m *BPFMap) IsPerCPU() bool {
 
 // container returns the map's containing object of the named type (the
 // struct bpf_map is its member "map").
-func (m *BPFMap) container(typeName string) (objects.Value, error) {
+func (m *Map) container(typeName string) (objects.Value, error) {
 	return objects.ContainerOf(m.Obj, typeName, "map")
 }
 
@@ -277,7 +277,7 @@ func (m *BPFMap) container(typeName string) (objects.Value, error) {
 // accounting (map_ops->map_mem_usage) where the kernel has it, else the
 // older estimate from key, value and entry sizes. Errors wrap
 // ErrNotSupported for a type whose accounting this does not model.
-func (m *BPFMap) Memlock() (uint64, error) {
+func (m *Map) Memlock() (uint64, error) {
 	p := m.Obj.Program()
 	ops, err := p.Type("struct bpf_map_ops")
 	if err != nil {
@@ -295,7 +295,7 @@ func (m *BPFMap) Memlock() (uint64, error) {
 }
 
 // memUsage mirrors the map types' map_mem_usage (6.4+).
-func (m *BPFMap) memUsage() (uint64, error) {
+func (m *Map) memUsage() (uint64, error) {
 	p := m.Obj.Program()
 	cpus, err := p.PossibleCPUs()
 	if err != nil {
@@ -304,8 +304,8 @@ func (m *BPFMap) memUsage() (uint64, error) {
 	ncpu := uint64(len(cpus))
 	entries := uint64(m.MaxEntries)
 	switch m.Type {
-	case BPFMapTypeArray, BPFMapTypePerCPUArray, BPFMapTypeProgArray, BPFMapTypePerfEventArray,
-		BPFMapTypeCgroupArray, BPFMapTypeArrayOfMaps:
+	case MapTypeArray, MapTypePerCPUArray, MapTypeProgArray, MapTypePerfEventArray,
+		MapTypeCgroupArray, MapTypeArrayOfMaps:
 		// array_map_mem_usage (kernel/bpf/arraymap.c).
 		arr, err := m.container("struct bpf_array")
 		if err != nil {
@@ -320,7 +320,7 @@ func (m *BPFMap) memUsage() (uint64, error) {
 			return 0, err
 		}
 		switch {
-		case m.Type == BPFMapTypePerCPUArray:
+		case m.Type == MapTypePerCPUArray:
 			usage += entries*8 + entries*es*ncpu
 		case m.Flags&bpfFMmapable != 0:
 			usage = pageAlign(usage) + pageAlign(entries*es)
@@ -328,7 +328,7 @@ func (m *BPFMap) memUsage() (uint64, error) {
 			usage += entries * es
 		}
 		return usage, nil
-	case BPFMapTypeHash, BPFMapTypePerCPUHash, BPFMapTypeLRUHash, BPFMapTypeLRUPerCPUHash, BPFMapTypeHashOfMaps:
+	case MapTypeHash, MapTypePerCPUHash, MapTypeLRUHash, MapTypeLRUPerCPUHash, MapTypeHashOfMaps:
 		// htab_map_mem_usage (kernel/bpf/hashtab.c).
 		h, err := m.container("struct bpf_htab")
 		if err != nil {
@@ -356,8 +356,8 @@ func (m *BPFMap) memUsage() (uint64, error) {
 				locks = uint64(n)
 			}
 		}
-		percpu := m.Type == BPFMapTypePerCPUHash || m.Type == BPFMapTypeLRUPerCPUHash
-		lru := m.Type == BPFMapTypeLRUHash || m.Type == BPFMapTypeLRUPerCPUHash
+		percpu := m.Type == MapTypePerCPUHash || m.Type == MapTypeLRUPerCPUHash
+		lru := m.Type == MapTypeLRUHash || m.Type == MapTypeLRUPerCPUHash
 		vs := (uint64(m.ValueSize) + 7) &^ 7
 		usage += bsz*nb + 4*ncpu*locks
 		if m.Flags&bpfFNoPrealloc == 0 {
@@ -382,7 +382,7 @@ func (m *BPFMap) memUsage() (uint64, error) {
 			usage += (8+8)*n + vs*ncpu*n
 		}
 		return usage, nil
-	case BPFMapTypeLPMTrie:
+	case MapTypeLPMTrie:
 		// trie_mem_usage (kernel/bpf/lpm_trie.c).
 		tr, err := m.container("struct lpm_trie")
 		if err != nil {
@@ -401,14 +401,14 @@ func (m *BPFMap) memUsage() (uint64, error) {
 			return 0, err
 		}
 		return (ns + ds + uint64(m.ValueSize)) * n, nil
-	case BPFMapTypeQueue, BPFMapTypeStack:
+	case MapTypeQueue, MapTypeStack:
 		// queue_stack_map_mem_usage (kernel/bpf/queue_stack_maps.c).
 		usage, err := p.SizeofType("struct bpf_queue_stack")
 		if err != nil {
 			return 0, err
 		}
 		return usage + (entries+1)*uint64(m.ValueSize), nil
-	case BPFMapTypeStackTrace:
+	case MapTypeStackTrace:
 		// stack_map_mem_usage (kernel/bpf/stackmap.c).
 		sm, err := m.container("struct bpf_stack_map")
 		if err != nil {
@@ -427,10 +427,10 @@ func (m *BPFMap) memUsage() (uint64, error) {
 			return 0, err
 		}
 		return usage + nb*8 + entries*(bs+uint64(m.ValueSize)), nil
-	case BPFMapTypeStructOps:
+	case MapTypeStructOps:
 		// bpf_struct_ops_map_mem_usage (kernel/bpf/bpf_struct_ops.c).
 		return m.structOpsMemUsage()
-	case BPFMapTypeRingBuf:
+	case MapTypeRingBuf:
 		// ringbuf_map_mem_usage (kernel/bpf/ringbuf.c).
 		usage, err := p.SizeofType("struct bpf_ringbuf_map")
 		if err != nil {
@@ -462,7 +462,7 @@ func pageAlign(x uint64) uint64 { return (x + 4095) &^ 4095 }
 
 // htabCount reads a hash map's element count: the per-CPU counter's sum
 // or the atomic count, whichever the map uses.
-func (m *BPFMap) htabCount(h objects.Value) (uint64, error) {
+func (m *Map) htabCount(h objects.Value) (uint64, error) {
 	if u, err := h.MemberUint("use_percpu_counter"); err == nil && u != 0 {
 		pc, err := h.Member("pcount")
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/kinspect/kinspect/vmcore"
 )
 
-// TestLabBPFMaps: bpf.BPFMapForEach finds every map bpftool listed, with the
+// TestLabBPFMaps: bpf.MapForEach finds every map bpftool listed, with the
 // same id, type, name, sizes, flags, BTF id, owner and memlock
 // (truth/bpftool/map.json), on the formats of labFormats.
 func TestLabBPFMaps(t *testing.T) {
@@ -35,7 +35,7 @@ func TestLabBPFMaps(t *testing.T) {
 			labdata.ReadJSON(t, labkernel.Scenario(name).Path("truth/bpftool/map.json"), &want)
 			i := 0
 			truncated := false
-			for m, err := range bpf.BPFMapForEach(p) {
+			for m, err := range bpf.MapForEach(p) {
 				if excluded(err) && m == nil {
 					// A missing map, or a missing xarray node that
 					// hides every map below it.
@@ -89,12 +89,12 @@ func TestLabHashOrders(t *testing.T) {
 	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
 		t.Run(name, func(t *testing.T) {
 			n := 0
-			for m, err := range bpf.BPFMapForEach(p) {
+			for m, err := range bpf.MapForEach(p) {
 				if err != nil {
 					t.Fatal(err)
 				}
 				switch m.Type {
-				case bpf.BPFMapTypeHash, bpf.BPFMapTypePerCPUHash, bpf.BPFMapTypeLRUHash:
+				case bpf.MapTypeHash, bpf.MapTypePerCPUHash, bpf.MapTypeLRUHash:
 				default:
 					continue
 				}
@@ -103,7 +103,7 @@ func TestLabHashOrders(t *testing.T) {
 				}
 				n++
 				var sets [2][]string
-				for i, o := range []bpf.BPFMapOrder{bpf.OrderKernel, bpf.OrderMemory} {
+				for i, o := range []bpf.MapOrder{bpf.OrderKernel, bpf.OrderMemory} {
 					for e, err := range m.EntriesIn(o) {
 						if err != nil {
 							t.Fatalf("map %d order %d: %v", m.ID, o, err)
@@ -127,19 +127,19 @@ func TestLabHashOrders(t *testing.T) {
 func TestLabBPFMapErrors(t *testing.T) {
 	for name, p := range labkernel.Programs(t, "elf") {
 		t.Run(name, func(t *testing.T) {
-			if _, err := bpf.FindBPFMap(p, 1<<30); !errors.Is(err, objects.ErrNotFound) {
-				t.Errorf("FindBPFMap of a missing id: %v", err)
+			if _, err := bpf.MapByID(p, 1<<30); !errors.Is(err, objects.ErrNotFound) {
+				t.Errorf("MapByID of a missing id: %v", err)
 			}
-			for m, err := range bpf.BPFMapForEach(p) {
+			for m, err := range bpf.MapForEach(p) {
 				if err != nil {
 					t.Fatal(err)
 				}
 				switch m.Type {
-				case bpf.BPFMapTypeQueue, bpf.BPFMapTypeStack, bpf.BPFMapTypeRingBuf:
+				case bpf.MapTypeQueue, bpf.MapTypeStack, bpf.MapTypeRingBuf:
 					if _, err := m.Lookup(nil); !errors.Is(err, objects.ErrType) {
 						t.Errorf("map %d: lookup in a %s: %v", m.ID, m.TypeName, err)
 					}
-				case bpf.BPFMapTypeHash:
+				case bpf.MapTypeHash:
 					if _, err := m.Lookup([]byte{1}); !errors.Is(err, objects.ErrType) {
 						t.Errorf("map %d: 1-byte key: %v", m.ID, err)
 					}
@@ -147,7 +147,7 @@ func TestLabBPFMapErrors(t *testing.T) {
 						t.Errorf("map %d: missing key: %v", m.ID, err)
 					}
 				}
-				if m.Type != bpf.BPFMapTypeRingBuf {
+				if m.Type != bpf.MapTypeRingBuf {
 					if _, err := m.RingBuf(); !errors.Is(err, objects.ErrType) {
 						t.Errorf("map %d: RingBuf of a %s: %v", m.ID, m.TypeName, err)
 					}

@@ -9,10 +9,10 @@ import (
 	"github.com/kinspect/kinspect/objects"
 )
 
-// BPFMapInfo is the kernel's struct bpf_map_info for a map, as
+// MapInfo is the kernel's struct bpf_map_info for a map, as
 // bpf_map_get_info_by_fd (kernel/bpf/syscall.c) fills it: Data holds
 // Type's bytes, in the layout of the kernel's own BTF.
-type BPFMapInfo struct {
+type MapInfo struct {
 	Type btf.Type
 	Data []byte
 }
@@ -25,7 +25,7 @@ type BPFMapInfo struct {
 // kernel only fills for device-bound (offloaded) maps, which a dump
 // cannot describe, stay zero, as do members this kernel's BTF lacks.
 // Errors wrap ErrNotFound when the BTF has no struct bpf_map_info.
-func (m *BPFMap) Info() (*BPFMapInfo, error) {
+func (m *Map) Info() (*MapInfo, error) {
 	p := m.Obj.Program()
 	t, err := p.Type("struct bpf_map_info")
 	if err != nil {
@@ -35,7 +35,7 @@ func (m *BPFMap) Info() (*BPFMapInfo, error) {
 	if !ok {
 		return nil, fmt.Errorf("struct bpf_map_info: %w", objects.ErrType)
 	}
-	info := &BPFMapInfo{Type: t, Data: make([]byte, st.Size)}
+	info := &MapInfo{Type: t, Data: make([]byte, st.Size)}
 	fields := []struct {
 		name string
 		v    uint64
@@ -62,7 +62,7 @@ func (m *BPFMap) Info() (*BPFMapInfo, error) {
 			{"btf_value_type_id", uint64(m.BTFValueTypeID)},
 		}...)
 	}
-	if m.Type == BPFMapTypeStructOps {
+	if m.Type == MapTypeStructOps {
 		// 6.9+ ("bpf: pass btf object id in bpf_map_info"):
 		// bpf_map_struct_ops_info_fill gives st_map->btf's id.
 		if _, err := p.FindMember(st, "btf_vmlinux_id"); err == nil {

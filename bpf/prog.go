@@ -24,10 +24,10 @@ const (
 	maxProgBTFLen = 16 << 20 // BTF_MAX_SIZE
 )
 
-// BPFProg is a loaded BPF program: struct bpf_prog and its struct
+// Prog is a loaded BPF program: struct bpf_prog and its struct
 // bpf_prog_aux, with what bpftool's "prog show" prints. The instructions,
 // BTF, line info and JIT images are read on demand by the methods.
-type BPFProg struct {
+type Prog struct {
 	// Obj is the struct bpf_prog; Aux its struct bpf_prog_aux.
 	Obj objects.Value
 	Aux objects.Value
@@ -76,9 +76,9 @@ type BPFProg struct {
 	FuncCnt uint32
 }
 
-// BPFProgFunc is one JIT image of a program: its main function or a
+// ProgFunc is one JIT image of a program: its main function or a
 // subprogram (aux->func[i]).
-type BPFProgFunc struct {
+type ProgFunc struct {
 	// Prog is the struct bpf_prog of the image.
 	Prog objects.Value
 	Addr uint64 // bpf_func
@@ -88,19 +88,19 @@ type BPFProgFunc struct {
 	Name string
 }
 
-// BPFProgStats are the program's run statistics, summed over CPUs
+// ProgStats are the program's run statistics, summed over CPUs
 // (bpf_prog_get_stats); zero unless kernel.bpf_stats_enabled was on.
-type BPFProgStats struct {
+type ProgStats struct {
 	RunTimeNs       uint64
 	RunCnt          uint64
 	RecursionMisses uint64
 }
 
-// BPFProgForEach yields every BPF program of the kernel in ID order,
+// ProgForEach yields every BPF program of the kernel in ID order,
 // from prog_idr, as bpftool's "prog show" lists them (the kernel's
 // bpf_prog_get_next_id walks the same IDR).
-func BPFProgForEach(p *objects.Program) iter.Seq2[*BPFProg, error] {
-	return func(yield func(*BPFProg, error) bool) {
+func ProgForEach(p *objects.Program) iter.Seq2[*Prog, error] {
+	return func(yield func(*Prog, error) bool) {
 		idr, err := p.Variable("prog_idr")
 		if err != nil {
 			yield(nil, fmt.Errorf("bpf_prog_for_each: %w", err))
@@ -111,7 +111,7 @@ func BPFProgForEach(p *objects.Program) iter.Seq2[*BPFProg, error] {
 				yield(nil, fmt.Errorf("bpf_prog_for_each: %w", err))
 				return
 			}
-			bp, err := NewBPFProg(e.Value)
+			bp, err := NewProg(e.Value)
 			if err == nil && uint64(bp.ID) != e.Index {
 				a, _ := bp.Obj.Address()
 				err = fmt.Errorf("bpf prog at %#x has id %d but sits at %d in prog_idr: %w", a, bp.ID, e.Index, objects.ErrCorrupt)
@@ -123,10 +123,10 @@ func BPFProgForEach(p *objects.Program) iter.Seq2[*BPFProg, error] {
 	}
 }
 
-// BPFProgByID returns the program with the given ID. Errors wrap
+// ProgByID returns the program with the given ID. Errors wrap
 // ErrNotFound.
-func BPFProgByID(p *objects.Program, id uint32) (*BPFProg, error) {
-	for bp, err := range BPFProgForEach(p) {
+func ProgByID(p *objects.Program, id uint32) (*Prog, error) {
+	for bp, err := range ProgForEach(p) {
 		if err != nil {
 			return nil, err
 		}
@@ -137,8 +137,8 @@ func BPFProgByID(p *objects.Program, id uint32) (*BPFProg, error) {
 	return nil, fmt.Errorf("no BPF program with id %d: %w", id, objects.ErrNotFound)
 }
 
-// NewBPFProg reads the struct bpf_prog v (or the one v points to).
-func NewBPFProg(v objects.Value) (*BPFProg, error) {
+// NewProg reads the struct bpf_prog v (or the one v points to).
+func NewProg(v objects.Value) (*Prog, error) {
 	addr, err := objects.ObjectAddr(v, "bpf prog")
 	if err != nil {
 		return nil, err
@@ -148,7 +148,7 @@ func NewBPFProg(v objects.Value) (*BPFProg, error) {
 	if err != nil {
 		return nil, err
 	}
-	bp := &BPFProg{Obj: obj}
+	bp := &Prog{Obj: obj}
 	bp.Type = uint32(r.Uint("type"))
 	bp.Len = uint32(r.Uint("len"))
 	bp.Jited = r.Uint("jited") != 0
@@ -190,9 +190,9 @@ func NewBPFProg(v objects.Value) (*BPFProg, error) {
 	if a.Err() != nil {
 		return nil, fmt.Errorf("bpf prog at %#x: struct bpf_prog_aux at %#x: %w", addr, auxAddr, a.Err())
 	}
-	fail := func(err error) (*BPFProg, error) { return nil, fmt.Errorf("bpf prog %d: %w", bp.ID, err) }
-	bp.TypeName = BPFEnumName(p, "enum bpf_prog_type", "BPF_PROG_TYPE_", uint64(bp.Type))
-	bp.AttachTypeName = BPFEnumName(p, "enum bpf_attach_type", "BPF_", uint64(bp.ExpectedAttachType))
+	fail := func(err error) (*Prog, error) { return nil, fmt.Errorf("bpf prog %d: %w", bp.ID, err) }
+	bp.TypeName = EnumName(p, "enum bpf_prog_type", "BPF_PROG_TYPE_", uint64(bp.Type))
+	bp.AttachTypeName = EnumName(p, "enum bpf_attach_type", "BPF_", uint64(bp.ExpectedAttachType))
 	if bp.FuncCnt > maxProgFuncs {
 		return fail(fmt.Errorf("func_cnt %d: %w", bp.FuncCnt, objects.ErrCorrupt))
 	}
@@ -257,12 +257,12 @@ func NewBPFProg(v objects.Value) (*BPFProg, error) {
 
 // Memlock is what fdinfo reports as the program's memlock: prog->pages
 // pages of 4 KiB (x86-64's PAGE_SHIFT is 12).
-func (bp *BPFProg) Memlock() uint64 { return bp.Pages << 12 }
+func (bp *Prog) Memlock() uint64 { return bp.Pages << 12 }
 
 // Stats sums the program's per-CPU run statistics (prog->stats) over
 // the possible CPUs, as bpf_prog_get_stats does.
-func (bp *BPFProg) Stats() (BPFProgStats, error) {
-	var st BPFProgStats
+func (bp *Prog) Stats() (ProgStats, error) {
+	var st ProgStats
 	p := bp.Obj.Program()
 	sv, err := bp.Obj.Member("stats")
 	if err != nil {
@@ -300,7 +300,7 @@ func (bp *BPFProg) Stats() (BPFProgStats, error) {
 
 // Insns reads the program's instructions as they sit in the kernel
 // (prog->insnsi, prog->len of them), after the verifier's rewrites.
-func (bp *BPFProg) Insns() ([]bpfinsn.Insn, error) {
+func (bp *Prog) Insns() ([]bpfinsn.Insn, error) {
 	if bp.Len > maxProgInsns {
 		return nil, fmt.Errorf("bpf prog %d: len %d: %w", bp.ID, bp.Len, objects.ErrCorrupt)
 	}
@@ -320,7 +320,7 @@ func (bp *BPFProg) Insns() ([]bpfinsn.Insn, error) {
 // them. A map is directly addressable when its ops' map_direct_value_meta
 // is the array map's (array_map_direct_value_meta, which accepts a
 // single-element array); other implementations are not modelled.
-func (bp *BPFProg) UsedMaps() ([]bpfinsn.MapRef, error) {
+func (bp *Prog) UsedMaps() ([]bpfinsn.MapRef, error) {
 	p := bp.Obj.Program()
 	cnt, err := bp.Aux.Member("used_map_cnt")
 	if err != nil {
@@ -348,13 +348,13 @@ func (bp *BPFProg) UsedMaps() ([]bpfinsn.MapRef, error) {
 	arrayMeta, _ := p.Symbol("array_map_direct_value_meta")
 	var out []bpfinsn.MapRef
 	for _, addr := range ptrs {
-		m, err := NewBPFMap(p.Pointer(nil, addr))
+		m, err := NewMap(p.Pointer(nil, addr))
 		if err != nil {
 			m2, err2 := p.ObjectOf("struct bpf_map", addr)
 			if err2 != nil {
 				return nil, err
 			}
-			m = &BPFMap{Obj: m2}
+			m = &Map{Obj: m2}
 			id, err := p.UintAt("struct bpf_map", addr, "id")
 			if err != nil {
 				return nil, fmt.Errorf("bpf prog %d: used map at %#x: %w", bp.ID, addr, err)
@@ -383,7 +383,7 @@ func (bp *BPFProg) UsedMaps() ([]bpfinsn.MapRef, error) {
 // XlatedInsns returns the instructions as bpf_prog_get_info_by_fd hands
 // them to a privileged reader (bpfinsn.PrepareDump over Insns and
 // UsedMaps): what bpftool's "prog dump xlated" prints.
-func (bp *BPFProg) XlatedInsns() ([]bpfinsn.Insn, error) {
+func (bp *Prog) XlatedInsns() ([]bpfinsn.Insn, error) {
 	insns, err := bp.Insns()
 	if err != nil {
 		return nil, err
@@ -397,7 +397,7 @@ func (bp *BPFProg) XlatedInsns() ([]bpfinsn.Insn, error) {
 
 // readArray reads n records of the named struct type at the address
 // in pointer member ptr of aux.
-func (bp *BPFProg) readArray(ptr, typeName string, n uint64) ([]byte, int, error) {
+func (bp *Prog) readArray(ptr, typeName string, n uint64) ([]byte, int, error) {
 	p := bp.Obj.Program()
 	t, err := p.Type(typeName)
 	if err != nil {
@@ -428,7 +428,7 @@ func (bp *BPFProg) readArray(ptr, typeName string, n uint64) ([]byte, int, error
 	return b, size, nil
 }
 
-func (bp *BPFProg) auxUint(name string) (uint64, error) {
+func (bp *Prog) auxUint(name string) (uint64, error) {
 	v, err := bp.Aux.Member(name)
 	if err != nil {
 		return 0, err
@@ -438,7 +438,7 @@ func (bp *BPFProg) auxUint(name string) (uint64, error) {
 
 // FuncInfo reads the program's func_info records (aux->func_info,
 // func_info_cnt of them), their offsets as the verifier left them.
-func (bp *BPFProg) FuncInfo() ([]bpfinsn.FuncRecord, error) {
+func (bp *Prog) FuncInfo() ([]bpfinsn.FuncRecord, error) {
 	n, err := bp.Aux.MemberUint("func_info_cnt")
 	if err != nil {
 		return nil, err
@@ -459,7 +459,7 @@ func (bp *BPFProg) FuncInfo() ([]bpfinsn.FuncRecord, error) {
 }
 
 // LineInfo reads the program's line_info records (aux->linfo, nr_linfo).
-func (bp *BPFProg) LineInfo() ([]bpfinsn.LineRecord, error) {
+func (bp *Prog) LineInfo() ([]bpfinsn.LineRecord, error) {
 	n, err := bp.Aux.MemberUint("nr_linfo")
 	if err != nil {
 		return nil, err
@@ -482,7 +482,7 @@ func (bp *BPFProg) LineInfo() ([]bpfinsn.LineRecord, error) {
 
 // JitedLineInfo reads the JIT address of each line_info record
 // (aux->jited_linfo), as bpf_prog_get_info_by_fd's jited_line_info.
-func (bp *BPFProg) JitedLineInfo() ([]uint64, error) {
+func (bp *Prog) JitedLineInfo() ([]uint64, error) {
 	n, err := bp.Aux.MemberUint("nr_linfo")
 	if err != nil || n == 0 {
 		return nil, err
@@ -499,7 +499,7 @@ func (bp *BPFProg) JitedLineInfo() ([]uint64, error) {
 
 // BTF reads the program's BTF (aux->btf: data, data_size). Errors wrap
 // ErrNotFound for a program without BTF.
-func (bp *BPFProg) BTF() (*bpfinsn.BTF, error) {
+func (bp *Prog) BTF() (*bpfinsn.BTF, error) {
 	if bp.BTFAddr == 0 {
 		return nil, fmt.Errorf("bpf prog %d has no BTF: %w", bp.ID, objects.ErrNotFound)
 	}
@@ -525,7 +525,7 @@ func (bp *BPFProg) BTF() (*bpfinsn.BTF, error) {
 // Funcs returns the program's JIT images: one per subprogram
 // (aux->func[i]) for a program with BPF-to-BPF calls, else its own.
 // A program that is not JITed has none.
-func (bp *BPFProg) Funcs() ([]BPFProgFunc, error) {
+func (bp *Prog) Funcs() ([]ProgFunc, error) {
 	if !bp.Jited {
 		return nil, nil
 	}
@@ -542,13 +542,13 @@ func (bp *BPFProg) Funcs() ([]BPFProgFunc, error) {
 	} else {
 		addrs[0], _ = bp.Obj.Address()
 	}
-	out := make([]BPFProgFunc, 0, len(addrs))
+	out := make([]ProgFunc, 0, len(addrs))
 	for i, a := range addrs {
 		obj, r, err := p.ReadStruct("struct bpf_prog", a)
 		if err != nil {
 			return nil, fmt.Errorf("bpf prog %d: func[%d]: %w", bp.ID, i, err)
 		}
-		f := BPFProgFunc{Prog: obj, Addr: r.Uint("bpf_func"), Len: uint32(r.Uint("jited_len"))}
+		f := ProgFunc{Prog: obj, Addr: r.Uint("bpf_func"), Len: uint32(r.Uint("jited_len"))}
 		aux := r.Uint("aux")
 		if r.Err() != nil {
 			return nil, fmt.Errorf("bpf prog %d: func[%d]: %w", bp.ID, i, r.Err())
@@ -570,7 +570,7 @@ func (bp *BPFProg) Funcs() ([]BPFProgFunc, error) {
 }
 
 // Image reads a JIT image's bytes.
-func (f BPFProgFunc) Image() ([]byte, error) {
+func (f ProgFunc) Image() ([]byte, error) {
 	if f.Len > maxJitedLen {
 		return nil, fmt.Errorf("JIT image %s: %d bytes: %w", f.Name, f.Len, objects.ErrCorrupt)
 	}
@@ -584,55 +584,10 @@ func (f BPFProgFunc) Image() ([]byte, error) {
 	return b, nil
 }
 
-// RealMinusBoot returns CLOCK_REALTIME minus CLOCK_BOOTTIME in ns, the
-// wall-clock time of boot: the timekeeper's offs_real - offs_boot. A
-// load_time plus it is the wall-clock time bpftool prints as loaded_at
-// (it takes the same difference from the live clocks).
-//
-// The timekeeper is tk_core.timekeeper; tk_core is typed by BTF as
-// struct tk_data where that exists (6.13+, "timekeeping: Define a
-// struct type for tk_core to make it reusable"), else its anonymous type
-// has no BTF and the copy
-// timekeeping_advance works on and mirrors, shadow_timekeeper (a struct
-// timekeeper), is read instead.
-func RealMinusBoot(p *objects.Program) (int64, error) {
-	var tk objects.Value
-	if t, err := p.Type("struct tk_data"); err == nil {
-		addr, err := p.Symbol("tk_core")
-		if err != nil {
-			return 0, fmt.Errorf("timekeeper: %w", err)
-		}
-		if tk, err = p.Object(t, addr).Member("timekeeper"); err != nil {
-			return 0, fmt.Errorf("timekeeper: %w", err)
-		}
-	} else {
-		t, err := p.Type("struct timekeeper")
-		if err != nil {
-			return 0, fmt.Errorf("timekeeper: %w", err)
-		}
-		addr, err := p.Symbol("shadow_timekeeper")
-		if err != nil {
-			return 0, fmt.Errorf("timekeeper: %w", err)
-		}
-		tk = p.Object(t, addr)
-	}
-	var offs [2]int64
-	for i, name := range []string{"offs_real", "offs_boot"} {
-		v, err := tk.Member(name)
-		if err == nil {
-			offs[i], err = v.Int()
-		}
-		if err != nil {
-			return 0, fmt.Errorf("timekeeper %s: %w", name, err)
-		}
-	}
-	return offs[0] - offs[1], nil
-}
-
 // FullName is the program's name as bpftool's get_prog_full_name gives
 // it: aux->name, unless that fills its 15 bytes and the program has
 // BTF and func_info, when the name of its first function in BTF.
-func (bp *BPFProg) FullName() string {
+func (bp *Prog) FullName() string {
 	if len(bp.Name) < 15 || bp.BTFAddr == 0 {
 		return bp.Name
 	}
@@ -653,7 +608,7 @@ func (bp *BPFProg) FullName() string {
 // BTFFuncName is the name of the program's first function in its BTF
 // (func_info[0]), as bpftool's dump_prog_id_as_func_ptr finds it; ok is
 // false for a program without BTF or func_info.
-func (bp *BPFProg) BTFFuncName() (name string, ok bool) {
+func (bp *Prog) BTFFuncName() (name string, ok bool) {
 	if bp.BTFAddr == 0 {
 		return "", false
 	}

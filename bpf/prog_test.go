@@ -12,6 +12,7 @@ import (
 	"github.com/kinspect/kinspect/bpfinsn"
 	"github.com/kinspect/kinspect/internal/labdata"
 	"github.com/kinspect/kinspect/internal/labkernel"
+	"github.com/kinspect/kinspect/linux"
 )
 
 // truthProg is an entry of bpftool's "prog show --json".
@@ -68,12 +69,12 @@ func TestLabBPFProgs(t *testing.T) {
 			for _, tp := range truth {
 				want[tp.ID] = tp
 			}
-			boot, err := bpf.RealMinusBoot(p)
+			boot, err := linux.RealMinusBoot(p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			seen, tagsOK, jitOK, jitTotal := 0, 0, 0, 0
-			for bp, err := range bpf.BPFProgForEach(p) {
+			for bp, err := range bpf.ProgForEach(p) {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -172,12 +173,12 @@ func TestBPFProgByID(t *testing.T) {
 		var truth []truthProg
 		labdata.ReadJSON(t, sc.Path("truth/bpftool/prog.json"), &truth)
 		last := truth[len(truth)-1]
-		bp, err := bpf.BPFProgByID(p, last.ID)
+		bp, err := bpf.ProgByID(p, last.ID)
 		if err != nil || bp.FullName() != last.Name {
-			t.Errorf("%s: bpf.BPFProgByID(%d) = %v, %v; want %s", name, last.ID, bp, err, last.Name)
+			t.Errorf("%s: bpf.ProgByID(%d) = %v, %v; want %s", name, last.ID, bp, err, last.Name)
 		}
-		if _, err := bpf.BPFProgByID(p, 1<<30); err == nil || !strings.Contains(err.Error(), "no BPF program") {
-			t.Errorf("%s: bpf.BPFProgByID(1<<30): %v", name, err)
+		if _, err := bpf.ProgByID(p, 1<<30); err == nil || !strings.Contains(err.Error(), "no BPF program") {
+			t.Errorf("%s: bpf.ProgByID(1<<30): %v", name, err)
 		}
 	}
 }

@@ -16,8 +16,8 @@ import (
 // (struct tcp_congestion_ops, ...) with BPF programs in its function
 // pointers, as bpftool's "struct_ops" command shows them.
 
-// BPFMapTypeStructOps is BPF_MAP_TYPE_STRUCT_OPS.
-const BPFMapTypeStructOps = 26
+// MapTypeStructOps is BPF_MAP_TYPE_STRUCT_OPS.
+const MapTypeStructOps = 26
 
 // structOpsValuePrefix starts the name of every struct_ops value type:
 // bpf_struct_ops_tcp_congestion_ops wraps struct tcp_congestion_ops.
@@ -26,14 +26,14 @@ const structOpsValuePrefix = "bpf_struct_ops_"
 // The states of a struct_ops map's kernel value (enum
 // bpf_struct_ops_state).
 const (
-	BPFStructOpsStateInit = 0
+	StructOpsStateInit = 0
 )
 
-// BPFStructOps is a struct_ops map: a struct bpf_map embedded in a
+// StructOps is a struct_ops map: a struct bpf_map embedded in a
 // struct bpf_struct_ops_map, with the value bpf_map_lookup_elem returns
 // for it.
-type BPFStructOps struct {
-	Map *BPFMap
+type StructOps struct {
+	Map *Map
 	// Obj is the struct bpf_struct_ops_map.
 	Obj objects.Value
 	// ValueType is the map's value type in vmlinux BTF
@@ -55,50 +55,50 @@ type BPFStructOps struct {
 	Value []byte
 	// Funcs are the function-pointer members of the kernel struct, in
 	// member order, with the program id each holds in Value.
-	Funcs []BPFStructOpsFunc
+	Funcs []StructOpsFunc
 	// ValueErr says why Value (and State, Funcs) could not be read: a
 	// page missing from the dump.
 	ValueErr error
 }
 
-// BPFStructOpsFunc is one function pointer of a struct_ops value.
-type BPFStructOpsFunc struct {
+// StructOpsFunc is one function pointer of a struct_ops value.
+type StructOpsFunc struct {
 	// Member is its name in the kernel struct ("ssthresh").
 	Member string
 	// ProgID is the id of the program it holds (0: none).
 	ProgID uint32
 }
 
-// BPFStructOpsForEach yields every struct_ops map in ID order, from
+// StructOpsForEach yields every struct_ops map in ID order, from
 // map_idr, as bpftool's "struct_ops show" lists them. A map that cannot
 // be read is yielded with its error (and nil when its struct bpf_map
 // could not be read either).
-func BPFStructOpsForEach(p *objects.Program) iter.Seq2[*BPFStructOps, error] {
-	return func(yield func(*BPFStructOps, error) bool) {
-		for m, err := range BPFMapForEach(p) {
+func StructOpsForEach(p *objects.Program) iter.Seq2[*StructOps, error] {
+	return func(yield func(*StructOps, error) bool) {
+		for m, err := range MapForEach(p) {
 			if err != nil {
 				if !yield(nil, err) || m == nil {
 					return
 				}
 				continue
 			}
-			if m.Type != BPFMapTypeStructOps {
+			if m.Type != MapTypeStructOps {
 				continue
 			}
-			if !yield(NewBPFStructOps(m)) {
+			if !yield(NewStructOps(m)) {
 				return
 			}
 		}
 	}
 }
 
-// NewBPFStructOps reads the struct_ops map m; a failure to read its value
+// NewStructOps reads the struct_ops map m; a failure to read its value
 // is kept in ValueErr. Errors wrap ErrType for a
 // map of another type, ErrNotFound for a kernel whose BTF lacks struct
 // bpf_struct_ops_map, ErrCorrupt for a value type id vmlinux's BTF does
 // not have.
-func NewBPFStructOps(m *BPFMap) (*BPFStructOps, error) {
-	if m.Type != BPFMapTypeStructOps {
+func NewStructOps(m *Map) (*StructOps, error) {
+	if m.Type != MapTypeStructOps {
 		return nil, fmt.Errorf("map %d: a %s map, not struct_ops: %w", m.ID, m.TypeName, objects.ErrType)
 	}
 	p := m.Obj.Program(
@@ -110,7 +110,7 @@ func NewBPFStructOps(m *BPFMap) (*BPFStructOps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("struct_ops map %d: %w", m.ID, err)
 	}
-	s := &BPFStructOps{Map: m, Obj: st}
+	s := &StructOps{Map: m, Obj: st}
 	if s.ValueType, err = structOpsValueType(p, m); err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func NewBPFStructOps(m *BPFMap) (*BPFStructOps, error) {
 
 // structOpsValueType returns the struct_ops map's value type: vmlinux
 // BTF's type btf_vmlinux_value_type_id.
-func structOpsValueType(p *objects.Program, m *BPFMap) (btf.Type, error) {
+func structOpsValueType(p *objects.Program, m *Map) (btf.Type, error) {
 	if p.Types() == nil || p.Types().BTF() == nil {
 		return nil, fmt.Errorf("struct_ops map %d: no vmlinux BTF: %w", m.ID, objects.ErrNotFound)
 	}
@@ -143,7 +143,7 @@ const maxStructOpsValue = 1 << 16
 // bpf_struct_ops_value (refcnt, state) in the value type t: 6.9+
 // ("bpf: pass attached BTF to the bpf_struct_ops subsystem" series)
 // wraps them in "common" (struct bpf_struct_ops_common_value).
-func (s *BPFStructOps) valuePath(t btf.Type, name string) string {
+func (s *StructOps) valuePath(t btf.Type, name string) string {
 	if _, err := s.Obj.Program().FindMember(btfload.Underlying(t), "common"); err == nil {
 		return "common." + name
 	}
@@ -152,7 +152,7 @@ func (s *BPFStructOps) valuePath(t btf.Type, name string) string {
 
 // readValue computes Value, State and Funcs as
 // bpf_struct_ops_map_sys_lookup_elem does.
-func (s *BPFStructOps) readValue() error {
+func (s *StructOps) readValue() error {
 	p := s.Obj.Program()
 	m := s.Map
 	vsize, err := btf.Sizeof(s.ValueType)
@@ -179,7 +179,7 @@ func (s *BPFStructOps) readValue() error {
 		s.StateName = fmt.Sprint(state)
 	}
 	s.Value = make([]byte, m.ValueSize)
-	if s.State != BPFStructOpsStateInit {
+	if s.State != StructOpsStateInit {
 		ua, err := s.Obj.MemberUint("uvalue")
 		if err != nil {
 			return err
@@ -223,7 +223,7 @@ func (s *BPFStructOps) readValue() error {
 // struct bpf_struct_ops_link, or whose registered map has a kvalue
 // refcnt of 0 (which the old code never leaves while the map is in
 // use), reports the map's count.
-func (s *BPFStructOps) refcnt(kvalue objects.Value) (uint32, error) {
+func (s *StructOps) refcnt(kvalue objects.Value) (uint32, error) {
 	p := s.Obj.Program()
 	v, err := kvalue.Path(s.valuePath(kvalue.Type(), "refcnt") + ".refs.counter")
 	if err != nil {
@@ -251,7 +251,7 @@ func (s *BPFStructOps) refcnt(kvalue objects.Value) (uint32, error) {
 
 // readFuncs lists the kernel struct's function pointers (the value
 // type's member "data") and the program ids Value holds in them.
-func (s *BPFStructOps) readFuncs() error {
+func (s *StructOps) readFuncs() error {
 	val := s.Obj.Program().Object(s.ValueType, 0)
 	data, err := val.Member("data")
 	if err != nil {
@@ -273,7 +273,7 @@ func (s *BPFStructOps) readFuncs() error {
 		if off+8 > uint64(len(s.Value)) {
 			return fmt.Errorf("%s.data.%s beyond the value: %w", s.ValueType.TypeName(), mb.Name, objects.ErrCorrupt)
 		}
-		s.Funcs = append(s.Funcs, BPFStructOpsFunc{Member: mb.Name, ProgID: uint32(binary.LittleEndian.Uint64(s.Value[off:]))})
+		s.Funcs = append(s.Funcs, StructOpsFunc{Member: mb.Name, ProgID: uint32(binary.LittleEndian.Uint64(s.Value[off:]))})
 	}
 	return nil
 }
@@ -283,7 +283,7 @@ func (s *BPFStructOps) readFuncs() error {
 // a bpf_link pointer per function (funcs_cnt where the map has it;
 // before, one per member of the value type), a bpf_ksym pointer per
 // function where the map has ksyms, and the trampoline page.
-func (m *BPFMap) structOpsMemUsage() (uint64, error) {
+func (m *Map) structOpsMemUsage() (uint64, error) {
 	p := m.Obj.Program()
 	st, err := m.container("struct bpf_struct_ops_map")
 	if err != nil {
@@ -322,9 +322,20 @@ func (m *BPFMap) structOpsMemUsage() (uint64, error) {
 
 // ValueObject returns Value as a value of ValueType (not in memory: its
 // members read from the bytes), or false when Value could not be read.
-func (s *BPFStructOps) ValueObject() (objects.Value, bool) {
+func (s *StructOps) ValueObject() (objects.Value, bool) {
 	if s.Value == nil {
 		return objects.Value{}, false
 	}
 	return s.Obj.Program().ValueOf(s.ValueType, s.Value), true
+}
+
+// structOpsEntries yields a struct_ops map's one element: key 0 and the
+// value bpf_struct_ops_map_sys_lookup_elem returns (StructOps.Value).
+func (m *Map) structOpsEntries(yield func(*MapEntry, error) bool) error {
+	s, err := NewStructOps(m)
+	if err != nil {
+		return err
+	}
+	yield(&MapEntry{Key: make([]byte, m.KeySize), Value: s.Value, Err: s.ValueErr}, nil)
+	return nil
 }

@@ -10,13 +10,13 @@ import (
 // Walkers of the dentry cache (include/linux/dcache.h, fs/libfs.c).
 // Dentries are struct dentry objects.
 
-// DentryForEachChild yields the children of dentry (positive or not) in
+// ForEachDentryChild yields the children of dentry (positive or not) in
 // the order of its list of children, the order dcache_readdir lists a
 // libfs directory in: newest first, as d_alloc adds each at the head.
 // The list is the hlist d_children linked by d_sib (6.8+, da549bdd15c2
 // "dentry: switch the lists of children to hlist"), else the list
 // d_subdirs linked by d_child.
-func DentryForEachChild(dentry objects.Value) iter.Seq2[objects.Value, error] {
+func ForEachDentryChild(dentry objects.Value) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
 		var walk iter.Seq2[objects.Value, error]
 		if h, err := dentry.Member("d_children"); err == nil {

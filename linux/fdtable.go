@@ -20,11 +20,11 @@ type TaskFile struct {
 		Value
 }
 
-// TaskFileForEach yields the open files of task (a struct task_struct,
+// ForEachFile yields the open files of task (a struct task_struct,
 // or a pointer to one) in fd order, as iterate_fd walks
 // task->files->fdt: every non-NULL slot of fdt->fd below fdt->max_fds.
 // A task without a files table (exiting, or an idle task) has none.
-func TaskFileForEach(task objects.Value) iter.Seq2[TaskFile, error] {
+func ForEachFile(task objects.Value) iter.Seq2[TaskFile, error] {
 	return func(yield func(TaskFile, error) bool) {
 		p := task.Program()
 		ta, err := objects.ObjectAddr(task, "iterate_fd")

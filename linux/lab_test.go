@@ -44,14 +44,14 @@ func TestLabForEachTask(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tk, err := linux.ReadTask(task)
+				tk, err := linux.NewTask(task)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if _, dup := got[tk.TID]; dup {
 					t.Errorf("tid %d twice", tk.TID)
 				}
-				got[tk.TID] = tk
+				got[tk.TID] = *tk
 				if names[tk.TID], err = linux.TaskName(task); err != nil {
 					t.Errorf("name of %d: %v", tk.TID, err)
 				}
@@ -124,7 +124,7 @@ func TestLabCurrentTask(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tk, err := linux.ReadTask(cur)
+			tk, err := linux.NewTask(cur)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ func TestLabCurrentTask(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			it, err := linux.ReadTask(idle)
+			it, err := linux.NewTask(idle)
 			if err != nil || it.Comm != "swapper/1" || it.TID != 0 {
 				t.Errorf("idle task of CPU 1: %+v, %v", it, err)
 			}
@@ -205,7 +205,7 @@ func TestLabModules(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				m, err := linux.ReadModule(mod)
+				m, err := linux.NewModule(mod)
 				if err != nil {
 					t.Fatal(err)
 				}

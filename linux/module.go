@@ -66,15 +66,15 @@ type Module struct {
 	Regions  []ModuleRegion
 }
 
-// ReadModule reads a struct module. Errors name the module's address.
-func ReadModule(mod objects.Value) (Module, error) {
+// NewModule reads a struct module. Errors name the module's address.
+func NewModule(mod objects.Value) (*Module, error) {
 	addr, err := objects.ObjectAddr(mod, "read module")
 	if err != nil {
-		return Module{}, err
+		return nil, err
 	}
 	m := Module{Addr: addr, Refcount: -1}
-	fail := func(err error) (Module, error) {
-		return Module{}, fmt.Errorf("module at %#x: %w", addr, err)
+	fail := func(err error) (*Module, error) {
+		return nil, fmt.Errorf("module at %#x: %w", addr, err)
 	}
 	nv, err := mod.Member("name")
 	if err == nil {
@@ -106,7 +106,7 @@ func ReadModule(mod objects.Value) (Module, error) {
 		}
 		m.Refcount = int(int32(n)) - 1 // MODULE_REF_BASE
 	}
-	return m, nil
+	return &m, nil
 }
 
 // moduleRegions reads a module's memory areas: mod->mem[] (6.4+,
@@ -219,7 +219,7 @@ const maxModuleSymbols = 1 << 20
 // ErrCorrupt for counts past any plausible bound, ErrNotSupported for a
 // kernel without typetab (before 5.2).
 func ModuleKallsyms(mod objects.Value) ([]kallsyms.Symbol, error) {
-	m, err := ReadModule(mod)
+	m, err := NewModule(mod)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +230,7 @@ func ModuleKallsyms(mod objects.Value) ([]kallsyms.Symbol, error) {
 	return syms, nil
 }
 
-func moduleKallsyms(mod objects.Value, m Module) ([]kallsyms.Symbol, error) {
+func moduleKallsyms(mod objects.Value, m *Module) ([]kallsyms.Symbol, error) {
 	p := mod.Program()
 	ksp, err := mod.Member("kallsyms")
 	if err != nil {
@@ -497,7 +497,7 @@ func AddModuleSymbols(p *objects.Program, t *kallsyms.Table) error {
 			errs = append(errs, err)
 			break
 		}
-		m, err := ReadModule(mod)
+		m, err := NewModule(mod)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -42,12 +42,12 @@ func InitMntNS(p *objects.Program) (objects.Value, error) {
 	return objects.Value{}, fmt.Errorf("init mount namespace: %w", err)
 }
 
-// MountForEach yields the mounts of the mount namespace ns (a struct
+// ForEachMount yields the mounts of the mount namespace ns (a struct
 // mnt_namespace, or a pointer to one) in the order /proc/mounts lists
 // them: the rbtree ns->mounts linked by mnt_node, ordered by mount ID
 // (6.8+, 2eea9ce4310d "mounts: keep list of mounts in an rbtree"), else
 // the list ns->list linked by mnt_list.
-func MountForEach(ns objects.Value) iter.Seq2[objects.Value, error] {
+func ForEachMount(ns objects.Value) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
 		var walk iter.Seq2[objects.Value, error]
 		if root, err := ns.Member("mounts"); err == nil && isStruct(root) {

@@ -328,15 +328,15 @@ const (
 // IsKThread says the task is a kernel thread.
 func (t Task) IsKThread() bool { return t.Flags&PFKThread != 0 }
 
-// ReadTask reads what ps shows of a task. Errors name the task.
-func ReadTask(task objects.Value) (Task, error) {
+// NewTask reads what ps shows of a task. Errors name the task.
+func NewTask(task objects.Value) (*Task, error) {
 	addr, err := objects.ObjectAddr(task, "read task")
 	if err != nil {
-		return Task{}, err
+		return nil, err
 	}
 	t := Task{Addr: addr}
-	fail := func(err error) (Task, error) {
-		return Task{}, fmt.Errorf("task %#x: %w", addr, err)
+	fail := func(err error) (*Task, error) {
+		return nil, fmt.Errorf("task %#x: %w", addr, err)
 	}
 	pid, err := task.MemberInt("pid")
 	if err != nil {
@@ -388,7 +388,7 @@ func ReadTask(task objects.Value) (Task, error) {
 			t.PPID = int(n)
 		}
 	}
-	return t, nil
+	return &t, nil
 }
 
 // TaskName returns a task's name as /proc/PID/comm shows it

@@ -162,7 +162,7 @@ func TestForEachTaskSynthetic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tk, err := ReadTask(task)
+		tk, err := NewTask(task)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,9 @@
 // Package objects is the typed kernel object engine: values with BTF
 // types read lazily from kernel memory, member paths, casts, per-CPU
 // access, a small C expression language, and walkers of the kernel's
-// lists, trees and arrays named after the kernel's own macros.
+// lists, trees and arrays named after the kernel's own macros. The
+// walkers of particular kernel structures build on it: package linux
+// (tasks, modules, printk, mounts, files) and package bpf.
 //
 // A Program ties together memory (any Memory, e.g. *vmcore.KernelAS),
 // types (a *btfload.Spec), symbols (a Symbolizer) and declarations of

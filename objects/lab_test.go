@@ -11,7 +11,6 @@ import (
 	"github.com/kinspect/kinspect/objects"
 )
 
-
 func TestLabInitTask(t *testing.T) {
 	for name, p := range labkernel.Programs(t, labkernel.Formats...) {
 		t.Run(name, func(t *testing.T) {

@@ -239,7 +239,7 @@ func (b *Backtracer) CPU(cpu int) (*Backtrace, error) {
 // there, else from its switch frame. An unwind that fails is said in
 // the Backtrace (UnwindError), not returned.
 func (b *Backtracer) Task(t objects.Value) (*Backtrace, error) {
-	info, err := linux.ReadTask(t)
+	info, err := linux.NewTask(t)
 	if err != nil {
 		return nil, fmt.Errorf("bt: %w", err)
 	}

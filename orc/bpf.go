@@ -14,7 +14,7 @@ import (
 // BPFSymbol is a BPF image on bpf_kallsyms: a program or subprogram, a
 // trampoline or a dispatcher.
 type BPFSymbol struct {
-	bpf.BPFKsym
+	bpf.Ksym
 	ksym objects.Value
 }
 
@@ -30,17 +30,17 @@ type bpfCache struct {
 func (k *Kernel) bpfSymbols() ([]BPFSymbol, error) {
 	c := &k.bpf
 	c.once.Do(func() {
-		for kv, err := range bpf.ForEachBPFKsym(k.prog) {
+		for kv, err := range bpf.KsymForEach(k.prog) {
 			if err != nil {
 				c.err = err
 				return
 			}
-			s, err := bpf.ReadBPFKsym(kv)
+			s, err := bpf.NewKsym(kv)
 			if err != nil {
 				c.err = err
 				return
 			}
-			c.syms = append(c.syms, BPFSymbol{BPFKsym: s, ksym: kv})
+			c.syms = append(c.syms, BPFSymbol{Ksym: *s, ksym: kv})
 		}
 		sort.Slice(c.syms, func(i, j int) bool { return c.syms[i].Start < c.syms[j].Start })
 	})
@@ -82,8 +82,8 @@ type BPFLine struct {
 	InsnOff uint32
 }
 
-// BPFProg is what a frame in a BPF program knows of it.
-type BPFProg struct {
+// Prog is what a frame in a BPF program knows of it.
+type Prog struct {
 	ID   uint32 // the program's ID (bpftool prog show id)
 	Name string // the ksym's name: bpf_prog_TAG_NAME
 	// Line is the source line holding the frame's instruction, when the
@@ -105,12 +105,12 @@ type bpfLines struct {
 // false when ip is in no BPF program (a trampoline or dispatcher is
 // named but has no ID). Errors are about reading its line info; the
 // rest is still filled.
-func (k *Kernel) BPFProgAt(ip uint64) (BPFProg, bool, error) {
+func (k *Kernel) BPFProgAt(ip uint64) (Prog, bool, error) {
 	sym, ok := k.BPFSymbolAt(ip)
 	if !ok {
-		return BPFProg{}, false, nil
+		return Prog{}, false, nil
 	}
-	out := BPFProg{Name: sym.Name}
+	out := Prog{Name: sym.Name}
 	if !sym.Prog {
 		return out, true, nil
 	}

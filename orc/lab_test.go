@@ -127,7 +127,7 @@ func TestLabSleepingTasks(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					info, err := linux.ReadTask(task)
+					info, err := linux.NewTask(task)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -44,7 +44,7 @@ func (k *Kernel) modules() ([]*module, error) {
 				c.err = fmt.Errorf("ORC of modules: %w", err)
 				return
 			}
-			m, err := linux.ReadModule(mv)
+			m, err := linux.NewModule(mv)
 			if err != nil {
 				c.err = fmt.Errorf("ORC of modules: %w", err)
 				return

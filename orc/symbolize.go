@@ -16,7 +16,7 @@ type FrameSymbol struct {
 	Module string // "" for vmlinux, the module's name, or "bpf"
 	// BPF describes the BPF program of a frame in one: its ID and the
 	// source line.
-	BPF *BPFProg
+	BPF *Prog
 }
 
 // String renders the symbol as the kernel prints a frame:

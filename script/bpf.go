@@ -14,7 +14,7 @@ func (e *Engine) setupBPF(o *goja.Object) {
 	r := e.rt
 	p := e.prog
 	_ = o.Set("progs", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.BPFProgForEach(p), func(bp *bpf.BPFProg) goja.Value {
+		return iterate(e, bpf.ProgForEach(p), func(bp *bpf.Prog) goja.Value {
 			x := r.NewObject()
 			_ = x.Set("id", bp.ID)
 			_ = x.Set("type", bp.TypeName)
@@ -41,7 +41,7 @@ func (e *Engine) setupBPF(o *goja.Object) {
 		})
 	})
 	_ = o.Set("maps", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.BPFMapForEach(p), func(m *bpf.BPFMap) goja.Value {
+		return iterate(e, bpf.MapForEach(p), func(m *bpf.Map) goja.Value {
 			x := r.NewObject()
 			_ = x.Set("id", m.ID)
 			_ = x.Set("type", m.TypeName)
@@ -62,7 +62,7 @@ func (e *Engine) setupBPF(o *goja.Object) {
 		})
 	})
 	_ = o.Set("links", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.BPFLinkForEach(p), func(l *bpf.BPFLink) goja.Value {
+		return iterate(e, bpf.LinkForEach(p), func(l *bpf.Link) goja.Value {
 			x := r.NewObject()
 			_ = x.Set("id", l.ID)
 			_ = x.Set("type", l.TypeName)
@@ -99,7 +99,7 @@ func (e *Engine) setupBPF(o *goja.Object) {
 					_ = x.Set("order", l.IterCgroupOrder)
 				}
 			}
-			if l.Type == bpf.BPFLinkTypeNetns {
+			if l.Type == bpf.LinkTypeNetns {
 				_ = x.Set("netns_ino", l.NetnsIno)
 			}
 			if pf := l.Perf; pf != nil {
@@ -124,7 +124,7 @@ func (e *Engine) setupBPF(o *goja.Object) {
 		})
 	})
 	_ = o.Set("structOps", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.BPFStructOpsForEach(p), func(s *bpf.BPFStructOps) goja.Value {
+		return iterate(e, bpf.StructOpsForEach(p), func(s *bpf.StructOps) goja.Value {
 			x := r.NewObject()
 			_ = x.Set("id", s.Map.ID)
 			_ = x.Set("name", s.Map.Name)
@@ -151,7 +151,7 @@ func (e *Engine) setupBPF(o *goja.Object) {
 		})
 	})
 	_ = o.Set("pins", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.BPFPinForEach(p), func(pin bpf.BPFPin) goja.Value {
+		return iterate(e, bpf.PinForEach(p), func(pin bpf.Pin) goja.Value {
 			x := r.NewObject()
 			_ = x.Set("path", pin.Path)
 			_ = x.Set("kind", pin.Type.String())
@@ -163,7 +163,7 @@ func (e *Engine) setupBPF(o *goja.Object) {
 		})
 	})
 	_ = o.Set("fds", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.BPFFileForEach(p), func(f bpf.BPFFile) goja.Value {
+		return iterate(e, bpf.FileForEach(p), func(f bpf.File) goja.Value {
 			x := r.NewObject()
 			_ = x.Set("pid", f.PID)
 			_ = x.Set("tid", f.TID)
@@ -180,7 +180,7 @@ func (e *Engine) setupBPF(o *goja.Object) {
 		})
 	})
 	_ = o.Set("btfs", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.BTFForEach(p), func(b *bpf.BTFObject) goja.Value {
+		return iterate(e, bpf.BTFForEach(p), func(b *bpf.BTF) goja.Value {
 			x := r.NewObject()
 			_ = x.Set("id", b.ID)
 			_ = x.Set("name", b.Name)

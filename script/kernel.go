@@ -6,7 +6,6 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/dop251/goja"
-	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/btfload"
 	"github.com/kinspect/kinspect/kallsyms"
 	"github.com/kinspect/kinspect/linux"
@@ -193,7 +192,7 @@ func (e *Engine) setup() error {
 		return e.wrap(t)
 	})
 	fn("taskInfo", func(c goja.FunctionCall) goja.Value {
-		t, err := linux.ReadTask(e.valueArg(c, 0, "kernel.taskInfo(task)"))
+		t, err := linux.NewTask(e.valueArg(c, 0, "kernel.taskInfo(task)"))
 		if err != nil {
 			e.throw(err)
 		}
@@ -292,7 +291,7 @@ func (e *Engine) setup() error {
 	})
 	fn("modules", func(c goja.FunctionCall) goja.Value {
 		return iterate(e, linux.ForEachModule(p), func(v objects.Value) goja.Value {
-			m, err := linux.ReadModule(v)
+			m, err := linux.NewModule(v)
 			if err != nil {
 				e.throw(err)
 			}
@@ -441,7 +440,7 @@ func (e *Engine) info() goja.Value {
 			_ = o.Set("crashTime", t.UTC().Format(time.RFC3339))
 		}
 	}
-	if off, err := bpf.RealMinusBoot(e.prog); err == nil {
+	if off, err := linux.RealMinusBoot(e.prog); err == nil {
 		_ = o.Set("bootTime", time.Unix(0, off).UTC().Format(time.RFC3339))
 	}
 	if n, err := e.prog.NrCPUIDs(); err == nil {

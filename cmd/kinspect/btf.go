@@ -286,11 +286,11 @@ func runBTFShow(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	users, err := bpf.BTFObjectUsers(k.Program())
+	users, err := bpf.BTFUsersOf(k.Program())
 	if err != nil {
 		return fmt.Errorf("btf show: %w", err)
 	}
-	var objs []*bpf.BTFObject
+	var objs []*bpf.BTF
 	for b, err := range bpf.BTFForEach(k.Program()) {
 		if err != nil {
 			if b == nil {
@@ -392,7 +392,7 @@ func runBTFDumpID(e *env, file string, words []string, layout bool) error {
 		return err
 	}
 	defer k.Close()
-	o, err := bpf.FindBTFObject(k.Program(), uint32(id))
+	o, err := bpf.BTFByID(k.Program(), uint32(id))
 	if err != nil {
 		return fmt.Errorf("btf dump: %w", err)
 	}

@@ -83,7 +83,7 @@ func runFeature(e *env, args []string) error {
 		}
 		return false
 	}
-	f, err := bpf.BPFFeatureProbe(k.Program(), symName, hasProto)
+	f, err := bpf.FeatureProbe(k.Program(), symName, hasProto)
 	if err != nil {
 		return fmt.Errorf("feature: %w", err)
 	}
@@ -92,7 +92,7 @@ func runFeature(e *env, args []string) error {
 	if e.json {
 		j := newJSONW(bw, e.pretty)
 		j.BeginObject()
-		have := func(key, suffix string, fs []bpf.BPFFeature) {
+		have := func(key, suffix string, fs []bpf.Feature) {
 			j.Name(key)
 			j.BeginObject()
 			for _, x := range fs {
@@ -100,7 +100,7 @@ func runFeature(e *env, args []string) error {
 			}
 			j.EndObject()
 		}
-		names := func(key string, fs []bpf.BPFFeature) {
+		names := func(key string, fs []bpf.Feature) {
 			j.Name(key)
 			j.BeginArray()
 			for _, x := range fs {

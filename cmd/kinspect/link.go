@@ -74,13 +74,13 @@ func runLinkShow(e *env, args []string) error {
 	}
 	defer k.Close()
 	if pinned != "" {
-		if o.id, err = findPinned(k.Program(), pinned, bpf.BPFObjLink); err != nil {
+		if o.id, err = findPinned(k.Program(), pinned, bpf.ObjLink); err != nil {
 			return err
 		}
 		o.hasID = true
 	}
-	var links []*bpf.BPFLink
-	for l, err := range bpf.BPFLinkForEach(k.Program()) {
+	var links []*bpf.Link
+	for l, err := range bpf.LinkForEach(k.Program()) {
 		if err != nil {
 			if l == nil {
 				if errors.Is(err, objects.ErrNotFound) {
@@ -98,7 +98,7 @@ func runLinkShow(e *env, args []string) error {
 	if o.hasID && len(links) == 0 {
 		return fmt.Errorf("link show: no link with id %d: %w", o.id, objects.ErrNotFound)
 	}
-	tabs := buildObjTables(e, k, opts, bpf.BPFObjLink)
+	tabs := buildObjTables(e, k, opts, bpf.ObjLink)
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	if e.json {
@@ -126,16 +126,16 @@ func runLinkShow(e *env, args []string) error {
 
 // printLinkJSON renders a link as bpftool 7.1's show_link_close_json;
 // details adds the fields later versions print.
-func printLinkJSON(j *jsonw, l *bpf.BPFLink, tabs objTables, details bool) {
+func printLinkJSON(j *jsonw, l *bpf.Link, tabs objTables, details bool) {
 	j.BeginObject()
 	defer j.EndObject()
 	j.UintField("id", uint64(l.ID))
 	typeField(j, "type", bpftoolName(l.TypeName, uint64(l.Type), libbpfLastLinkType))
 	j.UintField("prog_id", uint64(l.ProgID))
 	switch l.Type {
-	case bpf.BPFLinkTypeRawTracepoint:
+	case bpf.LinkTypeRawTracepoint:
 		j.StringField("tp_name", l.TPName)
-	case bpf.BPFLinkTypeTracing:
+	case bpf.LinkTypeTracing:
 		typeField(j, "prog_type", bpftoolName(l.ProgTypeName, uint64(l.ProgType), libbpfLastProgType))
 		if l.HasAttachType {
 			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
@@ -148,12 +148,12 @@ func printLinkJSON(j *jsonw, l *bpf.BPFLink, tabs objTables, details bool) {
 			j.UintField("target_btf_id", uint64(l.TargetBTFID))
 		}
 		j.UintField("cookie", l.Cookie)
-	case bpf.BPFLinkTypeCgroup:
+	case bpf.LinkTypeCgroup:
 		j.UintField("cgroup_id", l.CgroupID)
 		if l.HasAttachType {
 			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
 		}
-	case bpf.BPFLinkTypeIter:
+	case bpf.LinkTypeIter:
 		j.StringField("target_name", l.IterTarget)
 		switch iterKind(l.IterTarget) {
 		case "map":
@@ -168,12 +168,12 @@ func printLinkJSON(j *jsonw, l *bpf.BPFLink, tabs objTables, details bool) {
 			j.UintField("cgroup_id", l.IterCgroupID)
 			j.StringField("order", cgroupOrderString(l.IterCgroupOrder))
 		}
-	case bpf.BPFLinkTypeNetns:
+	case bpf.LinkTypeNetns:
 		j.UintField("netns_ino", uint64(l.NetnsIno))
 		if l.HasAttachType {
 			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
 		}
-	case bpf.BPFLinkTypeXDP:
+	case bpf.LinkTypeXDP:
 		if !details {
 			break
 		}
@@ -183,7 +183,7 @@ func printLinkJSON(j *jsonw, l *bpf.BPFLink, tabs objTables, details bool) {
 			j.StringField("devname", l.Devname)
 		}
 		j.UintField("ifindex", uint64(l.Ifindex))
-	case bpf.BPFLinkTypePerfEvent:
+	case bpf.LinkTypePerfEvent:
 		if p := l.Perf; p != nil && details {
 			switch p.Kind {
 			case "kprobe", "kretprobe":
@@ -204,7 +204,7 @@ func printLinkJSON(j *jsonw, l *bpf.BPFLink, tabs objTables, details bool) {
 
 // printLinkPlain renders a link as bpftool 7.1's show_link_close_plain;
 // details adds what later versions print.
-func printLinkPlain(w io.Writer, l *bpf.BPFLink, tabs objTables, details bool) {
+func printLinkPlain(w io.Writer, l *bpf.Link, tabs objTables, details bool) {
 	fmt.Fprintf(w, "%d: ", l.ID)
 	if tn := bpftoolName(l.TypeName, uint64(l.Type), libbpfLastLinkType); isNumber(tn) {
 		fmt.Fprintf(w, "type %s  ", tn)
@@ -218,18 +218,18 @@ func printLinkPlain(w io.Writer, l *bpf.BPFLink, tabs objTables, details bool) {
 		}
 	}
 	switch l.Type {
-	case bpf.BPFLinkTypeRawTracepoint:
+	case bpf.LinkTypeRawTracepoint:
 		fmt.Fprintf(w, "\n\ttp '%s'  ", l.TPName)
-	case bpf.BPFLinkTypeTracing:
+	case bpf.LinkTypeTracing:
 		fmt.Fprintf(w, "\n\tprog_type %s  ", bpftoolName(l.ProgTypeName, uint64(l.ProgType), libbpfLastProgType))
 		at()
 		if l.HasTarget && details {
 			fmt.Fprintf(w, "\n\ttarget_obj_id %d  target_btf_id %d  ", l.TargetObjID, l.TargetBTFID)
 		}
-	case bpf.BPFLinkTypeCgroup:
+	case bpf.LinkTypeCgroup:
 		fmt.Fprintf(w, "\n\tcgroup_id %d  ", l.CgroupID)
 		at()
-	case bpf.BPFLinkTypeIter:
+	case bpf.LinkTypeIter:
 		// bpftool 7.1's show_iter_plain: on the first line.
 		fmt.Fprintf(w, "target_name %s  ", l.IterTarget)
 		switch iterKind(l.IterTarget) {
@@ -244,10 +244,10 @@ func printLinkPlain(w io.Writer, l *bpf.BPFLink, tabs objTables, details bool) {
 		case "cgroup":
 			fmt.Fprintf(w, "cgroup_id %d  order %s  ", l.IterCgroupID, cgroupOrderString(l.IterCgroupOrder))
 		}
-	case bpf.BPFLinkTypeNetns:
+	case bpf.LinkTypeNetns:
 		fmt.Fprintf(w, "\n\tnetns_ino %d  ", l.NetnsIno)
 		at()
-	case bpf.BPFLinkTypeXDP:
+	case bpf.LinkTypeXDP:
 		if !details {
 			break
 		}
@@ -256,7 +256,7 @@ func printLinkPlain(w io.Writer, l *bpf.BPFLink, tabs objTables, details bool) {
 		} else {
 			fmt.Fprintf(w, "\n\tifindex %s(%d)  ", l.Devname, l.Ifindex)
 		}
-	case bpf.BPFLinkTypePerfEvent:
+	case bpf.LinkTypePerfEvent:
 		if p := l.Perf; p != nil && details {
 			switch p.Kind {
 			case "kprobe", "kretprobe":

@@ -125,7 +125,7 @@ func parseObjArgs(noun string, args []string) (objArgs, error) {
 
 // mapInfo is one map as "map show" renders it (bpftool's JSON keys).
 type mapInfo struct {
-	*bpf.BPFMap
+	*bpf.Map
 	Memlock    uint64
 	HasMemlock bool
 	Err        error // reading the map failed (Map may be nil)
@@ -133,12 +133,12 @@ type mapInfo struct {
 
 func showMaps(e *env, k *kinspect.Kernel, o objArgs) ([]mapInfo, error) {
 	var out []mapInfo
-	for m, err := range bpf.BPFMapForEach(k.Program()) {
+	for m, err := range bpf.MapForEach(k.Program()) {
 		if err != nil {
 			if m == nil && errors.Is(err, objects.ErrNotFound) {
 				return nil, err
 			}
-			out = append(out, mapInfo{BPFMap: m, Err: err})
+			out = append(out, mapInfo{Map: m, Err: err})
 			if m == nil {
 				break
 			}
@@ -147,7 +147,7 @@ func showMaps(e *env, k *kinspect.Kernel, o objArgs) ([]mapInfo, error) {
 		if o.hasID && m.ID != o.id || o.name != "" && m.Name != o.name {
 			continue
 		}
-		mi := mapInfo{BPFMap: m}
+		mi := mapInfo{Map: m}
 		if ml, err := m.Memlock(); err == nil {
 			mi.Memlock, mi.HasMemlock = ml, true
 		}
@@ -189,7 +189,7 @@ func runMapShow(e *env, args []string) error {
 	}
 	defer k.Close()
 	if pinned != "" {
-		if o.id, err = findPinned(k.Program(), pinned, bpf.BPFObjMap); err != nil {
+		if o.id, err = findPinned(k.Program(), pinned, bpf.ObjMap); err != nil {
 			return err
 		}
 		o.hasID = true
@@ -198,7 +198,7 @@ func runMapShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tabs := buildObjTables(e, k, opts, bpf.BPFObjMap)
+	tabs := buildObjTables(e, k, opts, bpf.ObjMap)
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	if e.json {
@@ -226,7 +226,7 @@ func runMapShow(e *env, args []string) error {
 func printMapJSON(j *jsonw, m mapInfo, tabs objTables) {
 	j.BeginObject()
 	defer j.EndObject()
-	if m.BPFMap == nil {
+	if m.Map == nil {
 		j.StringField("error", m.Err.Error())
 		return
 	}
@@ -242,7 +242,7 @@ func printMapJSON(j *jsonw, m mapInfo, tabs objTables) {
 	if m.HasMemlock {
 		j.UintField("bytes_memlock", m.Memlock)
 	}
-	if m.Type == bpf.BPFMapTypeProgArray && m.Owner != nil {
+	if m.Type == bpf.MapTypeProgArray && m.Owner != nil {
 		typeField(j, "owner_prog_type", bpftoolName(m.Owner.ProgTypeName, uint64(m.Owner.ProgType), libbpfLastProgType))
 		j.BoolField("owner_jited", m.Owner.Jited)
 	}
@@ -278,7 +278,7 @@ func b2u(b bool) uint64 {
 
 // printMapPlain renders a map as bpftool's show_map_close_plain.
 func printMapPlain(w io.Writer, e *env, m mapInfo, tabs objTables) {
-	if m.BPFMap == nil {
+	if m.Map == nil {
 		fmt.Fprintf(e.stderr, "kinspect: %v\n", m.Err)
 		return
 	}
@@ -296,7 +296,7 @@ func printMapPlain(w io.Writer, e *env, m mapInfo, tabs objTables) {
 	if m.HasMemlock {
 		fmt.Fprintf(w, "  memlock %dB", m.Memlock)
 	}
-	if m.Type == bpf.BPFMapTypeProgArray && m.Owner != nil {
+	if m.Type == bpf.MapTypeProgArray && m.Owner != nil {
 		fmt.Fprintf(w, "\n\towner_prog_type %s  owner", bpftoolName(m.Owner.ProgTypeName, uint64(m.Owner.ProgType), libbpfLastProgType))
 		if !m.Owner.Jited {
 			fmt.Fprint(w, " not")
@@ -327,11 +327,11 @@ func printMapPlain(w io.Writer, e *env, m mapInfo, tabs objTables) {
 }
 
 // findMap returns the map the arguments select.
-func findMap(k *kinspect.Kernel, o objArgs, verb string) (*bpf.BPFMap, error) {
+func findMap(k *kinspect.Kernel, o objArgs, verb string) (*bpf.Map, error) {
 	if !o.hasID && o.name == "" {
 		return nil, fmt.Errorf("map %s: want id ID or name NAME: %w", verb, errUsage)
 	}
-	for m, err := range bpf.BPFMapForEach(k.Program()) {
+	for m, err := range bpf.MapForEach(k.Program()) {
 		if err != nil {
 			if m == nil {
 				return nil, err
@@ -347,13 +347,13 @@ func findMap(k *kinspect.Kernel, o objArgs, verb string) (*bpf.BPFMap, error) {
 
 // mapBTF returns the key and value types bpftool would format with:
 // the map's BTF object's, or vmlinux's for a struct_ops value.
-func mapBTF(k *kinspect.Kernel, m *bpf.BPFMap) (key, value btf.Type, err error) {
+func mapBTF(k *kinspect.Kernel, m *bpf.Map) (key, value btf.Type, err error) {
 	if m.BTFVmlinuxValueTypeID == 0 && (m.BTFValueTypeID == 0 || m.BTFID == 0) {
 		return nil, nil, nil
 	}
 	var spec *btf.Spec
 	if m.BTFAddr != 0 {
-		o, err := bpf.NewBTFObject(k.Program().Pointer(nil, m.BTFAddr))
+		o, err := bpf.NewBTF(k.Program().Pointer(nil, m.BTFAddr))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -369,7 +369,7 @@ func mapBTF(k *kinspect.Kernel, m *bpf.BPFMap) (key, value btf.Type, err error) 
 // dumper renders map entries as bpftool's map dump does.
 type dumper struct {
 	e        *env
-	m        *bpf.BPFMap
+	m        *bpf.Map
 	w        *bufio.Writer
 	j        *jsonw // JSON output, or text through BTF
 	key, val btf.Type
@@ -380,12 +380,12 @@ type dumper struct {
 func (d *dumper) btf() bool { return d.val != nil || d.key != nil }
 
 // entry writes one element.
-func (d *dumper) entry(en *bpf.BPFMapEntry) error {
+func (d *dumper) entry(en *bpf.MapEntry) error {
 	m := d.m
 	switch {
-	case m.Type == bpf.BPFMapTypeRingBuf:
+	case m.Type == bpf.MapTypeRingBuf:
 		return d.record(en)
-	case m.Type == bpf.BPFMapTypePerfEventArray:
+	case m.Type == bpf.MapTypePerfEventArray:
 		return d.perfSlot(en)
 	}
 	if en.Err != nil {
@@ -433,7 +433,7 @@ func pick(c bool, a, b string) string {
 }
 
 // entryJSON is bpftool's print_entry_json.
-func (d *dumper) entryJSON(en *bpf.BPFMapEntry) error {
+func (d *dumper) entryJSON(en *bpf.MapEntry) error {
 	j := d.j
 	j.BeginObject()
 	if en.Key != nil || d.m.KeySize > 0 {
@@ -465,7 +465,7 @@ func (d *dumper) entryJSON(en *bpf.BPFMapEntry) error {
 }
 
 // formatted is bpftool's do_dump_btf.
-func (d *dumper) formatted(j *jsonw, en *bpf.BPFMapEntry, plain bool) error {
+func (d *dumper) formatted(j *jsonw, en *bpf.MapEntry, plain bool) error {
 	j.BeginObject()
 	defer j.EndObject()
 	if d.key != nil && en.Key != nil {
@@ -498,7 +498,7 @@ func (d *dumper) formatted(j *jsonw, en *bpf.BPFMapEntry, plain bool) error {
 }
 
 // plainEntry is bpftool's print_entry_plain.
-func plainEntry(m *bpf.BPFMap, en *bpf.BPFMapEntry) string {
+func plainEntry(m *bpf.Map, en *bpf.MapEntry) string {
 	var sb strings.Builder
 	ks, vs := len(en.Key), int(m.ValueSize)
 	if en.PerCPU == nil {
@@ -531,7 +531,7 @@ func plainEntry(m *bpf.BPFMap, en *bpf.BPFMapEntry) string {
 
 // record writes a ring buffer record (kinspect's own format: bpftool
 // cannot read ring buffers).
-func (d *dumper) record(en *bpf.BPFMapEntry) error {
+func (d *dumper) record(en *bpf.MapEntry) error {
 	r := en.Record
 	d.n++
 	if d.e.json {
@@ -572,7 +572,7 @@ func (d *dumper) record(en *bpf.BPFMapEntry) error {
 }
 
 // perfSlot writes a perf_event_array slot with its event.
-func (d *dumper) perfSlot(en *bpf.BPFMapEntry) error {
+func (d *dumper) perfSlot(en *bpf.MapEntry) error {
 	d.n++
 	ev := en.Event
 	if d.e.json {
@@ -679,7 +679,7 @@ func runMapDump(e *env, args []string) error {
 }
 
 // dumpMap streams a map's elements to stdout.
-func dumpMap(e *env, k *kinspect.Kernel, m *bpf.BPFMap, order bpf.BPFMapOrder) error {
+func dumpMap(e *env, k *kinspect.Kernel, m *bpf.Map, order bpf.MapOrder) error {
 	d := &dumper{e: e, m: m, w: bufio.NewWriterSize(e.stdout, 256<<10)}
 	defer d.w.Flush()
 	var err error
@@ -688,7 +688,7 @@ func dumpMap(e *env, k *kinspect.Kernel, m *bpf.BPFMap, order bpf.BPFMapOrder) e
 		d.key, d.val = nil, nil
 	}
 	switch m.Type {
-	case bpf.BPFMapTypeRingBuf, bpf.BPFMapTypePerfEventArray, bpf.BPFMapTypeQueue, bpf.BPFMapTypeStack:
+	case bpf.MapTypeRingBuf, bpf.MapTypePerfEventArray, bpf.MapTypeQueue, bpf.MapTypeStack:
 		if !e.json {
 			d.key, d.val = nil, nil // plain hex, as print_entry_plain
 		}
@@ -704,7 +704,7 @@ func dumpMap(e *env, k *kinspect.Kernel, m *bpf.BPFMap, order bpf.BPFMapOrder) e
 	}
 	progress := isTerminal(e.stderr)
 	start := time.Now()
-	if m.Type == bpf.BPFMapTypeRingBuf {
+	if m.Type == bpf.MapTypeRingBuf {
 		rb, err := m.RingBuf()
 		if err != nil {
 			return err
@@ -748,14 +748,14 @@ func dumpMap(e *env, k *kinspect.Kernel, m *bpf.BPFMap, order bpf.BPFMapOrder) e
 	}
 	if d.j != nil {
 		d.j.EndArray()
-		if m.Type == bpf.BPFMapTypeRingBuf && e.json {
+		if m.Type == bpf.MapTypeRingBuf && e.json {
 			d.j.EndObject()
 		}
 		d.w.WriteByte('\n')
 	}
 	if !e.json && !d.btf() {
 		what := "element"
-		if m.Type == bpf.BPFMapTypeRingBuf {
+		if m.Type == bpf.MapTypeRingBuf {
 			what = "record"
 		}
 		fmt.Fprintf(d.w, "Found %d %s%s\n", d.n, what, pick(d.n != 1, "s", ""))

@@ -109,9 +109,9 @@ type pinTable struct{ m idHashmap }
 // buildPinTable walks the bpffs mounts for the pins of kind typ, as
 // build_pinned_obj_table. A pin that cannot be read is reported on
 // stderr and left out.
-func buildPinTable(e *env, k *kinspect.Kernel, typ bpf.BPFObjType) *pinTable {
+func buildPinTable(e *env, k *kinspect.Kernel, typ bpf.ObjType) *pinTable {
 	t := &pinTable{}
-	for pin, err := range bpf.BPFPinForEach(k.Program()) {
+	for pin, err := range bpf.PinForEach(k.Program()) {
 		if err != nil {
 			fmt.Fprintf(e.stderr, "kinspect: pinned objects: %v\n", err)
 			continue
@@ -170,9 +170,9 @@ type refsTable map[uint32]*objRefs
 // build_obj_refs_table reads pid_iter's records and add_ref keeps them:
 // one entry per process and object, in the order met, the first
 // record's cookie. Unreadable fds are reported on stderr.
-func buildRefsTable(e *env, k *kinspect.Kernel, typ bpf.BPFObjType) refsTable {
+func buildRefsTable(e *env, k *kinspect.Kernel, typ bpf.ObjType) refsTable {
 	t := refsTable{}
-	for f, err := range bpf.BPFFileForEach(k.Program()) {
+	for f, err := range bpf.FileForEach(k.Program()) {
 		if err != nil {
 			fmt.Fprintf(e.stderr, "kinspect: pids: %v\n", err)
 			continue
@@ -242,7 +242,7 @@ type objTables struct {
 	refs refsTable
 }
 
-func buildObjTables(e *env, k *kinspect.Kernel, o showOpts, typ bpf.BPFObjType) objTables {
+func buildObjTables(e *env, k *kinspect.Kernel, o showOpts, typ bpf.ObjType) objTables {
 	var t objTables
 	if o.pinned {
 		t.pins = buildPinTable(e, k, typ)
@@ -262,12 +262,12 @@ func (t objTables) writeJSON(j *jsonw, id uint32) {
 // bpftool's "pinned PATH" opens it (open_obj_pinned_any), with its
 // errors: the path must name a pinned file of a bpffs mount, exactly
 // (symbolic links are not followed, relative paths are not resolved).
-func findPinned(prog *objects.Program, p string, typ bpf.BPFObjType) (uint32, error) {
+func findPinned(prog *objects.Program, p string, typ bpf.ObjType) (uint32, error) {
 	if !path.IsAbs(p) {
 		return 0, fmt.Errorf("bpf obj get (%s): a dump has no working directory: give an absolute path: %w", p, errUsage)
 	}
 	clean := path.Clean(p)
-	for pin, err := range bpf.BPFPinForEach(prog) {
+	for pin, err := range bpf.PinForEach(prog) {
 		if err != nil {
 			return 0, fmt.Errorf("bpf obj get (%s): %w", p, err)
 		}
@@ -279,7 +279,7 @@ func findPinned(prog *objects.Program, p string, typ bpf.BPFObjType) (uint32, er
 		}
 		return pin.ID, nil
 	}
-	for m, err := range bpf.BPFFSMountForEach(prog) {
+	for m, err := range bpf.FSMountForEach(prog) {
 		if err != nil {
 			return 0, fmt.Errorf("bpf obj get (%s): %w", p, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/bpfinsn"
+	"github.com/kinspect/kinspect/linux"
 	"github.com/kinspect/kinspect/objects"
 	"github.com/kinspect/kinspect/x86dis"
 )
@@ -151,23 +152,23 @@ func (s progSelector) String() string {
 }
 
 // selectProgs returns the programs s names (every program for none).
-func selectProgs(p *objects.Program, s progSelector) ([]*bpf.BPFProg, error) {
+func selectProgs(p *objects.Program, s progSelector) ([]*bpf.Prog, error) {
 	if s.kind == "pinned" {
-		id, err := findPinned(p, s.path, bpf.BPFObjProg)
+		id, err := findPinned(p, s.path, bpf.ObjProg)
 		if err != nil {
 			return nil, err
 		}
 		s.kind, s.id = "id", id
 	}
 	if s.kind == "id" {
-		bp, err := bpf.BPFProgByID(p, s.id)
+		bp, err := bpf.ProgByID(p, s.id)
 		if err != nil {
 			return nil, err
 		}
-		return []*bpf.BPFProg{bp}, nil
+		return []*bpf.Prog{bp}, nil
 	}
-	var out []*bpf.BPFProg
-	for bp, err := range bpf.BPFProgForEach(p) {
+	var out []*bpf.Prog
+	for bp, err := range bpf.ProgForEach(p) {
 		if err != nil {
 			return out, err
 		}
@@ -229,7 +230,7 @@ type progInfo struct {
 	Problems     []string
 }
 
-func newProgInfo(bp *bpf.BPFProg, bootWall int64, bootErr error) progInfo {
+func newProgInfo(bp *bpf.Prog, bootWall int64, bootErr error) progInfo {
 	pi := progInfo{ID: bp.ID, Type: bpftoolName(bp.TypeName, uint64(bp.Type), libbpfLastProgType), Name: bp.FullName(), Tag: hex.EncodeToString(bp.Tag[:]),
 		GPL: bp.GPL, LoadTime: bp.LoadTime, UID: bp.UID, BytesXlated: uint64(bp.Len) * bpfinsn.InsnSize,
 		Jited: bp.Jited && bp.JitedLen > 0, BytesJited: bp.JitedLen, BytesMemlock: bp.Memlock(), MapIDs: bp.MapIDs, BTFID: bp.BTFID}
@@ -294,8 +295,8 @@ func progShow(e *env, k *kinspect.Kernel, sel progSelector, opts showOpts) error
 	if walkErr != nil && len(progs) == 0 {
 		return walkErr
 	}
-	tabs := buildObjTables(e, k, opts, bpf.BPFObjProg)
-	bootWall, bootErr := bpf.RealMinusBoot(k.Program())
+	tabs := buildObjTables(e, k, opts, bpf.ObjProg)
+	bootWall, bootErr := linux.RealMinusBoot(k.Program())
 	infos := make([]progInfo, len(progs))
 	for i, bp := range progs {
 		infos[i] = newProgInfo(bp, bootWall, bootErr)
@@ -441,7 +442,7 @@ func writeProgPlain(w io.Writer, pi progInfo, tabs objTables) {
 // the kernel hands them out, func_info with prototypes and line_info
 // with source from the program's BTF, the JIT addresses of subprograms
 // and a resolver over the kernel's symbols and the program's own.
-func xlatedProgram(k *kinspect.Kernel, bp *bpf.BPFProg) (*bpfinsn.Program, error) {
+func xlatedProgram(k *kinspect.Kernel, bp *bpf.Prog) (*bpfinsn.Program, error) {
 	insns, err := bp.XlatedInsns()
 	if err != nil {
 		return nil, err
@@ -563,7 +564,7 @@ func progDump(e *env, k *kinspect.Kernel, sel progSelector, jited bool, o bpfins
 	if visual && len(progs) > 1 {
 		return fmt.Errorf("prog dump: several programs matched: %w", errUsage)
 	}
-	bootWall, bootErr := bpf.RealMinusBoot(k.Program())
+	bootWall, bootErr := linux.RealMinusBoot(k.Program())
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	var j *jsonw
@@ -609,7 +610,7 @@ func progDump(e *env, k *kinspect.Kernel, sel progSelector, jited bool, o bpfins
 	return nil
 }
 
-func dumpXlated(k *kinspect.Kernel, bp *bpf.BPFProg, w *bufio.Writer, j *jsonw, o bpfinsn.TextOptions, visual bool, stderr io.Writer) error {
+func dumpXlated(k *kinspect.Kernel, bp *bpf.Prog, w *bufio.Writer, j *jsonw, o bpfinsn.TextOptions, visual bool, stderr io.Writer) error {
 	if bp.Len == 0 {
 		return fmt.Errorf("no instructions: %w", objects.ErrNotFound)
 	}
@@ -688,7 +689,7 @@ func rawList(j *jsonw, toks []string) {
 // disassembler: the function's prototype and symbol, then "%4x:\t"
 // offsets and objdump's AT&T text, source lines from line_info where
 // the JIT recorded their addresses.
-func dumpJited(k *kinspect.Kernel, bp *bpf.BPFProg, w *bufio.Writer, j *jsonw, o bpfinsn.TextOptions) error {
+func dumpJited(k *kinspect.Kernel, bp *bpf.Prog, w *bufio.Writer, j *jsonw, o bpfinsn.TextOptions) error {
 	funcs, err := bp.Funcs()
 	if err != nil {
 		return err
@@ -914,7 +915,7 @@ type tagCheck struct {
 }
 
 // recomputeTag reconstructs bp's instructions as loaded and hashes them.
-func recomputeTag(k *kinspect.Kernel, bp *bpf.BPFProg) tagCheck {
+func recomputeTag(k *kinspect.Kernel, bp *bpf.Prog) tagCheck {
 	r := tagCheck{ID: bp.ID, Name: bp.FullName(), Tag: bp.Tag}
 	var symName bpf.SymbolNamer
 	if k.Symbols() != nil {

@@ -168,7 +168,7 @@ func psTasks(p *objects.Program) ([]psEntry, []string, error) {
 }
 
 func psRead(task objects.Value, notes *[]string) (psEntry, error) {
-	t, err := linux.ReadTask(task)
+	t, err := linux.NewTask(task)
 	if err != nil {
 		return psEntry{}, err
 	}

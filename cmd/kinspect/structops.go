@@ -106,26 +106,26 @@ func parseStructOpsArgs(verb string, args []string) (structOpsArgs, error) {
 
 // findStructOps returns the struct_ops maps the arguments select, as
 // bpftool's do_one_id and do_search find them.
-func findStructOps(k *kinspect.Kernel, a structOpsArgs) ([]*bpf.BPFStructOps, error) {
+func findStructOps(k *kinspect.Kernel, a structOpsArgs) ([]*bpf.StructOps, error) {
 	if a.byID {
-		m, err := bpf.FindBPFMap(k.Program(), a.id)
+		m, err := bpf.MapByID(k.Program(), a.id)
 		if errors.Is(err, objects.ErrNotFound) {
 			return nil, fmt.Errorf("can't get map by id (%d): %w", a.id, err)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if m.Type != bpf.BPFMapTypeStructOps {
+		if m.Type != bpf.MapTypeStructOps {
 			return nil, fmt.Errorf("%s id %d is not a struct_ops map", m.Name, m.ID)
 		}
-		s, err := bpf.NewBPFStructOps(m)
+		s, err := bpf.NewStructOps(m)
 		if err != nil {
 			return nil, err
 		}
-		return []*bpf.BPFStructOps{s}, nil
+		return []*bpf.StructOps{s}, nil
 	}
-	var out []*bpf.BPFStructOps
-	for s, err := range bpf.BPFStructOpsForEach(k.Program()) {
+	var out []*bpf.StructOps
+	for s, err := range bpf.StructOpsForEach(k.Program()) {
 		if err != nil {
 			return out, err
 		}
@@ -219,7 +219,7 @@ func runStructOpsDump(e *env, args []string) error {
 		if n, ok := names[id]; ok {
 			return n, n != ""
 		}
-		bp, err := bpf.BPFProgByID(k.Program(), id)
+		bp, err := bpf.ProgByID(k.Program(), id)
 		n, ok := "", false
 		if err == nil {
 			n, ok = bp.BTFFuncName()
@@ -254,7 +254,7 @@ func runStructOpsDump(e *env, args []string) error {
 
 // dumpStructOps is bpftool's __do_dump: {"bpf_map_info": ...} then
 // {"bpf_struct_ops_NAME": VALUE}, both through the kernel's BTF.
-func dumpStructOps(j *jsonw, s *bpf.BPFStructOps, plain bool, progName func(uint32) (string, bool)) error {
+func dumpStructOps(j *jsonw, s *bpf.StructOps, plain bool, progName func(uint32) (string, bool)) error {
 	info, err := s.Map.Info()
 	if err != nil {
 		return fmt.Errorf("struct_ops map %d: bpf_map_info: %w", s.Map.ID, err)

@@ -1,0 +1,17 @@
+// Package linux walks the kernel's own data structures through the
+// object engine (package objects), as drgn's helpers do: tasks
+// (ForEachTask, ForEachProcess, ForEachThread, FindTask, CurrentTask,
+// IdleTask, NewTask), modules and their symbols (ForEachModule,
+// NewModule, AddModuleSymbols), the printk ring buffer
+// (PrbForEachRecord, ReadPrintkRing), mounts and dentries (ForEachMount,
+// DPath, ForEachDentryChild), a task's open files (ForEachFile), the
+// panicking CPU (PanicCPU) and the timekeeper (RealMinusBoot).
+//
+// Walkers are named after the kernel macro or drgn helper they mirror and
+// yield the kernel's objects as objects.Values; New<Type> decodes one
+// into a Go model. Every layout decision is made from what BTF says the
+// kernel has, newest first, with the commit that changed it.
+//
+// Errors wrap the engine's (objects.ErrNotFound, ErrCorrupt, ...) or the
+// memory's, which name the address.
+package linux
