@@ -107,11 +107,13 @@ func (m *Machine) next(k int) uint64 {
 // verified program's.
 const maxHelperSize = 1 << 24
 
-func checkSize(n uint64) error {
+// checkBuf checks a helper's buffer before the helper allocates its
+// size.
+func (m *Machine) checkBuf(addr, n uint64, write bool) error {
 	if n > maxHelperSize {
 		return fmt.Errorf("size %d beyond any buffer a verified program has", n)
 	}
-	return nil
+	return m.Check(addr, int(n), write)
 }
 
 // StandardHelpers returns a registry of the helpers that need no kernel
@@ -198,7 +200,7 @@ const taskCommLen = 16
 // NUL-terminated and zero-padded to size (strscpy_pad).
 func helperGetCurrentComm(m *Machine, a [5]uint64) (uint64, error) {
 	buf, size := a[0], uint32(a[1])
-	if err := checkSize(uint64(size)); err != nil {
+	if err := m.checkBuf(buf, uint64(size), true); err != nil {
 		return 0, err
 	}
 	out := make([]byte, size)
@@ -227,7 +229,7 @@ func (m *Machine) kernelReadable(addr uint64) bool {
 // and the result is -EFAULT (-ERANGE for a user address, kernel only).
 func probeRead(m *Machine, a [5]uint64, kernel bool) (uint64, error) {
 	dst, size, src := a[0], uint32(a[1]), a[2]
-	if err := checkSize(uint64(size)); err != nil {
+	if err := m.checkBuf(dst, uint64(size), true); err != nil {
 		return 0, err
 	}
 	buf := make([]byte, size)
@@ -246,7 +248,7 @@ func probeRead(m *Machine, a [5]uint64, kernel bool) (uint64, error) {
 // if truncated (the last byte then NUL); on a fault dst is zeroed.
 func probeReadStr(m *Machine, a [5]uint64, kernel bool) (uint64, error) {
 	dst, size, src := a[0], uint32(a[1]), a[2]
-	if err := checkSize(uint64(size)); err != nil {
+	if err := m.checkBuf(dst, uint64(size), true); err != nil {
 		return 0, err
 	}
 	if size == 0 {
@@ -303,7 +305,7 @@ func helperRingbufOutput(m *Machine, a [5]uint64) (uint64, error) {
 	if flags&^rbWakeupFlags != 0 {
 		return Errno(errnoEINVAL), nil
 	}
-	if err := checkSize(size); err != nil {
+	if err := m.checkBuf(data, size, false); err != nil {
 		return 0, err
 	}
 	buf := make([]byte, size)
@@ -363,7 +365,7 @@ func perfOutput(name string) HelperFunc {
 		if flags&^perfIndexMask != 0 {
 			return Errno(errnoEINVAL), nil
 		}
-		if err := checkSize(size); err != nil {
+		if err := m.checkBuf(data, size, false); err != nil {
 			return 0, err
 		}
 		buf := make([]byte, size)

@@ -42,6 +42,9 @@ type Options struct {
 	// and _tai_ns, in order of the calls, and Jiffies bpf_jiffies64's;
 	// Random bpf_get_prandom_u32's (truncated to 32 bits).
 	Clock, Jiffies, Random Series
+	// MaxAlloc, if positive, lowers AllocLimit: the most the machine
+	// allocates (Alloc, bpf_ringbuf_reserve).
+	MaxAlloc int
 	// Trace, if set, is called after each instruction.
 	Trace TraceFunc
 }
@@ -137,6 +140,7 @@ type Machine struct {
 	reserved []reservation
 	printk   []string
 	counts   [numSeries]int
+	evs      [MaxCallFrames]TraceEvent // the trace hook's, reused
 	rng      uint64
 }
 
@@ -463,17 +467,20 @@ func (m *Machine) step() error {
 		return m.exec(true)
 	}
 	f := &m.frames[len(m.frames)-1]
-	ev := TraceEvent{Prog: f.prog, Index: m.pc, Depth: len(m.frames) - 1}
+	// A helper's callbacks step at greater depths while its own event
+	// waits: one event per depth.
+	ev := &m.evs[len(m.frames)-1]
+	ev.Prog, ev.Index, ev.Depth, ev.Access = f.prog, m.pc, len(m.frames)-1, access(f.prog, m.pc, &m.r)
+	ev.Insn = bpfinsn.Insn{}
 	if m.pc >= 0 && m.pc < len(f.prog.Insns) {
 		ev.Insn = f.prog.Insns[m.pc]
 	}
-	copy(ev.Before[:], m.r[:len(ev.Before)])
-	ev.Access = access(f.prog, m.pc, &m.r)
+	ev.Before = Regs(m.r[:len(ev.Before)])
 	if err := m.exec(true); err != nil {
 		return err
 	}
-	copy(ev.After[:], m.r[:len(ev.After)])
-	m.opts.Trace(&ev)
+	ev.After = Regs(m.r[:len(ev.After)])
+	m.opts.Trace(ev)
 	return nil
 }
 

@@ -157,7 +157,7 @@ func TestTrace(t *testing.T) {
 	// The callback's first load: r3 = *(u64 *)(r2 + 0), r2 the caller's
 	// r10-8.
 	ev := evs[6]
-	if ev.Access == nil || ev.Access.Addr != StackBase+StackStride-8 || ev.Access.Size != 8 || ev.Access.Write {
+	if ev.Access.Addr != StackBase+StackStride-8 || ev.Access.Size != 8 || ev.Access.Write {
 		t.Errorf("access %+v", ev.Access)
 	}
 	if ch := ev.Changed(); len(ch) != 0 {

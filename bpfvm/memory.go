@@ -28,7 +28,8 @@ const (
 	FuncBase = 0x00007e4000000000
 	// AllocBase is the start of the regions Alloc returns.
 	AllocBase = 0x00007e8000000000
-	// AllocLimit is the most Alloc hands out, in all.
+	// AllocLimit is the most Alloc hands out, in all (Options.MaxAlloc
+	// may lower it).
 	AllocLimit = 1 << 30
 
 	allocEnd = 0x00007f0000000000
@@ -115,8 +116,12 @@ func (s *mem) setDepth(d int) {
 // Alloc allocates a zeroed region of size bytes at AllocBase or above,
 // followed by an unmapped guard page. Errors wrap ErrNoMemory.
 func (m *Machine) Alloc(name string, size int, readOnly bool) (*Region, error) {
-	if size < 0 || size > AllocLimit-m.allocated {
-		return nil, fmt.Errorf("bpfvm: alloc %q of %d bytes: %d bytes already allocated of %d: %w", name, size, m.allocated, AllocLimit, ErrNoMemory)
+	limit := AllocLimit
+	if m.opts.MaxAlloc > 0 && m.opts.MaxAlloc < limit {
+		limit = m.opts.MaxAlloc
+	}
+	if size < 0 || size > limit-m.allocated {
+		return nil, fmt.Errorf("bpfvm: alloc %q of %d bytes: %d bytes already allocated of %d: %w", name, size, m.allocated, limit, ErrNoMemory)
 	}
 	if m.nextAlloc == 0 {
 		m.nextAlloc = AllocBase
@@ -297,7 +302,23 @@ var errNoBase = errors.New("no base memory")
 
 // access reads or writes p at addr, whatever it is.
 func (m *Machine) access(addr uint64, p []byte, write bool) error {
-	n := len(p)
+	return m.span(addr, len(p), p, write)
+}
+
+// Check says whether n bytes at addr can be read (write false) or
+// written, as Read and Write would, without copying: helpers check their
+// buffers before allocating their size. Errors are *MemError values
+// wrapping ErrFault.
+func (m *Machine) Check(addr uint64, n int, write bool) error {
+	if n < 0 {
+		return m.fault(addr, n, write, "negative size", nil)
+	}
+	return m.span(addr, n, nil, write)
+}
+
+// span reads or writes n bytes at addr from or to p; only checks them if p
+// is nil.
+func (m *Machine) span(addr uint64, n int, p []byte, write bool) error {
 	if n == 0 {
 		return nil
 	}
@@ -321,9 +342,11 @@ func (m *Machine) access(addr uint64, p []byte, write bool) error {
 			return m.fault(addr, n, write, fmt.Sprintf("stack of frame %d, which is not active", frame), nil)
 		}
 		s := m.stacks[frame][in-lo:]
-		if write {
+		switch {
+		case p == nil:
+		case write:
 			copy(s, p)
-		} else {
+		default:
 			copy(p, s)
 		}
 		return nil
@@ -338,12 +361,14 @@ func (m *Machine) access(addr uint64, p []byte, write bool) error {
 		if off+uint64(n) > uint64(len(r.data)) {
 			return m.fault(addr, n, write, fmt.Sprintf("crosses the end of region %q (%#x-%#x)", r.Name, r.Addr, r.End()), nil)
 		}
-		if write {
-			if r.ReadOnly {
-				return m.fault(addr, n, write, fmt.Sprintf("region %q is read-only", r.Name), nil)
-			}
+		if write && r.ReadOnly {
+			return m.fault(addr, n, write, fmt.Sprintf("region %q is read-only", r.Name), nil)
+		}
+		switch {
+		case p == nil:
+		case write:
 			copy(r.data[off:], p)
-		} else {
+		default:
 			copy(p, r.data[off:])
 		}
 		return nil
@@ -371,13 +396,15 @@ func (m *Machine) access(addr uint64, p []byte, write bool) error {
 			}
 			return m.fault(addr, n, write, reason, pg.err)
 		}
-		if write {
+		switch {
+		case p == nil:
+		case write:
 			if pg.orig == nil {
 				o := pg.data
 				pg.orig = &o
 			}
 			copy(pg.data[off:off+k], p[done:])
-		} else {
+		default:
 			copy(p[done:], pg.data[off:off+k])
 		}
 		done += k

@@ -298,6 +298,9 @@ func helperSnprintf(m *Machine, a [5]uint64) (uint64, error) {
 		return uint64(int64(errno)), nil
 	}
 	if size > 0 {
+		if err := m.checkBuf(str, uint64(size), true); err != nil {
+			return 0, err
+		}
 		b := []byte(s)
 		if len(b) > int(size)-1 {
 			b = b[:size-1]

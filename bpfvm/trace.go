@@ -61,8 +61,8 @@ type TraceEvent struct {
 	// Before and After are the registers around the instruction (After:
 	// the caller's or callee's after a call or exit).
 	Before, After Regs
-	// Access is the memory the instruction accessed, if any.
-	Access *Access
+	// Access is the memory the instruction accessed: Size 0 if none.
+	Access Access
 }
 
 // Changed returns the registers the instruction changed.
@@ -77,25 +77,25 @@ type Access struct {
 
 // access computes the memory access of instruction pc of p from the
 // registers before it.
-func access(p *Program, pc int, r *[16]uint64) *Access {
+func access(p *Program, pc int, r *[16]uint64) Access {
 	if pc < 0 || pc >= len(p.code) {
-		return nil
+		return Access{}
 	}
-	in := p.code[pc]
-	size := map[uint8]int{bpfinsn.SizeB: 1, bpfinsn.SizeH: 2, bpfinsn.SizeW: 4, bpfinsn.SizeDW: 8}[in.Size()]
+	in := &p.code[pc]
+	size := sizeOf(in.Code)
 	switch in.Class() {
 	case bpfinsn.ClassLDX:
-		return &Access{Addr: r[in.Src&15] + uint64(int64(in.Off)), Size: size}
+		return Access{Addr: r[in.Src&15] + uint64(int64(in.Off)), Size: size}
 	case bpfinsn.ClassST:
 		if in.Mode() != bpfinsn.ModeMEM {
-			return nil
+			return Access{}
 		}
-		return &Access{Addr: r[in.Dst&15] + uint64(int64(in.Off)), Size: size, Write: true}
+		return Access{Addr: r[in.Dst&15] + uint64(int64(in.Off)), Size: size, Write: true}
 	case bpfinsn.ClassSTX:
 		if in.Mode() == bpfinsn.ModeATOMIC && in.Imm == atomicLoadAcq {
-			return &Access{Addr: r[in.Src&15] + uint64(int64(in.Off)), Size: size}
+			return Access{Addr: r[in.Src&15] + uint64(int64(in.Off)), Size: size}
 		}
-		return &Access{Addr: r[in.Dst&15] + uint64(int64(in.Off)), Size: size, Write: true}
+		return Access{Addr: r[in.Dst&15] + uint64(int64(in.Off)), Size: size, Write: true}
 	}
-	return nil
+	return Access{}
 }
