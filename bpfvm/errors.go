@@ -50,6 +50,7 @@ type ExecError struct {
 	Cause error
 }
 
+// Error renders "bpfvm: prog NAME insn N: reason: cause: sentinel".
 func (e *ExecError) Error() string {
 	s := "bpfvm: "
 	if e.Prog != "" {
@@ -77,13 +78,17 @@ func (e *ExecError) Unwrap() []error {
 // Write and the helpers built on them): it wraps ErrFault. A run that
 // meets it turns it into an *ExecError naming the instruction.
 type MemError struct {
-	Addr   uint64
-	Size   int
-	Write  bool
+	// Addr and Size are the access, Write its direction.
+	Addr  uint64
+	Size  int
+	Write bool
+	// Reason says why it failed; Cause is the base memory's error, if
+	// any.
 	Reason string
 	Cause  error
 }
 
+// Error renders "read of N bytes at ADDR: reason: cause: memory fault".
 func (e *MemError) Error() string {
 	op := "read"
 	if e.Write {

@@ -416,6 +416,15 @@ func (m *Machine) exec(single bool) error {
 		case bpfinsn.CodeLdImm64:
 			*dst = uint64(uint32(in.Imm)) | uint64(uint32(code[pc+1].Imm))<<32
 			pc++
+		case codeLdRef:
+			v := uint64(uint32(in.Imm)) | uint64(uint32(code[pc+1].Imm))<<32
+			if m.opts.MapRef != nil {
+				if a, ok := m.opts.MapRef(in.Src, in.Imm, code[pc+1].Imm); ok {
+					v = a
+				}
+			}
+			*dst = v
+			pc++
 		case codeLdFunc:
 			*dst = m.FuncAddr(f.prog, int(in.Imm))
 			pc++

@@ -463,3 +463,26 @@ func TestBudget(t *testing.T) {
 		t.Errorf("r0 = %d", got)
 	}
 }
+
+func TestLdImm64References(t *testing.T) {
+	mapByID := []I{{Code: bpfinsn.CodeLdImm64, Dst: r0, Src: bpfinsn.PseudoMapValue, Imm: 7}, {Imm: 16}}
+	// The kernel's interpreter loads the constant whatever src_reg says.
+	m := testMachine(Options{})
+	if got := mustRun(t, m, prog(mapByID, exit())); got != 16<<32|7 {
+		t.Errorf("r0 = %#x, want the constant", got)
+	}
+	// A resolver turns map ID 7's value + 16 into its address.
+	m = testMachine(Options{MapRef: func(src uint8, imm, imm2 int32) (uint64, bool) {
+		if src == bpfinsn.PseudoMapValue && imm == 7 {
+			return 0xffff888000500000 + uint64(imm2), true
+		}
+		return 0, false
+	}})
+	if got := mustRun(t, m, prog(mapByID, exit())); got != 0xffff888000500010 {
+		t.Errorf("r0 = %#x, want the resolved address", got)
+	}
+	plain := ldImm64(r0, 0xffff888000600000)
+	if got := mustRun(t, m, prog(plain, exit())); got != 0xffff888000600000 {
+		t.Errorf("r0 = %#x", got)
+	}
+}

@@ -42,6 +42,16 @@ type Options struct {
 	// and _tai_ns, in order of the calls, and Jiffies bpf_jiffies64's;
 	// Random bpf_get_prandom_u32's (truncated to 32 bits).
 	Clock, Jiffies, Random Series
+	// MapRef resolves the 64-bit loads whose src_reg marks a reference
+	// the kernel has not resolved in the instructions given: a map by ID
+	// (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE with the value's offset in
+	// imm2) as bpf_insn_prepare_dump and bpftool show them, by fd or
+	// index as loaded, a ksym by BTF ID. It returns the address to load;
+	// without it, or when it says !ok, the load gives the 64-bit constant
+	// as the kernel's interpreter does (it ignores src_reg). The
+	// instructions the kernel holds (prog->insnsi) have addresses there
+	// and src_reg 0.
+	MapRef func(src uint8, imm, imm2 int32) (addr uint64, ok bool)
 	// MaxAlloc, if positive, lowers AllocLimit: the most the machine
 	// allocates (Alloc, bpf_ringbuf_reserve).
 	MaxAlloc int
@@ -79,6 +89,7 @@ const (
 	StopStep
 )
 
+// String names the reason: "exit", "breakpoint", "step".
 func (s Stop) String() string {
 	switch s {
 	case StopExit:

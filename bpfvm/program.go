@@ -45,6 +45,9 @@ const (
 	// codeLdFunc: ld_imm64 of BPF_PSEUDO_FUNC, imm = the function's first
 	// instruction (an otherwise unused code: BPF_LD | BPF_IMM | BPF_B).
 	codeLdFunc = bpfinsn.ClassLD | bpfinsn.ModeIMM | bpfinsn.SizeB
+	// codeLdRef: ld_imm64 whose src_reg marks a reference by fd, ID or
+	// index (BPF_LD | BPF_IMM | BPF_H, unused otherwise).
+	codeLdRef = bpfinsn.ClassLD | bpfinsn.ModeIMM | bpfinsn.SizeH
 	// codeBad: an instruction that does not run; reasons says why.
 	codeBad = 0xff
 )
@@ -104,6 +107,10 @@ func NewProgram(name string, insns []bpfinsn.Insn, subprogs []Subprog) *Program 
 			}
 			p.code[i+1].Code = codeBad
 			p.reasons[i+1] = fmt.Sprintf("second half of the 64-bit load at insn %d", i)
+			switch in.Src {
+			case bpfinsn.PseudoMapFD, bpfinsn.PseudoMapValue, bpfinsn.PseudoBTFID, bpfinsn.PseudoMapIdx, bpfinsn.PseudoMapIdxValue:
+				p.code[i].Code = codeLdRef
+			}
 			if in.Src == bpfinsn.PseudoFunc {
 				t := i + int(in.Imm) + 1
 				if t < 0 || t >= n {
