@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"iter"
+	"sync"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/kinspect/kinspect/bpfinsn"
@@ -74,6 +75,10 @@ type Prog struct {
 	// FuncCnt is the number of subprograms the JIT made images of (0:
 	// one image, the program's).
 	FuncCnt uint32
+
+	srcOnce sync.Once
+	src     *Source
+	srcErr  error
 }
 
 // ProgFunc is one JIT image of a program: its main function or a

@@ -74,9 +74,9 @@ type CtxField struct {
 // undo.
 type Rewrite struct {
 	// Insn is the index of the (first) rewritten xlated instruction.
-	Insn int
+	Insn int `json:"insn"`
 	// What says what was rewritten and why it cannot be undone.
-	What string
+	What string `json:"what"`
 }
 
 func (r Rewrite) String() string { return fmt.Sprintf("insn %d: %s", r.Insn, r.What) }

@@ -17,7 +17,15 @@ import (
 // has no BTF and the copy
 // timekeeping_advance works on and mirrors, shadow_timekeeper (a struct
 // timekeeper), is read instead.
+//
+// It is computed once per Program.
 func RealMinusBoot(p *objects.Program) (int64, error) {
+	v, err := p.Memo("linux.RealMinusBoot", func() (any, error) { return realMinusBoot(p) })
+	n, _ := v.(int64)
+	return n, err
+}
+
+func realMinusBoot(p *objects.Program) (int64, error) {
 	var tk objects.Value
 	if t, err := p.Type("struct tk_data"); err == nil {
 		addr, err := p.Symbol("tk_core")

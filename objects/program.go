@@ -43,6 +43,7 @@ type Program struct {
 	vars    map[string]Value
 	// probes memoizes answers about what the kernel has (name -> bool).
 	probes sync.Map
+	memos  sync.Map
 }
 
 // Probe answers a question about the kernel once: f's first answer is
@@ -54,6 +55,22 @@ func (p *Program) Probe(name string, f func() bool) bool {
 	b := f()
 	p.probes.Store(name, b)
 	return b
+}
+
+// Memo computes a fact about the kernel once (f's first answer, error
+// included, is kept under key): what every command asks the same way,
+// such as the boot time.
+func (p *Program) Memo(key string, f func() (any, error)) (any, error) {
+	type answer struct {
+		v   any
+		err error
+	}
+	if a, ok := p.memos.Load(key); ok {
+		return a.(answer).v, a.(answer).err
+	}
+	v, err := f()
+	a, _ := p.memos.LoadOrStore(key, answer{v, err})
+	return a.(answer).v, a.(answer).err
 }
 
 // Option configures a Program.

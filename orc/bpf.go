@@ -1,7 +1,6 @@
 package orc
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -141,104 +140,51 @@ func (k *Kernel) BPFProgAt(ip uint64) (Prog, bool, error) {
 	return out, true, bl.err
 }
 
-// maxLineInfo bounds nr_linfo (BPF_COMPLEXITY_LIMIT_INSNS is 1M).
-const maxLineInfo = 1 << 20
-
+// readBPFLines finds the program a BPF symbol belongs to and takes, from
+// its source information (bpf.Prog.Source, decoded once), the lines whose
+// JIT address is in the symbol's image.
 func (k *Kernel) readBPFLines(sym BPFSymbol) *bpfLines {
 	bl := &bpfLines{}
-	p := k.prog
 	aux, err := objects.ContainerOf(sym.ksym, "struct bpf_prog_aux", "ksym")
 	if err != nil {
 		bl.err = fmt.Errorf("BPF program %s: %w", sym.Name, err)
 		return bl
 	}
-	get := func(path string) uint64 {
-		if bl.err != nil {
-			return 0
-		}
-		v, err := aux.Path(path)
-		var x uint64
-		if err == nil {
-			x, err = v.Uint()
-		}
-		if err != nil {
-			bl.err = fmt.Errorf("BPF program %s: aux.%s: %w", sym.Name, path, err)
-		}
-		return x
+	id, err := aux.MemberUint("id")
+	if err != nil {
+		bl.err = fmt.Errorf("BPF program %s: aux.id: %w", sym.Name, err)
+		return bl
 	}
-	bl.id = uint32(get("id"))
-	if bl.id == 0 && bl.err == nil {
+	bl.id = uint32(id)
+	if bl.id == 0 {
 		// A subprogram's aux has no ID: find the program whose func[]
 		// holds it.
-		bl.id = k.mainProgID(get("prog"))
-	}
-	n := get("nr_linfo")
-	linfo := get("linfo")
-	jited := get("jited_linfo")
-	idx := get("linfo_idx")
-	btfAddr := get("btf")
-	if bl.err != nil || n == 0 || linfo == 0 || jited == 0 || btfAddr == 0 {
-		return bl
-	}
-	if n > maxLineInfo || idx >= n {
-		bl.err = fmt.Errorf("BPF program %s: nr_linfo %d, linfo_idx %d: %w", sym.Name, n, idx, ErrCorrupt)
-		return bl
-	}
-	lt, err := p.Type("struct bpf_line_info")
-	if err != nil {
-		bl.err = err
-		return bl
-	}
-	recSize := uint64(sizeOf(lt))
-	off := map[string]uint64{}
-	for _, m := range []string{"insn_off", "file_name_off", "line_col"} {
-		o, _, err := p.MemberOffset("struct bpf_line_info", m)
+		prog, err := aux.MemberUint("prog")
 		if err != nil {
-			bl.err = err
+			bl.err = fmt.Errorf("BPF program %s: aux.prog: %w", sym.Name, err)
 			return bl
 		}
-		off[m] = o
+		if bl.id = k.mainProgID(prog); bl.id == 0 {
+			return bl
+		}
 	}
-	recs := make([]byte, n*recSize)
-	addrs := make([]byte, n*8)
-	if err := k.read(recs, linfo); err != nil {
-		bl.err = fmt.Errorf("BPF program %s: read line info at %#x: %w", sym.Name, linfo, err)
+	bp, err := bpf.ProgByID(k.prog, bl.id)
+	if err != nil {
+		bl.err = fmt.Errorf("BPF program %s: %w", sym.Name, err)
 		return bl
 	}
-	if err := k.read(addrs, jited); err != nil {
-		bl.err = fmt.Errorf("BPF program %s: read JIT line addresses at %#x: %w", sym.Name, jited, err)
+	src, err := bp.Source()
+	if err != nil {
+		bl.err = fmt.Errorf("BPF program %s: %w", sym.Name, err)
 		return bl
 	}
-	btf, _ := p.ObjectOf("struct btf", btfAddr)
-	strs, err1 := btf.Member("strings")
-	so, err2 := btf.Member("start_str_off")
-	var strAddr, start uint64
-	if err := firstErr(err1, err2); err == nil {
-		strAddr, err1 = strs.Uint()
-		start, err2 = so.Uint()
-	}
-	if err := firstErr(err1, err2); err != nil {
-		bl.err = fmt.Errorf("BPF program %s: its BTF: %w", sym.Name, err)
-		return bl
-	}
-	names := map[uint32]string{}
-	for i := idx; i < n; i++ {
-		a := binary.LittleEndian.Uint64(addrs[i*8:])
+	for i, a := range src.JitAddrs {
 		if a < sym.Start || a >= sym.End {
 			continue
 		}
-		r := recs[i*recSize:]
-		fo := binary.LittleEndian.Uint32(r[off["file_name_off"]:])
-		lc := binary.LittleEndian.Uint32(r[off["line_col"]:])
-		name, ok := names[fo]
-		if !ok && uint64(fo) >= start {
-			name, _ = p.ReadCString(strAddr+uint64(fo)-start, 4096)
-			names[fo] = name
-		}
+		l := src.Lines[i]
 		bl.addrs = append(bl.addrs, a)
-		// BPF_LINE_INFO_LINE_NUM / _LINE_COL: line in the high 22 bits.
-		bl.lines = append(bl.lines, BPFLine{File: name, Line: lc >> 10, Col: lc & 0x3ff,
-			InsnOff: binary.LittleEndian.Uint32(r[off["insn_off"]:])})
+		bl.lines = append(bl.lines, BPFLine{File: l.File, Line: l.LineNum, Col: l.LineCol, InsnOff: l.InsnOff})
 	}
 	return bl
 }

@@ -130,15 +130,15 @@ func printLinkJSON(j *jsonw, l *bpf.Link, tabs objTables, details bool) {
 	j.BeginObject()
 	defer j.EndObject()
 	j.UintField("id", uint64(l.ID))
-	typeField(j, "type", bpftoolName(l.TypeName, uint64(l.Type), libbpfLastLinkType))
+	typeField(j, "type", bpf.ToolLinkType(l.TypeName, l.Type))
 	j.UintField("prog_id", uint64(l.ProgID))
 	switch l.Type {
 	case bpf.LinkTypeRawTracepoint:
 		j.StringField("tp_name", l.TPName)
 	case bpf.LinkTypeTracing:
-		typeField(j, "prog_type", bpftoolName(l.ProgTypeName, uint64(l.ProgType), libbpfLastProgType))
+		typeField(j, "prog_type", bpf.ToolProgType(l.ProgTypeName, l.ProgType))
 		if l.HasAttachType {
-			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
+			typeField(j, "attach_type", bpf.ToolAttachType(l.AttachTypeName, l.AttachType))
 		}
 		if !details {
 			break
@@ -151,7 +151,7 @@ func printLinkJSON(j *jsonw, l *bpf.Link, tabs objTables, details bool) {
 	case bpf.LinkTypeCgroup:
 		j.UintField("cgroup_id", l.CgroupID)
 		if l.HasAttachType {
-			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
+			typeField(j, "attach_type", bpf.ToolAttachType(l.AttachTypeName, l.AttachType))
 		}
 	case bpf.LinkTypeIter:
 		j.StringField("target_name", l.IterTarget)
@@ -171,7 +171,7 @@ func printLinkJSON(j *jsonw, l *bpf.Link, tabs objTables, details bool) {
 	case bpf.LinkTypeNetns:
 		j.UintField("netns_ino", uint64(l.NetnsIno))
 		if l.HasAttachType {
-			typeField(j, "attach_type", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
+			typeField(j, "attach_type", bpf.ToolAttachType(l.AttachTypeName, l.AttachType))
 		}
 	case bpf.LinkTypeXDP:
 		if !details {
@@ -206,7 +206,7 @@ func printLinkJSON(j *jsonw, l *bpf.Link, tabs objTables, details bool) {
 // details adds what later versions print.
 func printLinkPlain(w io.Writer, l *bpf.Link, tabs objTables, details bool) {
 	fmt.Fprintf(w, "%d: ", l.ID)
-	if tn := bpftoolName(l.TypeName, uint64(l.Type), libbpfLastLinkType); isNumber(tn) {
+	if tn := bpf.ToolLinkType(l.TypeName, l.Type); isNumber(tn) {
 		fmt.Fprintf(w, "type %s  ", tn)
 	} else {
 		fmt.Fprintf(w, "%s  ", tn)
@@ -214,14 +214,14 @@ func printLinkPlain(w io.Writer, l *bpf.Link, tabs objTables, details bool) {
 	fmt.Fprintf(w, "prog %d  ", l.ProgID)
 	at := func() {
 		if l.HasAttachType {
-			fmt.Fprintf(w, "attach_type %s  ", bpftoolName(l.AttachTypeName, uint64(l.AttachType), libbpfLastAttachType))
+			fmt.Fprintf(w, "attach_type %s  ", bpf.ToolAttachType(l.AttachTypeName, l.AttachType))
 		}
 	}
 	switch l.Type {
 	case bpf.LinkTypeRawTracepoint:
 		fmt.Fprintf(w, "\n\ttp '%s'  ", l.TPName)
 	case bpf.LinkTypeTracing:
-		fmt.Fprintf(w, "\n\tprog_type %s  ", bpftoolName(l.ProgTypeName, uint64(l.ProgType), libbpfLastProgType))
+		fmt.Fprintf(w, "\n\tprog_type %s  ", bpf.ToolProgType(l.ProgTypeName, l.ProgType))
 		at()
 		if l.HasTarget && details {
 			fmt.Fprintf(w, "\n\ttarget_obj_id %d  target_btf_id %d  ", l.TargetObjID, l.TargetBTFID)

@@ -231,7 +231,7 @@ func printMapJSON(j *jsonw, m mapInfo, tabs objTables) {
 		return
 	}
 	j.UintField("id", uint64(m.ID))
-	typeField(j, "type", bpftoolName(m.TypeName, uint64(m.Type), libbpfLastMapType))
+	typeField(j, "type", bpf.ToolMapType(m.TypeName, m.Type))
 	if m.Name != "" {
 		j.StringField("name", m.Name)
 	}
@@ -243,7 +243,7 @@ func printMapJSON(j *jsonw, m mapInfo, tabs objTables) {
 		j.UintField("bytes_memlock", m.Memlock)
 	}
 	if m.Type == bpf.MapTypeProgArray && m.Owner != nil {
-		typeField(j, "owner_prog_type", bpftoolName(m.Owner.ProgTypeName, uint64(m.Owner.ProgType), libbpfLastProgType))
+		typeField(j, "owner_prog_type", bpf.ToolProgType(m.Owner.ProgTypeName, m.Owner.ProgType))
 		j.BoolField("owner_jited", m.Owner.Jited)
 	}
 	j.UintField("frozen", b2u(m.Frozen))
@@ -283,7 +283,7 @@ func printMapPlain(w io.Writer, e *env, m mapInfo, tabs objTables) {
 		return
 	}
 	fmt.Fprintf(w, "%d: ", m.ID)
-	if tn := bpftoolName(m.TypeName, uint64(m.Type), libbpfLastMapType); isNumber(tn) {
+	if tn := bpf.ToolMapType(m.TypeName, m.Type); isNumber(tn) {
 		fmt.Fprintf(w, "type %s  ", tn)
 	} else {
 		fmt.Fprintf(w, "%s  ", tn)
@@ -297,7 +297,7 @@ func printMapPlain(w io.Writer, e *env, m mapInfo, tabs objTables) {
 		fmt.Fprintf(w, "  memlock %dB", m.Memlock)
 	}
 	if m.Type == bpf.MapTypeProgArray && m.Owner != nil {
-		fmt.Fprintf(w, "\n\towner_prog_type %s  owner", bpftoolName(m.Owner.ProgTypeName, uint64(m.Owner.ProgType), libbpfLastProgType))
+		fmt.Fprintf(w, "\n\towner_prog_type %s  owner", bpf.ToolProgType(m.Owner.ProgTypeName, m.Owner.ProgType))
 		if !m.Owner.Jited {
 			fmt.Fprint(w, " not")
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/internal/labdata"
 )
 
@@ -152,7 +153,7 @@ func plainPinned(out []byte) []string {
 // ID" per BPF fd of every process, from /proc) what bpftool's pid_iter
 // would report: per "KIND ID", the processes holding it, each once, in
 // the order of pids then fds.
-func fdinfoRefs(t reporter, s *labdata.Scenario) (refs map[string][]objRef, pids map[int]string) {
+func fdinfoRefs(t reporter, s *labdata.Scenario) (refs map[string][]bpf.Holder, pids map[int]string) {
 	b, err := os.ReadFile(s.Path("truth/bpftool/fdinfo.txt"))
 	if err != nil {
 		t.Errorf("%v", err)
@@ -179,12 +180,12 @@ func fdinfoRefs(t reporter, s *labdata.Scenario) (refs map[string][]objRef, pids
 		}
 		return a.fd - b.fd
 	})
-	refs = map[string][]objRef{}
+	refs = map[string][]bpf.Holder{}
 	pids = map[int]string{}
 	for _, l := range ls {
 		pids[l.pid] = l.comm
-		if !slices.ContainsFunc(refs[l.id], func(r objRef) bool { return r.PID == l.pid }) {
-			refs[l.id] = append(refs[l.id], objRef{PID: l.pid, Comm: l.comm})
+		if !slices.ContainsFunc(refs[l.id], func(r bpf.Holder) bool { return r.PID == l.pid }) {
+			refs[l.id] = append(refs[l.id], bpf.Holder{PID: l.pid, Comm: l.comm})
 		}
 	}
 	return refs, pids
@@ -201,7 +202,7 @@ func TestShowPidsTruth(t *testing.T) {
 		if want == nil {
 			return
 		}
-		got := map[string][]objRef{}
+		got := map[string][]bpf.Holder{}
 		gotPids := map[int]bool{}
 		for _, noun := range []string{"prog", "map", "link"} {
 			out, good := tryRun(t, "-c", dump, "--json", noun, "show", "--pids")
@@ -224,7 +225,7 @@ func TestShowPidsTruth(t *testing.T) {
 			for _, o := range objs {
 				key := noun + " " + strconv.Itoa(int(o.ID))
 				for _, p := range o.Pids {
-					got[key] = append(got[key], objRef{PID: p.PID, Comm: p.Comm})
+					got[key] = append(got[key], bpf.Holder{PID: p.PID, Comm: p.Comm})
 					gotPids[p.PID] = true
 				}
 				// pid_iter reports a perf_event link's cookie with its holders.
@@ -245,8 +246,8 @@ func TestShowPidsTruth(t *testing.T) {
 		if !workload {
 			t.Errorf("fdinfo.txt: no fd of the workload")
 		}
-		both := func(rs []objRef) []objRef {
-			return slices.DeleteFunc(slices.Clone(rs), func(r objRef) bool { return truthPids[r.PID] == "" || !gotPids[r.PID] })
+		both := func(rs []bpf.Holder) []bpf.Holder {
+			return slices.DeleteFunc(slices.Clone(rs), func(r bpf.Holder) bool { return truthPids[r.PID] == "" || !gotPids[r.PID] })
 		}
 		keys := map[string]bool{}
 		for k := range want {
@@ -343,7 +344,7 @@ func TestScriptPinsFds(t *testing.T) {
 		var objs []struct {
 			ID     uint32
 			Pinned []string
-			Pids   []objRef
+			Pids   []bpf.Holder
 		}
 		json.Unmarshal(runOK(t, "-c", dump, "--json", noun, "show", "-f", "--pids"), &objs)
 		for _, o := range objs {
@@ -353,10 +354,10 @@ func TestScriptPinsFds(t *testing.T) {
 					pins = append(pins, p.Path)
 				}
 			}
-			var refs []objRef
+			var refs []bpf.Holder
 			for _, f := range out.Fds {
-				if f.Kind == noun && f.ID == o.ID && !slices.ContainsFunc(refs, func(r objRef) bool { return r.PID == f.PID }) {
-					refs = append(refs, objRef{PID: f.PID, Comm: f.Comm})
+				if f.Kind == noun && f.ID == o.ID && !slices.ContainsFunc(refs, func(r bpf.Holder) bool { return r.PID == f.PID }) {
+					refs = append(refs, bpf.Holder{PID: f.PID, Comm: f.Comm})
 				}
 			}
 			slices.Sort(pins)
@@ -368,36 +369,5 @@ func TestScriptPinsFds(t *testing.T) {
 	}
 	if len(out.Pins) == 0 || len(out.Fds) == 0 {
 		t.Errorf("JS: %d pins, %d fds", len(out.Pins), len(out.Fds))
-	}
-}
-
-// TestIDHashmap: the replay of libbpf's hashmap keeps every entry, and
-// gives one ID's entries last-appended first while no resize splits
-// them (two pins of one map: bpftool prints the later-found first).
-func TestIDHashmap(t *testing.T) {
-	var m idHashmap
-	m.add(45, "/sys/fs/bpf/ki/maps/ki_hash_again")
-	m.add(45, "/sys/fs/bpf/ki_hash")
-	if got := m.get(45); !slices.Equal(got, []string{"/sys/fs/bpf/ki_hash", "/sys/fs/bpf/ki/maps/ki_hash_again"}) {
-		t.Errorf("get(45) = %q", got)
-	}
-	var big idHashmap
-	for i := range 1000 {
-		big.add(uint32(i%37), strconv.Itoa(i))
-	}
-	n := 0
-	for k := range uint32(37) {
-		for _, v := range big.get(k) {
-			if x, _ := strconv.Atoi(v); uint32(x%37) != k {
-				t.Errorf("get(%d) has %s", k, v)
-			}
-			n++
-		}
-	}
-	if n != 1000 || big.size != 1000 || len(big.buckets) != 2048 {
-		t.Errorf("%d entries found, size %d, %d buckets", n, big.size, len(big.buckets))
-	}
-	if (&idHashmap{}).get(1) != nil || (*idHashmap)(nil).get(1) != nil {
-		t.Error("an empty map has entries")
 	}
 }

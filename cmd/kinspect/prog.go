@@ -3,19 +3,15 @@ package main
 import (
 	"bufio"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/bpfinsn"
-	"github.com/kinspect/kinspect/linux"
-	"github.com/kinspect/kinspect/objects"
-	"github.com/kinspect/kinspect/x86dis"
 )
 
 func init() {
@@ -97,14 +93,10 @@ func runProg(e *env, args []string) error {
 	return c.run(e, args[1:])
 }
 
-// progSelector is bpftool's PROG: id, tag or name.
+// progSelector is bpftool's PROG parsed, with the words it took.
 type progSelector struct {
-	kind  string // "", "id", "tag", "name", "pinned"
-	id    uint32
-	tag   [8]byte
-	name  string
-	path  string // pinned
-	words int    // arguments consumed
+	bpf.Selector
+	words int // arguments consumed
 }
 
 func parseProgSelector(args []string) (progSelector, error) {
@@ -121,73 +113,25 @@ func parseProgSelector(args []string) (progSelector, error) {
 		if err != nil {
 			return s, fmt.Errorf("can't parse %q as ID: %w", args[1], errUsage)
 		}
-		s.kind, s.id = "id", uint32(n)
+		s.Kind, s.ID = bpf.SelectID, uint32(n)
 	case strings.HasPrefix("tag", args[0]):
 		b, err := hex.DecodeString(args[1])
 		if err != nil || len(b) != 8 {
 			return s, fmt.Errorf("can't parse tag %q: want 16 hex digits: %w", args[1], errUsage)
 		}
-		s.kind = "tag"
-		copy(s.tag[:], b)
+		s.Kind = bpf.SelectTag
+		copy(s.Tag[:], b)
 	case strings.HasPrefix("name", args[0]):
-		s.kind, s.name = "name", args[1]
+		s.Kind, s.Name = bpf.SelectName, args[1]
 	case strings.HasPrefix("pinned", args[0]):
-		s.kind, s.path = "pinned", args[1]
+		if !path.IsAbs(args[1]) {
+			return s, fmt.Errorf("bpf obj get (%s): a dump has no working directory: give an absolute path: %w", args[1], errUsage)
+		}
+		s.Kind, s.Path = bpf.SelectPinned, args[1]
 	default:
 		return s, fmt.Errorf("expected 'id', 'tag', 'name' or 'pinned', got %q: %w", args[0], errUsage)
 	}
 	return s, nil
-}
-
-func (s progSelector) String() string {
-	switch s.kind {
-	case "id":
-		return fmt.Sprintf("id %d", s.id)
-	case "tag":
-		return "tag " + hex.EncodeToString(s.tag[:])
-	case "pinned":
-		return "pinned " + s.path
-	}
-	return "name " + s.name
-}
-
-// selectProgs returns the programs s names (every program for none).
-func selectProgs(p *objects.Program, s progSelector) ([]*bpf.Prog, error) {
-	if s.kind == "pinned" {
-		id, err := findPinned(p, s.path, bpf.ObjProg)
-		if err != nil {
-			return nil, err
-		}
-		s.kind, s.id = "id", id
-	}
-	if s.kind == "id" {
-		bp, err := bpf.ProgByID(p, s.id)
-		if err != nil {
-			return nil, err
-		}
-		return []*bpf.Prog{bp}, nil
-	}
-	var out []*bpf.Prog
-	for bp, err := range bpf.ProgForEach(p) {
-		if err != nil {
-			return out, err
-		}
-		switch s.kind {
-		case "tag":
-			if bp.Tag != s.tag {
-				continue
-			}
-		case "name":
-			if bp.FullName() != s.name {
-				continue
-			}
-		}
-		out = append(out, bp)
-	}
-	if s.kind != "" && len(out) == 0 {
-		return nil, fmt.Errorf("no BPF program with %s: %w", s, objects.ErrNotFound)
-	}
-	return out, nil
 }
 
 // progFlags takes -k FILE out of args.
@@ -206,53 +150,6 @@ func progFlags(args []string) (rest []string, kallsymsFile string, err error) {
 	}
 	return rest, kallsymsFile, nil
 }
-
-// progInfo is what "prog show" reports of one program, bpftool's
-// bpf_prog_info fields.
-type progInfo struct {
-	ID           uint32
-	Type         string
-	Name         string
-	Tag          string
-	GPL          bool
-	RunTimeNs    uint64
-	RunCnt       uint64
-	Misses       uint64
-	LoadTime     uint64
-	LoadedAt     time.Time // zero when the boot time is unknown
-	UID          uint32
-	BytesXlated  uint64
-	Jited        bool
-	BytesJited   uint64
-	BytesMemlock uint64
-	MapIDs       []uint32
-	BTFID        uint32
-	Problems     []string
-}
-
-func newProgInfo(bp *bpf.Prog, bootWall int64, bootErr error) progInfo {
-	pi := progInfo{ID: bp.ID, Type: bpftoolName(bp.TypeName, uint64(bp.Type), libbpfLastProgType), Name: bp.FullName(), Tag: hex.EncodeToString(bp.Tag[:]),
-		GPL: bp.GPL, LoadTime: bp.LoadTime, UID: bp.UID, BytesXlated: uint64(bp.Len) * bpfinsn.InsnSize,
-		Jited: bp.Jited && bp.JitedLen > 0, BytesJited: bp.JitedLen, BytesMemlock: bp.Memlock(), MapIDs: bp.MapIDs, BTFID: bp.BTFID}
-	if !pi.Jited {
-		pi.BytesJited = 0
-	}
-	st, err := bp.Stats()
-	if err != nil {
-		pi.Problems = append(pi.Problems, fmt.Sprintf("stats: %v", err))
-	}
-	pi.RunTimeNs, pi.RunCnt, pi.Misses = st.RunTimeNs, st.RunCnt, st.RecursionMisses
-	if bootErr == nil && bp.LoadTime != 0 {
-		ns := int64(bp.LoadTime) + bootWall
-		pi.LoadedAt = time.Unix(0, 0).Add(time.Duration(ns)).UTC()
-	} else if bootErr != nil {
-		pi.Problems = append(pi.Problems, fmt.Sprintf("loaded_at: %v", bootErr))
-	}
-	return pi
-}
-
-// loadedSecs is bpftool's wall-clock seconds of the load.
-func (pi progInfo) loadedSecs() int64 { return pi.LoadedAt.Unix() }
 
 func runProgShow(e *env, args []string) error {
 	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
@@ -291,21 +188,20 @@ func openProgArgs(e *env, name string, args []string, withOpts bool) (progSelect
 
 // progShow prints the programs sel names, with what opts add.
 func progShow(e *env, k *kinspect.Kernel, sel progSelector, opts showOpts) error {
-	progs, walkErr := selectProgs(k.Program(), sel)
+	progs, walkErr := bpf.SelectProgs(k.Program(), sel.Selector)
 	if walkErr != nil && len(progs) == 0 {
 		return walkErr
 	}
 	tabs := buildObjTables(e, k, opts, bpf.ObjProg)
-	bootWall, bootErr := linux.RealMinusBoot(k.Program())
-	infos := make([]progInfo, len(progs))
+	infos := make([]*bpf.ProgInfo, len(progs))
 	for i, bp := range progs {
-		infos[i] = newProgInfo(bp, bootWall, bootErr)
+		infos[i] = bp.Info()
 	}
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	if e.json {
 		j := newJSONW(bw, e.pretty)
-		array := sel.kind == "" || len(infos) > 1
+		array := sel.Kind == bpf.SelectAll || len(infos) > 1
 		if array {
 			j.BeginArray()
 		}
@@ -338,7 +234,7 @@ func progShow(e *env, k *kinspect.Kernel, sel progSelector, opts showOpts) error
 }
 
 // writeProgHeaderJSON is bpftool's print_prog_header_json.
-func writeProgHeaderJSON(j *jsonw, pi progInfo) {
+func writeProgHeaderJSON(j *jsonw, pi *bpf.ProgInfo) {
 	j.UintField("id", uint64(pi.ID))
 	if n, err := strconv.ParseUint(pi.Type, 10, 32); err == nil {
 		j.UintField("type", n)
@@ -361,10 +257,10 @@ func writeProgHeaderJSON(j *jsonw, pi progInfo) {
 }
 
 // writeProgBodyJSON is the rest of bpftool's print_prog_json.
-func writeProgBodyJSON(j *jsonw, pi progInfo) {
+func writeProgBodyJSON(j *jsonw, pi *bpf.ProgInfo) {
 	if pi.LoadTime != 0 && !pi.LoadedAt.IsZero() {
 		j.Name("loaded_at")
-		j.Raw(strconv.FormatInt(pi.loadedSecs(), 10))
+		j.Raw(strconv.FormatInt(pi.LoadedSecs(), 10))
 		j.UintField("uid", uint64(pi.UID))
 	}
 	j.UintField("bytes_xlated", pi.BytesXlated)
@@ -387,7 +283,7 @@ func writeProgBodyJSON(j *jsonw, pi progInfo) {
 }
 
 // writeProgHeaderPlain is bpftool's print_prog_header_plain.
-func writeProgHeaderPlain(w io.Writer, pi progInfo) {
+func writeProgHeaderPlain(w io.Writer, pi *bpf.ProgInfo) {
 	fmt.Fprintf(w, "%d: ", pi.ID)
 	if _, err := strconv.ParseUint(pi.Type, 10, 32); err == nil {
 		fmt.Fprintf(w, "type %s  ", pi.Type)
@@ -411,7 +307,7 @@ func writeProgHeaderPlain(w io.Writer, pi progInfo) {
 }
 
 // writeProgPlain is bpftool's print_prog_plain.
-func writeProgPlain(w io.Writer, pi progInfo, tabs objTables) {
+func writeProgPlain(w io.Writer, pi *bpf.ProgInfo, tabs objTables) {
 	writeProgHeaderPlain(w, pi)
 	if pi.LoadTime != 0 && !pi.LoadedAt.IsZero() {
 		fmt.Fprintf(w, "\tloaded_at %s  uid %d\n", pi.LoadedAt.Format("2006-01-02T15:04:05-0700"), pi.UID)
@@ -436,66 +332,6 @@ func writeProgPlain(w io.Writer, pi progInfo, tabs objTables) {
 	}
 	tabs.refs.writePlain(w, pi.ID)
 	fmt.Fprintln(w)
-}
-
-// xlatedProgram gathers what the xlated dumpers render: instructions as
-// the kernel hands them out, func_info with prototypes and line_info
-// with source from the program's BTF, the JIT addresses of subprograms
-// and a resolver over the kernel's symbols and the program's own.
-func xlatedProgram(k *kinspect.Kernel, bp *bpf.Prog) (*bpfinsn.Program, error) {
-	insns, err := bp.XlatedInsns()
-	if err != nil {
-		return nil, err
-	}
-	p := &bpfinsn.Program{Insns: insns}
-	if base, err := k.Program().Symbol("__bpf_call_base"); err == nil {
-		p.CallBase = base
-	}
-	funcs, err := bp.Funcs()
-	if err != nil {
-		return nil, err
-	}
-	own := map[uint64]string{}
-	for _, f := range funcs {
-		p.FuncAddrs = append(p.FuncAddrs, f.Addr)
-		own[f.Addr] = f.Name
-	}
-	p.Syms = symsAt(k, own)
-	if bp.BTFAddr != 0 {
-		b, err := bp.BTF()
-		if err != nil {
-			return nil, err
-		}
-		fi, err := bp.FuncInfo()
-		if err != nil {
-			return nil, err
-		}
-		li, err := bp.LineInfo()
-		if err != nil {
-			return nil, err
-		}
-		p.Funcs = b.Funcs(fi)
-		p.Lines = b.Lines(li)
-	}
-	return p, nil
-}
-
-// symsAt resolves an address to the symbol starting exactly there: the
-// program's own images first, then the kernel's table.
-func symsAt(k *kinspect.Kernel, own map[uint64]string) bpfinsn.Resolver {
-	return bpfinsn.ResolverFunc(func(addr uint64) (string, bool) {
-		if n, ok := own[addr]; ok {
-			return n, true
-		}
-		if k.Symbols() == nil {
-			return "", false
-		}
-		loc, err := k.Symbols().LookupAddr(addr)
-		if err != nil || loc.Offset != 0 {
-			return "", false
-		}
-		return loc.Name, true
-	})
 }
 
 func runProgDump(e *env, args []string) error {
@@ -557,14 +393,13 @@ func runProgDump(e *env, args []string) error {
 
 // progDump dumps the programs sel names.
 func progDump(e *env, k *kinspect.Kernel, sel progSelector, jited bool, o bpfinsn.TextOptions, visual bool) error {
-	progs, err := selectProgs(k.Program(), sel)
+	progs, err := bpf.SelectProgs(k.Program(), sel.Selector)
 	if err != nil {
 		return err
 	}
 	if visual && len(progs) > 1 {
 		return fmt.Errorf("prog dump: several programs matched: %w", errUsage)
 	}
-	bootWall, bootErr := linux.RealMinusBoot(k.Program())
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	var j *jsonw
@@ -577,7 +412,7 @@ func progDump(e *env, k *kinspect.Kernel, sel progSelector, jited bool, o bpfins
 	}
 	for i, bp := range progs {
 		if many {
-			pi := newProgInfo(bp, bootWall, bootErr)
+			pi := bp.Info()
 			if j != nil {
 				j.BeginObject()
 				writeProgHeaderJSON(j, pi)
@@ -611,16 +446,13 @@ func progDump(e *env, k *kinspect.Kernel, sel progSelector, jited bool, o bpfins
 }
 
 func dumpXlated(k *kinspect.Kernel, bp *bpf.Prog, w *bufio.Writer, j *jsonw, o bpfinsn.TextOptions, visual bool, stderr io.Writer) error {
-	if bp.Len == 0 {
-		return fmt.Errorf("no instructions: %w", objects.ErrNotFound)
-	}
-	p, err := xlatedProgram(k, bp)
+	p, err := bp.DumpXlated(k.Symbols())
 	if err != nil {
 		return err
 	}
-	if r := recomputeTag(k, bp); !r.Match {
+	if r := bp.RecomputeTag(k.Symbols()); !r.Equal {
 		// stdout stays bpftool's: the verdict goes to stderr.
-		fmt.Fprintf(stderr, "kinspect: prog %d: %s\n", bp.ID, r.line())
+		fmt.Fprintf(stderr, "kinspect: prog %d: %s\n", bp.ID, r)
 	}
 	switch {
 	case visual && j != nil:
@@ -686,276 +518,65 @@ func rawList(j *jsonw, toks []string) {
 }
 
 // dumpJited prints each JIT image as bpftool's prog_dump does with a
-// disassembler: the function's prototype and symbol, then "%4x:\t"
-// offsets and objdump's AT&T text, source lines from line_info where
-// the JIT recorded their addresses.
+// disassembler (bpf.WriteJited), or its JSON.
 func dumpJited(k *kinspect.Kernel, bp *bpf.Prog, w *bufio.Writer, j *jsonw, o bpfinsn.TextOptions) error {
-	funcs, err := bp.Funcs()
+	funcs, err := bp.DumpJited(k.Symbols())
 	if err != nil {
 		return err
 	}
-	if len(funcs) == 0 {
-		return fmt.Errorf("not JITed: no instructions returned: %w", objects.ErrNotFound)
+	if j == nil {
+		return bpf.WriteJited(w, funcs, o)
 	}
-	own := map[uint64]string{}
+	j.BeginArray()
 	for _, f := range funcs {
-		own[f.Addr] = f.Name
-	}
-	var protos []string
-	var lines []bpfinsn.Line
-	var jlines []uint64
-	if bp.BTFAddr != 0 {
-		b, err := bp.BTF()
-		if err != nil {
-			return err
+		j.BeginObject()
+		if f.Proto != "" {
+			j.StringField("proto", f.Proto)
 		}
-		fi, err := bp.FuncInfo()
-		if err != nil {
-			return err
-		}
-		for _, f := range b.Funcs(fi) {
-			protos = append(protos, f.Proto)
-		}
-		li, err := bp.LineInfo()
-		if err != nil {
-			return err
-		}
-		lines = b.Lines(li)
-		if jlines, err = bp.JitedLineInfo(); err != nil {
-			return err
-		}
-		if len(jlines) != len(lines) {
-			lines, jlines = nil, nil
-		}
-	}
-	if j != nil {
+		j.StringField("name", f.Name)
+		j.Name("insns")
 		j.BeginArray()
-	}
-	for fi, f := range funcs {
-		img, err := f.Image()
-		if err != nil {
-			return err
-		}
-		proto := ""
-		if fi < len(protos) {
-			proto = protos[fi]
-		}
-		// This function's line records: those whose JIT address is in it.
-		var fl []bpfinsn.Line
-		var fa []uint64
-		for i, a := range jlines {
-			if a >= f.Addr && a < f.Addr+uint64(f.Len) {
-				fl, fa = append(fl, lines[i]), append(fa, a)
-			}
-		}
-		skip := 0
-		findLine := func(addr uint64) (bpfinsn.Line, bool) {
-			if skip >= len(fa) || addr < fa[skip] {
-				return bpfinsn.Line{}, false
-			}
-			i := skip
-			for i < len(fa) && addr >= fa[i] {
-				i++
-			}
-			skip++
-			return fl[i-1], true
-		}
-		insts := x86dis.Disassemble(img, f.Addr)
-		if j != nil {
+		for _, in := range f.Insns {
 			j.BeginObject()
-			if proto != "" {
-				j.StringField("proto", proto)
-			}
-			j.StringField("name", f.Name)
-			j.Name("insns")
-			j.BeginArray()
-		} else {
-			if proto != "" {
-				fmt.Fprintf(w, "%s:\n", proto)
-			}
-			fmt.Fprintf(w, "%s:\n", f.Name)
-		}
-		for _, in := range insts {
-			pc := in.Addr - f.Addr
-			l, hasLine := findLine(in.Addr)
-			text := in.Text
-			if in.Target != 0 {
-				if loc, err := symbolNear(k, own, in.Target); err == nil {
-					text += " <" + loc + ">"
+			if l := in.Line; l != nil {
+				if !l.NoSrc {
+					j.StringField("src", strings.TrimLeft(l.Src, " \t\n\v\f\r"))
 				}
-			}
-			if j != nil {
-				j.BeginObject()
-				if hasLine {
-					if !l.NoSrc {
-						j.StringField("src", strings.TrimLeft(l.Src, " \t\n\v\f\r"))
-					}
-					if o.Linum {
-						if !l.NoFile {
-							j.StringField("file", l.File)
-						}
-						if l.LineNum != 0 {
-							j.IntField("line_num", int64(l.LineNum))
-						}
-						if l.LineCol != 0 {
-							j.IntField("line_col", int64(l.LineCol))
-						}
-					}
-				}
-				j.Name("pc")
-				j.Raw(fmt.Sprintf(`"0x%x"`, pc))
-				op, operands := splitInst(in)
-				j.StringField("operation", op)
-				j.Name("operands")
-				j.BeginArray()
-				if len(operands) == 0 {
-					j.Raw("null")
-				}
-				for _, s := range operands {
-					j.String(s)
-				}
-				j.EndArray()
-				if o.Opcodes {
-					j.Name("opcodes")
-					j.HexData(in.Bytes)
-				}
-				j.EndObject()
-				continue
-			}
-			if hasLine && !l.NoSrc {
-				fmt.Fprintf(w, "; %s", strings.TrimLeft(l.Src, " \t\n\v\f\r"))
 				if o.Linum {
-					fmt.Fprintf(w, " [file:%s line_num:%d line_col:%d]", l.File, l.LineNum, l.LineCol)
+					if !l.NoFile {
+						j.StringField("file", l.File)
+					}
+					if l.LineNum != 0 {
+						j.IntField("line_num", int64(l.LineNum))
+					}
+					if l.LineCol != 0 {
+						j.IntField("line_col", int64(l.LineCol))
+					}
 				}
-				w.WriteByte('\n')
 			}
-			fmt.Fprintf(w, "%4x:\t%s", pc, text)
-			if o.Opcodes {
-				w.WriteString("\n\t")
-				for _, c := range in.Bytes {
-					fmt.Fprintf(w, "%02x ", c)
-				}
+			j.Name("pc")
+			j.Raw(fmt.Sprintf(`"0x%x"`, in.PC))
+			j.StringField("operation", in.Operation)
+			j.Name("operands")
+			j.BeginArray()
+			if len(in.Operands) == 0 {
+				j.Raw("null")
 			}
-			w.WriteByte('\n')
-		}
-		if j != nil {
+			for _, s := range in.Operands {
+				j.String(s)
+			}
 			j.EndArray()
+			if o.Opcodes {
+				j.Name("opcodes")
+				j.HexData(in.Bytes)
+			}
 			j.EndObject()
-		} else {
-			w.WriteByte('\n')
 		}
-	}
-	if j != nil {
 		j.EndArray()
+		j.EndObject()
 	}
+	j.EndArray()
 	return nil
-}
-
-// symbolNear names a call or jump target: a program image of its own,
-// or the kernel symbol it falls in ("__htab_map_lookup_elem",
-// "ki_xdp+0x70").
-func symbolNear(k *kinspect.Kernel, own map[uint64]string, addr uint64) (string, error) {
-	if n, ok := own[addr]; ok {
-		return n, nil
-	}
-	if k.Symbols() == nil {
-		return "", errors.New("no symbols")
-	}
-	loc, err := k.Symbols().LookupAddr(addr)
-	if err != nil {
-		return "", err
-	}
-	if loc.Offset == 0 {
-		return loc.Name, nil
-	}
-	return fmt.Sprintf("%s+0x%x", loc.Name, loc.Offset), nil
-}
-
-// splitInst splits objdump text into the operation and its operands,
-// as bpftool's JSON has them.
-func splitInst(in x86dis.Inst) (string, []string) {
-	text := in.Text
-	if i := strings.Index(text, "        # "); i >= 0 {
-		text = text[:i]
-	}
-	op := in.Mnemonic()
-	rest := strings.TrimSpace(strings.TrimPrefix(text, op))
-	if rest == "" {
-		return op, nil
-	}
-	var out []string
-	depth, start := 0, 0
-	for i := 0; i < len(rest); i++ {
-		switch rest[i] {
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case ',':
-			if depth == 0 {
-				out = append(out, rest[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return op, append(out, rest[start:])
-}
-
-// tagCheck is "prog tag"'s result for one program.
-type tagCheck struct {
-	ID         uint32
-	Name       string
-	Tag        [bpfinsn.TagSize]byte
-	Recomputed [bpfinsn.TagSize]byte
-	Match      bool
-	Undone     int
-	Kept       []bpfinsn.Rewrite
-	// Err says why the instructions could not be reconstructed.
-	Err error
-}
-
-// recomputeTag reconstructs bp's instructions as loaded and hashes them.
-func recomputeTag(k *kinspect.Kernel, bp *bpf.Prog) tagCheck {
-	r := tagCheck{ID: bp.ID, Name: bp.FullName(), Tag: bp.Tag}
-	var symName bpf.SymbolNamer
-	if k.Symbols() != nil {
-		symName = func(addr uint64) (string, bool) {
-			l, err := k.Symbols().LookupAddr(addr)
-			if err != nil || l.Offset != 0 {
-				return "", false
-			}
-			return l.Name, true
-		}
-	}
-	l, err := bp.AsLoaded(symName)
-	if err != nil {
-		r.Err = err
-		return r
-	}
-	r.Recomputed, r.Match, r.Undone, r.Kept = l.Tag, l.Match, l.Undone, l.Kept
-	return r
-}
-
-// line is the text verdict: "tag X recomputed Y equal", or "differs"
-// with the rewrites that could not be undone.
-func (r tagCheck) line() string {
-	if r.Err != nil {
-		return fmt.Sprintf("tag %x not recomputed: %v", r.Tag, r.Err)
-	}
-	s := fmt.Sprintf("tag %x recomputed %x ", r.Tag, r.Recomputed)
-	if r.Match {
-		return s + "equal"
-	}
-	s += "differs"
-	for i, k := range r.Kept {
-		if i == 0 {
-			s += ": "
-		} else {
-			s += "; "
-		}
-		s += k.String()
-	}
-	return s
 }
 
 func runProgTag(e *env, args []string) error {
@@ -968,7 +589,7 @@ func runProgTag(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	progs, walkErr := selectProgs(k.Program(), sel)
+	progs, walkErr := bpf.SelectProgs(k.Program(), sel.Selector)
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
 	var j *jsonw
@@ -977,9 +598,9 @@ func runProgTag(e *env, args []string) error {
 		j.BeginArray()
 	}
 	for _, bp := range progs {
-		r := recomputeTag(k, bp)
+		r := bp.RecomputeTag(k.Symbols())
 		if j == nil {
-			fmt.Fprintf(bw, "%d: %s\n", r.ID, r.line())
+			fmt.Fprintf(bw, "%d: %s\n", r.ID, r)
 			continue
 		}
 		j.BeginObject()
@@ -990,7 +611,7 @@ func runProgTag(e *env, args []string) error {
 			j.StringField("error", r.Err.Error())
 		} else {
 			j.StringField("recomputed_tag", hex.EncodeToString(r.Recomputed[:]))
-			j.BoolField("equal", r.Match)
+			j.BoolField("equal", r.Equal)
 			j.UintField("undone", uint64(r.Undone))
 			j.Name("kept")
 			j.BeginArray()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/bpfinsn"
 	"github.com/kinspect/kinspect/internal/labdata"
 )
@@ -139,7 +140,7 @@ func TestProgDumpXlatedTruth(t *testing.T) {
 					var out, errb bytes.Buffer
 					e.stdout, e.stderr = &out, &errb
 					total++
-					if err := progDump(e, k, progSelector{kind: "id", id: uint32(id)}, false, o, visual); err != nil {
+					if err := progDump(e, k, progSelector{Selector: bpf.Selector{Kind: bpf.SelectID, ID: uint32(id)}}, false, o, visual); err != nil {
 						t.Errorf("%s: %v", base, err)
 						continue
 					}
@@ -240,7 +241,7 @@ func BenchmarkProgDumpXlated(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		id := truth[i%len(truth)].ID
-		if err := progDump(e, k, progSelector{kind: "id", id: id}, false, bpfinsn.TextOptions{}, false); err != nil {
+		if err := progDump(e, k, progSelector{Selector: bpf.Selector{Kind: bpf.SelectID, ID: id}}, false, bpfinsn.TextOptions{}, false); err != nil {
 			b.Fatal(err)
 		}
 	}
