@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -136,8 +137,8 @@ func (o *BTF) Spec() (*btfload.Spec, error) {
 
 // BTFUsers are the programs and maps that use a BTF object, by ID.
 type BTFUsers struct {
-	ProgIDs []uint32
-	MapIDs  []uint32
+	ProgIDs []uint32 `json:"prog_ids"`
+	MapIDs  []uint32 `json:"map_ids"`
 }
 
 // BTFUsersOf returns, for each BTF object ID, the programs
@@ -195,4 +196,44 @@ func BTFUsersOf(p *objects.Program) (map[uint32]*BTFUsers, error) {
 		slices.Sort(u.MapIDs)
 	}
 	return out, nil
+}
+
+// BTFShow is a BTF object as bpftool's "btf show" lists it: with the
+// programs and maps that use it.
+type BTFShow struct {
+	*BTF
+	BTFUsers
+}
+
+// SelectBTFs returns the BTF objects s names (SelectAll or an id) with
+// their users. A BTF object that cannot be read entirely is returned
+// with the walk's error; a walk that breaks returns what it found.
+// Errors wrap objects.ErrNotFound when s names nothing.
+func SelectBTFs(p *objects.Program, s Selector) ([]*BTFShow, error) {
+	users, err := BTFUsersOf(p)
+	if err != nil {
+		return nil, err
+	}
+	var out []*BTFShow
+	var errs []error
+	for b, err := range BTFForEach(p) {
+		if err != nil {
+			if b == nil {
+				return out, errors.Join(append(errs, err)...)
+			}
+			errs = append(errs, err)
+		}
+		if s.Kind == SelectID && b.ID != s.ID {
+			continue
+		}
+		bs := &BTFShow{BTF: b}
+		if u := users[b.ID]; u != nil {
+			bs.BTFUsers = *u
+		}
+		out = append(out, bs)
+	}
+	if s.Kind == SelectID && len(out) == 0 {
+		return nil, fmt.Errorf("no BTF object with id %d: %w", s.ID, objects.ErrNotFound)
+	}
+	return out, errors.Join(errs...)
 }

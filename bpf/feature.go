@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/kinspect/kinspect/btfload"
+	"github.com/kinspect/kinspect/kallsyms"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -139,4 +140,35 @@ func readOpsTable(p *objects.Program, sym string, fs []Feature, suffix string, s
 		}
 	}
 	return true
+}
+
+// ProbeFeatures is FeatureProbe with the kernel's symbol table: it names
+// the operations tables' entries and decides a helper is available when
+// the kernel has a prototype for it. Prototypes are named after the
+// helper, often with a prefix or suffix of their variant
+// (bpf_skb_check_mtu_proto, bpf_get_func_ip_proto_tracing,
+// bpf_probe_read_compat_proto, bpf_lwt_in_push_encap_proto): the
+// helper's words in order, others between them allowed, then "proto".
+func ProbeFeatures(p *objects.Program, syms *kallsyms.Table) (*Features, error) {
+	var protos [][]string
+	for s := range syms.All() {
+		if strings.Contains(s.Name, "_proto") {
+			protos = append(protos, strings.Split(s.Name, "_"))
+		}
+	}
+	hasProto := func(name string) bool {
+		want := strings.Split(name, "_")
+		for _, p := range protos {
+			i := 0
+			for _, w := range p {
+				if i < len(want) && w == want[i] {
+					i++
+				} else if i == len(want) && w == "proto" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return FeatureProbe(p, syms.NameAt, hasProto)
 }

@@ -496,3 +496,25 @@ func (m *Map) htabCount(h objects.Value) (uint64, error) {
 	}
 	return cv.Uint()
 }
+
+// FormatTypes returns the key and value types bpftool formats the map's
+// elements with: its BTF object's, or vmlinux's (given) for a struct_ops
+// value; nil, nil for a map without BTF.
+func (m *Map) FormatTypes(vmlinux *btf.Spec) (key, value btf.Type, err error) {
+	if m.BTFVmlinuxValueTypeID == 0 && (m.BTFValueTypeID == 0 || m.BTFID == 0) {
+		return nil, nil, nil
+	}
+	var spec *btf.Spec
+	if m.BTFAddr != 0 {
+		o, err := NewBTF(m.Obj.Program().Pointer(nil, m.BTFAddr))
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := o.Spec()
+		if err != nil {
+			return nil, nil, fmt.Errorf("map %d: BTF %d: %w", m.ID, o.ID, err)
+		}
+		spec = s.BTF()
+	}
+	return m.KeyValueTypes(spec, vmlinux)
+}

@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/kinspect/kinspect/objects"
@@ -91,6 +92,108 @@ func SelectProgs(p *objects.Program, s Selector) ([]*Prog, error) {
 	}
 	if s.Kind != SelectAll && len(out) == 0 {
 		return nil, fmt.Errorf("no BPF program with %s: %w", s, objects.ErrNotFound)
+	}
+	return out, nil
+}
+
+// MapShow is one map as bpftool's "map show" reports it: the map, its
+// memory use when known, and why it could not be read entirely.
+type MapShow struct {
+	*Map
+	// Memlock is what fdinfo reports as memlock (HasMemlock false when
+	// this map type's accounting is not modelled).
+	Memlock    uint64 `json:"bytes_memlock"`
+	HasMemlock bool   `json:"-"`
+	// Err says what of the map could not be read (Map is nil when
+	// nothing could).
+	Err error `json:"error,omitempty"`
+}
+
+// SelectMaps returns the maps s names (id or name; SelectAll for every
+// map), in map_idr order. A map that cannot be read is returned with
+// its error; a walk that breaks ends the list with an entry holding only
+// the error. Errors wrap objects.ErrNotFound when s names nothing, or
+// when the kernel has no map_idr.
+func SelectMaps(p *objects.Program, s Selector) ([]*MapShow, error) {
+	s, err := s.resolvePinned(p, ObjMap)
+	if err != nil {
+		return nil, err
+	}
+	var out []*MapShow
+	for m, err := range MapForEach(p) {
+		if err != nil {
+			if m == nil && errors.Is(err, objects.ErrNotFound) {
+				return nil, err
+			}
+			out = append(out, &MapShow{Map: m, Err: err})
+			if m == nil {
+				break
+			}
+			continue
+		}
+		if s.Kind == SelectID && m.ID != s.ID || s.Kind == SelectName && m.Name != s.Name {
+			continue
+		}
+		ms := &MapShow{Map: m}
+		if ml, err := m.Memlock(); err == nil {
+			ms.Memlock, ms.HasMemlock = ml, true
+		}
+		out = append(out, ms)
+	}
+	if s.Kind != SelectAll && len(out) == 0 {
+		return nil, fmt.Errorf("no map with %s: %w", s, objects.ErrNotFound)
+	}
+	return out, nil
+}
+
+// FindMap returns the first map s names (id, name or pinned path).
+// Errors wrap objects.ErrNotFound.
+func FindMap(p *objects.Program, s Selector) (*Map, error) {
+	s, err := s.resolvePinned(p, ObjMap)
+	if err != nil {
+		return nil, err
+	}
+	if s.Kind != SelectID && s.Kind != SelectName {
+		return nil, fmt.Errorf("select a map by id or name, not %s: %w", s, objects.ErrNotFound)
+	}
+	for m, err := range MapForEach(p) {
+		if err != nil {
+			if m == nil {
+				return nil, err
+			}
+			continue
+		}
+		if s.Kind == SelectID && m.ID == s.ID || s.Kind == SelectName && m.Name == s.Name {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("no map with %s: %w", s, objects.ErrNotFound)
+}
+
+// SelectLinks returns the links s names (SelectAll: every link, or an id
+// or pinned path), in link_idr order. A walk that breaks returns what it
+// found with the error. Errors wrap objects.ErrNotFound when s names
+// nothing, or when the kernel has no link_idr.
+func SelectLinks(p *objects.Program, s Selector) ([]*Link, error) {
+	s, err := s.resolvePinned(p, ObjLink)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Link
+	for l, err := range LinkForEach(p) {
+		if err != nil && l == nil {
+			if errors.Is(err, objects.ErrNotFound) {
+				return nil, err
+			}
+			return out, err
+		}
+		if s.Kind == SelectID && l.ID != s.ID {
+			continue
+		}
+		out = append(out, l)
+	}
+	if s.Kind == SelectID && len(out) == 0 {
+		return nil, fmt.Errorf("no link with id %d: %w", s.ID, objects.ErrNotFound)
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -338,4 +339,37 @@ func (m *Map) structOpsEntries(yield func(*MapEntry, error) bool) error {
 	}
 	yield(&MapEntry{Key: make([]byte, m.KeySize), Value: s.Value, Err: s.ValueErr}, nil)
 	return nil
+}
+
+// SelectStructOps returns the struct_ops maps s names, as bpftool's
+// struct_ops do_one_id and do_search find them: by id (an error when that
+// map is not a struct_ops map), by name, or all of them (SelectAll).
+func SelectStructOps(p *objects.Program, s Selector) ([]*StructOps, error) {
+	if s.Kind == SelectID {
+		m, err := MapByID(p, s.ID)
+		if errors.Is(err, objects.ErrNotFound) {
+			return nil, fmt.Errorf("can't get map by id (%d): %w", s.ID, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m.Type != MapTypeStructOps {
+			return nil, fmt.Errorf("%s id %d is not a struct_ops map", m.Name, m.ID)
+		}
+		so, err := NewStructOps(m)
+		if err != nil {
+			return nil, err
+		}
+		return []*StructOps{so}, nil
+	}
+	var out []*StructOps
+	for so, err := range StructOpsForEach(p) {
+		if err != nil {
+			return out, err
+		}
+		if s.Kind != SelectName || so.Map.Name == s.Name {
+			out = append(out, so)
+		}
+	}
+	return out, nil
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/kinspect/kinspect/bpf"
-	"github.com/kinspect/kinspect/objects"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/kinspect/kinspect/btfload"
@@ -286,25 +285,12 @@ func runBTFShow(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	users, err := bpf.BTFUsersOf(k.Program())
+	objs, err := bpf.SelectBTFs(k.Program(), o.selector())
 	if err != nil {
-		return fmt.Errorf("btf show: %w", err)
-	}
-	var objs []*bpf.BTF
-	for b, err := range bpf.BTFForEach(k.Program()) {
-		if err != nil {
-			if b == nil {
-				return fmt.Errorf("btf show: %w", err)
-			}
-			fmt.Fprintf(e.stderr, "kinspect: %v\n", err)
+		if len(objs) == 0 {
+			return fmt.Errorf("btf show: %w", err)
 		}
-		if o.hasID && b.ID != o.id {
-			continue
-		}
-		objs = append(objs, b)
-	}
-	if o.hasID && len(objs) == 0 {
-		return fmt.Errorf("btf show: no BTF object with id %d: %w", o.id, objects.ErrNotFound)
+		fmt.Fprintf(e.stderr, "kinspect: %v\n", err)
 	}
 	bw := bufio.NewWriter(e.stdout)
 	defer bw.Flush()
@@ -314,10 +300,7 @@ func runBTFShow(e *env, args []string) error {
 			j.BeginArray()
 		}
 		for _, b := range objs {
-			u := users[b.ID]
-			if u == nil {
-				u = &bpf.BTFUsers{}
-			}
+			u := b.BTFUsers
 			j.BeginObject()
 			j.UintField("id", uint64(b.ID))
 			j.UintField("size", uint64(b.Size))
@@ -356,13 +339,11 @@ func runBTFShow(e *env, args []string) error {
 			fmt.Fprint(bw, "name <anon>  ")
 		}
 		fmt.Fprintf(bw, "size %dB", b.Size)
-		if u := users[b.ID]; u != nil {
-			for i, id := range u.ProgIDs {
-				fmt.Fprintf(bw, "%s%d", pick(i == 0, "  prog_ids ", ","), id)
-			}
-			for i, id := range u.MapIDs {
-				fmt.Fprintf(bw, "%s%d", pick(i == 0, "  map_ids ", ","), id)
-			}
+		for i, id := range b.ProgIDs {
+			fmt.Fprintf(bw, "%s%d", pick(i == 0, "  prog_ids ", ","), id)
+		}
+		for i, id := range b.MapIDs {
+			fmt.Fprintf(bw, "%s%d", pick(i == 0, "  map_ids ", ","), id)
 		}
 		fmt.Fprintln(bw)
 	}

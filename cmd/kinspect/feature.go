@@ -51,39 +51,7 @@ func runFeature(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	symName := func(addr uint64) (string, bool) {
-		l, err := k.Symbols().LookupAddr(addr)
-		if err != nil || l.Offset != 0 {
-			return "", false
-		}
-		return l.Name, true
-	}
-	// Prototypes are named after the helper, often with a prefix or
-	// suffix of their variant: bpf_skb_check_mtu_proto,
-	// bpf_get_func_ip_proto_tracing, bpf_probe_read_compat_proto.
-	// bpf_lwt_in_push_encap_proto: the helper's words in order, others
-	// between them allowed.
-	var protos [][]string
-	for s := range k.Symbols().All() {
-		if strings.Contains(s.Name, "_proto") {
-			protos = append(protos, strings.Split(s.Name, "_"))
-		}
-	}
-	hasProto := func(name string) bool {
-		want := strings.Split(name, "_")
-		for _, p := range protos {
-			i := 0
-			for _, w := range p {
-				if i < len(want) && w == want[i] {
-					i++
-				} else if i == len(want) && w == "proto" {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	f, err := bpf.FeatureProbe(k.Program(), symName, hasProto)
+	f, err := bpf.ProbeFeatures(k.Program(), k.Symbols())
 	if err != nil {
 		return fmt.Errorf("feature: %w", err)
 	}

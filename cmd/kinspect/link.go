@@ -79,24 +79,15 @@ func runLinkShow(e *env, args []string) error {
 		}
 		o.hasID = true
 	}
-	var links []*bpf.Link
-	for l, err := range bpf.LinkForEach(k.Program()) {
-		if err != nil {
-			if l == nil {
-				if errors.Is(err, objects.ErrNotFound) {
-					return err
-				}
-				fmt.Fprintf(e.stderr, "kinspect: %v\n", err)
-				break
+	links, err := bpf.SelectLinks(k.Program(), o.selector())
+	if err != nil {
+		if len(links) == 0 && (o.hasID || errors.Is(err, objects.ErrNotFound)) {
+			if o.hasID {
+				return fmt.Errorf("link show: %w", err)
 			}
+			return err
 		}
-		if o.hasID && l.ID != o.id {
-			continue
-		}
-		links = append(links, l)
-	}
-	if o.hasID && len(links) == 0 {
-		return fmt.Errorf("link show: no link with id %d: %w", o.id, objects.ErrNotFound)
+		fmt.Fprintf(e.stderr, "kinspect: %v\n", err)
 	}
 	tabs := buildObjTables(e, k, opts, bpf.ObjLink)
 	bw := bufio.NewWriter(e.stdout)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/linux"
 )
 
 // liveRun is one command the lab ran as "kinspect --live CMD" inside the
@@ -60,7 +61,7 @@ func TestLive(t *testing.T) {
 	}
 	t.Run("ps", func(t *testing.T) {
 		r := need(t, "--json ps")
-		var got []psEntry
+		var got []linux.PSRow
 		if err := json.Unmarshal(r.out, &got); err != nil {
 			t.Fatalf("%v: %s", err, r.out)
 		}

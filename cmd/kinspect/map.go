@@ -123,47 +123,15 @@ func parseObjArgs(noun string, args []string) (objArgs, error) {
 	return o, nil
 }
 
-// mapInfo is one map as "map show" renders it (bpftool's JSON keys).
-type mapInfo struct {
-	*bpf.Map
-	Memlock    uint64
-	HasMemlock bool
-	Err        error // reading the map failed (Map may be nil)
-}
-
-func showMaps(e *env, k *kinspect.Kernel, o objArgs) ([]mapInfo, error) {
-	var out []mapInfo
-	for m, err := range bpf.MapForEach(k.Program()) {
-		if err != nil {
-			if m == nil && errors.Is(err, objects.ErrNotFound) {
-				return nil, err
-			}
-			out = append(out, mapInfo{Map: m, Err: err})
-			if m == nil {
-				break
-			}
-			continue
-		}
-		if o.hasID && m.ID != o.id || o.name != "" && m.Name != o.name {
-			continue
-		}
-		mi := mapInfo{Map: m}
-		if ml, err := m.Memlock(); err == nil {
-			mi.Memlock, mi.HasMemlock = ml, true
-		}
-		out = append(out, mi)
+// selector is the library's selector of what o selects.
+func (o objArgs) selector() bpf.Selector {
+	switch {
+	case o.hasID:
+		return bpf.Selector{Kind: bpf.SelectID, ID: o.id}
+	case o.name != "":
+		return bpf.Selector{Kind: bpf.SelectName, Name: o.name}
 	}
-	if (o.hasID || o.name != "") && len(out) == 0 {
-		return nil, fmt.Errorf("map show: no map with %s: %w", selector(o), objects.ErrNotFound)
-	}
-	return out, nil
-}
-
-func selector(o objArgs) string {
-	if o.hasID {
-		return fmt.Sprintf("id %d", o.id)
-	}
-	return "name " + o.name
+	return bpf.Selector{}
 }
 
 func runMapShow(e *env, args []string) error {
@@ -194,9 +162,9 @@ func runMapShow(e *env, args []string) error {
 		}
 		o.hasID = true
 	}
-	maps, err := showMaps(e, k, o)
+	maps, err := bpf.SelectMaps(k.Program(), o.selector())
 	if err != nil {
-		return err
+		return fmt.Errorf("map show: %w", err)
 	}
 	tabs := buildObjTables(e, k, opts, bpf.ObjMap)
 	bw := bufio.NewWriter(e.stdout)
@@ -223,7 +191,7 @@ func runMapShow(e *env, args []string) error {
 }
 
 // printMapJSON renders a map as bpftool's show_map_close_json.
-func printMapJSON(j *jsonw, m mapInfo, tabs objTables) {
+func printMapJSON(j *jsonw, m *bpf.MapShow, tabs objTables) {
 	j.BeginObject()
 	defer j.EndObject()
 	if m.Map == nil {
@@ -277,7 +245,7 @@ func b2u(b bool) uint64 {
 }
 
 // printMapPlain renders a map as bpftool's show_map_close_plain.
-func printMapPlain(w io.Writer, e *env, m mapInfo, tabs objTables) {
+func printMapPlain(w io.Writer, e *env, m *bpf.MapShow, tabs objTables) {
 	if m.Map == nil {
 		fmt.Fprintf(e.stderr, "kinspect: %v\n", m.Err)
 		return
@@ -331,39 +299,11 @@ func findMap(k *kinspect.Kernel, o objArgs, verb string) (*bpf.Map, error) {
 	if !o.hasID && o.name == "" {
 		return nil, fmt.Errorf("map %s: want id ID or name NAME: %w", verb, errUsage)
 	}
-	for m, err := range bpf.MapForEach(k.Program()) {
-		if err != nil {
-			if m == nil {
-				return nil, err
-			}
-			continue
-		}
-		if o.hasID && m.ID == o.id || o.name != "" && m.Name == o.name {
-			return m, nil
-		}
+	m, err := bpf.FindMap(k.Program(), o.selector())
+	if err != nil {
+		return nil, fmt.Errorf("map %s: %w", verb, err)
 	}
-	return nil, fmt.Errorf("map %s: no map with %s: %w", verb, selector(o), objects.ErrNotFound)
-}
-
-// mapBTF returns the key and value types bpftool would format with:
-// the map's BTF object's, or vmlinux's for a struct_ops value.
-func mapBTF(k *kinspect.Kernel, m *bpf.Map) (key, value btf.Type, err error) {
-	if m.BTFVmlinuxValueTypeID == 0 && (m.BTFValueTypeID == 0 || m.BTFID == 0) {
-		return nil, nil, nil
-	}
-	var spec *btf.Spec
-	if m.BTFAddr != 0 {
-		o, err := bpf.NewBTF(k.Program().Pointer(nil, m.BTFAddr))
-		if err != nil {
-			return nil, nil, err
-		}
-		s, err := o.Spec()
-		if err != nil {
-			return nil, nil, fmt.Errorf("map %d: BTF %d: %w", m.ID, o.ID, err)
-		}
-		spec = s.BTF()
-	}
-	return m.KeyValueTypes(spec, k.Types().BTF())
+	return m, nil
 }
 
 // dumper renders map entries as bpftool's map dump does.
@@ -683,7 +623,7 @@ func dumpMap(e *env, k *kinspect.Kernel, m *bpf.Map, order bpf.MapOrder) error {
 	d := &dumper{e: e, m: m, w: bufio.NewWriterSize(e.stdout, 256<<10)}
 	defer d.w.Flush()
 	var err error
-	if d.key, d.val, err = mapBTF(k, m); err != nil {
+	if d.key, d.val, err = m.FormatTypes(k.Types().BTF()); err != nil {
 		fmt.Fprintf(e.stderr, "kinspect: map %d: no BTF formatting: %v\n", m.ID, err)
 		d.key, d.val = nil, nil
 	}
@@ -809,7 +749,7 @@ func runMapLookup(e *env, args []string) error {
 		return fmt.Errorf("map lookup: %w", err)
 	}
 	d := &dumper{e: e, m: m, w: bw}
-	if d.key, d.val, err = mapBTF(k, m); err != nil {
+	if d.key, d.val, err = m.FormatTypes(k.Types().BTF()); err != nil {
 		d.key, d.val = nil, nil
 	}
 	if e.json || d.btf() {

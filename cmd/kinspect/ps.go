@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/kinspect/kinspect/linux"
-	"github.com/kinspect/kinspect/objects"
 )
 
 func init() {
@@ -42,20 +41,6 @@ JSON: an array of {"pid" (the thread group's ID), "tid", "ppid", "cpu",
 "name" (as /proc shows it), "running"}.
 `
 
-// psEntry is one task of ps; the text and JSON printers render it.
-type psEntry struct {
-	PID     int         `json:"pid"`
-	TID     int         `json:"tid"`
-	PPID    int         `json:"ppid"`
-	CPU     int         `json:"cpu"`
-	Task    objects.Hex `json:"task"`
-	State   string      `json:"state"`
-	Comm    string      `json:"comm"`
-	Name    string      `json:"name"`
-	Running bool        `json:"running"`
-	kthread bool
-}
-
 func runPs(e *env, args []string) error {
 	var file string
 	var pids []int
@@ -84,12 +69,12 @@ func runPs(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	tasks, notes, werr := psTasks(k.Program())
+	tasks, notes, werr := linux.PSRows(k.Program())
 	if werr != nil && (e.json || len(tasks) == 0) {
 		return werr
 	}
 	if len(pids) > 0 {
-		tasks = slices.DeleteFunc(tasks, func(t psEntry) bool {
+		tasks = slices.DeleteFunc(tasks, func(t linux.PSRow) bool {
 			return !slices.Contains(pids, t.TID) && !slices.Contains(pids, t.PID)
 		})
 		if len(tasks) == 0 {
@@ -114,74 +99,7 @@ func joinInts(ns []int) string {
 	return strings.Join(s, ", ")
 }
 
-// psTasks reads the idle task of every CPU and every task, marking those
-// running on a CPU, sorted by PID (the idle tasks by CPU first). A name
-// that cannot be read (a kthread's or worker's, in a filtered dump) is
-// the comm, with a note; a walk that fails returns what it read before.
-func psTasks(p *objects.Program) ([]psEntry, []string, error) {
-	var notes []string
-	ncpu, err := p.NrCPUIDs()
-	if err != nil {
-		return nil, nil, fmt.Errorf("ps: %w", err)
-	}
-	running := map[uint64]bool{}
-	var out []psEntry
-	finish := func(err error) ([]psEntry, []string, error) {
-		for i := range out {
-			out[i].Running = running[uint64(out[i].Task)]
-		}
-		slices.SortStableFunc(out, func(a, b psEntry) int { return a.TID - b.TID })
-		if err != nil {
-			err = fmt.Errorf("ps: %w", err)
-		}
-		return out, notes, err
-	}
-	for cpu := range ncpu {
-		cur, err := linux.CurrentTask(p, cpu)
-		if err != nil {
-			return finish(err)
-		}
-		a, _ := cur.Address()
-		running[a] = true
-		idle, err := linux.IdleTask(p, cpu)
-		if err != nil {
-			return finish(err)
-		}
-		e, err := psRead(idle, &notes)
-		if err != nil {
-			return finish(err)
-		}
-		e.kthread = true // PF_IDLE, and no PF_KTHREAD
-		out = append(out, e)
-	}
-	for t, err := range linux.ForEachTask(p) {
-		if err != nil {
-			return finish(err)
-		}
-		e, err := psRead(t, &notes)
-		if err != nil {
-			return finish(err)
-		}
-		out = append(out, e)
-	}
-	return finish(nil)
-}
-
-func psRead(task objects.Value, notes *[]string) (psEntry, error) {
-	t, err := linux.NewTask(task)
-	if err != nil {
-		return psEntry{}, err
-	}
-	name, err := linux.TaskName(task)
-	if err != nil {
-		*notes = append(*notes, fmt.Sprintf("task %d (%#x): full name unknown, showing comm: %v", t.TID, t.Addr, err))
-		name = t.Comm
-	}
-	return psEntry{PID: t.PID, TID: t.TID, PPID: t.PPID, CPU: t.CPU, Task: objects.Hex(t.Addr),
-		State: string(t.State.Letter()), Comm: t.Comm, Name: name, kthread: t.IsKThread()}, nil
-}
-
-func printPs(w io.Writer, tasks []psEntry) {
+func printPs(w io.Writer, tasks []linux.PSRow) {
 	fmt.Fprintf(w, "   %7s %7s %4s %16s  %2s  %s\n", "PID", "PPID", "CPU", "TASK", "ST", "COMM")
 	for _, t := range tasks {
 		mark := " "
@@ -189,7 +107,7 @@ func printPs(w io.Writer, tasks []psEntry) {
 			mark = ">"
 		}
 		name := t.Name
-		if t.kthread {
+		if t.KThread {
 			name = "[" + name + "]"
 		}
 		fmt.Fprintf(w, "%s  %7d %7d %4d %016x  %2s  %s\n", mark, t.TID, t.PPID, t.CPU, uint64(t.Task), t.State, name)

@@ -10,12 +10,13 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/linux"
 )
 
 func TestPrintPs(t *testing.T) {
 	var out bytes.Buffer
-	printPs(&out, []psEntry{
-		{PID: 0, TID: 0, CPU: 0, Task: 0xffffffff82614940, State: "R", Name: "swapper/0", kthread: true, Running: true},
+	printPs(&out, []linux.PSRow{
+		{PID: 0, TID: 0, CPU: 0, Task: 0xffffffff82614940, State: "R", Name: "swapper/0", KThread: true, Running: true},
 		{PID: 1, TID: 1, CPU: 1, Task: 0xffff888100268000, State: "S", Name: "init"},
 		{PID: 120, TID: 123, PPID: 1, CPU: 1, Task: 0xffff888100a00000, State: "R", Name: "ki_spinner", Running: true},
 	})
@@ -89,9 +90,9 @@ type psDiff struct {
 	states                       []string
 }
 
-func comparePs(got []psEntry, truth []truthPs, excluded int) psDiff {
+func comparePs(got []linux.PSRow, truth []truthPs, excluded int) psDiff {
 	var d psDiff
-	byTID := map[int]psEntry{}
+	byTID := map[int]linux.PSRow{}
 	for _, g := range got {
 		if g.TID != 0 {
 			byTID[g.TID] = g
@@ -164,7 +165,7 @@ func TestPsLab(t *testing.T) {
 				continue
 			}
 			t.Run(s.Scenario+"/"+f, func(t *testing.T) {
-				var got []psEntry
+				var got []linux.PSRow
 				runJSON(t, &got, "--json", "-c", s.Path(fm.Path), "ps")
 				d := comparePs(got, truth, excluded)
 				t.Logf("%d truth tasks, %d listed: %d match pid, tid, ppid, name; kworkers that changed workqueue: %v; states differ: %v",
@@ -211,7 +212,7 @@ func TestPsPIDLab(t *testing.T) {
 			want++
 		}
 	}
-	var got []psEntry
+	var got []linux.PSRow
 	runJSON(t, &got, "--json", "-c", s.Path("dumps/kdump-zlib"), "ps", fmt.Sprint(spinner.PID))
 	if len(got) != want {
 		t.Errorf("ps %d: %d tasks, truth %d", spinner.PID, len(got), want)
@@ -235,7 +236,7 @@ func BenchmarkPsScale(b *testing.B) {
 			defer k.Close()
 			n := 0
 			for b.Loop() {
-				tasks, _, err := psTasks(k.Program())
+				tasks, _, err := linux.PSRows(k.Program())
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -2,14 +2,12 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/bpf"
-	"github.com/kinspect/kinspect/objects"
 )
 
 func init() {
@@ -104,36 +102,16 @@ func parseStructOpsArgs(verb string, args []string) (structOpsArgs, error) {
 	return a, nil
 }
 
-// findStructOps returns the struct_ops maps the arguments select, as
-// bpftool's do_one_id and do_search find them.
+// findStructOps returns the struct_ops maps the arguments select.
 func findStructOps(k *kinspect.Kernel, a structOpsArgs) ([]*bpf.StructOps, error) {
-	if a.byID {
-		m, err := bpf.MapByID(k.Program(), a.id)
-		if errors.Is(err, objects.ErrNotFound) {
-			return nil, fmt.Errorf("can't get map by id (%d): %w", a.id, err)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if m.Type != bpf.MapTypeStructOps {
-			return nil, fmt.Errorf("%s id %d is not a struct_ops map", m.Name, m.ID)
-		}
-		s, err := bpf.NewStructOps(m)
-		if err != nil {
-			return nil, err
-		}
-		return []*bpf.StructOps{s}, nil
+	s := bpf.Selector{}
+	switch {
+	case a.byID:
+		s = bpf.Selector{Kind: bpf.SelectID, ID: a.id}
+	case a.name != "":
+		s = bpf.Selector{Kind: bpf.SelectName, Name: a.name}
 	}
-	var out []*bpf.StructOps
-	for s, err := range bpf.StructOpsForEach(k.Program()) {
-		if err != nil {
-			return out, err
-		}
-		if a.name == "" || s.Map.Name == a.name {
-			out = append(out, s)
-		}
-	}
-	return out, nil
+	return bpf.SelectStructOps(k.Program(), s)
 }
 
 // errNoneNamed is bpftool's "no struct_ops found for NAME". Under

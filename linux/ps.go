@@ -1,0 +1,95 @@
+package linux
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/kinspect/kinspect/objects"
+)
+
+// PSRow is one task as crash's ps lists it.
+type PSRow struct {
+	// PID is the thread group's ID, TID the task's own.
+	PID  int         `json:"pid"`
+	TID  int         `json:"tid"`
+	PPID int         `json:"ppid"`
+	CPU  int         `json:"cpu"`
+	Task objects.Hex `json:"task"`
+	// State is the letter ps and /proc show.
+	State string `json:"state"`
+	// Comm is task->comm; Name the name /proc shows (a workqueue
+	// worker's with its workqueue, a kthread's in full).
+	Comm string `json:"comm"`
+	Name string `json:"name"`
+	// Running says the task was running on a CPU (its runqueue's curr).
+	Running bool `json:"running"`
+	// KThread: a kernel thread (or an idle task), which ps brackets.
+	KThread bool `json:"-"`
+}
+
+// PSRows reads the idle task of every CPU and every task, marking those
+// running on a CPU, sorted by PID (the idle tasks by CPU first). A name
+// that cannot be read (a kthread's or worker's, in a filtered dump) is
+// the comm, with a note; a walk that fails returns what it read before.
+func PSRows(p *objects.Program) ([]PSRow, []string, error) {
+	var notes []string
+	ncpu, err := p.NrCPUIDs()
+	if err != nil {
+		return nil, nil, fmt.Errorf("ps: %w", err)
+	}
+	running := map[uint64]bool{}
+	var out []PSRow
+	finish := func(err error) ([]PSRow, []string, error) {
+		for i := range out {
+			out[i].Running = running[uint64(out[i].Task)]
+		}
+		slices.SortStableFunc(out, func(a, b PSRow) int { return a.TID - b.TID })
+		if err != nil {
+			err = fmt.Errorf("ps: %w", err)
+		}
+		return out, notes, err
+	}
+	for cpu := range ncpu {
+		cur, err := CurrentTask(p, cpu)
+		if err != nil {
+			return finish(err)
+		}
+		a, _ := cur.Address()
+		running[a] = true
+		idle, err := IdleTask(p, cpu)
+		if err != nil {
+			return finish(err)
+		}
+		e, err := psRow(idle, &notes)
+		if err != nil {
+			return finish(err)
+		}
+		e.KThread = true // PF_IDLE, and no PF_KTHREAD
+		out = append(out, e)
+	}
+	for t, err := range ForEachTask(p) {
+		if err != nil {
+			return finish(err)
+		}
+		e, err := psRow(t, &notes)
+		if err != nil {
+			return finish(err)
+		}
+		out = append(out, e)
+	}
+	return finish(nil)
+}
+
+func psRow(task objects.Value, notes *[]string) (PSRow, error) {
+	t, err := NewTask(task)
+	if err != nil {
+		return PSRow{}, err
+	}
+	name, err := TaskName(task)
+	if err != nil {
+		*notes = append(*notes, fmt.Sprintf("task %d (%#x): full name unknown, showing comm: %v", t.TID, t.Addr, err))
+		name = t.Comm
+	}
+	return PSRow{PID: t.PID, TID: t.TID, PPID: t.PPID, CPU: t.CPU, Task: objects.Hex(t.Addr),
+		State: string(t.State.Letter()), Comm: t.Comm, Name: name, KThread: t.IsKThread()}, nil
+}
