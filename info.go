@@ -26,6 +26,8 @@ type Info struct {
 	NumCPUs     int          `json:"nr_cpus"`
 	CPUs        []CPUInfo    `json:"cpus,omitempty"`
 	CrashTime   string       `json:"crash_time,omitempty"`
+	// BootTime is when the kernel booted, by its timekeeper's wall clock.
+	BootTime string `json:"boot_time,omitempty"`
 	// PanicCPU is the CPU that panicked (the kernel's panic_cpu); nil
 	// without a panic, or when unknown (PanicErr).
 	PanicCPU *int   `json:"panic_cpu,omitempty"`
@@ -64,6 +66,9 @@ func (k *Kernel) Info() *Info {
 	r := dumpInfo(k.dump)
 	if k.prog == nil {
 		return r
+	}
+	if off, err := linux.RealMinusBoot(k.prog); err == nil {
+		r.BootTime = time.Unix(0, off).UTC().Format(time.RFC3339)
 	}
 	switch cpu, ok, err := linux.PanicCPU(k.prog); {
 	case err != nil:

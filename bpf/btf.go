@@ -7,6 +7,7 @@ import (
 	"iter"
 	"slices"
 
+	"github.com/cilium/ebpf/btf"
 	"github.com/kinspect/kinspect/btfload"
 	"github.com/kinspect/kinspect/objects"
 )
@@ -19,17 +20,17 @@ const maxBTFObjectSize = 256 << 20
 // for its maps and programs, with what bpftool's "btf show" prints.
 type BTF struct {
 	// Obj is the struct btf.
-	Obj  objects.Value
-	ID   uint32
-	Name string // "vmlinux", a module's name, or "" (5.11+: btf->name)
+	Obj  objects.Value `json:"obj"`
+	ID   uint32        `json:"id"`
+	Name string        `json:"name"` // "vmlinux", a module's name, or "" (5.11+: btf->name)
 	// Size is the BTF's size in bytes (data_size).
-	Size uint32
+	Size uint32 `json:"size"`
 	// Kernel says the BTF is the kernel's or a module's (kernel_btf).
-	Kernel bool
+	Kernel bool `json:"kernel"`
 	// Data is the address of the raw BTF bytes; BaseAddr the struct btf
 	// a split BTF builds on (0: none).
-	Data     uint64
-	BaseAddr uint64
+	Data     uint64 `json:"-"`
+	BaseAddr uint64 `json:"-"`
 }
 
 // BTFForEach yields the kernel's BTF objects in ID order, from btf_idr.
@@ -236,4 +237,63 @@ func SelectBTFs(p *objects.Program, s Selector) ([]*BTFShow, error) {
 		return nil, fmt.Errorf("no BTF object with id %d: %w", s.ID, objects.ErrNotFound)
 	}
 	return out, errors.Join(errs...)
+}
+
+// btfCHeader and btfCFooter wrap bpftool's "format c" output.
+const btfCHeader = `#ifndef __VMLINUX_H__
+#define __VMLINUX_H__
+
+#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
+#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
+#endif
+
+`
+const btfCFooter = `#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
+#pragma clang attribute pop
+#endif
+
+#endif /* __VMLINUX_H__ */
+`
+
+// DumpC renders the object's types as C, as bpftool's "btf dump id N
+// format c" does: every type (as bpftool asks libbpf for each id in turn,
+// the order btf_dump follows depends on all of them), within bpftool's
+// vmlinux.h guards.
+func (o *BTF) DumpC() (string, error) {
+	spec, err := o.Spec()
+	if err != nil {
+		return "", fmt.Errorf("btf %d: %w", o.ID, err)
+	}
+	var types []btf.Type
+	for t, err := range spec.BTF().All() {
+		if err != nil {
+			return "", fmt.Errorf("btf %d: %w", o.ID, err)
+		}
+		types = append(types, t)
+	}
+	return btfCHeader + btfload.FormatC(types...) + btfCFooter, nil
+}
+
+// Raw decodes the object as written (bpftool's raw "btf dump"): a
+// module's split BTF on vmlinux's, which the caller gives.
+func (o *BTF) Raw(vmlinux *btfload.Spec) (*btfload.RawBTF, error) {
+	raw, err := o.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	var base *btfload.RawBTF
+	if o.BaseAddr != 0 {
+		vm := vmlinux
+		for vm.Base() != nil {
+			vm = vm.Base()
+		}
+		if base, err = btfload.ParseRawBTF(vm.Raw(), nil); err != nil {
+			return nil, fmt.Errorf("btf %d: vmlinux BTF: %w", o.ID, err)
+		}
+	}
+	rb, err := btfload.ParseRawBTF(raw, base)
+	if err != nil {
+		return nil, fmt.Errorf("btf %d: %w", o.ID, err)
+	}
+	return rb, nil
 }

@@ -18,27 +18,27 @@ type Features struct {
 	// ProgTypes and MapTypes are enum bpf_prog_type's and
 	// bpf_map_type's values; Have says the kernel was built with the
 	// type (its entry of bpf_prog_types[] or bpf_map_types[] is set).
-	ProgTypes []Feature
-	MapTypes  []Feature
+	ProgTypes []Feature `json:"program_types"`
+	MapTypes  []Feature `json:"map_types"`
 	// AttachTypes and LinkTypes are the enums' values.
-	AttachTypes []Feature
-	LinkTypes   []Feature
+	AttachTypes []Feature `json:"attach_types"`
+	LinkTypes   []Feature `json:"link_types"`
 	// Helpers are enum bpf_func_id's values ("bpf_map_lookup_elem");
 	// Have says the kernel has a prototype of the helper (hasProto).
-	Helpers []Feature
+	Helpers []Feature `json:"helpers"`
 	// TablesRead says whether the operation tables were read (else Have
 	// of program and map types only repeats the enum).
-	TablesRead bool
+	TablesRead bool `json:"tables_read"`
 }
 
 // Feature is one enum value.
 type Feature struct {
-	Value uint64
-	Name  string // bpftool's spelling: "socket_filter", "lru_hash", "bpf_map_lookup_elem"
-	Have  bool
+	Value uint64 `json:"value"`
+	Name  string `json:"name"` // bpftool's spelling: "socket_filter", "lru_hash", "bpf_map_lookup_elem"
+	Have  bool   `json:"have"`
 	// Ops is the name of the operations the table points to
 	// ("htab_map_ops"), when resolved.
-	Ops string
+	Ops string `json:"ops,omitempty"`
 }
 
 // SymbolNamer names the symbol at an address (kallsyms); ok false when

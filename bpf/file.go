@@ -20,19 +20,21 @@ import (
 type File struct {
 	// PID is the task's thread group (what userspace calls its process
 	// ID), TID the task's own ID; Comm the thread group leader's comm.
-	PID, TID int
-	Comm     string
-	FD       int
-	Type     ObjType
-	ID       uint32
+	PID  int     `json:"pid"`
+	TID  int     `json:"tid"`
+	Comm string  `json:"comm"`
+	FD   int     `json:"fd"`
+	Type ObjType `json:"kind"`
+	ID   uint32  `json:"id"`
 	// File is the struct file; Obj its private_data, the struct
 	// bpf_prog, bpf_map or bpf_link.
-	File, Obj objects.Value
+	File objects.Value `json:"file"`
+	Obj  objects.Value `json:"obj"`
 	// Cookie is a perf_event link's BPF cookie (its perf event's
 	// bpf_cookie, 5.15+), which pid_iter reports with the link's
 	// holders; HasCookie says the link is one.
-	Cookie    uint64
-	HasCookie bool
+	Cookie    uint64 `json:"bpf_cookie,omitempty" js:"bigint"`
+	HasCookie bool   `json:"-"`
 }
 
 // FileForEach yields the fds of every task that refer to BPF

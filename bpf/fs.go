@@ -26,6 +26,9 @@ const (
 
 // String is bpftool's name of the kind (get_fd_type_name): "prog",
 // "map", "link", or "unknown".
+// MarshalText is String, for JSON and scripts.
+func (t ObjType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
 func (t ObjType) String() string {
 	switch t {
 	case ObjProg:
@@ -149,14 +152,15 @@ func FSMountForEach(p *objects.Program) iter.Seq2[FSMount, error] {
 type Pin struct {
 	// Path is the pinned file's path, the mount's path followed by the
 	// names of the dentries below its root.
-	Path string
-	Type ObjType
-	ID   uint32
+	Path string  `json:"path"`
+	Type ObjType `json:"kind"`
+	ID   uint32  `json:"id"`
 	// Obj is the object (inode->i_private): a struct bpf_prog, bpf_map
 	// or bpf_link.
-	Obj objects.Value
+	Obj objects.Value `json:"obj"`
 	// Dentry and Inode are the pinned file's.
-	Dentry, Inode objects.Value
+	Dentry objects.Value `json:"dentry"`
+	Inode  objects.Value `json:"inode"`
 }
 
 // PinForEach yields every object pinned in every bpffs mount (see

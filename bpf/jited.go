@@ -16,9 +16,9 @@ import (
 // jited" shows it with a disassembler: the function's prototype (from
 // BTF) and symbol, then its instructions.
 type JitedFunc struct {
-	Proto string       `json:"proto,omitempty"`
-	Name  string       `json:"name"`
-	Addr  objects.Hex  `json:"addr"`
+	Proto string      `json:"proto,omitempty"`
+	Name  string      `json:"name"`
+	Addr  objects.Hex `json:"addr"`
 	Insns []JitedInsn `json:"insns"`
 }
 

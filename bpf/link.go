@@ -25,57 +25,58 @@ const (
 // were read.
 type Link struct {
 	// Obj is the struct bpf_link.
-	Obj      objects.Value
-	ID       uint32
-	Type     uint32
-	TypeName string // "perf_event", "tracing", ... (bpftool's)
-	ProgID   uint32
-	ProgType uint32
+	Obj      objects.Value `json:"obj"`
+	ID       uint32        `json:"id"`
+	Type     uint32        `json:"-"`
+	TypeName string        `json:"type"` // "perf_event", "tracing", ... (bpftool's)
+	ProgID   uint32        `json:"prog_id"`
+	ProgType uint32        `json:"-"`
 	// ProgTypeName is the program's type as bpftool spells it.
-	ProgTypeName string
+	ProgTypeName string `json:"prog_type"`
 
 	// AttachType (tracing, cgroup, netns) and its name.
-	AttachType     uint32
-	AttachTypeName string
-	HasAttachType  bool
+	AttachType     uint32 `json:"-"`
+	AttachTypeName string `json:"attach_type,omitempty"`
+	HasAttachType  bool   `json:"-"`
 	// Tracing: the target object (1: vmlinux, else a module's or a
 	// program's BTF id) and type, from the trampoline's key.
-	TargetObjID, TargetBTFID uint32
-	Cookie                   uint64
-	HasTarget                bool
+	TargetObjID uint32 `json:"target_obj_id,omitempty"`
+	TargetBTFID uint32 `json:"target_btf_id,omitempty"`
+	Cookie      uint64 `json:"cookie,omitempty" js:"bigint"`
+	HasTarget   bool   `json:"-"`
 	// Cgroup: the cgroup's kernfs id.
-	CgroupID uint64
+	CgroupID uint64 `json:"cgroup_id,omitempty" js:"bigint"`
 	// XDP: the device (0: detached).
-	Ifindex uint32
-	Devname string
+	Ifindex uint32 `json:"ifindex,omitempty"`
+	Devname string `json:"devname,omitempty"`
 	// Raw tracepoint: its name.
-	TPName string
+	TPName string `json:"tp_name,omitempty"`
 	// Perf event links: what the event is.
-	Perf *PerfLinkInfo
+	Perf *PerfLinkInfo `json:"perf,omitempty"`
 	// Iter: the iterator's target ("bpf_map_elem", "task", "cgroup", ...)
 	// and what the target's fill_link_info reports: the map; the task
 	// (TID or PID, by the iterator's task type); the cgroup and order.
-	IterTarget      string
-	IterMapID       uint32
-	IterTID         uint32
-	IterPID         uint32
-	IterCgroupID    uint64
-	IterCgroupOrder uint32
+	IterTarget      string `json:"target_name,omitempty"`
+	IterMapID       uint32 `json:"map_id,omitempty"`
+	IterTID         uint32 `json:"tid,omitempty"`
+	IterPID         uint32 `json:"pid,omitempty"`
+	IterCgroupID    uint64 `json:"iter_cgroup_id,omitempty" js:"bigint"`
+	IterCgroupOrder uint32 `json:"order,omitempty"`
 	// Netns: the network namespace's inode number (0: detached).
-	NetnsIno uint32
+	NetnsIno uint32 `json:"netns_ino,omitempty"`
 	// Err says why the type's attach information could not be read.
-	Err error
+	Err error `json:"error,omitempty"`
 }
 
 // PerfLinkInfo describes the event of a perf_event link: a kprobe
 // (Func, Offset, Addr, Retprobe) or a tracepoint (Tracepoint).
 type PerfLinkInfo struct {
-	Kind       string // "kprobe", "kretprobe", "tracepoint", "event"
-	Func       string
-	Offset     uint64
-	Addr       uint64
-	Retprobe   bool
-	Tracepoint string
+	Kind       string `json:"kind"` // "kprobe", "kretprobe", "tracepoint", "event"
+	Func       string `json:"func,omitempty"`
+	Offset     uint64 `json:"offset,omitempty"`
+	Addr       uint64 `json:"addr,omitempty" js:"bigint"`
+	Retprobe   bool   `json:"retprobe,omitempty"`
+	Tracepoint string `json:"tracepoint,omitempty"`
 }
 
 // LinkForEach yields every BPF link in ID order, from link_idr

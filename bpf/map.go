@@ -46,41 +46,41 @@ const (
 // prints, read from kernel memory.
 type Map struct {
 	// Obj is the struct bpf_map.
-	Obj objects.Value
-	ID  uint32
+	Obj objects.Value `json:"obj"`
+	ID  uint32        `json:"id"`
 	// Type is enum bpf_map_type; TypeName its name as bpftool spells it
 	// ("hash", "lru_percpu_hash"), from the kernel's BTF enum, or the
 	// number for a value the enum lacks.
-	Type       uint32
-	TypeName   string
-	Name       string
-	Flags      uint32
-	KeySize    uint32
-	ValueSize  uint32
-	MaxEntries uint32
-	MapExtra   uint64
+	Type       uint32 `json:"-"`
+	TypeName   string `json:"type"`
+	Name       string `json:"name"`
+	Flags      uint32 `json:"flags"`
+	KeySize    uint32 `json:"bytes_key"`
+	ValueSize  uint32 `json:"bytes_value"`
+	MaxEntries uint32 `json:"max_entries"`
+	MapExtra   uint64 `json:"map_extra,omitempty"`
 	// BTFID is the id of the map's BTF object (0: none);
 	// BTFKeyTypeID and BTFValueTypeID are type ids within it, and
 	// BTFVmlinuxValueTypeID a vmlinux type id (struct_ops maps).
-	BTFID                 uint32
-	BTFKeyTypeID          uint32
-	BTFValueTypeID        uint32
-	BTFVmlinuxValueTypeID uint32
+	BTFID                 uint32 `json:"btf_id"`
+	BTFKeyTypeID          uint32 `json:"btf_key_type_id,omitempty"`
+	BTFValueTypeID        uint32 `json:"btf_value_type_id,omitempty"`
+	BTFVmlinuxValueTypeID uint32 `json:"btf_vmlinux_value_type_id,omitempty"`
 	// BTFAddr is the struct btf of the map's BTF (0: none); BTFErr says
 	// why its id could not be read (a page missing from the dump).
-	BTFAddr uint64
-	BTFErr  error
-	Frozen  bool
+	BTFAddr uint64 `json:"-"`
+	BTFErr  error  `json:"btf_error,omitempty"`
+	Frozen  bool   `json:"frozen"`
 	// Owner is the program type a prog_array, devmap or cpumap is bound
 	// to (fdinfo's owner_prog_type, owner_jited); nil when unbound.
-	Owner *MapOwner
+	Owner *MapOwner `json:"owner,omitempty"`
 }
 
 // MapOwner is the program type a map of programs is bound to.
 type MapOwner struct {
-	ProgType     uint32
-	ProgTypeName string
-	Jited        bool
+	ProgType     uint32 `json:"-"`
+	ProgTypeName string `json:"prog_type"`
+	Jited        bool   `json:"jited"`
 }
 
 // EnumName names value v of the named enum of p's BTF as bpftool and

@@ -15,19 +15,19 @@ import (
 // queue or stack an element (no key), for a perf event array a slot with
 // its event.
 type MapEntry struct {
-	Key []byte
+	Key []byte `json:"key"`
 	// Value is the value (nil for a per-CPU map, or when Err is set).
-	Value []byte
+	Value []byte `json:"value,omitempty"`
 	// PerCPU holds a per-CPU map's value on each possible CPU, in
 	// possible-CPU order (bpftool's "cpu" index).
-	PerCPU [][]byte
+	PerCPU [][]byte `json:"values,omitempty"`
 	// Err is why the value could not be read (the key is known): a page
 	// missing from the dump, a NULL pointer.
-	Err error
+	Err error `json:"error,omitempty"`
 	// Event is a perf_event_array slot's event.
-	Event *PerfEvent
+	Event *PerfEvent `json:"event,omitempty"`
 	// Record is a ring buffer's record.
-	Record *RingBufRecord
+	Record *RingBufRecord `json:"record,omitempty"`
 }
 
 // Entries yields the map's elements in the order bpftool's "map dump"

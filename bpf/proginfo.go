@@ -7,6 +7,7 @@ import (
 
 	"github.com/kinspect/kinspect/bpfinsn"
 	"github.com/kinspect/kinspect/linux"
+	"github.com/kinspect/kinspect/objects"
 )
 
 // ProgInfo is what bpftool's "prog show" reports of a program: the
@@ -20,11 +21,11 @@ type ProgInfo struct {
 	Name      string `json:"name,omitempty"`
 	Tag       string `json:"tag"`
 	GPL       bool   `json:"gpl_compatible"`
-	RunTimeNs uint64 `json:"run_time_ns,omitempty"`
+	RunTimeNs uint64 `json:"run_time_ns,omitempty" js:"bigint"`
 	RunCnt    uint64 `json:"run_cnt,omitempty"`
 	Misses    uint64 `json:"recursion_misses,omitempty"`
 	// LoadTime is when the program was loaded, in ns since boot.
-	LoadTime uint64 `json:"load_time"`
+	LoadTime uint64 `json:"load_time" js:"bigint"`
 	// LoadedAt is the wall-clock time of the load (LoadTime plus the
 	// boot time of the kernel's timekeeper), in UTC; zero when the boot
 	// time is unknown (Problems says why).
@@ -34,10 +35,18 @@ type ProgInfo struct {
 	Jited        bool      `json:"jited"`
 	BytesJited   uint64    `json:"bytes_jited,omitempty"`
 	BytesMemlock uint64    `json:"bytes_memlock"`
-	MapIDs       []uint32  `json:"map_ids,omitempty"`
+	MapIDs       []uint32  `json:"map_ids"`
 	BTFID        uint32    `json:"btf_id,omitempty"`
+	// AttachType and AttachFunc are the expected attach type and the
+	// attach target's name (fentry, LSM, ...), which bpftool 7.1's show
+	// does not print.
+	AttachType string `json:"attach_type,omitempty"`
+	AttachFunc string `json:"attach_func,omitempty"`
 	// Problems are fields that could not be read.
 	Problems []string `json:"problems,omitempty"`
+	// Obj and Aux are the struct bpf_prog and struct bpf_prog_aux.
+	Obj objects.Value `json:"obj"`
+	Aux objects.Value `json:"aux"`
 }
 
 // LoadedSecs is bpftool's loaded_at in JSON: seconds since the epoch.
@@ -47,7 +56,8 @@ func (pi *ProgInfo) LoadedSecs() int64 { return pi.LoadedAt.Unix() }
 func (p *Prog) Info() *ProgInfo {
 	pi := &ProgInfo{ID: p.ID, Type: ToolProgType(p.TypeName, p.Type), Name: p.FullName(), Tag: hex.EncodeToString(p.Tag[:]),
 		GPL: p.GPL, LoadTime: p.LoadTime, UID: p.UID, BytesXlated: uint64(p.Len) * bpfinsn.InsnSize,
-		Jited: p.Jited && p.JitedLen > 0, BytesJited: p.JitedLen, BytesMemlock: p.Memlock(), MapIDs: p.MapIDs, BTFID: p.BTFID}
+		Jited: p.Jited && p.JitedLen > 0, BytesJited: p.JitedLen, BytesMemlock: p.Memlock(), MapIDs: p.MapIDs, BTFID: p.BTFID,
+		AttachType: p.AttachTypeName, AttachFunc: p.AttachFuncName, Obj: p.Obj, Aux: p.Aux}
 	if !pi.Jited {
 		pi.BytesJited = 0
 	}

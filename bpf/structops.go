@@ -34,40 +34,43 @@ const (
 // struct bpf_struct_ops_map, with the value bpf_map_lookup_elem returns
 // for it.
 type StructOps struct {
-	Map *Map
+	// ID and Name are the map's.
+	ID   uint32 `json:"id"`
+	Name string `json:"name"`
+	Map  *Map   `json:"-"`
 	// Obj is the struct bpf_struct_ops_map.
-	Obj objects.Value
+	Obj objects.Value `json:"obj"`
 	// ValueType is the map's value type in vmlinux BTF
 	// (map->btf_vmlinux_value_type_id), struct bpf_struct_ops_NAME;
 	// KernelStruct is NAME ("tcp_congestion_ops"), what bpftool's
 	// get_kern_struct_ops_name prints.
-	ValueType    btf.Type
-	KernelStruct string
+	ValueType    btf.Type `json:"-"`
+	KernelStruct string   `json:"kernel_struct_ops"`
 	// State is kvalue's enum bpf_struct_ops_state (0 INIT: nothing
 	// registered yet; INUSE; TOBEFREE; READY: 6.4+, waiting for a
 	// link); StateName its enumerator's name.
-	State     uint32
-	StateName string
+	State     uint32 `json:"-"`
+	StateName string `json:"state,omitempty"`
 	// Value is what bpf_struct_ops_map_sys_lookup_elem hands user space
 	// for key 0 (map->value_size bytes): all zero in state INIT, else a
 	// copy of st_map->uvalue (the value user space wrote, with each
 	// function pointer replaced by its program's id) with state and
 	// refcnt filled in.
-	Value []byte
+	Value []byte `json:"-"`
 	// Funcs are the function-pointer members of the kernel struct, in
 	// member order, with the program id each holds in Value.
-	Funcs []StructOpsFunc
+	Funcs []StructOpsFunc `json:"funcs"`
 	// ValueErr says why Value (and State, Funcs) could not be read: a
 	// page missing from the dump.
-	ValueErr error
+	ValueErr error `json:"error,omitempty"`
 }
 
 // StructOpsFunc is one function pointer of a struct_ops value.
 type StructOpsFunc struct {
 	// Member is its name in the kernel struct ("ssthresh").
-	Member string
+	Member string `json:"member"`
 	// ProgID is the id of the program it holds (0: none).
-	ProgID uint32
+	ProgID uint32 `json:"prog_id"`
 }
 
 // StructOpsForEach yields every struct_ops map in ID order, from
@@ -111,7 +114,7 @@ func NewStructOps(m *Map) (*StructOps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("struct_ops map %d: %w", m.ID, err)
 	}
-	s := &StructOps{Map: m, Obj: st}
+	s := &StructOps{ID: m.ID, Name: m.Name, Map: m, Obj: st}
 	if s.ValueType, err = structOpsValueType(p, m); err != nil {
 		return nil, err
 	}
@@ -372,4 +375,48 @@ func SelectStructOps(p *objects.Program, s Selector) ([]*StructOps, error) {
 		}
 	}
 	return out, nil
+}
+
+// WriteDump writes what bpftool's "struct_ops dump" shows of the map
+// (its __do_dump): {"bpf_map_info": INFO} then {"bpf_struct_ops_NAME":
+// VALUE}, both through the kernel's BTF, function pointers holding a
+// program id as its signature and name (plain: the text variant).
+func (s *StructOps) WriteDump(w TokenWriter, plain bool) error {
+	info, err := s.Map.Info()
+	if err != nil {
+		return fmt.Errorf("struct_ops map %d: bpf_map_info: %w", s.Map.ID, err)
+	}
+	if s.ValueErr != nil {
+		return fmt.Errorf("can't lookup struct_ops map %s id %d: %w", s.Map.Name, s.Map.ID, s.ValueErr)
+	}
+	p := s.Obj.Program()
+	names := map[uint32]string{}
+	progName := func(id uint32) (string, bool) {
+		if n, ok := names[id]; ok {
+			return n, n != ""
+		}
+		bp, err := ProgByID(p, id)
+		n, ok := "", false
+		if err == nil {
+			n, ok = bp.BTFFuncName()
+		}
+		names[id] = n
+		return n, ok
+	}
+	opts := BTFDumpOptions{Plain: plain, ProgName: progName}
+	w.BeginObject()
+	w.Name("bpf_map_info")
+	err = DumpBTFValueWith(w, info.Type, info.Data, opts)
+	w.EndObject()
+	if err != nil {
+		return fmt.Errorf("struct_ops map %d: bpf_map_info: %w", s.Map.ID, err)
+	}
+	w.BeginObject()
+	w.Name(s.ValueType.TypeName())
+	err = DumpBTFValueWith(w, s.ValueType, s.Value, opts)
+	w.EndObject()
+	if err != nil {
+		return fmt.Errorf("struct_ops map %d: %w", s.Map.ID, err)
+	}
+	return nil
 }

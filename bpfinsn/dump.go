@@ -30,13 +30,13 @@ type Func struct {
 // program's BTF. NoSrc (NoFile) says the record's offset is outside
 // the BTF's strings, where bpftool prints nothing.
 type Line struct {
-	InsnOff uint32
-	Src     string
-	File    string
-	LineNum uint32
-	LineCol uint32
-	NoSrc   bool
-	NoFile  bool
+	InsnOff uint32 `json:"insn_off"`
+	Src     string `json:"src,omitempty"`
+	File    string `json:"file,omitempty"`
+	LineNum uint32 `json:"line_num,omitempty"`
+	LineCol uint32 `json:"line_col,omitempty"`
+	NoSrc   bool   `json:"-"`
+	NoFile  bool   `json:"-"`
 }
 
 // Program is what the dumpers render: a program's xlated instructions

@@ -25,8 +25,8 @@ for (const c of kernel.cpus) {
 		for (const f of frames) {
 			if (!f.bpf) continue;
 			r.progs.push({
-				id: f.bpf.id, name: f.bpf.name, symbol: f.symbol,
-				line: f.bpf.file ? `${f.bpf.file}:${f.bpf.line}:${f.bpf.col}` : null,
+				id: f.bpf.id, name: f.function, symbol: f.symbol,
+				line: f.bpf.file ? `${f.bpf.file}:${f.bpf.line_num}:${f.bpf.line_col}` : null,
 			});
 		}
 	}

@@ -1,193 +1,244 @@
 package script
 
 import (
-	"encoding/hex"
+	"iter"
+	"slices"
+	"strings"
 
 	"github.com/dop251/goja"
 	"github.com/kinspect/kinspect/bpf"
+	"github.com/kinspect/kinspect/bpfinsn"
+	"github.com/kinspect/kinspect/objects"
 )
 
-// setupBPF defines kernel.bpf: the BPF walkers, yielding records whose
-// keys are bpftool's JSON keys where bpftool has the field, each with
-// obj, the kernel object.
+// setupBPF defines kernel.bpf: the BPF nouns of the command line, each
+// returning the Go results the commands print (converted by result):
+// bpftool's JSON keys where bpftool has the field, each record with obj,
+// the kernel object.
 func (e *Engine) setupBPF(o *goja.Object) {
-	r := e.rt
 	p := e.prog
-	_ = o.Set("progs", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.ProgForEach(p), func(bp *bpf.Prog) goja.Value {
-			x := r.NewObject()
-			_ = x.Set("id", bp.ID)
-			_ = x.Set("type", bp.TypeName)
-			_ = x.Set("name", bp.FullName())
-			_ = x.Set("tag", hex.EncodeToString(bp.Tag[:]))
-			_ = x.Set("gpl_compatible", bp.GPL)
-			_ = x.Set("load_time", e.bigU64(bp.LoadTime))
-			_ = x.Set("uid", bp.UID)
-			_ = x.Set("bytes_xlated", uint64(bp.Len)*8)
-			_ = x.Set("jited", bp.Jited)
-			_ = x.Set("bytes_jited", bp.JitedLen)
-			_ = x.Set("bytes_memlock", bp.Memlock())
-			ids := make([]any, len(bp.MapIDs))
-			for i, id := range bp.MapIDs {
-				ids[i] = id
-			}
-			_ = x.Set("map_ids", r.NewArray(ids...))
-			_ = x.Set("btf_id", bp.BTFID)
-			_ = x.Set("attach_type", bp.AttachTypeName)
-			_ = x.Set("attach_func", bp.AttachFuncName)
-			_ = x.Set("obj", e.wrap(bp.Obj))
-			_ = x.Set("aux", e.wrap(bp.Aux))
-			return x
-		})
+	set := func(name string, f func(goja.FunctionCall) goja.Value) { _ = o.Set(name, f) }
+	conv := func(x any) goja.Value { return e.result(x) }
+
+	// prog show
+	set("progs", func(goja.FunctionCall) goja.Value {
+		return iterate(e, bpf.ProgForEach(p), func(bp *bpf.Prog) goja.Value { return e.result(bp.Info()) })
 	})
-	_ = o.Set("maps", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.MapForEach(p), func(m *bpf.Map) goja.Value {
-			x := r.NewObject()
-			_ = x.Set("id", m.ID)
-			_ = x.Set("type", m.TypeName)
-			_ = x.Set("name", m.Name)
-			_ = x.Set("flags", m.Flags)
-			_ = x.Set("bytes_key", m.KeySize)
-			_ = x.Set("bytes_value", m.ValueSize)
-			_ = x.Set("max_entries", m.MaxEntries)
-			if ml, err := m.Memlock(); err == nil {
-				_ = x.Set("bytes_memlock", ml)
-			} else {
-				_ = x.Set("bytes_memlock", goja.Null())
-			}
-			_ = x.Set("frozen", m.Frozen)
-			_ = x.Set("btf_id", m.BTFID)
-			_ = x.Set("obj", e.wrap(m.Obj))
-			return x
-		})
+	// prog dump xlated: rows (bpftool's JSON) or text ({text: true}; with
+	// visual, the Graphviz CFG).
+	set("xlated", func(c goja.FunctionCall) goja.Value {
+		bp, o := e.progArg(c, "kernel.bpf.xlated(prog, options)")
+		x, err := bp.DumpXlated(e.k.Symbols())
+		if err != nil {
+			e.throw(err)
+		}
+		to := bpfinsn.TextOptions{Opcodes: o.bool("opcodes"), Linum: o.bool("linum")}
+		if !o.bool("text") && !o.bool("visual") {
+			return e.result(x.JSON(to))
+		}
+		var sb strings.Builder
+		if o.bool("visual") {
+			err = x.WriteDot(&sb)
+		} else {
+			err = x.WriteText(&sb, to)
+		}
+		if err != nil {
+			e.throw(err)
+		}
+		return e.rt.ToValue(sb.String())
 	})
-	_ = o.Set("links", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.LinkForEach(p), func(l *bpf.Link) goja.Value {
-			x := r.NewObject()
-			_ = x.Set("id", l.ID)
-			_ = x.Set("type", l.TypeName)
-			_ = x.Set("prog_id", l.ProgID)
-			_ = x.Set("prog_type", l.ProgTypeName)
-			if l.HasAttachType {
-				_ = x.Set("attach_type", l.AttachTypeName)
-			}
-			if l.HasTarget {
-				_ = x.Set("target_obj_id", l.TargetObjID)
-				_ = x.Set("target_btf_id", l.TargetBTFID)
-			}
-			if l.CgroupID != 0 {
-				_ = x.Set("cgroup_id", e.bigU64(l.CgroupID))
-			}
-			if l.Ifindex != 0 || l.Devname != "" {
-				_ = x.Set("ifindex", l.Ifindex)
-				_ = x.Set("devname", l.Devname)
-			}
-			if l.TPName != "" {
-				_ = x.Set("tp_name", l.TPName)
-			}
-			if l.IterTarget != "" {
-				_ = x.Set("target_name", l.IterTarget)
-				switch {
-				case l.IterMapID != 0:
-					_ = x.Set("map_id", l.IterMapID)
-				case l.IterTID != 0:
-					_ = x.Set("tid", l.IterTID)
-				case l.IterPID != 0:
-					_ = x.Set("pid", l.IterPID)
-				case l.IterTarget == "cgroup":
-					_ = x.Set("cgroup_id", e.bigU64(l.IterCgroupID))
-					_ = x.Set("order", l.IterCgroupOrder)
-				}
-			}
-			if l.Type == bpf.LinkTypeNetns {
-				_ = x.Set("netns_ino", l.NetnsIno)
-			}
-			if pf := l.Perf; pf != nil {
-				y := r.NewObject()
-				_ = y.Set("kind", pf.Kind)
-				if pf.Func != "" {
-					_ = y.Set("func", pf.Func)
-					_ = y.Set("offset", pf.Offset)
-					_ = y.Set("addr", e.bigU64(pf.Addr))
-					_ = y.Set("retprobe", pf.Retprobe)
-				}
-				if pf.Tracepoint != "" {
-					_ = y.Set("tracepoint", pf.Tracepoint)
-				}
-				_ = x.Set("perf", y)
-			}
-			if l.Err != nil {
-				_ = x.Set("error", l.Err.Error())
-			}
-			_ = x.Set("obj", e.wrap(l.Obj))
-			return x
-		})
+	// prog dump jited: the disassembled images, or their text.
+	set("jited", func(c goja.FunctionCall) goja.Value {
+		bp, o := e.progArg(c, "kernel.bpf.jited(prog, options)")
+		funcs, err := bp.DumpJited(e.k.Symbols())
+		if err != nil {
+			e.throw(err)
+		}
+		if !o.bool("text") {
+			return e.result(funcs)
+		}
+		var sb strings.Builder
+		if err := bpf.WriteJited(&sb, funcs, bpfinsn.TextOptions{Opcodes: o.bool("opcodes"), Linum: o.bool("linum")}); err != nil {
+			e.throw(err)
+		}
+		return e.rt.ToValue(sb.String())
 	})
-	_ = o.Set("structOps", func(goja.FunctionCall) goja.Value {
+	// prog tag: every program's, or one's.
+	set("tags", func(c goja.FunctionCall) goja.Value {
+		if len(c.Arguments) > 0 {
+			bp, _ := e.progArg(c, "kernel.bpf.tags(prog)")
+			return e.result([]*bpf.TagCheck{bp.RecomputeTag(e.k.Symbols())})
+		}
+		return iterate(e, bpf.ProgForEach(p), func(bp *bpf.Prog) goja.Value { return e.result(bp.RecomputeTag(e.k.Symbols())) })
+	})
+	// map show
+	set("maps", func(goja.FunctionCall) goja.Value {
+		return iterate(e, seqOf(bpf.SelectMaps(p, bpf.Selector{})), func(m *bpf.MapShow) goja.Value { return conv(m) })
+	})
+	// map dump: a streaming iterator of the elements, each with what
+	// bpftool's --json dump shows (key, value or per-CPU values,
+	// formatted through the map's BTF when it has one).
+	set("mapDump", func(c goja.FunctionCall) goja.Value {
+		m := e.mapArg(c, "kernel.bpf.mapDump(map)")
+		key, val := e.mapTypes(m)
+		return iterate(e, m.Entries(), func(en *bpf.MapEntry) goja.Value { return e.mapEntry(en, key, val) })
+	})
+	// map lookup: one element by its key's bytes; null when absent.
+	set("mapLookup", func(c goja.FunctionCall) goja.Value {
+		m := e.mapArg(c, "kernel.bpf.mapLookup(map, key)")
+		k := e.bytesArg(c, 1, "kernel.bpf.mapLookup(map, key)")
+		en, err := m.Lookup(k)
+		if err != nil {
+			e.throw(err)
+		}
+		if en == nil {
+			return goja.Null()
+		}
+		key, val := e.mapTypes(m)
+		return e.mapEntry(en, key, val)
+	})
+	// link show
+	set("links", func(goja.FunctionCall) goja.Value {
+		return iterate(e, bpf.LinkForEach(p), func(l *bpf.Link) goja.Value { return conv(l) })
+	})
+	// btf show
+	set("btfs", func(goja.FunctionCall) goja.Value {
+		return iterate(e, seqOf(bpf.SelectBTFs(p, bpf.Selector{})), func(b *bpf.BTFShow) goja.Value { return conv(b) })
+	})
+	// struct_ops show / dump: the value as a typed kernel value.
+	set("structOps", func(goja.FunctionCall) goja.Value {
 		return iterate(e, bpf.StructOpsForEach(p), func(s *bpf.StructOps) goja.Value {
-			x := r.NewObject()
-			_ = x.Set("id", s.Map.ID)
-			_ = x.Set("name", s.Map.Name)
-			_ = x.Set("kernel_struct_ops", s.KernelStruct)
-			if s.ValueErr != nil {
-				_ = x.Set("error", s.ValueErr.Error())
-			} else {
-				_ = x.Set("state", s.StateName)
-				fs := make([]any, len(s.Funcs))
-				for i, f := range s.Funcs {
-					y := r.NewObject()
-					_ = y.Set("member", f.Member)
-					_ = y.Set("prog_id", f.ProgID)
-					fs[i] = y
-				}
-				_ = x.Set("funcs", r.NewArray(fs...))
-				if v, ok := s.ValueObject(); ok {
-					_ = x.Set("value", e.wrap(v))
-				}
+			x := e.result(s).(*goja.Object)
+			if v, ok := s.ValueObject(); ok {
+				_ = x.Set("value", e.wrap(v))
 			}
 			_ = x.Set("map", e.wrap(s.Map.Obj))
-			_ = x.Set("obj", e.wrap(s.Obj))
 			return x
 		})
 	})
-	_ = o.Set("pins", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.PinForEach(p), func(pin bpf.Pin) goja.Value {
-			x := r.NewObject()
-			_ = x.Set("path", pin.Path)
-			_ = x.Set("kind", pin.Type.String())
-			_ = x.Set("id", pin.ID)
-			_ = x.Set("obj", e.wrap(pin.Obj))
-			_ = x.Set("dentry", e.wrap(pin.Dentry))
-			_ = x.Set("inode", e.wrap(pin.Inode))
-			return x
-		})
-	})
-	_ = o.Set("fds", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.FileForEach(p), func(f bpf.File) goja.Value {
-			x := r.NewObject()
-			_ = x.Set("pid", f.PID)
-			_ = x.Set("tid", f.TID)
-			_ = x.Set("comm", f.Comm)
-			_ = x.Set("fd", f.FD)
-			_ = x.Set("kind", f.Type.String())
-			_ = x.Set("id", f.ID)
-			if f.HasCookie {
-				_ = x.Set("bpf_cookie", e.bigU64(f.Cookie))
+	// struct_ops dump: per map, bpftool's --json pair [{bpf_map_info},
+	// {bpf_struct_ops_NAME}]; every map's, or the one named.
+	set("structOpsDump", func(c goja.FunctionCall) goja.Value {
+		sel := bpf.Selector{}
+		if len(c.Arguments) > 0 {
+			sel = e.selectorArg(c, "kernel.bpf.structOpsDump(map)")
+		}
+		list, err := bpf.SelectStructOps(p, sel)
+		if err != nil && len(list) == 0 {
+			e.throw(err)
+		}
+		out := make([]any, 0, len(list))
+		for _, so := range list {
+			w := &jsTokens{e: e}
+			w.BeginArray()
+			if err := so.WriteDump(w, false); err != nil {
+				e.throw(err)
 			}
-			_ = x.Set("file", e.wrap(f.File))
-			_ = x.Set("obj", e.wrap(f.Obj))
-			return x
-		})
+			w.EndArray()
+			out = append(out, w.root)
+		}
+		return e.rt.NewArray(out...)
 	})
-	_ = o.Set("btfs", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.BTFForEach(p), func(b *bpf.BTF) goja.Value {
-			x := r.NewObject()
-			_ = x.Set("id", b.ID)
-			_ = x.Set("name", b.Name)
-			_ = x.Set("size", b.Size)
-			_ = x.Set("kernel", b.Kernel)
-			_ = x.Set("obj", e.wrap(b.Obj))
-			return x
-		})
+	// show -f and --pids
+	set("pins", func(goja.FunctionCall) goja.Value {
+		return iterate(e, bpf.PinForEach(p), func(pin bpf.Pin) goja.Value { return conv(pin) })
 	})
+	set("fds", func(goja.FunctionCall) goja.Value {
+		return iterate(e, bpf.FileForEach(p), func(f bpf.File) goja.Value { return conv(f) })
+	})
+	// feature
+	set("features", func(goja.FunctionCall) goja.Value {
+		f, err := bpf.ProbeFeatures(p, e.k.Symbols())
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(f)
+	})
+}
+
+// seqOf iterates a walk's result slice, then its error.
+func seqOf[T any](xs []T, err error) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for _, x := range xs {
+			if !yield(x, nil) {
+				return
+			}
+		}
+		if err != nil {
+			var zero T
+			yield(zero, err)
+		}
+	}
+}
+
+// options reads a JS options object.
+type options struct{ o *goja.Object }
+
+func (o options) bool(name string) bool {
+	if o.o == nil {
+		return false
+	}
+	v := o.o.Get(name)
+	return v != nil && v.ToBoolean()
+}
+
+// progArg takes the program named by the first argument (an id, or a
+// name) and the options object after it.
+func (e *Engine) progArg(c goja.FunctionCall, what string) (*bpf.Prog, options) {
+	sel := e.selectorArg(c, what)
+	progs, err := bpf.SelectProgs(e.prog, sel)
+	if err != nil {
+		e.throw(err)
+	}
+	if len(progs) == 0 {
+		e.throw(objects.ErrNotFound)
+	}
+	return progs[0], e.optionsArg(c, 1)
+}
+
+// mapArg takes the map named by the first argument (an id or a name).
+func (e *Engine) mapArg(c goja.FunctionCall, what string) *bpf.Map {
+	m, err := bpf.FindMap(e.prog, e.selectorArg(c, what))
+	if err != nil {
+		e.throw(err)
+	}
+	return m
+}
+
+// selectorArg reads an id (a number) or a name (a string).
+func (e *Engine) selectorArg(c goja.FunctionCall, what string) bpf.Selector {
+	a := c.Argument(0)
+	if s, ok := a.Export().(string); ok {
+		return bpf.Selector{Kind: bpf.SelectName, Name: s}
+	}
+	return bpf.Selector{Kind: bpf.SelectID, ID: uint32(e.intArg(c, 0, what))}
+}
+
+func (e *Engine) optionsArg(c goja.FunctionCall, i int) options {
+	if a := c.Argument(i); !goja.IsUndefined(a) && !goja.IsNull(a) {
+		return options{a.ToObject(e.rt)}
+	}
+	return options{}
+}
+
+// bytesArg reads a Uint8Array, an ArrayBuffer or an array of numbers.
+func (e *Engine) bytesArg(c goja.FunctionCall, i int, what string) []byte {
+	switch x := c.Argument(i).Export().(type) {
+	case []byte:
+		return slices.Clone(x)
+	case goja.ArrayBuffer:
+		return slices.Clone(x.Bytes())
+	case []any:
+		b := make([]byte, len(x))
+		for j, v := range x {
+			n, ok := v.(int64)
+			if !ok || n < 0 || n > 255 {
+				e.throwf("%s: %s argument: element %d is not a byte", what, argName(i), j)
+			}
+			b[j] = byte(n)
+		}
+		return b
+	}
+	e.throwf("%s: %s argument: want a Uint8Array or an array of bytes", what, argName(i))
+	return nil
 }

@@ -61,7 +61,7 @@ func TestDocs(t *testing.T) {
 		need("`kernel." + k)
 	}
 	for _, k := range bpfFuncs {
-		need("`kernel.bpf." + k + "()`")
+		need("`kernel.bpf." + k + "(")
 	}
 	for _, k := range kinspectProps {
 		need("`kinspect." + k)

@@ -2,10 +2,10 @@ package script
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/dop251/goja"
+	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/btfload"
 	"github.com/kinspect/kinspect/kallsyms"
 	"github.com/kinspect/kinspect/linux"
@@ -21,9 +21,9 @@ var (
 	kernelFuncs = []string{"sym", "symbolize", "var", "object", "read", "declare", "eval", "cast",
 		"containerOf", "percpu", "sizeof", "offsetof", "hasType", "hasMember", "enumName", "constant",
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
-		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "modules", "dmesg"}
+		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "btfDump", "modules", "dmesg"}
 	kernelProps = []string{"bpf", "cpus", "info"}
-	bpfFuncs    = []string{"progs", "maps", "links", "btfs", "structOps", "pins", "fds"}
+	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features"}
 )
 
 func (e *Engine) setup() error {
@@ -286,6 +286,81 @@ func (e *Engine) setup() error {
 		return iterate(e, objects.IDRForEach(idr), indexed(t))
 	})
 
+	fn("bt", func(c goja.FunctionCall) goja.Value {
+		o := e.optionsArg(c, 0)
+		var pids []int
+		if o.o != nil {
+			if v := o.o.Get("pids"); v != nil && !goja.IsUndefined(v) {
+				if err := e.rt.ExportTo(v, &pids); err != nil {
+					e.throwf("kernel.bt(options): pids: %v", err)
+				}
+			}
+		}
+		return e.stack.collect(o, pids)
+	})
+	// btfDump is "btf dump": types by name as C ({layout: true}: their
+	// pahole-style layouts), or a BTF object ({id: N, format: "c"}: as C,
+	// else its raw types).
+	fn("btfDump", func(c goja.FunctionCall) goja.Value {
+		var names []string
+		var o options
+		for i, a := range c.Arguments {
+			if s, ok := a.Export().(string); ok {
+				names = append(names, s)
+			} else {
+				o = e.optionsArg(c, i)
+			}
+		}
+		if o.o != nil && o.o.Get("id") != nil && !goja.IsUndefined(o.o.Get("id")) {
+			id, err := toInt(o.o.Get("id"))
+			if err != nil {
+				e.throwf("kernel.btfDump({id}): %v", err)
+			}
+			b, err := bpf.BTFByID(p, uint32(id))
+			if err != nil {
+				e.throw(err)
+			}
+			if f := o.o.Get("format"); f != nil && f.String() == "c" {
+				s, err := b.DumpC()
+				if err != nil {
+					e.throw(err)
+				}
+				return e.rt.ToValue(s)
+			}
+			rb, err := b.Raw(e.k.Types())
+			if err != nil {
+				e.throw(err)
+			}
+			return e.result(rb.Types)
+		}
+		var types []btf.Type
+		for _, n := range names {
+			t, err := e.k.LookupType(n)
+			if err != nil {
+				e.throw(err)
+			}
+			types = append(types, t)
+		}
+		if !o.bool("layout") {
+			return e.rt.ToValue(btfload.FormatC(types...))
+		}
+		var ls []*btfload.Layout
+		for _, t := range types {
+			l, err := btfload.NewLayout(t, btfload.DefaultCacheline)
+			if err != nil {
+				e.throw(err)
+			}
+			ls = append(ls, l)
+		}
+		return e.result(ls)
+	})
+	fn("ps", func(c goja.FunctionCall) goja.Value {
+		rows, _, err := linux.PSRows(p)
+		if err != nil && len(rows) == 0 {
+			e.throw(err)
+		}
+		return e.result(rows)
+	})
 	fn("stack", func(c goja.FunctionCall) goja.Value {
 		return e.stack.trace(e.valueArg(c, 0, "kernel.stack(task)"))
 	})
@@ -429,37 +504,5 @@ func (e *Engine) cpus() goja.Value {
 	return r.NewArray(out...)
 }
 
-// info is kernel.info: release, times and the panic.
-func (e *Engine) info() goja.Value {
-	r := e.rt
-	o := r.NewObject()
-	_ = o.Set("release", e.k.Release())
-	if d := e.k.Dump(); d != nil {
-		_ = o.Set("format", d.Format().String())
-		if t, ok := d.CrashTime(); ok {
-			_ = o.Set("crashTime", t.UTC().Format(time.RFC3339))
-		}
-	}
-	if off, err := linux.RealMinusBoot(e.prog); err == nil {
-		_ = o.Set("bootTime", time.Unix(0, off).UTC().Format(time.RFC3339))
-	}
-	if n, err := e.prog.NrCPUIDs(); err == nil {
-		_ = o.Set("nrCPUs", n)
-	}
-	panicCPU := -1
-	if v, err := e.prog.Variable("panic_cpu"); err == nil {
-		if c, err := v.Member("counter"); err == nil {
-			if n, err := c.Int(); err == nil && n >= 0 {
-				panicCPU = int(n)
-			}
-		}
-	}
-	if panicCPU >= 0 {
-		pn := r.NewObject()
-		_ = pn.Set("cpu", panicCPU)
-		_ = o.Set("panic", pn)
-	} else {
-		_ = o.Set("panic", goja.Null())
-	}
-	return o
-}
+// info is kernel.info: what the info command reports.
+func (e *Engine) info() goja.Value { return e.result(e.k.Info()) }

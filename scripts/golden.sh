@@ -28,7 +28,10 @@ else
 	go build -o "$bin" ./cmd/kinspect
 	rm -rf "$out/.samples" && cp -r samples "$out/.samples"
 fi
-samples=$out/.samples
+# Samples run from one fixed path, so that their error messages (which
+# name the script) compare equal between two runs.
+samples=${TMPDIR:-/tmp}/kinspect-golden-samples
+rm -rf "$samples" && mv "$out/.samples" "$samples"
 
 SCENARIOS=${SCENARIOS:-"basic la57 k612 panic scale"}
 FORMATS=${FORMATS:-"elf kdump-zlib-d31"}

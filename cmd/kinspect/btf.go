@@ -378,41 +378,17 @@ func runBTFDumpID(e *env, file string, words []string, layout bool) error {
 		return fmt.Errorf("btf dump: %w", err)
 	}
 	if format == "c" {
-		spec, err := o.Spec()
+		c, err := o.DumpC()
 		if err != nil {
 			return fmt.Errorf("btf dump id %d: %w", id, err)
 		}
-		var types []btf.Type
-		for t, err := range spec.BTF().All() {
-			if err != nil {
-				return fmt.Errorf("btf dump id %d: %w", id, err)
-			}
-			// Every type, as bpftool asks libbpf for each id in turn:
-			// the order FormatC follows depends on all of them.
-			types = append(types, t)
-		}
-		c := btfCHeader + btfload.FormatC(types...) + btfCFooter
 		if e.json {
 			return writeJSON(e, btfCResult{Type: fmt.Sprintf("id %d", id), C: c})
 		}
 		fmt.Fprint(e.stdout, c)
 		return nil
 	}
-	raw, err := o.Bytes()
-	if err != nil {
-		return err
-	}
-	var base *btfload.RawBTF
-	if o.BaseAddr != 0 {
-		vm := k.Types()
-		for vm.Base() != nil {
-			vm = vm.Base()
-		}
-		if base, err = btfload.ParseRawBTF(vm.Raw(), nil); err != nil {
-			return fmt.Errorf("btf dump id %d: vmlinux BTF: %w", id, err)
-		}
-	}
-	rb, err := btfload.ParseRawBTF(raw, base)
+	rb, err := o.Raw(k.Types())
 	if err != nil {
 		return fmt.Errorf("btf dump id %d: %w", id, err)
 	}
@@ -436,22 +412,6 @@ func runBTFDumpID(e *env, file string, words []string, layout bool) error {
 	}
 	return nil
 }
-
-// btfCHeader and btfCFooter wrap bpftool's "format c" output.
-const btfCHeader = `#ifndef __VMLINUX_H__
-#define __VMLINUX_H__
-
-#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
-#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
-#endif
-
-`
-const btfCFooter = `#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
-#pragma clang attribute pop
-#endif
-
-#endif /* __VMLINUX_H__ */
-`
 
 // btfStr is bpftool's btf_str: "(anon)" for offset 0.
 func btfStr(rb *btfload.RawBTF, off uint32, name string) string {

@@ -87,6 +87,7 @@ func printInfo(w io.Writer, r *kinspect.Info) {
 		row("MEMORY", "(unknown)")
 	}
 	row("CPUS", fmt.Sprint(r.NumCPUs))
+	row("BOOT TIME", orNoneMsg(r.BootTime, "(unknown)"))
 	row("CRASH TIME", orNoneMsg(r.CrashTime, "(not recorded in the dump)"))
 	switch {
 	case r.PanicCPU != nil:

@@ -606,11 +606,11 @@ func runProgTag(e *env, args []string) error {
 		j.BeginObject()
 		j.UintField("id", uint64(r.ID))
 		j.StringField("name", r.Name)
-		j.StringField("tag", hex.EncodeToString(r.Tag[:]))
+		j.StringField("tag", r.Tag)
 		if r.Err != nil {
 			j.StringField("error", r.Err.Error())
 		} else {
-			j.StringField("recomputed_tag", hex.EncodeToString(r.Recomputed[:]))
+			j.StringField("recomputed_tag", r.Recomputed)
 			j.BoolField("equal", r.Equal)
 			j.UintField("undone", uint64(r.Undone))
 			j.Name("kept")

@@ -192,25 +192,12 @@ func runStructOpsDump(e *env, args []string) error {
 	defer bw.Flush()
 	// bpftool writes text as the same JSON through an indenting writer.
 	j := newJSONW(bw, !e.json || e.pretty)
-	names := map[uint32]string{}
-	progName := func(id uint32) (string, bool) {
-		if n, ok := names[id]; ok {
-			return n, n != ""
-		}
-		bp, err := bpf.ProgByID(k.Program(), id)
-		n, ok := "", false
-		if err == nil {
-			n, ok = bp.BTFFuncName()
-		}
-		names[id] = n
-		return n, ok
-	}
 	if !a.byID {
 		j.BeginArray()
 	}
 	var werr error
 	for _, s := range list {
-		if werr = dumpStructOps(j, s, !e.json, progName); werr != nil {
+		if werr = s.WriteDump(j, !e.json); werr != nil {
 			break
 		}
 	}
@@ -226,34 +213,6 @@ func runStructOpsDump(e *env, args []string) error {
 		return ferr
 	case a.name != "" && len(list) == 0:
 		return errNoneNamed(a.name)
-	}
-	return nil
-}
-
-// dumpStructOps is bpftool's __do_dump: {"bpf_map_info": ...} then
-// {"bpf_struct_ops_NAME": VALUE}, both through the kernel's BTF.
-func dumpStructOps(j *jsonw, s *bpf.StructOps, plain bool, progName func(uint32) (string, bool)) error {
-	info, err := s.Map.Info()
-	if err != nil {
-		return fmt.Errorf("struct_ops map %d: bpf_map_info: %w", s.Map.ID, err)
-	}
-	if s.ValueErr != nil {
-		return fmt.Errorf("can't lookup struct_ops map %s id %d: %w", s.Map.Name, s.Map.ID, s.ValueErr)
-	}
-	opts := bpf.BTFDumpOptions{Plain: plain, ProgName: progName}
-	j.BeginObject()
-	j.Name("bpf_map_info")
-	err = bpf.DumpBTFValueWith(j, info.Type, info.Data, opts)
-	j.EndObject()
-	if err != nil {
-		return fmt.Errorf("struct_ops map %d: bpf_map_info: %w", s.Map.ID, err)
-	}
-	j.BeginObject()
-	j.Name(s.ValueType.TypeName())
-	err = bpf.DumpBTFValueWith(j, s.ValueType, s.Value, opts)
-	j.EndObject()
-	if err != nil {
-		return fmt.Errorf("struct_ops map %d: %w", s.Map.ID, err)
 	}
 	return nil
 }
