@@ -359,3 +359,27 @@ func PrbForEachRecord(p *objects.Program) iter.Seq2[PrintkRecord, error] {
 		}
 	}
 }
+
+// DmesgRecord is a record as dmesg --json shows it.
+type DmesgRecord struct {
+	Seq       uint64 `json:"seq"`
+	Timestamp uint64 `json:"timestamp_ns" js:"bigint"`
+	Level     uint8  `json:"level"`
+	Facility  uint8  `json:"facility"`
+	Text      string `json:"text"`
+	// Caller is "T<pid>" or "C<cpu>".
+	Caller    string `json:"caller"`
+	Subsystem string `json:"subsystem,omitempty"`
+	Device    string `json:"device,omitempty"`
+	Finalized bool   `json:"finalized"`
+}
+
+// Dmesg returns the records as dmesg --json shows them.
+func (r *PrintkRing) Dmesg() []DmesgRecord {
+	out := make([]DmesgRecord, 0, len(r.Records))
+	for _, x := range r.Records {
+		out = append(out, DmesgRecord{Seq: x.Seq, Timestamp: x.TsNsec, Level: x.Level, Facility: x.Facility,
+			Text: x.Text, Caller: x.Caller(), Subsystem: x.Subsystem, Device: x.Device, Finalized: x.Finalized})
+	}
+	return out
+}

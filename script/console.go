@@ -110,7 +110,9 @@ func (e *Engine) setupConsole() error {
 
 // Format renders a JS value as console.log and the REPL print it: kernel
 // structs as drgn prints them, pointers as (type *)0x..., BigInts in
-// decimal, objects and arrays in brief.
+// decimal but kernel addresses (the upper half of the address space,
+// 0xffff8... and up) in hex as drgn prints them, objects and arrays in
+// brief.
 func (e *Engine) Format(v goja.Value) string {
 	var sb strings.Builder
 	e.format(&sb, v, 0, true)
@@ -118,6 +120,10 @@ func (e *Engine) Format(v goja.Value) string {
 }
 
 const maxFormatDepth = 4
+
+// kernelHalf is where x86-64's kernel half of the address space starts
+// (with 4-level paging; 5-level's starts lower, at 0xff00...).
+const kernelHalf = 0xff00_0000_0000_0000
 
 func (e *Engine) format(sb *strings.Builder, v goja.Value, depth int, top bool) {
 	if v == nil || goja.IsUndefined(v) {
@@ -141,6 +147,10 @@ func (e *Engine) format(sb *strings.Builder, v goja.Value, depth int, top bool) 
 		}
 		return
 	case *big.Int:
+		if x.Sign() > 0 && x.BitLen() == 64 && x.Uint64() >= kernelHalf {
+			fmt.Fprintf(sb, "%#x", x.Uint64())
+			return
+		}
 		sb.WriteString(x.String())
 		return
 	case int64, bool:

@@ -385,19 +385,7 @@ func (e *Engine) setup() error {
 		if err != nil {
 			e.throw(err)
 		}
-		out := make([]any, 0, len(ring.Records))
-		for _, rec := range ring.Records {
-			o := r.NewObject()
-			_ = o.Set("seq", rec.Seq)
-			_ = o.Set("ts", float64(rec.TsNsec)/1e9)
-			_ = o.Set("tsNsec", e.bigU64(rec.TsNsec))
-			_ = o.Set("level", rec.Level)
-			_ = o.Set("facility", rec.Facility)
-			_ = o.Set("caller", rec.Caller())
-			_ = o.Set("text", rec.Text)
-			out = append(out, o)
-		}
-		return r.NewArray(out...)
+		return e.result(ring.Dmesg())
 	})
 
 	bpf := r.NewObject()

@@ -26,19 +26,6 @@ JSON: an array of {"seq", "timestamp_ns", "level" (0-7), "facility",
 dev_printk, when set), "finalized"}.
 `
 
-// dmesgRecord is one record of dmesg --json.
-type dmesgRecord struct {
-	Seq       uint64 `json:"seq"`
-	Timestamp uint64 `json:"timestamp_ns"`
-	Level     uint8  `json:"level"`
-	Facility  uint8  `json:"facility"`
-	Text      string `json:"text"`
-	Caller    string `json:"caller"`
-	Subsystem string `json:"subsystem,omitempty"`
-	Device    string `json:"device,omitempty"`
-	Finalized bool   `json:"finalized"`
-}
-
 func runDmesg(e *env, args []string) error {
 	var file string
 	for i := 0; i < len(args); i++ {
@@ -66,12 +53,7 @@ func runDmesg(e *env, args []string) error {
 		return fmt.Errorf("dmesg: %w", err)
 	}
 	if e.json {
-		out := make([]dmesgRecord, 0, len(ring.Records))
-		for _, r := range ring.Records {
-			out = append(out, dmesgRecord{Seq: r.Seq, Timestamp: r.TsNsec, Level: r.Level, Facility: r.Facility,
-				Text: r.Text, Caller: r.Caller(), Subsystem: r.Subsystem, Device: r.Device, Finalized: r.Finalized})
-		}
-		return writeJSON(e, out)
+		return writeJSON(e, ring.Dmesg())
 	}
 	printDmesg(e.stdout, ring.Records)
 	if ring.Skipped > 0 {

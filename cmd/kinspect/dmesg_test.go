@@ -64,7 +64,7 @@ func TestDmesgLab(t *testing.T) {
 				got := lines(out.Bytes())
 				dmesgPrefix(t, got, truth)
 				t.Logf("%d truth lines match; the dump has %d more", len(truth), len(got)-len(truth))
-				var recs []dmesgRecord
+				var recs []linux.DmesgRecord
 				runJSON(t, &recs, "--json", "-c", s.Path(fm.Path), "dmesg")
 				if len(recs) == 0 || recs[0].Seq != 0 || !strings.HasPrefix(recs[0].Text, "Linux version") || recs[0].Level != 5 {
 					t.Errorf("first record %+v", recs[0])
