@@ -10,25 +10,26 @@ import (
 // PerfEvent is the perf event in a perf_event_array slot (struct
 // bpf_event_entry), with the records pending in its ring buffer.
 type PerfEvent struct {
-	Addr   uint64 // struct perf_event
-	CPU    int
-	Type   uint32 // attr.type (PERF_TYPE_SOFTWARE: 1)
-	Config uint64 // attr.config (PERF_COUNT_SW_BPF_OUTPUT: 10)
+	Addr   objects.Hex `json:"addr"` // struct perf_event
+	CPU    int         `json:"cpu"`
+	Type   uint32      `json:"event_type"` // attr.type (PERF_TYPE_SOFTWARE: 1)
+	Config uint64      `json:"config"`     // attr.config (PERF_COUNT_SW_BPF_OUTPUT: 10)
 	// DataHead and DataTail are the ring buffer's positions
 	// (perf_event_mmap_page); Records are the records between them.
-	DataHead, DataTail uint64
-	Records            []PerfRecord
+	DataHead uint64       `json:"data_head"`
+	DataTail uint64       `json:"data_tail"`
+	Records  []PerfRecord `json:"records"`
 	// RecordsErr says why the records could not be read.
-	RecordsErr error
+	RecordsErr error `json:"records_error,omitempty"`
 }
 
 // PerfRecord is a record of a perf ring buffer: its header and, for a
 // PERF_RECORD_SAMPLE of a BPF output event, the raw sample.
 type PerfRecord struct {
-	Type uint32
-	Misc uint16
-	Size uint16
-	Raw  []byte
+	Type uint32 `json:"type"`
+	Misc uint16 `json:"misc"`
+	Size uint16 `json:"size"`
+	Raw  []byte `json:"raw,omitempty"`
 }
 
 // maxPerfRecords bounds the records read from one perf ring buffer.
@@ -52,7 +53,7 @@ func (m *Map) perfEvent(entry uint64) (*PerfEvent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("event entry at %#x: %w", entry, err)
 	}
-	out := &PerfEvent{Addr: ev.Addr()}
+	out := &PerfEvent{Addr: objects.Hex(ev.Addr())}
 	cpu, err := ev.MemberUint("cpu")
 	if err != nil {
 		return nil, err

@@ -17,23 +17,23 @@ const (
 // RingBufRecord is a record of a BPF ring buffer (struct
 // bpf_ringbuf_hdr and its sample).
 type RingBufRecord struct {
-	Pos     uint64 // logical position of the header
-	Len     uint32 // sample length, busy and discard bits removed
-	PgOff   uint32
-	Busy    bool // BPF_RINGBUF_BUSY_BIT: reserved, not yet committed
-	Discard bool // BPF_RINGBUF_DISCARD_BIT: discarded
+	Pos     uint64 `json:"pos"` // logical position of the header
+	Len     uint32 `json:"len"` // sample length, busy and discard bits removed
+	PgOff   uint32 `json:"pg_off"`
+	Busy    bool   `json:"busy"`    // BPF_RINGBUF_BUSY_BIT: reserved, not yet committed
+	Discard bool   `json:"discard"` // BPF_RINGBUF_DISCARD_BIT: discarded
 }
 
 // RingBuf is a ring buffer map's state (struct bpf_ringbuf).
 type RingBuf struct {
-	Addr        uint64 // struct bpf_ringbuf
-	Size        uint64 // data size: mask + 1
-	ConsumerPos uint64
-	ProducerPos uint64
+	Addr        objects.Hex `json:"addr"` // struct bpf_ringbuf
+	Size        uint64      `json:"size"` // data size: mask + 1
+	ConsumerPos uint64      `json:"consumer_pos"`
+	ProducerPos uint64      `json:"producer_pos"`
 	// PendingPos is the oldest uncommitted record's position (6.8+,
 	// 56d2c28a1b4c "bpf: Add bpf_ringbuf_reserve/commit ... pending_pos").
-	PendingPos    uint64
-	HasPendingPos bool
+	PendingPos    uint64 `json:"pending_pos,omitempty"`
+	HasPendingPos bool   `json:"-"`
 	data          uint64
 }
 
@@ -56,7 +56,7 @@ func (m *Map) RingBuf() (*RingBuf, error) {
 	if err != nil {
 		return nil, fmt.Errorf("map %d: %w", m.ID, err)
 	}
-	out := &RingBuf{Addr: rb.Addr()}
+	out := &RingBuf{Addr: objects.Hex(rb.Addr())}
 	mask, err := rb.MemberUint("mask")
 	if err != nil {
 		return nil, err

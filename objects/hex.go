@@ -19,8 +19,5 @@ func (h *Hex) UnmarshalText(b []byte) error {
 	return err
 }
 
-// String is "0x...".
-func (h Hex) String() string { return fmt.Sprintf("%#x", uint64(h)) }
-
 // HexPtr returns a pointer to Hex(v), for optional fields.
 func HexPtr(v uint64) *Hex { h := Hex(v); return &h }

@@ -83,6 +83,14 @@ func (e *Engine) setupBPF(o *goja.Object) {
 		key, val := e.mapTypes(m)
 		return iterate(e, m.Entries(), func(en *bpf.MapEntry) goja.Value { return e.mapEntry(en, key, val) })
 	})
+	// A ring buffer's header (map dump's, before its records).
+	set("ringbuf", func(c goja.FunctionCall) goja.Value {
+		rb, err := e.mapArg(c, "kernel.bpf.ringbuf(map)").RingBuf()
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(rb)
+	})
 	// map lookup: one element by its key's bytes; null when absent.
 	set("mapLookup", func(c goja.FunctionCall) goja.Value {
 		m := e.mapArg(c, "kernel.bpf.mapLookup(map, key)")
@@ -116,8 +124,8 @@ func (e *Engine) setupBPF(o *goja.Object) {
 			return x
 		})
 	})
-	// struct_ops dump: per map, bpftool's --json pair [{bpf_map_info},
-	// {bpf_struct_ops_NAME}]; every map's, or the one named.
+	// struct_ops dump: bpftool's --json: per map, {bpf_map_info} then
+	// {bpf_struct_ops_NAME}; every map's, or the one named.
 	set("structOpsDump", func(c goja.FunctionCall) goja.Value {
 		sel := bpf.Selector{}
 		if len(c.Arguments) > 0 {
@@ -127,17 +135,15 @@ func (e *Engine) setupBPF(o *goja.Object) {
 		if err != nil && len(list) == 0 {
 			e.throw(err)
 		}
-		out := make([]any, 0, len(list))
+		w := &jsTokens{e: e}
+		w.BeginArray()
 		for _, so := range list {
-			w := &jsTokens{e: e}
-			w.BeginArray()
 			if err := so.WriteDump(w, false); err != nil {
 				e.throw(err)
 			}
-			w.EndArray()
-			out = append(out, w.root)
 		}
-		return e.rt.NewArray(out...)
+		w.EndArray()
+		return w.root
 	})
 	// show -f and --pids
 	set("pins", func(goja.FunctionCall) goja.Value {

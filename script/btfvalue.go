@@ -116,8 +116,43 @@ func (e *Engine) mapTypes(m *bpf.Map) (key, val btf.Type) {
 // mapEntry is a map element as map dump --json shows it: key, value (or
 // values per CPU) and, through BTF, formatted.
 func (e *Engine) mapEntry(en *bpf.MapEntry, key, val btf.Type) goja.Value {
+	switch {
+	case en.Record != nil:
+		// A ring buffer's record: its header's fields, then its data.
+		x := e.result(en.Record).(*goja.Object)
+		if en.Err != nil {
+			_ = x.Set("error", en.Err.Error())
+		} else {
+			_ = x.Set("data", e.result(en.Value))
+		}
+		return x
+	case en.Event != nil || en.Err != nil && en.Value == nil && en.PerCPU == nil:
+		// A perf_event_array slot, or a value that could not be read:
+		// the event (or the error) is the value.
+		x := e.rt.NewObject()
+		_ = x.Set("key", e.result(en.Key))
+		if en.Event != nil {
+			_ = x.Set("value", e.result(en.Event))
+		} else {
+			v := e.rt.NewObject()
+			_ = v.Set("error", en.Err.Error())
+			_ = x.Set("value", v)
+		}
+		return x
+	}
 	x := e.result(en).(*goja.Object)
-	if en.Err != nil || key == nil && val == nil {
+	if en.PerCPU != nil {
+		// bpftool's values: [{cpu, value}].
+		vs := make([]any, len(en.PerCPU))
+		for i, b := range en.PerCPU {
+			o := e.rt.NewObject()
+			_ = o.Set("cpu", i)
+			_ = o.Set("value", e.result(b))
+			vs[i] = o
+		}
+		_ = x.Set("values", e.rt.NewArray(vs...))
+	}
+	if key == nil && val == nil {
 		return x
 	}
 	f := e.rt.NewObject()

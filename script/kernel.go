@@ -23,7 +23,7 @@ var (
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
 		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "btfDump", "modules", "dmesg"}
 	kernelProps = []string{"bpf", "cpus", "info"}
-	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features"}
+	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "ringbuf", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features"}
 )
 
 func (e *Engine) setup() error {
