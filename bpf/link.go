@@ -183,15 +183,10 @@ func (l *Link) readAttach() error {
 	case LinkTypeCgroup:
 		// struct bpf_cgroup_link (kernel/bpf/cgroup.c): cgroup, type;
 		// the id is cgroup->kn->id.
-		c, err := objects.ContainerOf(l.Obj, "struct bpf_cgroup_link", "link")
+		c, err := l.attached("struct bpf_cgroup_link", "link", "type")
 		if err != nil {
 			return err
 		}
-		t, err := c.MemberUint("type")
-		if err != nil {
-			return err
-		}
-		l.setAttachType(t)
 		// NULL once detached.
 		l.CgroupID, err = pointeeUint(c, "cgroup", "kn->id")
 		return err
@@ -205,18 +200,13 @@ func (l *Link) readAttach() error {
 		if _, _, err := p.MemberOffset("struct bpf_tracing_link", "link.link"); err == nil {
 			member = "link.link"
 		}
-		c, err := objects.ContainerOf(l.Obj, "struct bpf_tracing_link", member)
+		c, err := l.attached("struct bpf_tracing_link", member, "attach_type")
 		if err != nil {
 			return err
 		}
 		if ck, err := c.Path("link.cookie"); err == nil {
 			l.Cookie, _ = ck.Uint()
 		}
-		t, err := c.MemberUint("attach_type")
-		if err != nil {
-			return err
-		}
-		l.setAttachType(t)
 		tr, err := c.Member("trampoline")
 		if err != nil {
 			return err
@@ -279,20 +269,31 @@ func (l *Link) readAttach() error {
 		// struct bpf_netns_link (kernel/bpf/net_namespace.c): type, net
 		// (NULL once the namespace is gone); bpf_netns_link_fill_info
 		// reports net->ns.inum.
-		c, err := objects.ContainerOf(l.Obj, "struct bpf_netns_link", "link")
+		c, err := l.attached("struct bpf_netns_link", "link", "type")
 		if err != nil {
 			return err
 		}
-		t, err := c.MemberUint("type")
-		if err != nil {
-			return err
-		}
-		l.setAttachType(t)
 		x, err := pointeeUint(c, "net", "ns.inum")
 		l.NetnsIno = uint32(x)
 		return err
 	}
 	return nil
+}
+
+// attached returns the link type's own struct, which holds the bpf_link
+// at member, with its attach type (member attachType) read: what the
+// cgroup, netns and tracing links' fill_link_info report first.
+func (l *Link) attached(typeName, member, attachType string) (objects.Value, error) {
+	c, err := objects.ContainerOf(l.Obj, typeName, member)
+	if err != nil {
+		return objects.Value{}, err
+	}
+	t, err := c.MemberUint(attachType)
+	if err != nil {
+		return objects.Value{}, err
+	}
+	l.setAttachType(t)
+	return c, nil
 }
 
 // pointeeUint reads path in what v's pointer member ptr points to; 0

@@ -1,6 +1,7 @@
 package script
 
 import (
+	"encoding"
 	"math/big"
 	"reflect"
 	"strings"
@@ -19,10 +20,12 @@ import (
 // objects.Hex (an address) and a field tagged js:"bigint" (a u64 that
 // may grow past 2^53: times in ns, cookies, ids of 64 bits) a BigInt,
 // other integers Numbers (a 64-bit one past 2^53 a BigInt rather than a
-// wrong Number), a nil slice an empty array, time.Time an ISO 8601 string, an error its message, and
+// wrong Number), a value that marshals itself as text (an enum) that
+// text, a nil slice an empty array, time.Time an ISO 8601 string, an error its message, and
 // an objects.Value a typed kernel value.
 
 var (
+	textType  = reflect.TypeFor[encoding.TextMarshaler]()
 	valueType = reflect.TypeFor[objects.Value]()
 	hexType   = reflect.TypeFor[objects.Hex]()
 	timeType  = reflect.TypeFor[time.Time]()
@@ -59,6 +62,12 @@ func (e *Engine) convert(v reflect.Value) goja.Value {
 		return r.ToValue(tm.Format(time.RFC3339Nano))
 	case t.Implements(errorType) && (t.Kind() != reflect.Pointer || !v.IsNil()) && (t.Kind() != reflect.Interface || !v.IsNil()):
 		return r.ToValue(v.Interface().(error).Error())
+	case t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface && t.Implements(textType):
+		// An enum that names itself (bpf.ObjType: "prog").
+		b, err := v.Interface().(encoding.TextMarshaler).MarshalText()
+		if err == nil {
+			return r.ToValue(string(b))
+		}
 	}
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
