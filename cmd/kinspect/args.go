@@ -111,9 +111,11 @@ type cmdline struct {
 	evalArgs []string
 	// pending is the option the line ends with, wanting a value;
 	// literal says the line ends where options are not read ("--",
-	// script's arguments). Completion reads both.
-	pending *option
-	literal bool
+	// script's arguments), verbatim in a command's verbatim part
+	// (script's arguments). Completion reads them.
+	pending  *option
+	literal  bool
+	verbatim bool
 }
 
 // parseLine takes the command line apart. It reads all of it even
@@ -180,7 +182,7 @@ func parseLine(args []string) (cl cmdline, err error) {
 			verbatim = true
 		}
 	}
-	cl.literal = literal || verbatim
+	cl.literal, cl.verbatim = literal || verbatim, verbatim
 	return cl, err
 }
 

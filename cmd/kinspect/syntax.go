@@ -17,7 +17,9 @@ import (
 //	{ X | Y }        X or Y ("X | Y" alone at the top level too)
 //	X...             X once or more
 //
-// Keywords match any prefix the user types, as bpftool's is_prefix.
+// Keywords match any prefix the user types, as bpftool's is_prefix; a
+// value matches any word but a keyword of the syntax, typed in full
+// (in "TYPE... [format c]", "format" ends the TYPEs).
 
 // placeholders are the values defined by other syntax, as bpftool's
 // HELP_SPEC_PROGRAM and HELP_SPEC_MAP.
@@ -185,10 +187,11 @@ func (p *synParser) item() (*synNode, error) {
 }
 
 // matches says the typed word w stands for the word node n: any word
-// for a value, a prefix of a keyword (bpftool's is_prefix).
-func (n *synNode) matches(w string) bool {
+// but a reserved one for a value, a prefix of a keyword (bpftool's
+// is_prefix).
+func (n *synNode) matches(w string, reserved map[string]bool) bool {
 	if isValue(n.word) {
-		return true
+		return !reserved[w]
 	}
 	return w != "" && strings.HasPrefix(n.word, w)
 }
@@ -197,7 +200,11 @@ func (n *synNode) matches(w string) bool {
 // words in n, and whether n may end after them.
 func (n *synNode) next(words []string) (terms []*synNode, end bool) {
 	seen := map[*synNode]bool{}
-	n.walk(words, func(rest []string) {
+	reserved := map[string]bool{}
+	for _, k := range n.keywords() {
+		reserved[k] = true
+	}
+	n.walk(words, reserved, func(rest []string) {
 		if len(rest) == 0 {
 			end = true
 		}
@@ -213,12 +220,12 @@ func (n *synNode) next(words []string) (terms []*synNode, end bool) {
 // walk matches n against a prefix of words in every way it can, calling
 // cont with what is left after each; a word node met with no words left
 // is passed to want (it could come next).
-func (n *synNode) walk(words []string, cont func([]string), want func(*synNode)) {
+func (n *synNode) walk(words []string, reserved map[string]bool, cont func([]string), want func(*synNode)) {
 	switch n.kind {
 	case synWord:
 		if len(words) == 0 {
 			want(n)
-		} else if n.matches(words[0]) {
+		} else if n.matches(words[0], reserved) {
 			cont(words[1:])
 		}
 	case synSeq:
@@ -228,21 +235,21 @@ func (n *synNode) walk(words []string, cont func([]string), want func(*synNode))
 				cont(rest)
 				return
 			}
-			n.kids[i].walk(rest, func(r []string) { step(i+1, r) }, want)
+			n.kids[i].walk(rest, reserved, func(r []string) { step(i+1, r) }, want)
 		}
 		step(0, words)
 	case synAlt:
 		for _, k := range n.kids {
-			k.walk(words, cont, want)
+			k.walk(words, reserved, cont, want)
 		}
 	case synOpt:
 		cont(words)
-		n.kids[0].walk(words, cont, want)
+		n.kids[0].walk(words, reserved, cont, want)
 	case synRep:
-		n.kids[0].walk(words, func(rest []string) {
+		n.kids[0].walk(words, reserved, func(rest []string) {
 			cont(rest)
 			if len(rest) < len(words) {
-				n.walk(rest, cont, want)
+				n.walk(rest, reserved, cont, want)
 			}
 		}, want)
 	}
