@@ -169,7 +169,7 @@ func TestCompleteFromDump(t *testing.T) {
 	s := labdata.Require(t, "basic")
 	dump := s.Path("dumps/elf")
 	for _, tc := range []struct {
-		words            []string
+		words           []string
 		truth, truthKey string
 	}{
 		{[]string{"prog", "dump", "xlated", "id", ""}, "prog.json", "id"},
