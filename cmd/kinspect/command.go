@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -84,6 +85,15 @@ func (c *command) option(a string) *option {
 		}
 	}
 	return nil
+}
+
+// optionsOf are the options of a noun's verb v (the noun's and the
+// verb's), or of the noun itself (v == noun).
+func optionsOf(noun, v *command) []*option {
+	if noun == v {
+		return v.opts
+	}
+	return append(slices.Clone(noun.opts), v.opts...)
 }
 
 // writeJSON renders v on stdout, indented under --pretty.

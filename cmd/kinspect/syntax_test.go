@@ -171,11 +171,3 @@ func TestHelpDocumentsSyntax(t *testing.T) {
 		}
 	})
 }
-
-// optionsOf are the options of a noun's verb c (or of the noun itself).
-func optionsOf(noun, c *command) []*option {
-	if noun == c {
-		return c.opts
-	}
-	return append(slices.Clone(noun.opts), c.opts...)
-}
