@@ -188,7 +188,7 @@ func TestGlobalOptionsAnywhere(t *testing.T) {
 		{[]string{"btf", "show", "-c", d, "--json"}, "btf.json", false},
 		{[]string{"struct_ops", "show", "-jc", d}, "struct_ops.json", false},
 	} {
-		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
+		t.Run(strings.ReplaceAll(strings.Join(tc.args, " "), d, "DUMP"), func(t *testing.T) {
 			var out, errb bytes.Buffer
 			if code := run(tc.args, &out, &errb); code != 0 {
 				t.Fatalf("exit %d: %s", code, errb.String())
