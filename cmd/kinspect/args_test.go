@@ -210,3 +210,27 @@ func TestGlobalOptionsAnywhere(t *testing.T) {
 		t.Errorf("-e with arguments: exit %d: %q", code, out.String())
 	}
 }
+
+// TestOptionCollisions: no command has an option spelled as a global
+// one but script's --timeout (which means the same, for the script), so
+// that -c, -j, -p, -e and -h mean the same after every command; where a
+// command has one, its own wins after its name.
+func TestOptionCollisions(t *testing.T) {
+	allowed := map[string]bool{"script --timeout": true}
+	forEachCommand(func(path []string, noun, c *command) {
+		for _, o := range optionsOf(noun, c) {
+			for _, n := range []string{o.short, o.long} {
+				if n == "" || findOption(globalOptions, n) == nil {
+					continue
+				}
+				if !allowed[path[0]+" "+n] {
+					t.Errorf("%s: option %s is also a global option", path, n)
+				}
+			}
+		}
+	})
+	cl, err := parseLine([]string{"script", "--timeout", "3s", "f.js"})
+	if err != nil || cl.timeout != 0 || !slices.Equal(cl.args, []string{"--timeout", "3s", "f.js"}) {
+		t.Errorf("script --timeout: %v %v %q", err, cl.timeout, cl.args)
+	}
+}
