@@ -11,7 +11,9 @@ import (
 )
 
 func init() {
-	register(&command{name: "bt", summary: "kernel stack traces of CPUs and tasks (ORC)", run: runBt})
+	register(&command{name: "bt", summary: "kernel stack traces of CPUs and tasks (ORC)", run: runBt,
+		help: btHelp, syntax: "[PID...]", opts: []*option{{short: "-a", help: "every CPU"}, {short: "-T", long: "--all-tasks", help: "every task"},
+			{short: "-f", help: "each frame's stack and frame pointers, and registers"}, optKallsyms}})
 }
 
 const btHelp = `Usage: kinspect [-c DUMP | --live] [--json] bt [-a] [-f] [-k FILE] [--all-tasks | PID...]

@@ -15,7 +15,8 @@ import (
 )
 
 func init() {
-	register(&command{name: "btf", summary: "dump kernel types from BTF as C or as a pahole-style layout", run: runBTF})
+	register(&command{name: "btf", summary: "dump kernel types from BTF as C or as a pahole-style layout", run: runBTF,
+		help: btfHelp, verbs: btfCommands, opts: []*option{optKallsyms}, bpftool: true})
 }
 
 const btfHelp = `Usage: kinspect [-c DUMP | --live] [--json] btf dump [-k FILE] [format c] [--layout] TYPE...
@@ -52,9 +53,11 @@ JSON: for format c, {"type", "c"}; for --layout, the layout: {"type",
 `
 
 var btfCommands = []*command{
-	{name: "dump", summary: "print a type as C or as a layout, or a BTF object (id N)", run: runBTFDump},
-	{name: "show", summary: "list BTF objects (btf_idr)", run: runBTFShow},
-	{name: "list", summary: "list BTF objects (btf_idr)", run: runBTFShow},
+	{name: "dump", summary: "print a type as C or as a layout, or a BTF object (id N)", run: runBTFDump,
+		syntax: "id BTF_ID [format {raw | c}] | TYPE... [format {c | layout}]",
+		opts:   []*option{{short: "-l", long: "--layout", help: "a pahole-style layout"}, {long: "--cacheline", value: "N", help: "cacheline size for --layout"}}},
+	{name: "show", summary: "list BTF objects (btf_idr)", run: runBTFShow, syntax: "[id BTF_ID]"},
+	{name: "list", summary: "list BTF objects (btf_idr)", run: runBTFShow, syntax: "[id BTF_ID]"},
 	{name: "help", summary: "this help", run: func(e *env, _ []string) error { fmt.Fprint(e.stdout, btfHelp); return nil }},
 }
 

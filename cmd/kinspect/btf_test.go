@@ -90,7 +90,7 @@ func TestBTFDumpBadName(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
 			code := run(append(target, "btf", "dump", "struct", "bpf_porg"), &out, &out)
-			if code != 1 || !strings.Contains(out.String(), "no type named struct bpf_porg; did you mean struct bpf_prog") {
+			if code != 255 || !strings.Contains(out.String(), "no type named struct bpf_porg; did you mean struct bpf_prog") {
 				t.Errorf("exit %d: %s", code, out.String())
 			}
 		})

@@ -8,7 +8,8 @@ import (
 )
 
 func init() {
-	register(&command{name: "dmesg", summary: "print the kernel log from the printk ring buffer (like dmesg)", run: runDmesg})
+	register(&command{name: "dmesg", summary: "print the kernel log from the printk ring buffer (like dmesg)", run: runDmesg,
+		help: dmesgHelp, opts: []*option{optKallsyms}})
 }
 
 const dmesgHelp = `Usage: kinspect [-c DUMP | --live] [--json] dmesg [-k FILE]

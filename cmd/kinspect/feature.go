@@ -9,7 +9,8 @@ import (
 )
 
 func init() {
-	register(&command{name: "feature", summary: "what BPF the kernel supports (like bpftool feature probe)", run: runFeature})
+	register(&command{name: "feature", summary: "what BPF the kernel supports (like bpftool feature probe)", run: runFeature,
+		help: featureHelp, syntax: "[probe]", opts: []*option{optKallsyms}, bpftool: true})
 }
 
 const featureHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] feature [probe] [-k FILE]

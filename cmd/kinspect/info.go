@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "info", summary: "describe the kernel and the dump (like crash's sys)", run: runInfo})
+	register(&command{name: "info", summary: "describe the kernel and the dump (like crash's sys)", run: runInfo, help: infoHelp})
 }
 
 const infoHelp = `Usage: kinspect [-c DUMP | --live] [--json] info

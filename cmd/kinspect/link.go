@@ -11,7 +11,8 @@ import (
 )
 
 func init() {
-	register(&command{name: "link", summary: "show BPF links (like bpftool link)", run: runLink})
+	register(&command{name: "link", summary: "show BPF links (like bpftool link)", run: runLink,
+		help: linkHelp, verbs: linkCommands, opts: []*option{optKallsyms}, bpftool: true})
 }
 
 const linkHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] link show [id ID | pinned PATH] [-f] [--pids] [--details] [-k FILE]
@@ -39,8 +40,10 @@ Options:
 `
 
 var linkCommands = []*command{
-	{name: "show", summary: "list links", run: runLinkShow},
-	{name: "list", summary: "list links", run: runLinkShow},
+	{name: "show", summary: "list links", run: runLinkShow, syntax: "[id LINK_ID | pinned FILE]",
+		opts: []*option{optBPFFS, optPids, {long: "--details", help: "also what newer bpftool versions print"}}},
+	{name: "list", summary: "list links", run: runLinkShow, syntax: "[id LINK_ID | pinned FILE]",
+		opts: []*option{optBPFFS, optPids, {long: "--details", help: "also what newer bpftool versions print"}}},
 	{name: "help", summary: "this help", run: func(e *env, _ []string) error { fmt.Fprint(e.stdout, linkHelp); return nil }},
 }
 

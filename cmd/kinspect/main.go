@@ -4,7 +4,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +14,7 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// globals holds the options that come before the command.
+// globals holds the global options (args.go reads them anywhere).
 type globals struct {
 	dump   string // -c: path of a dump file
 	live   bool   // --live: the running kernel
@@ -26,8 +25,12 @@ type globals struct {
 	declares []string
 	// declareFile is --declare-file: a file of declarations.
 	declareFile string
-	// eval is -e: a JavaScript expression to evaluate (script.go).
-	eval string
+	// eval is -e: a JavaScript expression to evaluate (script.go);
+	// evalGiven says -e was given.
+	eval      string
+	evalGiven bool
+	// help is -h, --help.
+	help bool
 	// timeout is --timeout: how long a script may run (0: no limit).
 	timeout time.Duration
 }
@@ -43,60 +46,47 @@ type env struct {
 var errUsage = errors.New("usage")
 
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("kinspect", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var g globals
-	fs.StringVar(&g.dump, "c", "", "")
-	fs.StringVar(&g.dump, "core", "", "")
-	fs.BoolVar(&g.live, "live", false, "")
-	fs.BoolVar(&g.json, "json", false, "")
-	fs.BoolVar(&g.json, "j", false, "")
-	fs.BoolVar(&g.pretty, "pretty", false, "")
-	fs.BoolVar(&g.pretty, "p", false, "")
-	fs.IntVar(&g.cache, "page-cache", defaultPageCacheMiB, "")
-	fs.Func("declare", "", func(s string) error { g.declares = append(g.declares, s); return nil })
-	fs.StringVar(&g.declareFile, "declare-file", "", "")
-	fs.StringVar(&g.eval, "e", "", "")
-	fs.DurationVar(&g.timeout, "timeout", 0, "")
-	help := fs.Bool("help", false, "")
-	fs.BoolVar(help, "h", false, "")
-	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "kinspect: %v\n\n", err)
-		printHelp(stderr)
-		return 2
-	}
-	if g.pretty {
-		g.json = true
-	}
-	rest := fs.Args()
-	if g.eval != "" && !*help {
-		e := &env{globals: g, stdout: stdout, stderr: stderr}
-		if err := runEval(e, g.eval); err != nil {
-			reportError(e, err)
-			if errors.Is(err, errUsage) {
-				return 2
-			}
-			return 1
+	cl, err := parseLine(args)
+	e := &env{globals: cl.globals, stdout: stdout, stderr: stderr}
+	switch {
+	case err != nil:
+		reportError(e, err)
+		if cl.noun == "" && !e.json {
+			fmt.Fprintln(stderr)
+			printHelp(stderr)
 		}
+		return exitCode(cl.cmd, err)
+	case cl.help && cl.cmd != nil && cl.cmd.help != "":
+		fmt.Fprint(stdout, cl.cmd.help)
 		return 0
-	}
-	if *help || len(rest) == 0 {
+	case cl.help && cl.noun == "":
 		printHelp(stdout)
-		if len(rest) == 0 && !*help {
-			return 2
-		}
 		return 0
+	case cl.evalGiven:
+		err = runEval(e, cl.eval, cl.evalArgs)
+	case cl.noun == "":
+		printHelp(stdout)
+		return 2
+	case cl.lookupErr != nil:
+		err = cl.lookupErr
+	default:
+		err = cl.cmd.run(e, cl.args)
 	}
-	e := &env{globals: g, stdout: stdout, stderr: stderr}
-	cmd, err := lookup(commands, rest[0])
-	if err == nil {
-		err = cmd.run(e, rest[1:])
+	if err != nil {
+		reportError(e, err)
 	}
-	if err == nil {
+	return exitCode(cl.cmd, err)
+}
+
+// exitCode is the exit status of a command's error: bpftool's 255 for
+// its nouns (main returns -1), else 2 for a usage error and 1 for others.
+func exitCode(c *command, err error) int {
+	switch {
+	case err == nil:
 		return 0
-	}
-	reportError(e, err)
-	if errors.Is(err, errUsage) {
+	case c != nil && c.bpftool:
+		return 255
+	case errors.Is(err, errUsage):
 		return 2
 	}
 	return 1
@@ -123,26 +113,45 @@ func printHelp(w io.Writer) {
 	fmt.Fprint(w, `kinspect inspects a Linux kernel, from a crash dump or live, without DWARF.
 
 Usage:
-  kinspect [-c DUMP | --live] [--json | --pretty] COMMAND [ARGS]
+  kinspect [OPTIONS] COMMAND [ARGS]
+  kinspect [OPTIONS] -e EXPR [ARGS]
 
 Options:
-  -c, --core DUMP   read the kernel from DUMP (ELF vmcore, kdump-compressed, flattened)
-  --live            read the running kernel (/proc/kcore, /proc/kallsyms, /sys/kernel/btf)
-  -j, --json        print JSON
-  -p, --pretty      print indented JSON
-  --page-cache MIB  MiB of decompressed kdump pages to keep (default 4; 0 = none)
-  --declare DECL    declare a global variable's type, e.g. 'struct foo bar' (repeatable)
-  --declare-file F  read declarations from F, one a line
-  -e EXPR           evaluate a JavaScript expression over the kernel and print it
-  --timeout D       stop a script (-e, script) after D, e.g. 30s
-
-Commands:
 `)
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	for _, o := range globalOptions {
+		fmt.Fprintf(w, "  %-20s %s\n", o.spelling(), o.help)
 	}
-	fmt.Fprint(w, `
-Commands may be shortened to any unique prefix, as in bpftool.
-Run "kinspect COMMAND help" for a command's own help.
-`)
+	fmt.Fprint(w, "\nCommands:\n")
+	for _, c := range commands {
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprint(w, "\n"+lineHelp+"\n"+exitHelp)
 }
+
+// lineHelp is the grammar of the line, for the help and the man page.
+const lineHelp = `Options may come anywhere on the line, before or after the command and
+its arguments, as in bpftool: "kinspect prog show -c DUMP --json" is
+"kinspect -c DUMP --json prog show". "--" ends them: the words after it
+are taken as they are. A command's own options (-k FILE, -f, --pids,
+...) follow its name; there, where a command has an option of a global
+one's name, the command's wins (script --timeout). -f is each command's
+own: the bpffs paths of prog, map and link show (bpftool's global -f),
+the frame details of bt. The words after script's FILE are the script's,
+options or not; with -e, the words are the expression's arguments
+(kinspect.args).
+
+Commands may be shortened to any unique prefix, as in bpftool.
+Run "kinspect COMMAND help" for a command's own help; "kinspect
+completion bash|zsh|fish" prints a completion script.
+`
+
+// exitHelp is the exit status, for the help and the man page.
+const exitHelp = `Exit status:
+  0    success
+  255  an error of a bpftool command (prog, map, link, btf, struct_ops,
+       feature), a usage error too, as bpftool's
+  1    an error of another command
+  2    a usage error of another command, or of the line itself
+`

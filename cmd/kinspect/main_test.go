@@ -18,7 +18,7 @@ func TestCLI(t *testing.T) {
 		{[]string{"version"}, 0, "kinspect "},
 		{[]string{"vers"}, 0, "kinspect "},
 		{[]string{"nosuch"}, 2, `unknown command "nosuch"`},
-		{[]string{"--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"--bogus"}, 2, `unknown option "--bogus"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

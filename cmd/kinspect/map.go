@@ -17,7 +17,8 @@ import (
 )
 
 func init() {
-	register(&command{name: "map", summary: "show, dump and look up BPF maps (like bpftool map)", run: runMap})
+	register(&command{name: "map", summary: "show, dump and look up BPF maps (like bpftool map)", run: runMap,
+		help: mapHelp, verbs: mapCommands, opts: []*option{optKallsyms}, bpftool: true})
 }
 
 const mapHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] map COMMAND [-k FILE]
@@ -62,10 +63,11 @@ Options:
 `
 
 var mapCommands = []*command{
-	{name: "show", summary: "list maps", run: runMapShow},
-	{name: "list", summary: "list maps", run: runMapShow},
-	{name: "dump", summary: "dump every element of a map", run: runMapDump},
-	{name: "lookup", summary: "look up one element", run: runMapLookup},
+	{name: "show", summary: "list maps", run: runMapShow, syntax: "[MAP]", opts: []*option{optBPFFS, optPids}},
+	{name: "list", summary: "list maps", run: runMapShow, syntax: "[MAP]", opts: []*option{optBPFFS, optPids}},
+	{name: "dump", summary: "dump every element of a map", run: runMapDump, syntax: "id MAP_ID | name MAP_NAME",
+		opts: []*option{{long: "--order", value: "ORDER", choices: []string{"kernel", "memory"}, help: "the elements' order: bpftool's (kernel) or memory's"}}},
+	{name: "lookup", summary: "look up one element", run: runMapLookup, syntax: "{id MAP_ID | name MAP_NAME} key [hex] BYTE..."},
 	{name: "help", summary: "this help", run: func(e *env, _ []string) error { fmt.Fprint(e.stdout, mapHelp); return nil }},
 }
 

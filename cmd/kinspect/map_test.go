@@ -349,11 +349,11 @@ func TestMapLookup(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if code := run([]string{"-c", d, "map", "lookup", "id", hash, "key", "1", "2"}, &out, &out); code != 2 || !strings.Contains(out.String(), "key expected 4 bytes got 2") {
+	if code := run([]string{"-c", d, "map", "lookup", "id", hash, "key", "1", "2"}, &out, &out); code != 255 || !strings.Contains(out.String(), "key expected 4 bytes got 2") {
 		t.Errorf("short key: exit %d: %s", code, out.String())
 	}
 	out.Reset()
-	if code := run([]string{"-c", d, "--json", "map", "dump", "id", "99999"}, &out, &out); code != 1 || !strings.HasPrefix(out.String(), `{"error":`) {
+	if code := run([]string{"-c", d, "--json", "map", "dump", "id", "99999"}, &out, &out); code != 255 || !strings.HasPrefix(out.String(), `{"error":`) {
 		t.Errorf("missing map: exit %d: %s", code, out.String())
 	}
 }

@@ -10,7 +10,9 @@ import (
 )
 
 func init() {
-	register(&command{name: "print", summary: "evaluate a C expression on kernel objects and print it (like drgn)", run: runPrint})
+	register(&command{name: "print", summary: "evaluate a C expression on kernel objects and print it (like drgn)", run: runPrint,
+		help: printCmdHelp, syntax: "EXPR...", dashdash: true,
+		opts: []*option{optKallsyms, {long: "--max", value: "N", help: "show at most N elements of an array"}}})
 }
 
 const printCmdHelp = `Usage: kinspect [-c DUMP | --live] [--json] [--declare DECL]... print [-k FILE] [--max N] EXPR...

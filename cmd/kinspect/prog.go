@@ -15,7 +15,8 @@ import (
 )
 
 func init() {
-	register(&command{name: "prog", summary: "show BPF programs and dump their instructions (like bpftool prog)", run: runProg})
+	register(&command{name: "prog", summary: "show BPF programs and dump their instructions (like bpftool prog)", run: runProg,
+		help: progHelp, verbs: progCommands, opts: []*option{optKallsyms}, bpftool: true})
 }
 
 const progHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] prog COMMAND
@@ -75,10 +76,11 @@ no trace). With --json: [{"id", "name", "tag", "recomputed_tag", "equal",
 `
 
 var progCommands = []*command{
-	{name: "show", summary: "list programs", run: runProgShow},
-	{name: "list", summary: "list programs (show)", run: runProgShow},
-	{name: "dump", summary: "dump xlated or jited instructions", run: runProgDump},
-	{name: "tag", summary: "recompute programs' tags from their instructions as loaded", run: runProgTag},
+	{name: "show", summary: "list programs", run: runProgShow, syntax: "[PROG]", opts: []*option{optBPFFS, optPids}},
+	{name: "list", summary: "list programs (show)", run: runProgShow, syntax: "[PROG]", opts: []*option{optBPFFS, optPids}},
+	{name: "dump", summary: "dump xlated or jited instructions", run: runProgDump,
+		syntax: "xlated PROG [opcodes | linum | visual] | jited PROG [opcodes | linum]"},
+	{name: "tag", summary: "recompute programs' tags from their instructions as loaded", run: runProgTag, syntax: "[PROG]"},
 	{name: "help", summary: "this help", run: func(e *env, _ []string) error { fmt.Fprint(e.stdout, progHelp); return nil }},
 }
 

@@ -207,11 +207,11 @@ func TestProgUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"prog", "help"}, 0, "prog dump xlated PROG"},
-		{[]string{"prog", "dump", "xlated"}, 2, "want PROG"},
-		{[]string{"prog", "dump", "bogus", "id", "1"}, 2, "expected 'xlated' or 'jited'"},
-		{[]string{"prog", "show", "tag", "xyz"}, 2, "16 hex digits"},
-		{[]string{"prog", "show", "id"}, 2, "wants a value"},
-		{[]string{"--json", "prog", "show", "id"}, 2, `{"error":`},
+		{[]string{"prog", "dump", "xlated"}, 255, "want PROG"},
+		{[]string{"prog", "dump", "bogus", "id", "1"}, 255, "expected 'xlated' or 'jited'"},
+		{[]string{"prog", "show", "tag", "xyz"}, 255, "16 hex digits"},
+		{[]string{"prog", "show", "id"}, 255, "wants a value"},
+		{[]string{"--json", "prog", "show", "id"}, 255, `{"error":`},
 	} {
 		var out bytes.Buffer
 		if code := run(tc.args, &out, &out); code != tc.code || !strings.Contains(out.String(), tc.want) {

@@ -11,7 +11,8 @@ import (
 )
 
 func init() {
-	register(&command{name: "ps", summary: "list tasks: every thread, with state and CPU (like crash's ps)", run: runPs})
+	register(&command{name: "ps", summary: "list tasks: every thread, with state and CPU (like crash's ps)", run: runPs,
+		help: psHelp, syntax: "[PID...]", opts: []*option{{short: "-t", long: "--threads", help: "every thread (the default)"}, optKallsyms}})
 }
 
 const psHelp = `Usage: kinspect [-c DUMP | --live] [--json] ps [-k FILE] [-t] [PID...]

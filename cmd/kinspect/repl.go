@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "repl", summary: "interactive JavaScript over the kernel", run: runRepl})
+	register(&command{name: "repl", summary: "interactive JavaScript over the kernel", run: runRepl, help: replHelp})
 }
 
 const replHelp = `Usage: kinspect [-c DUMP | --live] repl

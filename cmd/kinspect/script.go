@@ -15,7 +15,9 @@ import (
 )
 
 func init() {
-	register(&command{name: "script", summary: "run a JavaScript file over the kernel (docs/scripting.md)", run: runScript})
+	register(&command{name: "script", summary: "run a JavaScript file over the kernel (docs/scripting.md)", run: runScript,
+		help: scriptHelp, syntax: "FILE [ARG...]", verbatimAfter: 1, dashdash: true,
+		opts: []*option{{short: "-t", long: "--timeout", value: "D", help: "stop the script after D, e.g. 30s"}, {long: "--overwrite", help: "let kinspect.writeFile replace files"}}})
 }
 
 const scriptHelp = `Usage: kinspect [-c DUMP | --live] script [--timeout DURATION] [--overwrite] FILE.js [ARGS...]
@@ -99,9 +101,9 @@ loop:
 	})
 }
 
-// runEval is -e: evaluate and print the value.
-func runEval(e *env, expr string) error {
-	return withEngine(e, nil, scriptOptions{timeout: e.timeout}, func(ctx context.Context, en *script.Engine) error {
+// runEval is -e: evaluate and print the value; args are kinspect.args.
+func runEval(e *env, expr string, args []string) error {
+	return withEngine(e, args, scriptOptions{timeout: e.timeout}, func(ctx context.Context, en *script.Engine) error {
 		s, err := en.Eval(ctx, expr)
 		if err != nil {
 			return err

@@ -11,7 +11,8 @@ import (
 )
 
 func init() {
-	register(&command{name: "struct_ops", summary: "show and dump struct_ops maps (like bpftool struct_ops)", run: runStructOps})
+	register(&command{name: "struct_ops", summary: "show and dump struct_ops maps (like bpftool struct_ops)", run: runStructOps,
+		help: structOpsHelp, verbs: structOpsCommands, opts: []*option{optKallsyms}, bpftool: true})
 }
 
 const structOpsHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] struct_ops COMMAND [-k FILE]
@@ -42,9 +43,9 @@ Options:
 `
 
 var structOpsCommands = []*command{
-	{name: "show", summary: "list struct_ops maps", run: runStructOpsShow},
-	{name: "list", summary: "list struct_ops maps", run: runStructOpsShow},
-	{name: "dump", summary: "dump struct_ops maps", run: runStructOpsDump},
+	{name: "show", summary: "list struct_ops maps", run: runStructOpsShow, syntax: "[STRUCT_OPS_MAP]"},
+	{name: "list", summary: "list struct_ops maps", run: runStructOpsShow, syntax: "[STRUCT_OPS_MAP]"},
+	{name: "dump", summary: "dump struct_ops maps", run: runStructOpsDump, syntax: "[STRUCT_OPS_MAP]"},
 	{name: "help", summary: "this help", run: func(e *env, _ []string) error { fmt.Fprint(e.stdout, structOpsHelp); return nil }},
 }
 

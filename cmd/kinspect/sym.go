@@ -15,7 +15,8 @@ import (
 )
 
 func init() {
-	register(&command{name: "sym", summary: "look symbols up by name or address (kallsyms)", run: runSym})
+	register(&command{name: "sym", summary: "look symbols up by name or address (kallsyms)", run: runSym,
+		help: symHelp, syntax: "SYMBOL...", opts: []*option{{short: "-l", long: "--list", help: "the symbols matching a pattern"}, optKallsyms}})
 }
 
 const symHelp = `Usage: kinspect [-c DUMP | --live] [--json] sym [-k FILE] NAME|ADDR|NAME+OFF ...

@@ -10,8 +10,16 @@ import (
 var version = "devel"
 
 func init() {
-	register(&command{name: "version", summary: "print kinspect's version", run: runVersion})
+	register(&command{name: "version", summary: "print kinspect's version", run: runVersion, help: versionHelp})
 }
+
+const versionHelp = `Usage: kinspect [--json] version
+
+Prints kinspect's version, the revision of its source (when it was built
+from a VCS checkout) and the Go release that built it.
+
+JSON: {"version", "revision", "go"}.
+`
 
 type versionInfo struct {
 	Version  string `json:"version"`
