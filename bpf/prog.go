@@ -433,14 +433,6 @@ func (bp *Prog) readArray(ptr, typeName string, n uint64) ([]byte, int, error) {
 	return b, size, nil
 }
 
-func (bp *Prog) auxUint(name string) (uint64, error) {
-	v, err := bp.Aux.Member(name)
-	if err != nil {
-		return 0, err
-	}
-	return v.Uint()
-}
-
 // FuncInfo reads the program's func_info records (aux->func_info,
 // func_info_cnt of them), their offsets as the verifier left them.
 func (bp *Prog) FuncInfo() ([]bpfinsn.FuncRecord, error) {

@@ -17,15 +17,6 @@ import (
 // allows at most 2048 components).
 const MaxPathDepth = 4096
 
-// ptrAt reads the pointer at member path of v.
-func ptrAt(v objects.Value, path string) (uint64, error) {
-	m, err := v.Path(path)
-	if err != nil {
-		return 0, err
-	}
-	return m.Uint()
-}
-
 // InitMntNS returns the mount namespace of init_task
 // (init_task.nsproxy->mnt_ns), the one /proc/mounts shows to a process
 // that has not unshared its own.

@@ -135,15 +135,6 @@ func FindTask(p *objects.Program, tid int) (objects.Value, error) {
 	return objects.Value{}, fmt.Errorf("no task with pid %d: %w", tid, objects.ErrNotFound)
 }
 
-// taskInt reads the integer member name of a task.
-func taskInt(t objects.Value, name string) (int64, error) {
-	m, err := t.Member(name)
-	if err != nil {
-		return 0, err
-	}
-	return m.Int()
-}
-
 // TaskCPU returns the CPU a task last ran on, as task_cpu:
 // task->thread_info.cpu (5.16+, bcf9033e5449 "sched: move CPU field back
 // into thread_info if THREAD_INFO_IN_TASK"), else task->cpu (4.9-5.15).
