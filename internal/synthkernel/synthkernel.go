@@ -20,7 +20,10 @@ var ErrFault = errors.New("synthetic fault")
 
 // Mem is sparse memory: 4 KiB pages, made when first written; reading a
 // page never written faults (ErrFault). It satisfies objects.Memory.
-type Mem struct{ pages map[uint64][]byte }
+type Mem struct {
+	pages map[uint64][]byte
+	next  uint64 // Alloc's next address
+}
 
 // NewMem returns empty memory.
 func NewMem() *Mem { return &Mem{pages: map[uint64][]byte{}} }
