@@ -136,3 +136,55 @@ func (m *Mem) IDR(idr uint64, entries map[uint64]uint64) {
 	m.U32(idr+16, 0)
 	m.XArray(idr, entries)
 }
+
+// GlobalBase is where Global places variables: the kernel image's data.
+const GlobalBase = 0xffffffff82000000
+
+// Global allocates a zeroed global variable of size bytes in the
+// kernel image and names it in syms.
+func (m *Mem) Global(syms Syms, name string, size uint64) uint64 {
+	if m.stat == 0 {
+		m.stat = GlobalBase
+	}
+	a := m.stat
+	m.stat = (a + max(size, 1) + 63) &^ 63
+	m.Write(a, make([]byte, size))
+	syms[name] = a
+	return a
+}
+
+// Where each CPU's per-CPU area is: __per_cpu_offset[cpu] is
+// PerCPUBase + cpu*PerCPUStride.
+const (
+	PerCPUBase   = 0xffff888070000000
+	PerCPUStride = 1 << 20
+)
+
+// PerCPUAddr is CPU cpu's copy of the per-CPU variable at section
+// offset off (BTF.PerCPU's answer).
+func PerCPUAddr(cpu int, off uint32) uint64 {
+	return PerCPUBase + uint64(cpu)*PerCPUStride + uint64(off)
+}
+
+// CPUs makes n CPUs, all possible: nr_cpu_ids, __cpu_possible_mask (a
+// struct cpumask, BTF.Cpumask) and __per_cpu_offset, named in syms.
+func (m *Mem) CPUs(syms Syms, n int) {
+	m.U32(m.Global(syms, "nr_cpu_ids", 4), uint32(n))
+	m.U64(m.Global(syms, "__cpu_possible_mask", 8), uint64(1)<<n-1)
+	offs := m.Global(syms, "__per_cpu_offset", 8*uint64(n))
+	for cpu := range n {
+		m.U64(offs+8*uint64(cpu), PerCPUBase+uint64(cpu)*PerCPUStride)
+	}
+}
+
+// AllocPage is Alloc on pages of its own, shared with no other object:
+// for a test that drops them.
+func (m *Mem) AllocPage(size uint64) uint64 {
+	if m.next == 0 {
+		m.next = AllocBase
+	}
+	m.next = (m.next + 4095) &^ 4095
+	a := m.Alloc(size)
+	m.next = (m.next + 4095) &^ 4095
+	return a
+}

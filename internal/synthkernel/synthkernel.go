@@ -23,6 +23,7 @@ var ErrFault = errors.New("synthetic fault")
 type Mem struct {
 	pages map[uint64][]byte
 	next  uint64 // Alloc's next address
+	stat  uint64 // Global's
 }
 
 // NewMem returns empty memory.
