@@ -27,8 +27,8 @@ type modSym struct {
 // (kernel_symbol entries, PREL32 offsets or pointers), and links it on
 // the modules list after those given.
 func (k *kernel) addModule(name string, state uint64, areas map[string][2]uint64, syms []modSym, refcnt uint32) sk.Obj {
-	mod := k.alloc("module").Set("state", state).Str("name", name).Set("refcnt", uint64(refcnt))
-	if k.l.moduleLayout {
+	mod := k.New("module").Set("state", state).Str("name", name).Set("refcnt", uint64(refcnt))
+	if k.L.ModuleLayout {
 		for _, l := range []string{"core", "init"} {
 			a := areas[l]
 			mod.Set(l+"_layout.base", a[0]).Set(l+"_layout.size", a[1]).Set(l+"_layout.text_size", areas[l+"_text"][1])
@@ -39,13 +39,13 @@ func (k *kernel) addModule(name string, state uint64, areas map[string][2]uint64
 		}
 	}
 	all := append([]modSym{{}}, syms...)
-	esym := k.s("elf64_sym")
-	symtab := k.m.Alloc(uint64(len(all)) * uint64(esym.Size))
+	esym := k.S("elf64_sym")
+	symtab := k.M.Alloc(uint64(len(all)) * uint64(esym.Size))
 	strtab := []byte{0}
 	types := make([]byte, len(all))
 	var exports []modSym
 	for i, s := range all {
-		e := k.m.Obj(esym, symtab+uint64(i)*uint64(esym.Size))
+		e := k.M.Obj(esym, symtab+uint64(i)*uint64(esym.Size))
 		if s.name != "" {
 			e.Set("st_name", uint64(len(strtab)))
 			strtab = append(append(strtab, s.name...), 0)
@@ -56,25 +56,25 @@ func (k *kernel) addModule(name string, state uint64, areas map[string][2]uint64
 			exports = append(exports, s)
 		}
 	}
-	st := k.m.Alloc(uint64(len(strtab)))
-	k.m.Write(st, strtab)
-	tt := k.m.Alloc(uint64(len(types)))
-	k.m.Write(tt, types)
-	ks := k.alloc("mod_kallsyms").Set("symtab", symtab).Set("num_symtab", uint64(len(all))).Set("strtab", st).Set("typetab", tt)
+	st := k.M.Alloc(uint64(len(strtab)))
+	k.M.Write(st, strtab)
+	tt := k.M.Alloc(uint64(len(types)))
+	k.M.Write(tt, types)
+	ks := k.New("mod_kallsyms").Set("symtab", symtab).Set("num_symtab", uint64(len(all))).Set("strtab", st).Set("typetab", tt)
 	mod.Set("kallsyms", ks.Addr)
 	// The export table and its names sit in module space, as
 	// __ksymtab and __ksymtab_strings of the module's image do: PREL32
 	// offsets reach only 2 GiB.
-	ksym := k.s("kernel_symbol")
+	ksym := k.S("kernel_symbol")
 	tab := modSpace + k.exports*0x1000
 	k.exports++
 	strs := tab + 0x800
 	for i, s := range exports {
-		e := k.m.Obj(ksym, tab+uint64(i)*uint64(ksym.Size))
+		e := k.M.Obj(ksym, tab+uint64(i)*uint64(ksym.Size))
 		name := strs
-		k.m.String(name, s.name)
+		k.M.String(name, s.name)
 		strs += uint64(len(s.name) + 1)
-		if k.l.absRelocs {
+		if k.L.AbsRelocs {
 			e.Set("value", s.addr).Set("name", name).Set("namespace", 0)
 		} else {
 			// offset_to_ptr: the field's own address plus the offset.
@@ -87,12 +87,12 @@ func (k *kernel) addModule(name string, state uint64, areas map[string][2]uint64
 }
 
 func (k *kernel) linkModules(mods ...sk.Obj) {
-	head := k.m.Global(k.syms, "modules", 16)
+	head := k.M.Global(k.Syms, "modules", 16)
 	var nodes []uint64
 	for _, m := range mods {
 		nodes = append(nodes, m.At("list"))
 	}
-	k.m.List(head, nodes...)
+	k.M.List(head, nodes...)
 }
 
 const (
@@ -127,8 +127,8 @@ var synthWant = []kallsyms.Symbol{
 }
 
 func TestModules(t *testing.T) {
-	for _, l := range []layout{{}, {absRelocs: true}} {
-		t.Run(fmt.Sprintf("absolute %v", l.absRelocs), func(t *testing.T) {
+	for _, l := range []sk.LinuxLayout{{}, {AbsRelocs: true}} {
+		t.Run(fmt.Sprintf("absolute %v", l.AbsRelocs), func(t *testing.T) {
 			k := newKernel(t, l)
 			synth := k.addModule("synth", 0, map[string][2]uint64{"text": {modText, 0x2000}, "data": {modData, 0x1000}, "rodata": {modRO, 0x800}}, synthSyms, 3)
 			coming := k.addModule("coming", 1, map[string][2]uint64{"text": {0xffffffffc0010000, 0x1000}}, []modSym{{"coming_fn", 0xffffffffc0010000, 't', false}}, 1)
@@ -192,7 +192,7 @@ func TestModules(t *testing.T) {
 // TestModuleLayout: before 6.4 a module has core_layout and init_layout,
 // each text then the rest.
 func TestModuleLayout(t *testing.T) {
-	k := newKernel(t, layout{moduleLayout: true})
+	k := newKernel(t, sk.LinuxLayout{ModuleLayout: true})
 	mod := k.addModule("old", 0, map[string][2]uint64{
 		"core": {0xffffffffc0100000, 0x5000}, "core_text": {0, 0x3000},
 		"init": {0xffffffffc0200000, 0x1000}, "init_text": {0, 0x800},
@@ -222,20 +222,20 @@ func TestModuleLayout(t *testing.T) {
 // TestModuleDamage: a cyclic module list, a NULL kallsyms, an absent
 // symtab page, an implausible count: errors that name the address.
 func TestModuleDamage(t *testing.T) {
-	k := newKernel(t, layout{})
+	k := newKernel(t, sk.LinuxLayout{})
 	a := k.addModule("a", 0, map[string][2]uint64{"text": {modText, 0x2000}}, []modSym{{"a_fn", modText, 't', false}}, 1)
 	b := k.addModule("b", 0, map[string][2]uint64{"text": {modText + 0x10000, 0x1000}}, []modSym{{"b_fn", modText + 0x10000, 't', false}}, 1)
 	k.linkModules(a, b)
 
 	// b's symtab moved to a page of its own, then dropped.
-	symtab := k.m.AllocPage(2 * 24)
+	symtab := k.M.AllocPage(2 * 24)
 	ks, _ := k.p.ReadU64(b.At("kallsyms"))
-	old, _ := k.p.ReadU64(k.obj("mod_kallsyms", ks).At("symtab"))
+	old, _ := k.p.ReadU64(k.Obj("mod_kallsyms", ks).At("symtab"))
 	buf := make([]byte, 48)
-	k.m.ReadVirt(buf, old)
-	k.m.Write(symtab, buf)
-	k.obj("mod_kallsyms", ks).Set("symtab", symtab)
-	k.m.Drop(symtab)
+	k.M.ReadVirt(buf, old)
+	k.M.Write(symtab, buf)
+	k.Obj("mod_kallsyms", ks).Set("symtab", symtab)
+	k.M.Drop(symtab)
 	tab, _ := kallsyms.ParseProcKallsyms(strings.NewReader("ffffffff81000000 T _stext\n"))
 	err := AddModuleSymbols(k.p, tab)
 	if !errors.Is(err, sk.ErrFault) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", symtab)) || !strings.Contains(err.Error(), "module b") {
@@ -245,11 +245,11 @@ func TestModuleDamage(t *testing.T) {
 		t.Errorf("the readable module's symbols: %v, %v", s, err)
 	}
 
-	k.obj("mod_kallsyms", ks).Set("num_symtab", 1<<30)
+	k.Obj("mod_kallsyms", ks).Set("num_symtab", 1<<30)
 	if _, err := ModuleKallsyms(k.value(t, "module", b.Addr)); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", ks)) {
 		t.Errorf("implausible num_symtab: %v", err)
 	}
-	k.obj("mod_kallsyms", ks).Set("num_symtab", 2).Set("strtab", 0)
+	k.Obj("mod_kallsyms", ks).Set("num_symtab", 2).Set("strtab", 0)
 	if _, err := ModuleKallsyms(k.value(t, "module", b.Addr)); !errors.Is(err, objects.ErrCorrupt) {
 		t.Errorf("NULL strtab: %v", err)
 	}
@@ -263,7 +263,7 @@ func TestModuleDamage(t *testing.T) {
 	}
 
 	// b's next points back at a: a cycle, named.
-	k.m.U64(b.At("list"), a.At("list"))
+	k.M.U64(b.At("list"), a.At("list"))
 	var werr error
 	n := 0
 	for _, err := range ForEachModule(k.p) {
@@ -280,7 +280,7 @@ func TestModuleDamage(t *testing.T) {
 		t.Errorf("AddModuleSymbols on a cyclic list: %v", err)
 	}
 	// No modules symbol at all.
-	k2 := newKernel(t, layout{})
+	k2 := newKernel(t, sk.LinuxLayout{})
 	for _, err := range ForEachModule(k2.p) {
 		if !errors.Is(err, objects.ErrNotFound) {
 			t.Errorf("no modules: %v", err)

@@ -17,13 +17,13 @@ import (
 func TestCurrentIdleTask(t *testing.T) {
 	for _, cur := range []string{"", "current_task", "pcpu_hot"} {
 		t.Run("via "+cur, func(t *testing.T) {
-			k := newKernel(t, layout{current: cur})
+			k := newKernel(t, sk.LinuxLayout{Current: cur})
 			var running, idle, other [2]sk.Obj
 			for cpu := range 2 {
-				idle[cpu] = k.task(0, 0, fmt.Sprintf("swapper/%d", cpu), 0)
-				running[cpu] = k.task(100+cpu, 100+cpu, fmt.Sprintf("run%d", cpu), 0)
-				other[cpu] = k.task(200+cpu, 200+cpu, "stale", 0)
-				rq := k.obj("rq", sk.PerCPUAddr(cpu, k.pcpu["runqueues"]))
+				idle[cpu] = k.Task(0, 0, fmt.Sprintf("swapper/%d", cpu), 0)
+				running[cpu] = k.Task(100+cpu, 100+cpu, fmt.Sprintf("run%d", cpu), 0)
+				other[cpu] = k.Task(200+cpu, 200+cpu, "stale", 0)
+				rq := k.Obj("rq", sk.PerCPUAddr(cpu, k.PerCPU["runqueues"]))
 				rq.Set("idle", idle[cpu].Addr)
 				switch cur {
 				case "":
@@ -32,15 +32,15 @@ func TestCurrentIdleTask(t *testing.T) {
 					// rq->curr is not what current_task reads: the
 					// walker must prefer the per-CPU variable.
 					rq.Set("curr", other[cpu].Addr)
-					k.syms["current_task"] = uint64(k.pcpu["current_task"])
-					k.m.U64(sk.PerCPUAddr(cpu, k.pcpu["current_task"]), running[cpu].Addr)
+					k.Syms["current_task"] = uint64(k.PerCPU["current_task"])
+					k.M.U64(sk.PerCPUAddr(cpu, k.PerCPU["current_task"]), running[cpu].Addr)
 				case "pcpu_hot":
 					rq.Set("curr", other[cpu].Addr)
-					k.syms["pcpu_hot"] = uint64(k.pcpu["pcpu_hot"])
-					k.obj("pcpu_hot", sk.PerCPUAddr(cpu, k.pcpu["pcpu_hot"])).Set("current_task", running[cpu].Addr)
+					k.Syms["pcpu_hot"] = uint64(k.PerCPU["pcpu_hot"])
+					k.Obj("pcpu_hot", sk.PerCPUAddr(cpu, k.PerCPU["pcpu_hot"])).Set("current_task", running[cpu].Addr)
 				}
 			}
-			k.syms["runqueues"] = uint64(k.pcpu["runqueues"])
+			k.Syms["runqueues"] = uint64(k.PerCPU["runqueues"])
 			for cpu := range 2 {
 				c, err := CurrentTask(k.p, cpu)
 				if err != nil {
@@ -65,7 +65,7 @@ func TestCurrentIdleTask(t *testing.T) {
 				t.Errorf("CPU 2 of 2: %v", err)
 			}
 			// A NULL rq->idle is named, not followed.
-			k.obj("rq", sk.PerCPUAddr(1, k.pcpu["runqueues"])).Set("idle", 0)
+			k.Obj("rq", sk.PerCPUAddr(1, k.PerCPU["runqueues"])).Set("idle", 0)
 			if _, err := IdleTask(k.p, 1); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), "CPU 1") {
 				t.Errorf("NULL idle: %v", err)
 			}
@@ -77,30 +77,30 @@ func TestCurrentIdleTask(t *testing.T) {
 // (kernel/workqueue.c wq_worker_comm and format_worker_id,
 // kernel/kthread.c's full_name).
 func TestTaskName(t *testing.T) {
-	k := newKernel(t, layout{})
-	k.syms["format_worker_id"] = 0xffffffff81234560 // 6.12+
+	k := newKernel(t, sk.LinuxLayout{})
+	k.Syms["format_worker_id"] = 0xffffffff81234560 // 6.12+
 	worker := func(comm string, cpu, poolID, workerID, nice int, desc string, busy bool, rescue string, noPool bool) sk.Obj {
-		tk := k.task(500, 500, comm, 0).Set("flags", PFKThread|PFWQWorker)
-		w := k.alloc("worker").Set("id", uint64(workerID)).Str("desc", desc)
+		tk := k.Task(500, 500, comm, 0).Set("flags", PFKThread|PFWQWorker)
+		w := k.New("worker").Set("id", uint64(workerID)).Str("desc", desc)
 		if busy {
-			w.Set("current_work", k.alloc("work_struct").Addr)
+			w.Set("current_work", k.New("work_struct").Addr)
 		}
 		if rescue != "" {
-			w.Set("rescue_wq", k.alloc("workqueue_struct").Str("name", rescue).Addr)
+			w.Set("rescue_wq", k.New("workqueue_struct").Str("name", rescue).Addr)
 		}
 		if !noPool {
-			attrs := k.alloc("workqueue_attrs").Set("nice", uint64(int64(nice)))
-			pool := k.alloc("worker_pool").Set("cpu", uint64(int64(cpu))).Set("id", uint64(poolID)).Set("attrs", attrs.Addr)
+			attrs := k.New("workqueue_attrs").Set("nice", uint64(int64(nice)))
+			pool := k.New("worker_pool").Set("cpu", uint64(int64(cpu))).Set("id", uint64(poolID)).Set("attrs", attrs.Addr)
 			w.Set("pool", pool.Addr)
 		}
-		kt := k.alloc("kthread").Set("data", w.Addr)
+		kt := k.New("kthread").Set("data", w.Addr)
 		return tk.Set("worker_private", kt.Addr)
 	}
-	long := k.task(600, 600, "a_long_kthread_", 0).Set("flags", PFKThread)
-	long.Set("worker_private", k.alloc("kthread").Set("full_name", k.str("a_long_kthread_name_past_comm")).Addr)
-	short := k.task(601, 601, "kthreadd", 0).Set("flags", PFKThread)
-	short.Set("worker_private", k.alloc("kthread").Addr)
-	bare := k.task(602, 602, "ksoftirqd/0", 0).Set("flags", PFKThread)
+	long := k.Task(600, 600, "a_long_kthread_", 0).Set("flags", PFKThread)
+	long.Set("worker_private", k.New("kthread").Set("full_name", k.Str("a_long_kthread_name_past_comm")).Addr)
+	short := k.Task(601, 601, "kthreadd", 0).Set("flags", PFKThread)
+	short.Set("worker_private", k.New("kthread").Addr)
+	bare := k.Task(602, 602, "ksoftirqd/0", 0).Set("flags", PFKThread)
 	tests := []struct {
 		task sk.Obj
 		want string
@@ -114,7 +114,7 @@ func TestTaskName(t *testing.T) {
 		{long, "a_long_kthread_name_past_comm"},
 		{short, "kthreadd"},
 		{bare, "ksoftirqd/0"},
-		{k.task(1, 1, "systemd", 0), "systemd"},
+		{k.Task(1, 1, "systemd", 0), "systemd"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -126,7 +126,7 @@ func TestTaskName(t *testing.T) {
 	}
 
 	// Before format_worker_id (6.12) the id is the comm as it stands.
-	k2 := newKernel(t, layout{})
+	k2 := newKernel(t, sk.LinuxLayout{})
 	k = k2
 	w := worker("kworker/3:0", 3, 0, 5, 0, "mm_percpu_wq", true, "", false)
 	if got, err := TaskName(k.value(t, "task_struct", w.Addr)); err != nil || got != "kworker/3:0+mm_percpu_wq" {
@@ -135,10 +135,10 @@ func TestTaskName(t *testing.T) {
 	// A worker whose struct worker is on an absent page: the comm and
 	// an error naming the page.
 	kt, _ := k.p.ReadU64(w.At("worker_private"))
-	wa := k.m.AllocPage(4096)
-	k.obj("kthread", kt).Set("data", wa)
-	k.m.Drop(wa)
-	if got, err := TaskName(k.value(t, "task_struct", w.Addr)); got != "kworker/3:0" || !errors.Is(err, sk.ErrFault) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", k.obj("worker", wa).At("pool"))) {
+	wa := k.M.AllocPage(4096)
+	k.Obj("kthread", kt).Set("data", wa)
+	k.M.Drop(wa)
+	if got, err := TaskName(k.value(t, "task_struct", w.Addr)); got != "kworker/3:0" || !errors.Is(err, sk.ErrFault) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", k.Obj("worker", wa).At("pool"))) {
 		t.Errorf("worker on an absent page: %q, %v", got, err)
 	}
 }
@@ -147,15 +147,15 @@ func TestTaskName(t *testing.T) {
 // task->thread_group; before 5.16 the CPU is task->cpu; before 5.14 the
 // state is task->state.
 func TestOldTaskLayout(t *testing.T) {
-	k := newKernel(t, layout{oldThreads: true, cpuInTask: true, oldState: true})
-	init := k.syms["init_task"]
-	p1 := k.task(1, 1, "init", init).Set("state", 1).Set("cpu", 1)
-	p7 := k.task(7, 7, "daemon", p1.Addr).Set("state", 0x402)
-	t8 := k.task(8, 7, "daemon-t1", p1.Addr).Set("cpu", 1)
-	t9 := k.task(9, 7, "daemon-t2", p1.Addr).Set("exit_state", 0x20) // EXIT_ZOMBIE
-	k.process(p1)
-	k.process(p7, t8, t9)
-	k.processes(p1, p7)
+	k := newKernel(t, sk.LinuxLayout{OldThreads: true, CPUInTask: true, OldState: true})
+	init := k.Syms["init_task"]
+	p1 := k.Task(1, 1, "init", init).Set("state", 1).Set("cpu", 1)
+	p7 := k.Task(7, 7, "daemon", p1.Addr).Set("state", 0x402)
+	t8 := k.Task(8, 7, "daemon-t1", p1.Addr).Set("cpu", 1)
+	t9 := k.Task(9, 7, "daemon-t2", p1.Addr).Set("exit_state", 0x20) // EXIT_ZOMBIE
+	k.Process(p1)
+	k.Process(p7, t8, t9)
+	k.Processes(p1, p7)
 	var got []string
 	for task, err := range ForEachTask(k.p) {
 		if err != nil {
@@ -194,7 +194,7 @@ func TestOldTaskLayout(t *testing.T) {
 		t.Errorf("stopped after %d", n)
 	}
 	// A pointer to a task walks the same.
-	pt := k.p.Pointer(k.s("task_struct"), p7.Addr)
+	pt := k.p.Pointer(k.S("task_struct"), p7.Addr)
 	n = 0
 	for _, err := range ForEachThread(pt) {
 		if err != nil {
@@ -206,7 +206,7 @@ func TestOldTaskLayout(t *testing.T) {
 		t.Errorf("threads of a pointer: %d", n)
 	}
 	// The ring broken: prev of t9 does not point back.
-	k.m.U64(t9.At("thread_group")+8, 0)
+	k.M.U64(t9.At("thread_group")+8, 0)
 	var werr error
 	for _, err := range ForEachThread(k.value(t, "task_struct", p7.Addr)) {
 		werr = err
@@ -217,20 +217,20 @@ func TestOldTaskLayout(t *testing.T) {
 }
 
 func TestNewTaskErrors(t *testing.T) {
-	k := newKernel(t, layout{})
-	p1 := k.task(1, 1, "init", k.syms["init_task"]).Set("flags", 0x400100)
+	k := newKernel(t, sk.LinuxLayout{})
+	p1 := k.Task(1, 1, "init", k.Syms["init_task"]).Set("flags", 0x400100)
 	if tk, err := NewTask(k.value(t, "task_struct", p1.Addr)); err != nil || tk.Flags != 0x400100 || tk.IsKThread() {
 		t.Errorf("NewTask: %+v, %v", tk, err)
 	}
-	kt := k.task(2, 2, "kthreadd", 0).Set("flags", PFKThread)
+	kt := k.Task(2, 2, "kthreadd", 0).Set("flags", PFKThread)
 	if tk, err := NewTask(k.value(t, "task_struct", kt.Addr)); err != nil || !tk.IsKThread() {
 		t.Errorf("kthreadd: %+v, %v", tk, err)
 	}
 	// A NULL task pointer, and a task whose parent is on an absent page.
-	if _, err := NewTask(k.p.Pointer(k.s("task_struct"), 0)); !errors.Is(err, objects.ErrCorrupt) {
+	if _, err := NewTask(k.p.Pointer(k.S("task_struct"), 0)); !errors.Is(err, objects.ErrCorrupt) {
 		t.Errorf("NULL task: %v", err)
 	}
-	orphan := k.task(3, 3, "orphan", 0xffff888077700000)
+	orphan := k.Task(3, 3, "orphan", 0xffff888077700000)
 	if _, err := NewTask(k.value(t, "task_struct", orphan.Addr)); !errors.Is(err, sk.ErrFault) || !strings.Contains(err.Error(), fmt.Sprintf("task %#x", orphan.Addr)) {
 		t.Errorf("parent on an absent page: %v", err)
 	}
@@ -245,16 +245,16 @@ func TestNewTaskErrors(t *testing.T) {
 // TestPanicCPU: kernel/panic.c's panic_cpu, PANIC_CPU_INVALID (-1) until
 // a CPU panics.
 func TestPanicCPU(t *testing.T) {
-	k := newKernel(t, layout{})
+	k := newKernel(t, sk.LinuxLayout{})
 	if _, _, err := PanicCPU(k.p); !errors.Is(err, objects.ErrNotFound) {
 		t.Errorf("no panic_cpu: %v", err)
 	}
-	a := k.m.Global(k.syms, "panic_cpu", 4)
-	k.m.U32(a, 0xffffffff)
+	a := k.M.Global(k.Syms, "panic_cpu", 4)
+	k.M.U32(a, 0xffffffff)
 	if c, ok, err := PanicCPU(k.p); err != nil || ok || c != -1 {
 		t.Errorf("no panic: %d, %v, %v", c, ok, err)
 	}
-	k.m.U32(a, 1)
+	k.M.U32(a, 1)
 	if c, ok, err := PanicCPU(k.p); err != nil || !ok || c != 1 {
 		t.Errorf("panic on CPU 1: %d, %v, %v", c, ok, err)
 	}
