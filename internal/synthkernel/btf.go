@@ -19,7 +19,7 @@ import (
 //	spec := b.Spec(t)
 type BTF struct {
 	// The integer types under vmlinux BTF's names.
-	Char, U8, U16, U32, Int, S64, U64, Long, ULong, Bool *btf.Int
+	Char, U8, S16, U16, U32, Int, S64, U64, Long, ULong, Bool *btf.Int
 	// VoidPtr is void *.
 	VoidPtr *btf.Pointer
 
@@ -31,11 +31,12 @@ type BTF struct {
 }
 
 // NewBTF returns a builder holding the integer types, their kernel
-// typedefs (u8, u16, u32, u64, s32, s64) and void *.
+// typedefs (u8, s16, u16, u32, s32, u64, s64) and void *.
 func NewBTF() *BTF {
 	b := &BTF{
 		Char:    &btf.Int{Name: "char", Size: 1, Encoding: btf.Signed | btf.Char},
 		U8:      &btf.Int{Name: "unsigned char", Size: 1},
+		S16:     &btf.Int{Name: "short int", Size: 2, Encoding: btf.Signed},
 		U16:     &btf.Int{Name: "short unsigned int", Size: 2},
 		U32:     &btf.Int{Name: "unsigned int", Size: 4},
 		Int:     &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed},
@@ -48,8 +49,9 @@ func NewBTF() *BTF {
 		structs: map[string]*btf.Struct{},
 		others:  map[string]btf.Type{},
 	}
-	b.types = append(b.types, b.Char, b.U8, b.U16, b.U32, b.Int, b.S64, b.U64, b.Long, b.ULong, b.Bool, b.VoidPtr)
+	b.types = append(b.types, b.Char, b.U8, b.S16, b.U16, b.U32, b.Int, b.S64, b.U64, b.Long, b.ULong, b.Bool, b.VoidPtr)
 	b.Typedef("u8", b.U8)
+	b.Typedef("s16", b.S16)
 	b.Typedef("u16", b.U16)
 	b.Typedef("u32", b.U32)
 	b.Typedef("s32", b.Int)
