@@ -284,11 +284,11 @@ func TestProgDamage(t *testing.T) {
 	aux2.Set("id", 2)
 
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func()
-		fix   func()
-		want  error
-		where string
+		fix    func()
+		want   error
+		where  string
 	}{
 		{"NULL aux", func() { p1.Set("aux", 0) }, func() { p1.Set("aux", aux1.Addr) }, objects.ErrCorrupt, fmt.Sprintf("%#x", p1.Addr)},
 		{"used_map_cnt", func() { aux1.Set("used_map_cnt", 1<<20) }, func() { aux1.Set("used_map_cnt", 2) }, objects.ErrCorrupt, "bpf prog 1"},
