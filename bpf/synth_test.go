@@ -200,6 +200,8 @@ func bpfTypes(b *sk.BTF) {
 	b.Struct("bpf_verifier_ops", F("get_func_proto", fp), F("is_valid_access", fp), F("convert_ctx_access", fp))
 	b.Struct("__sk_buff", F("len", u32), F("pkt_type", u32), F("mark", u32))
 	b.Struct("sk_buff", F("next", b.VoidPtr), F("len", u32), F("mark", u32))
+	// A kfunc, as vmlinux BTF declares one.
+	b.Add(&btf.Func{Name: "bpf_kfunc_example", Type: &btf.FuncProto{Return: s32}, Linkage: btf.GlobalFunc})
 }
 
 func newBPF(t *testing.T) *bpfKernel {
