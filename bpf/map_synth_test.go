@@ -138,7 +138,11 @@ func TestHashMaps(t *testing.T) {
 	}
 	pe := k.elem(pc, 0, u32b(7), u64b(valOff))
 	k.chain(pc, 5, pe)
-	pc.h.Set("count.counter", 1)
+	// The element count: the per-CPU counter's sum (count 0, one on
+	// CPU 0), not the atomic count, which the map does not use.
+	pc.h.Set("count.counter", 5).Set("use_percpu_counter", 1).Set("pcount.counters", 0x5100)
+	k.M.U32(sk.PerCPUAddr(0, 0x5100), 1)
+	k.M.U32(sk.PerCPUAddr(1, 0x5100), 0)
 
 	// LRU hash map 12 with one element.
 	lru := k.htab(12, MapTypeLRUHash, 8, 4, 2, 2, true)
@@ -196,6 +200,16 @@ func TestHashMaps(t *testing.T) {
 	if ml, err := m.Memlock(); err != nil || ml != want {
 		t.Errorf("per-CPU memlock %d, %v; want %d", ml, err, want)
 	}
+	// A per-CPU value larger than PCPU_MIN_UNIT_SIZE: the element, with
+	// its error, and no read of that size.
+	pc.m.Set("value_size", 1<<31)
+	big, _ := MapByID(k.p, 11)
+	for e, err := range big.Entries() {
+		if err != nil || !errors.Is(e.Err, objects.ErrCorrupt) {
+			t.Errorf("per-CPU value_size 1<<31: %v, %v", e.Err, err)
+		}
+	}
+	pc.m.Set("value_size", 4)
 	// The per-CPU value on an absent page: the element, with its error.
 	k.M.U64(pe+48+8, 0x7000)
 	for e, err := range m.Entries() {
@@ -337,6 +351,15 @@ func TestArrayMaps(t *testing.T) {
 	// BPF_F_MMAPABLE: both parts page-aligned.
 	if ml, err := m.Memlock(); err != nil || ml != 4096+8192 {
 		t.Errorf("mmapable memlock %d, %v", ml, err)
+	}
+
+	// A value larger than KMALLOC_MAX_SIZE is refused before it sizes
+	// a read.
+	arr.Set("elem_size", 1<<29)
+	m20.Set("value_size", 1<<29)
+	m, _ = MapByID(k.p, 20)
+	if _, err := walkErr(m.Entries()); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), "elem_size 536870912") {
+		t.Errorf("elem_size 1<<29: %v", err)
 	}
 
 	m, err = MapByID(k.p, 22)
@@ -508,6 +531,14 @@ func TestLPMTrie(t *testing.T) {
 	tr.Set("data_size", 16)
 	if _, err := walkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) {
 		t.Errorf("data_size 16 for key_size 8: %v", err)
+	}
+	// A data_size past LPM_DATA_SIZE_MAX, even with a key_size to match,
+	// is refused before it sizes a read.
+	tr.Set("data_size", 0x7ffffffc)
+	m.Set("key_size", 0x80000000)
+	mp, _ = MapByID(k.p, 30)
+	if _, err := walkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), "data_size 2147483644") {
+		t.Errorf("data_size 0x7ffffffc: %v", err)
 	}
 }
 

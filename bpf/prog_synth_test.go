@@ -228,6 +228,15 @@ func TestProgs(t *testing.T) {
 	if n := p2.FullName(); n != "a_long_function" {
 		t.Errorf("FullName without BTF = %q", n)
 	}
+	// bpftool's get_prog_full_name: a name that fills aux->name's 15
+	// bytes is completed from BTF when the program has func_info.
+	withBTF := *p2
+	withBTF.Aux = p1.Aux
+	withBTF.BTFAddr = p1.BTFAddr
+	withBTF.Name = "a_long_function"
+	if n := withBTF.FullName(); n != "a_long_function_name" {
+		t.Errorf("FullName from BTF = %q", n)
+	}
 	if _, ok := p2.BTFFuncName(); ok {
 		t.Errorf("BTFFuncName without BTF")
 	}
