@@ -294,7 +294,7 @@ func TestProgDamage(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		break_ func()
+		damage func()
 		fix    func()
 		want   error
 		where  string
@@ -307,7 +307,7 @@ func TestProgDamage(t *testing.T) {
 			func() { k.M.U64(must(k.p.ReadU64(aux1.At("used_maps"))), objs["m3"].Addr) }, sk.ErrFault, "0xffff888077000000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.break_()
+			tc.damage()
 			defer tc.fix()
 			var errs []error
 			n := 0
