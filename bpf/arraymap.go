@@ -27,7 +27,8 @@ func (m *Map) arrayEntries(yield func(*MapEntry, error) bool) error {
 		want = 8
 		es = 8 // pptrs[]
 	}
-	if es < want || es > 1<<30 {
+	// array_map_alloc_check refuses values larger than KMALLOC_MAX_SIZE.
+	if es < want || es > kmallocMaxSize || uint64(m.ValueSize) > kmallocMaxSize {
 		return fmt.Errorf("map %d: array at %#x: elem_size %d for value_size %d: %w", m.ID, arr.Addr(), es, m.ValueSize, objects.ErrCorrupt)
 	}
 	member := "value"
@@ -85,6 +86,9 @@ func (m *Map) arrayEntries(yield func(*MapEntry, error) bool) error {
 	}
 	return nil
 }
+
+// kmallocMaxSize is x86-64's KMALLOC_MAX_SIZE (4 MiB).
+const kmallocMaxSize = 4 << 20
 
 // fdArrayEntries walks a prog_array or perf_event_array: struct
 // bpf_array's ptrs[i], a struct bpf_prog (whose id user space reads as

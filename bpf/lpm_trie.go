@@ -26,7 +26,9 @@ func (m *Map) lpmEntries(yield func(*MapEntry, error) bool) error {
 	if err != nil {
 		return err
 	}
-	if ds+4 != uint64(m.KeySize) {
+	// LPM_DATA_SIZE_MAX: trie_alloc refuses longer keys; a larger
+	// data_size is corruption, and would size every node read.
+	if ds+4 != uint64(m.KeySize) || ds > lpmDataSizeMax {
 		return fmt.Errorf("map %d: lpm trie at %#x: data_size %d for key_size %d: %w", m.ID, tr.Addr(), ds, m.KeySize, objects.ErrCorrupt)
 	}
 	childOff, _, err := p.MemberOffset("struct lpm_trie_node", "child")
@@ -81,6 +83,9 @@ func (m *Map) lpmEntries(yield func(*MapEntry, error) bool) error {
 	}
 	return stopped(walk(root, 0))
 }
+
+// lpmDataSizeMax is LPM_DATA_SIZE_MAX (kernel/bpf/lpm_trie.c).
+const lpmDataSizeMax = 256
 
 // lpmLookup finds the longest prefix matching key, as trie_lookup_elem.
 func (m *Map) lpmLookup(key []byte) (*MapEntry, error) {

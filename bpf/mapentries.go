@@ -101,9 +101,19 @@ func stopped(err error) error {
 	return err
 }
 
+// pcpuMinUnitSize is PCPU_MIN_UNIT_SIZE (32 KiB), the largest value of
+// a per-CPU map.
+const pcpuMinUnitSize = 32 << 10
+
 // readPerCPU fills e.PerCPU with the value at the per-CPU address pptr.
 func (m *Map) readPerCPU(e *MapEntry, pptr uint64, offs []uint64) {
 	p := m.Obj.Program()
+	if m.ValueSize > pcpuMinUnitSize {
+		// The per-CPU maps refuse larger values (PCPU_MIN_UNIT_SIZE).
+		e.Err = fmt.Errorf("per-CPU value_size %d: %w", m.ValueSize, objects.ErrCorrupt)
+		e.PerCPU = nil
+		return
+	}
 	if cap(e.PerCPU) < len(offs) {
 		e.PerCPU = make([][]byte, len(offs))
 	}

@@ -3,6 +3,20 @@
 // table, and BTF built from cilium/ebpf/btf types. Tests then open them
 // with objects.NewProgram. Expected values come from what the test wrote,
 // laid out as the kernel's headers define the structures.
+//
+// The parts:
+//   - Mem: sparse memory (Write, U64..., Drop for a page a dump lacks),
+//     Alloc/AllocPage/Global to place objects, and builders of the
+//     kernel's containers: List, Hlist, RBTree, XArray, IDR, CPUs.
+//   - BTF: kernel-shaped types (C layout of just the members declared,
+//     At for a fixed offset, Bitfield), enums, typedefs, per-CPU
+//     variables, and the containers' own types (ListHead, IDR, ...).
+//   - Obj: writes an object's members by name (Set, Str, Bytes, At), at
+//     the offsets its BTF type gives, so a test never hand-types one.
+//   - Kernel (linux.go): the Linux types the walkers read (tasks,
+//     runqueues, workers, files, mounts, dentries, timekeeper, modules,
+//     printk), in the newest or an older layout, with builders of
+//     tasks, thread groups, fdtables, dentries, mounts and namespaces.
 package synthkernel
 
 import (
@@ -20,7 +34,11 @@ var ErrFault = errors.New("synthetic fault")
 
 // Mem is sparse memory: 4 KiB pages, made when first written; reading a
 // page never written faults (ErrFault). It satisfies objects.Memory.
-type Mem struct{ pages map[uint64][]byte }
+type Mem struct {
+	pages map[uint64][]byte
+	next  uint64 // Alloc's next address
+	stat  uint64 // Global's
+}
 
 // NewMem returns empty memory.
 func NewMem() *Mem { return &Mem{pages: map[uint64][]byte{}} }
