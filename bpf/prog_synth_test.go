@@ -230,10 +230,7 @@ func TestProgs(t *testing.T) {
 	}
 	// bpftool's get_prog_full_name: a name that fills aux->name's 15
 	// bytes is completed from BTF when the program has func_info.
-	withBTF := *p2
-	withBTF.Aux = p1.Aux
-	withBTF.BTFAddr = p1.BTFAddr
-	withBTF.Name = "a_long_function"
+	withBTF := &Prog{Obj: p2.Obj, Aux: p1.Aux, ID: p2.ID, BTFAddr: p1.BTFAddr, Name: "a_long_function"}
 	if n := withBTF.FullName(); n != "a_long_function_name" {
 		t.Errorf("FullName from BTF = %q", n)
 	}

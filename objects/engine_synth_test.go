@@ -182,12 +182,12 @@ func TestReadPointers(t *testing.T) {
 }
 
 func TestPerCPU(t *testing.T) {
-	p, m, _, syms := engineKernel(t)
+	p, _, _, _ := engineKernel(t)
 	// No nr_cpu_ids symbol yet.
 	if _, err := p.PossibleCPUs(); !errors.Is(err, ErrNotFound) {
 		t.Errorf("PossibleCPUs without nr_cpu_ids: %v", err)
 	}
-	p, m, _, syms = engineKernel(t)
+	p, m, _, syms := engineKernel(t)
 	// CPUs 0 and 2 possible (mask 0b101), nr_cpu_ids 3;
 	// __per_cpu_offset[cpu] = 0xffff888070000000 + cpu<<20.
 	syms["nr_cpu_ids"] = 0xffffffff82000000
@@ -307,8 +307,8 @@ func firstErr[T any](seq func(func(T, error) bool)) (int, error) {
 
 func TestHexAndProbe(t *testing.T) {
 	h := Hex(0xffffffff81000000)
-	if h.String() != "0xffffffff81000000" {
-		t.Errorf("String %s", h)
+	if b, err := h.MarshalText(); err != nil || string(b) != "0xffffffff81000000" {
+		t.Errorf("MarshalText %s, %v", b, err)
 	}
 	j, err := json.Marshal(struct{ A *Hex }{HexPtr(0x10)})
 	if err != nil || string(j) != `{"A":"0x10"}` {
@@ -324,7 +324,8 @@ func TestHexAndProbe(t *testing.T) {
 	p, _, _, _ := engineKernel(t)
 	calls := 0
 	f := func() bool { calls++; return true }
-	if !p.Probe("x", f) || !p.Probe("x", f) || calls != 1 {
+	first, second := p.Probe("x", f), p.Probe("x", f)
+	if !first || !second || calls != 1 {
 		t.Errorf("Probe asked %d times", calls)
 	}
 	if _, err := p.Symbol("nothing"); !errors.Is(err, ErrNotFound) {
