@@ -48,10 +48,19 @@ func loadTruthSyms(t testing.TB, path string) truthSyms {
 	return s
 }
 
-// labSpecs loads vmlinux BTF from each built scenario's ELF dump.
-func labSpecs(t testing.TB) map[string]*Spec {
+// labKernel is a built scenario's ELF dump with its vmlinux BTF, read
+// with the truth's symbols.
+type labKernel struct {
+	sc   *labdata.Scenario
+	mem  Memory
+	syms truthSyms
+	spec *Spec
+}
+
+// labKernels opens each built scenario's ELF dump.
+func labKernels(t testing.TB) []labKernel {
 	t.Helper()
-	out := map[string]*Spec{}
+	var out []labKernel
 	if _, err := labdata.Load("basic"); err != nil {
 		return out
 	}
@@ -72,11 +81,49 @@ func labSpecs(t testing.TB) map[string]*Spec {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := FromMemory(k, loadTruthSyms(t, sc.Path("truth/kallsyms.txt")))
+		syms := loadTruthSyms(t, sc.Path("truth/kallsyms.txt"))
+		s, err := FromMemory(k, syms)
 		if err != nil {
 			t.Fatalf("%s: %v", sc.Scenario, err)
 		}
-		out[sc.Scenario] = s
+		out = append(out, labKernel{sc, k, syms, s})
 	}
 	return out
+}
+
+// labSpecs is labKernels' vmlinux BTF by scenario.
+func labSpecs(t testing.TB) map[string]*Spec {
+	t.Helper()
+	out := map[string]*Spec{}
+	for _, lk := range labKernels(t) {
+		out[lk.sc.Scenario] = lk.spec
+	}
+	return out
+}
+
+// TestLabModulesBTF: every module's split BTF in btf_modules loads, and
+// belongs to a module the guest listed.
+func TestLabModulesBTF(t *testing.T) {
+	for _, lk := range labKernels(t) {
+		sc := lk.sc
+		mods, problems, err := LoadModules(lk.mem, lk.syms, lk.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pr := range problems {
+			t.Errorf("%s: module %s: %v", sc.Scenario, pr.Module, pr.Err)
+		}
+		b, _ := os.ReadFile(sc.Path("truth/modules.txt"))
+		var names []string
+		for _, m := range mods {
+			names = append(names, m.Name)
+			if !strings.Contains(string(b), m.Name+" ") {
+				t.Errorf("module %s is not in modules.txt", m.Name)
+			}
+		}
+		t.Logf("%s: module BTF of %v", sc.Scenario, names)
+		if len(mods) == 0 {
+			t.Errorf("%s: no module BTF", sc.Scenario)
+		}
+	}
 }

@@ -1,11 +1,9 @@
 package linux_test
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -143,34 +141,13 @@ func TestLabCurrentTask(t *testing.T) {
 	}
 }
 
-// truthKallsyms reads truth/kallsyms.txt's lines of modules (and [bpf])
-// as "ADDR TYPE NAME [MOD]" strings.
-func truthKallsyms(t *testing.T, path string, bpf bool) map[string]bool {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) != 4 || fs[3] == "[__builtin__ftrace]" || (fs[3] == "[bpf]") != bpf {
-			continue
-		}
-		out[strings.Join(fs, " ")] = true
-	}
-	return out
-}
-
 // TestLabModuleKallsyms: the module symbols read from each dump are the
 // guest's /proc/kallsyms module lines: address, type letter, name.
 func TestLabModuleKallsyms(t *testing.T) {
 	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
 		t.Run(name, func(t *testing.T) {
 			sc := labkernel.Scenario(name)
-			truth := truthKallsyms(t, sc.Path("truth/kallsyms.txt"), false)
+			truth := labdata.KallsymsLines(t, sc.Path("truth/kallsyms.txt"), false)
 			tab := kallsyms.FromMemory(nil, kallsyms.Locations{})
 			if err := linux.AddModuleSymbols(p, tab); err != nil {
 				t.Fatal(err)
@@ -181,7 +158,7 @@ func TestLabModuleKallsyms(t *testing.T) {
 					got[fmt.Sprintf("%016x %c %s [%s]", s.Addr, s.Type, s.Name, s.Module)] = true
 				}
 			}
-			compareSets(t, "module symbols", got, truth)
+			labdata.CompareSets(t, "module symbols", got, truth)
 		})
 	}
 }
@@ -225,35 +202,6 @@ func TestLabModules(t *testing.T) {
 			t.Logf("%d modules match /proc/modules (size, refcount, address)", len(truth))
 		})
 	}
-}
-
-func compareSets(t *testing.T, what string, got, truth map[string]bool) {
-	t.Helper()
-	var missing, extra []string
-	for k := range truth {
-		if !got[k] {
-			missing = append(missing, k)
-		}
-	}
-	for k := range got {
-		if !truth[k] {
-			extra = append(extra, k)
-		}
-	}
-	t.Logf("%s: %d in the truth, %d read, %d missing, %d extra", what, len(truth), len(got), len(missing), len(extra))
-	if len(truth) == 0 {
-		t.Errorf("%s: none in the truth", what)
-	}
-	if len(missing) > 0 || len(extra) > 0 {
-		t.Errorf("%s: missing %d %v; extra %d %v", what, len(missing), head(missing, 10), len(extra), head(extra, 10))
-	}
-}
-
-func head(s []string, n int) []string {
-	if len(s) > n {
-		return append(s[:n:n], "... "+strconv.Itoa(len(s)-n)+" more")
-	}
-	return s
 }
 
 // TestLabPrintk: the records read from each dump print as the guest's

@@ -1,14 +1,15 @@
-package x86dis
+package x86dis_test
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/kinspect/kinspect/vmcore"
+	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/internal/labkernel"
+	"github.com/kinspect/kinspect/x86dis"
 )
 
 // TestKernelTextObjdump disassembles 4 MiB of the basic guest's kernel
@@ -23,26 +24,15 @@ func TestKernelTextObjdump(t *testing.T) {
 	if _, err := exec.LookPath("objdump"); err != nil {
 		t.Skip("no objdump")
 	}
-	home, _ := os.UserHomeDir()
-	d, err := vmcore.Open(home + "/.cache/kinspect-lab/basic/dumps/elf")
+	k := labkernel.Open(t, labdata.Require(t, "basic"), "elf")
+	start, err := k.Symbols().Addr(sym)
 	if err != nil {
-		t.Skip(err)
-	}
-	k, _ := d.Kernel()
-	var start uint64
-	f, _ := os.Open(home + "/.cache/kinspect-lab/basic/truth/kallsyms.txt")
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) == 3 && fs[2] == sym {
-			start, _ = strconv.ParseUint(fs[0], 16, 64)
-		}
+		t.Fatal(err)
 	}
 	start &^= 0xfff
 	b := make([]byte, 4<<20)
-	n, err := k.ReadVirt(b, start)
-	if err != nil {
-		t.Fatal(n, err)
+	if err := k.Program().Read(b, start); err != nil {
+		t.Fatal(err)
 	}
 	bin := t.TempDir() + "/text.bin"
 	os.WriteFile(bin, b, 0o644)
@@ -64,7 +54,7 @@ func TestKernelTextObjdump(t *testing.T) {
 	}
 	total, same := 0, 0
 	seen := map[string]int{}
-	for _, in := range Disassemble(b, start) {
+	for _, in := range x86dis.Disassemble(b, start) {
 		w, ok := want[in.Addr]
 		if !ok {
 			continue

@@ -4,11 +4,13 @@
 package labdata
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -224,4 +226,56 @@ func ReadJSON(tb testing.TB, path string, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		tb.Fatalf("%s: %v", path, err)
 	}
+}
+
+// KallsymsLines reads truth/kallsyms.txt's lines of modules (and [bpf])
+// as "ADDR TYPE NAME [MOD]" strings.
+func KallsymsLines(t testing.TB, path string, bpf bool) map[string]bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) != 4 || fs[3] == "[__builtin__ftrace]" || (fs[3] == "[bpf]") != bpf {
+			continue
+		}
+		out[strings.Join(fs, " ")] = true
+	}
+	return out
+}
+
+// CompareSets fails the test when got and truth differ, naming up to ten
+// missing and extra elements.
+func CompareSets(t testing.TB, what string, got, truth map[string]bool) {
+	t.Helper()
+	var missing, extra []string
+	for k := range truth {
+		if !got[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range got {
+		if !truth[k] {
+			extra = append(extra, k)
+		}
+	}
+	t.Logf("%s: %d in the truth, %d read, %d missing, %d extra", what, len(truth), len(got), len(missing), len(extra))
+	if len(truth) == 0 {
+		t.Errorf("%s: none in the truth", what)
+	}
+	if len(missing) > 0 || len(extra) > 0 {
+		t.Errorf("%s: missing %d %v; extra %d %v", what, len(missing), head(missing, 10), len(extra), head(extra, 10))
+	}
+}
+
+func head(s []string, n int) []string {
+	if len(s) > n {
+		return append(s[:n:n], "... "+strconv.Itoa(len(s)-n)+" more")
+	}
+	return s
 }
