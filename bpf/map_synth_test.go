@@ -183,7 +183,7 @@ func TestHashMaps(t *testing.T) {
 	}
 	// The kernel counts 4 elements, the array links 3.
 	k.M.U64(sk.PerCPUAddr(1, countOff), 2)
-	if _, err := walkErr(m.EntriesIn(OrderMemory)); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", h.elems)) {
+	if _, err := sk.WalkErr(m.EntriesIn(OrderMemory)); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", h.elems)) {
 		t.Errorf("count mismatch: %v", err)
 	}
 
@@ -257,7 +257,7 @@ func TestHashMapDamage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.do()
-			n, err := walkErr(m.Entries())
+			n, err := sk.WalkErr(m.Entries())
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.where) {
 				t.Errorf("after %d: %v", n, err)
 			}
@@ -358,7 +358,7 @@ func TestArrayMaps(t *testing.T) {
 	arr.Set("elem_size", 1<<29)
 	m20.Set("value_size", 1<<29)
 	m, _ = MapByID(k.p, 20)
-	if _, err := walkErr(m.Entries()); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), "elem_size 536870912") {
+	if _, err := sk.WalkErr(m.Entries()); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), "elem_size 536870912") {
 		t.Errorf("elem_size 1<<29: %v", err)
 	}
 
@@ -521,15 +521,15 @@ func TestLPMTrie(t *testing.T) {
 	}
 	// A child pointing back at the root: a cycle, named.
 	b.Set("child[0]", root.Addr)
-	if _, err := walkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", root.Addr)) {
+	if _, err := sk.WalkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", root.Addr)) {
 		t.Errorf("cyclic trie: %v", err)
 	}
 	b.Set("child[0]", 0xffff888077000000)
-	if _, err := walkErr(mp.Entries()); !errors.Is(err, sk.ErrFault) || !strings.Contains(err.Error(), "0xffff888077000000") {
+	if _, err := sk.WalkErr(mp.Entries()); !errors.Is(err, sk.ErrFault) || !strings.Contains(err.Error(), "0xffff888077000000") {
 		t.Errorf("absent node: %v", err)
 	}
 	tr.Set("data_size", 16)
-	if _, err := walkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) {
+	if _, err := sk.WalkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) {
 		t.Errorf("data_size 16 for key_size 8: %v", err)
 	}
 	// A data_size past LPM_DATA_SIZE_MAX, even with a key_size to match,
@@ -537,7 +537,7 @@ func TestLPMTrie(t *testing.T) {
 	tr.Set("data_size", 0x7ffffffc)
 	m.Set("key_size", 0x80000000)
 	mp, _ = MapByID(k.p, 30)
-	if _, err := walkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), "data_size 2147483644") {
+	if _, err := sk.WalkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), "data_size 2147483644") {
 		t.Errorf("data_size 0x7ffffffc: %v", err)
 	}
 }
@@ -611,7 +611,7 @@ func TestStackQueueRingbuf(t *testing.T) {
 	}
 	q.Set("head", 9)
 	mp, _ = MapByID(k.p, 32)
-	if _, err := walkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", q.Addr)) {
+	if _, err := sk.WalkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", q.Addr)) {
 		t.Errorf("head past size: %v", err)
 	}
 
@@ -640,7 +640,7 @@ func TestStackQueueRingbuf(t *testing.T) {
 		t.Errorf("ringbuf memlock %d, %v", ml, err)
 	}
 	rb.Set("producer_pos", 8192+4080+20)
-	if _, err := walkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) {
+	if _, err := sk.WalkErr(mp.Entries()); !errors.Is(err, objects.ErrCorrupt) {
 		t.Errorf("a record past the producer: %v", err)
 	}
 	rb.Set("mask", 4094)
@@ -712,7 +712,7 @@ func TestMapInfoAndBTF(t *testing.T) {
 	if mp.TypeName != "99" {
 		t.Errorf("an unknown type is named %q", mp.TypeName)
 	}
-	if _, err := walkErr(mp.Entries()); !errors.Is(err, objects.ErrNotSupported) {
+	if _, err := sk.WalkErr(mp.Entries()); !errors.Is(err, objects.ErrNotSupported) {
 		t.Errorf("entries of type 99: %v", err)
 	}
 	if _, err := mp.Memlock(); !errors.Is(err, objects.ErrNotSupported) {
@@ -740,13 +740,3 @@ func TestMapInfoAndBTF(t *testing.T) {
 	}
 }
 
-func walkErr[T any](seq func(func(T, error) bool)) (int, error) {
-	n := 0
-	for _, err := range seq {
-		if err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}

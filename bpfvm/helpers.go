@@ -116,6 +116,19 @@ func (m *Machine) checkBuf(addr, n uint64, write bool) error {
 	return m.Check(addr, int(n), write)
 }
 
+// readBuf reads a helper's input buffer (checked first, so that a size a
+// verified program cannot pass allocates nothing).
+func (m *Machine) readBuf(addr, n uint64) ([]byte, error) {
+	if err := m.checkBuf(addr, n, false); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, n)
+	if err := m.Read(addr, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
 // StandardHelpers returns a registry of the helpers that need no kernel
 // object (their kallsyms names):
 //
@@ -305,11 +318,8 @@ func helperRingbufOutput(m *Machine, a [5]uint64) (uint64, error) {
 	if flags&^rbWakeupFlags != 0 {
 		return Errno(errnoEINVAL), nil
 	}
-	if err := m.checkBuf(data, size, false); err != nil {
-		return 0, err
-	}
-	buf := make([]byte, size)
-	if err := m.Read(data, buf); err != nil {
+	buf, err := m.readBuf(data, size)
+	if err != nil {
 		return 0, err
 	}
 	m.Record(Output{Helper: "bpf_ringbuf_output", Map: mp, Flags: flags, Data: buf})
@@ -365,11 +375,8 @@ func perfOutput(name string) HelperFunc {
 		if flags&^perfIndexMask != 0 {
 			return Errno(errnoEINVAL), nil
 		}
-		if err := m.checkBuf(data, size, false); err != nil {
-			return 0, err
-		}
-		buf := make([]byte, size)
-		if err := m.Read(data, buf); err != nil {
+		buf, err := m.readBuf(data, size)
+		if err != nil {
 			return 0, err
 		}
 		cpu := uint32(flags & perfIndexMask)

@@ -179,30 +179,20 @@ func TestForEachFile(t *testing.T) {
 	filesAddr, _ := k.p.ReadU64(k.Obj("task_struct", task.Addr).At("files"))
 	fdt, _ := k.p.ReadU64(k.Obj("files_struct", filesAddr).At("fdt"))
 	k.Obj("fdtable", fdt).Set("max_fds", 1<<30)
-	if _, err := firstErr(ForEachFile(k.value(t, "task_struct", task.Addr))); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", fdt)) {
+	if _, err := sk.WalkErr(ForEachFile(k.value(t, "task_struct", task.Addr))); !errors.Is(err, objects.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", fdt)) {
 		t.Errorf("max_fds 1<<30: %v", err)
 	}
 	arr := k.M.AllocPage(8 * 600)
 	k.Obj("fdtable", fdt).Set("max_fds", 600).Set("fd", arr)
 	k.M.Drop(arr)
-	if _, err := firstErr(ForEachFile(k.value(t, "task_struct", task.Addr))); !errors.Is(err, sk.ErrFault) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", fdt)) {
+	if _, err := sk.WalkErr(ForEachFile(k.value(t, "task_struct", task.Addr))); !errors.Is(err, sk.ErrFault) || !strings.Contains(err.Error(), fmt.Sprintf("%#x", fdt)) {
 		t.Errorf("absent fd array: %v", err)
 	}
-	if _, err := firstErr(ForEachFile(k.p.Pointer(k.S("task_struct"), 0))); !errors.Is(err, objects.ErrCorrupt) {
+	if _, err := sk.WalkErr(ForEachFile(k.p.Pointer(k.S("task_struct"), 0))); !errors.Is(err, objects.ErrCorrupt) {
 		t.Errorf("NULL task: %v", err)
 	}
 }
 
-func firstErr[T any](seq func(func(T, error) bool)) (int, error) {
-	n := 0
-	for _, err := range seq {
-		if err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
 
 // TestRealMinusBoot: offs_real - offs_boot of the timekeeper, in
 // tk_core (struct tk_data, 6.13+) or shadow_timekeeper.

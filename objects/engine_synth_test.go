@@ -283,27 +283,17 @@ func TestIDRBuilder(t *testing.T) {
 	if n != 1 {
 		t.Errorf("break after %d", n)
 	}
-	if _, err := firstErr(IDRForEachEntry(v, "struct nothing")); !errors.Is(err, ErrNotFound) {
+	if _, err := sk.WalkErr(IDRForEachEntry(v, "struct nothing")); !errors.Is(err, ErrNotFound) {
 		t.Errorf("IDR of an unknown type: %v", err)
 	}
 	// The page of the root node gone: the walk names the node.
 	head, _ := p.ReadU64(idr.Addr + 8)
 	m.Drop(head - 2)
-	if _, err := firstErr(IDRForEachEntry(v, "struct thing")); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%#x", head-2)) {
+	if _, err := sk.WalkErr(IDRForEachEntry(v, "struct thing")); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%#x", head-2)) {
 		t.Errorf("absent root node: %v", err)
 	}
 }
 
-func firstErr[T any](seq func(func(T, error) bool)) (int, error) {
-	n := 0
-	for _, err := range seq {
-		if err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
 
 func TestHexAndProbe(t *testing.T) {
 	h := Hex(0xffffffff81000000)

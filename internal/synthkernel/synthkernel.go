@@ -139,3 +139,16 @@ func Spec(tb testing.TB, types ...btf.Type) *btfload.Spec {
 	}
 	return s
 }
+
+// WalkErr runs a walker to its end or its first error: how many elements
+// came before it, and the error.
+func WalkErr[T any](seq func(func(T, error) bool)) (int, error) {
+	n := 0
+	for _, err := range seq {
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
