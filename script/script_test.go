@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -388,4 +389,23 @@ func FuzzParseAddr(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = ParseAddr(e.rt.ToValue(s))
 	})
+}
+
+// TestConsoleHexAddresses: the console prints kernel addresses in hex, as
+// drgn does, and other BigInts in decimal.
+func TestConsoleHexAddresses(t *testing.T) {
+	k := basic(t)
+	var out bytes.Buffer
+	e := k.engine(t, &out)
+	got := evalJS(t, e, `kernel.sym("init_task")`)
+	want, err := k.k.Symbols().Addr("init_task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got, fmt.Sprintf("addr: %#x", want)) {
+		t.Errorf("kernel.sym prints %s, want addr: %#x", got, want)
+	}
+	if got := evalJS(t, e, `[123n, 0xffffffff81000000n]`); got != "[123, 0xffffffff81000000]" {
+		t.Errorf("BigInts print as %s", got)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -163,6 +165,7 @@ func TestInfoLab(t *testing.T) {
 				if len(r.Problems) > 0 {
 					t.Errorf("%s: problems %v", f.Name, r.Problems)
 				}
+				checkInfoCPUs(t, s, f.Name, &r)
 				r.Dump = kinspect.DumpInfo{}
 				kernelPart, _ := json.Marshal(r)
 				if first == nil {
@@ -172,5 +175,54 @@ func TestInfoLab(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// panicLine is the console's "CPU: N PID: P Comm: C" after the panic.
+var panicLine = regexp.MustCompile(`CPU: (\d+) PID: (\d+) Comm: (\S+)`)
+
+// checkInfoCPUs checks info's panic CPU and each CPU's task against the
+// guest's own words: the spinner (workload.json) runs on its CPU; a
+// panicked guest's console names the panicking CPU and task after
+// "Kernel panic - not syncing"; a guest that did not panic has none.
+func checkInfoCPUs(t *testing.T, s *labdata.Scenario, format string, r *kinspect.Info) {
+	t.Helper()
+	var w struct {
+		Spinner struct {
+			TID  int    `json:"tid"`
+			Comm string `json:"comm"`
+			CPU  int    `json:"cpu"`
+		} `json:"spinner"`
+	}
+	labdata.ReadJSON(t, s.Path("truth/workload.json"), &w)
+	byCPU := map[int]kinspect.CPUInfo{}
+	for _, c := range r.CPUs {
+		byCPU[c.CPU] = c
+	}
+	if c := byCPU[w.Spinner.CPU]; c.PID != w.Spinner.TID || c.Comm != w.Spinner.Comm {
+		t.Errorf("%s: CPU %d runs %d %q, the spinner is %d %q", format, w.Spinner.CPU, c.PID, c.Comm, w.Spinner.TID, w.Spinner.Comm)
+	}
+	if !s.Panic {
+		if r.PanicCPU != nil {
+			t.Errorf("%s: panic CPU %d in a guest that did not panic", format, *r.PanicCPU)
+		}
+		return
+	}
+	con, err := os.ReadFile(s.Path("console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(con), "Kernel panic - not syncing")
+	m := panicLine.FindStringSubmatch(string(con[max(i, 0):]))
+	if i < 0 || m == nil {
+		t.Fatalf("the console has no panic report")
+	}
+	cpu, _ := strconv.Atoi(m[1])
+	pid, _ := strconv.Atoi(m[2])
+	if r.PanicCPU == nil || *r.PanicCPU != cpu {
+		t.Errorf("%s: panic CPU %v, the console says %d", format, r.PanicCPU, cpu)
+	}
+	if c := byCPU[cpu]; c.PID != pid || c.Comm != m[3] {
+		t.Errorf("%s: CPU %d runs %d %q, the console says %d %q", format, cpu, c.PID, c.Comm, pid, m[3])
 	}
 }
