@@ -12,21 +12,24 @@ import (
 
 // BacktraceFrame is one frame of a Backtrace, as bt prints it.
 type BacktraceFrame struct {
-	Index    int            `json:"index"`
-	PC       objects.Hex    `json:"pc"`
-	SP       objects.Hex    `json:"sp"`
-	BP       objects.Hex    `json:"bp"`
-	Slot     *objects.Hex   `json:"slot,omitempty"`
-	Stack    string         `json:"stack"`
-	Function string         `json:"function"`
-	Offset   uint64         `json:"offset"`
-	Size     uint64         `json:"size"`
-	Module   string         `json:"module,omitempty"`
-	Symbol   string         `json:"symbol"`
-	Signal   bool           `json:"signal,omitempty"`
-	Guess    bool           `json:"guess,omitempty"`
-	Regs     *BacktraceRegs `json:"regs,omitempty"`
-	BPF      *BacktraceBPF  `json:"bpf,omitempty"`
+	Index    int          `json:"index"`
+	PC       objects.Hex  `json:"pc"`
+	SP       objects.Hex  `json:"sp"`
+	BP       objects.Hex  `json:"bp"`
+	Slot     *objects.Hex `json:"slot,omitempty"`
+	Stack    string       `json:"stack"`
+	Function string       `json:"function"`
+	Offset   uint64       `json:"offset"`
+	Size     uint64       `json:"size"`
+	Module   string       `json:"module,omitempty"`
+	Symbol   string       `json:"symbol"`
+	Signal   bool         `json:"signal,omitempty"`
+	Guess    bool         `json:"guess,omitempty"`
+	// How says how a Guess frame was found: "frame pointer", "code
+	// analysis".
+	How  string         `json:"how,omitempty"`
+	Regs *BacktraceRegs `json:"regs,omitempty"`
+	BPF  *BacktraceBPF  `json:"bpf,omitempty"`
 }
 
 // BacktraceBPF is a BPF program frame's program; the line keys are
@@ -103,7 +106,7 @@ type Backtracer struct {
 
 // NewBacktracer loads the target's ORC tables. Errors are Load's.
 func NewBacktracer(k Target) (*Backtracer, error) {
-	ok, err := Load(k.Program(), k.Release())
+	ok, err := Load(k.Program(), k.Release(), WithSymbols(k.Symbols()))
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +267,7 @@ func (b *Backtracer) Task(t objects.Value) (*Backtrace, error) {
 		s := b.orc.Symbolize(b.syms, f)
 		bf := BacktraceFrame{Index: i, PC: objects.Hex(f.PC), SP: objects.Hex(f.SP), BP: objects.Hex(f.BP), Stack: f.Stack,
 			Function: s.Name, Offset: s.Offset, Size: s.Size, Module: s.Module, Symbol: s.String(),
-			Signal: f.Signal, Guess: f.Guess}
+			Signal: f.Signal, Guess: f.Guess, How: f.How}
 		if f.Slot != 0 {
 			sl := objects.Hex(f.Slot)
 			bf.Slot = &sl

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/kinspect/kinspect/kallsyms"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -39,6 +40,7 @@ type Kernel struct {
 	stacks   stackCache
 	syms     symbolCache
 	maxDepth int
+	symtab   *kallsyms.Table // for code analysis (WithSymbols)
 }
 
 // Option configures a Kernel.

@@ -29,10 +29,13 @@ type Frame struct {
 	// Signal says PC is an interrupted instruction, not a return
 	// address: symbolize PC itself, not PC-1.
 	Signal bool
-	// Guess says the frame was found by the frame pointer because the
-	// callee had no ORC data (BPF JIT code): what the kernel's unwinder
-	// also does (orc_fp_entry), but a guess, so the trace is unreliable.
+	// Guess says the frame was found without the callee's ORC data: by
+	// the frame pointer (BPF JIT code: what the kernel's unwinder also
+	// does, orc_fp_entry), or by following the callee's code (a function
+	// objtool left without ORC, such as __crash_kexec); How says which.
+	// The trace is then unreliable.
 	Guess bool
+	How   string
 }
 
 // Trace is a stack trace, innermost frame first.
@@ -258,22 +261,29 @@ func (st *state) next() (Frame, string, error) {
 		look--
 	}
 	e, _, err := k.Find(look)
-	guess := false
+	how := ""
 	if err != nil {
 		if !isNotFound(err) {
 			return Frame{}, "", fmt.Errorf("at %#x: %w", origIP, err)
 		}
 		// No ORC (BPF JIT code, ftrace trampolines): assume a frame
 		// pointer, as the kernel does with orc_fp_entry.
-		e, guess = st.fpEntry(), true
+		e, how = st.fpEntry(), "frame pointer"
 	} else {
 		switch e.Type {
 		case TypeUndefined:
-			return Frame{}, "", fmt.Errorf("at %#x: ORC entry is undefined (no unwind data for this code): %w", origIP, ErrCorrupt)
+			// objtool left the function without ORC on purpose
+			// (STACK_FRAME_NON_STANDARD): follow its code instead.
+			ae, aerr := k.analyze(st, look, origIP)
+			if aerr != nil {
+				return Frame{}, "", fmt.Errorf("at %#x: ORC entry is undefined (no unwind data for this code), and %v: %w", origIP, aerr, ErrCorrupt)
+			}
+			e, how = ae, "code analysis"
 		case TypeEndOfStack:
 			return Frame{}, "end of stack", nil
 		}
 	}
+	guess := how != ""
 
 	// The caller's stack pointer (the CFA).
 	var sp uint64
@@ -307,7 +317,7 @@ func (st *state) next() (Frame, string, error) {
 		}
 	}
 
-	f := Frame{Guess: guess}
+	f := Frame{Guess: guess, How: how}
 	switch e.Type {
 	case TypeCall:
 		slot := sp - 8

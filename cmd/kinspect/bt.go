@@ -134,7 +134,7 @@ func printBt(out io.Writer, results []*orc.Backtrace, full bool) {
 			}
 			fmt.Fprintf(w, " #%-2d [%016x] %s at %016x", f.Index, at, f.Symbol, uint64(f.PC))
 			if f.Guess {
-				fmt.Fprint(w, " (frame pointer)")
+				fmt.Fprintf(w, " (%s)", f.How)
 			}
 			fmt.Fprintln(w)
 			if f.BPF != nil {
