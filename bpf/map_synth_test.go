@@ -739,4 +739,3 @@ func TestMapInfoAndBTF(t *testing.T) {
 		t.Errorf("map on an absent page: %v", errs)
 	}
 }
-

@@ -193,7 +193,6 @@ func TestForEachFile(t *testing.T) {
 	}
 }
 
-
 // TestRealMinusBoot: offs_real - offs_boot of the timekeeper, in
 // tk_core (struct tk_data, 6.13+) or shadow_timekeeper.
 func TestRealMinusBoot(t *testing.T) {

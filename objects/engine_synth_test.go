@@ -294,7 +294,6 @@ func TestIDRBuilder(t *testing.T) {
 	}
 }
 
-
 func TestHexAndProbe(t *testing.T) {
 	h := Hex(0xffffffff81000000)
 	if b, err := h.MarshalText(); err != nil || string(b) != "0xffffffff81000000" {

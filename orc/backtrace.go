@@ -83,6 +83,23 @@ type Backtrace struct {
 	UnwindError string           `json:"unwind_error,omitempty"`
 	Frames      []BacktraceFrame `json:"frames"`
 	UserRegs    *BacktraceRegs   `json:"user_regs,omitempty"`
+	// Scanned are the other kernel text addresses on the stacks crossed:
+	// the kernel's "?" entries, kept apart as unreliable.
+	Scanned []BacktraceScan `json:"scanned"`
+}
+
+// BacktraceScan is a text address found by scanning a stack.
+type BacktraceScan struct {
+	Slot     objects.Hex `json:"slot"`
+	PC       objects.Hex `json:"pc"`
+	Stack    string      `json:"stack"`
+	Function string      `json:"function"`
+	Offset   uint64      `json:"offset"`
+	Size     uint64      `json:"size"`
+	Module   string      `json:"module,omitempty"`
+	Symbol   string      `json:"symbol"`
+	// After is the index of the frame above which it lies.
+	After int `json:"after"`
 }
 
 // Target is a kernel to unwind, with its symbols and saved CPU
@@ -282,6 +299,12 @@ func (b *Backtracer) Task(t objects.Value) (*Backtrace, error) {
 			}
 		}
 		r.Frames = append(r.Frames, bf)
+	}
+	r.Scanned = make([]BacktraceScan, 0, len(tr.Scan))
+	for _, sc := range tr.Scan {
+		s := b.orc.Symbolize(b.syms, Frame{PC: sc.PC})
+		r.Scanned = append(r.Scanned, BacktraceScan{Slot: objects.Hex(sc.Slot), PC: objects.Hex(sc.PC), Stack: sc.Stack,
+			Function: s.Name, Offset: s.Offset, Size: s.Size, Module: s.Module, Symbol: s.String(), After: sc.After})
 	}
 	return r, nil
 }

@@ -54,6 +54,71 @@ type Trace struct {
 	// Err says why the unwind stopped early (wraps ErrCorrupt, ErrFormat,
 	// or a memory error): the frames before it stand.
 	Err error
+	// Scan are the kernel text addresses on the stacks the unwind
+	// crossed that are not its return addresses: what the kernel's
+	// show_trace_log_lvl prints with a "?" (stale return addresses,
+	// function pointers), in stack order.
+	Scan []ScanEntry
+}
+
+// ScanEntry is a kernel text address found on a stack by scanning it.
+type ScanEntry struct {
+	// Slot is its stack address, PC the address, Stack the stack's name.
+	Slot, PC uint64
+	Stack    string
+	// After is the index of the frame whose stack range holds it.
+	After int
+}
+
+// maxScanWords bounds a stack scan (IRQ and task stacks are 16 KiB).
+const maxScanWords = 1 << 13
+
+// scan lists the text addresses on each stack the frames are on, from
+// the first frame on it up to the stack's end, but the frames' own
+// return addresses (show_trace_log_lvl's walk, "?" entries).
+func (st *state) scan(frames []Frame) []ScanEntry {
+	slots := map[uint64]bool{}
+	for _, f := range frames {
+		if f.Slot != 0 {
+			slots[f.Slot] = true
+		}
+	}
+	var out []ScanEntry
+	done := map[string]bool{}
+	for i, f := range frames {
+		if f.Stack == "" || done[f.Stack] {
+			continue
+		}
+		done[f.Stack] = true
+		var s *Stack
+		for j := range st.stacks {
+			if st.stacks[j].Name == f.Stack && st.stacks[j].contains(f.SP, 8) {
+				s = &st.stacks[j]
+			}
+		}
+		if s == nil {
+			continue
+		}
+		after := i
+		n := 0
+		for a := f.SP &^ 7; a+8 <= s.End && n < maxScanWords; a, n = a+8, n+1 {
+			for after+1 < len(frames) && frames[after+1].Stack == f.Stack && frames[after+1].Slot != 0 && frames[after+1].Slot <= a {
+				after++
+			}
+			if slots[a] {
+				continue
+			}
+			v, err := st.mem.u64(a)
+			if err != nil {
+				break
+			}
+			if v>>47 != 0x1ffff || !st.k.isText(v) {
+				continue
+			}
+			out = append(out, ScanEntry{Slot: a, PC: v, Stack: f.Stack, After: after})
+		}
+	}
+	return out
 }
 
 // state is the unwinder's (struct unwind_state).
@@ -194,6 +259,7 @@ func (k *Kernel) run(st *state, tr *Trace, first Frame) *Trace {
 	if tr.Err != nil {
 		tr.Reliable = false
 	}
+	tr.Scan = st.scan(tr.Frames)
 	return tr
 }
 

@@ -13,10 +13,11 @@ import (
 func init() {
 	register(&command{name: "bt", summary: "kernel stack traces of CPUs and tasks (ORC)", run: runBt,
 		help: btHelp, syntax: "[PID...]", opts: []*option{{short: "-a", help: "every CPU"}, {short: "-T", long: "--all-tasks", help: "every task"},
-			{short: "-f", help: "each frame's stack and frame pointers, and registers"}, optKallsyms}})
+			{short: "-f", help: "each frame's stack and frame pointers, and registers"},
+			{short: "-t", help: "also the other text addresses on the stacks (the kernel's \"?\" entries)"}, optKallsyms}})
 }
 
-const btHelp = `Usage: kinspect [-c DUMP | --live] [--json] bt [-a] [-f] [-k FILE] [--all-tasks | PID...]
+const btHelp = `Usage: kinspect [-c DUMP | --live] [--json] bt [-a] [-f] [-t] [-k FILE] [--all-tasks | PID...]
 
 Prints kernel stack traces, unwound with the kernel's own ORC tables (and
 the frame pointer through BPF programs, which have none), as crash's bt:
@@ -29,25 +30,32 @@ the frame pointer through BPF programs, which have none), as crash's bt:
 
   -f               show each frame's stack and frame pointers and the
                    registers of interrupt, exception and syscall frames
+  -t               also list, after the trace, the other kernel text
+                   addresses on the stacks it crossed: what the kernel
+                   prints with "?" (stale return addresses), unreliable
   -k FILE          symbols from FILE, a copy of the kernel's /proc/kallsyms
 
 Each frame: "#N [SLOT] function+0xoff/0xsize [module] at PC", SLOT being
-the stack address the return address was read from. Frames in a BPF
-program name it bpf_prog_TAG_NAME and show its ID and source line. A
-trace that needed a guess (the frame pointer) is marked unreliable; one
-that could not be finished ends with the reason.
+the stack address the return address was read from. The stacks are
+marked as the kernel marks them: <IRQ> ... </IRQ>, <NMI>, <#DF>, <TASK>.
+Frames in a BPF program name it bpf_prog_TAG_NAME and show its ID and
+source line. A frame found without ORC data (by the frame pointer, or by
+following the code of a function objtool left without it, as
+__crash_kexec) says so, and makes the trace unreliable; one that could
+not be finished ends with the reason.
 
 JSON: an array of {"pid", "tid", "comm", "task", "cpu", "on_cpu",
 "panic", "reliable", "end", "unwind_error", "frames": [{"index", "pc",
 "sp", "bp", "slot", "stack", "function", "offset", "size", "module",
-"symbol", "signal", "guess", "regs", "bpf": {"id", "file", "line_num",
-"line_col"}}], "user_regs"}.
+"symbol", "signal", "guess", "how", "regs", "bpf": {"id", "file",
+"line_num", "line_col"}}], "user_regs", "scanned": [{"slot", "pc",
+"stack", "function", "offset", "size", "module", "symbol", "after"}]}.
 `
 
 type btOptions struct {
-	all, allTasks, frames bool
-	file                  string
-	pids                  []int
+	all, allTasks, frames, scan bool
+	file                        string
+	pids                        []int
 }
 
 func runBt(e *env, args []string) error {
@@ -63,6 +71,8 @@ func runBt(e *env, args []string) error {
 			o.allTasks = true
 		case a == "-f":
 			o.frames = true
+		case a == "-t":
+			o.scan = true
 		case a == "-k" || a == "--kallsyms":
 			if i+1 == len(args) {
 				return fmt.Errorf("bt %s: want a file: %w", a, errUsage)
@@ -101,13 +111,26 @@ func runBt(e *env, args []string) error {
 		}
 		writeJSON(e, results)
 	} else {
-		printBt(e.stdout, results, o.frames)
+		printBt(e.stdout, results, o.frames, o.scan)
 	}
 	return err
 }
 
-// printBt renders results as crash's bt does.
-func printBt(out io.Writer, results []*orc.Backtrace, full bool) {
+// stackMarkers are the names the kernel's show_trace_log_lvl gives the
+// stacks (stack_type_name, exception_stack_names), by kinspect's names.
+var stackMarkers = map[string]string{"task": "TASK", "IRQ": "IRQ", "entry": "ENTRY_TRAMPOLINE",
+	"NMI": "NMI", "DF": "#DF", "DB": "#DB", "MCE": "#MC", "VC": "#VC", "VC2": "#VC2"}
+
+func stackMarker(s string) string {
+	if m, ok := stackMarkers[s]; ok {
+		return m
+	}
+	return s
+}
+
+// printBt renders results as crash's bt does, with the kernel's stack
+// markers: <IRQ> ... </IRQ> <TASK> ... </TASK>.
+func printBt(out io.Writer, results []*orc.Backtrace, full, scan bool) {
 	w := bufio.NewWriter(out)
 	defer w.Flush()
 	for i, r := range results {
@@ -124,10 +147,15 @@ func printBt(out io.Writer, results []*orc.Backtrace, full bool) {
 		fmt.Fprintln(w)
 		stack := ""
 		for _, f := range r.Frames {
-			if f.Stack != stack && stack != "" {
-				fmt.Fprintf(w, "    --- <%s stack> -> <%s stack> ---\n", stack, f.Stack)
+			if f.Stack != stack {
+				if stack != "" {
+					fmt.Fprintf(w, " </%s>\n", stackMarker(stack))
+				}
+				if f.Stack != "" {
+					fmt.Fprintf(w, " <%s>\n", stackMarker(f.Stack))
+				}
+				stack = f.Stack
 			}
-			stack = f.Stack
 			at := uint64(f.SP)
 			if f.Slot != nil {
 				at = uint64(*f.Slot)
@@ -151,6 +179,9 @@ func printBt(out io.Writer, results []*orc.Backtrace, full bool) {
 				}
 			}
 		}
+		if stack != "" {
+			fmt.Fprintf(w, " </%s>\n", stackMarker(stack))
+		}
 		if r.UnwindError != "" {
 			fmt.Fprintf(w, "    (unwind stopped: %s)\n", r.UnwindError)
 		}
@@ -160,6 +191,12 @@ func printBt(out io.Writer, results []*orc.Backtrace, full bool) {
 				printRegs(w, r.UserRegs)
 			} else if len(r.Frames) == 0 {
 				fmt.Fprintf(w, "    (in user mode at %016x)\n", uint64(r.UserRegs.IP))
+			}
+		}
+		if scan && len(r.Scanned) > 0 {
+			fmt.Fprintln(w, "    other text addresses on the stacks (the kernel's \"?\" entries, unreliable):")
+			for _, s := range r.Scanned {
+				fmt.Fprintf(w, "    ? [%016x] %s at %016x (after #%d, %s)\n", uint64(s.Slot), s.Symbol, uint64(s.PC), s.After, stackMarker(s.Stack))
 			}
 		}
 	}
