@@ -63,7 +63,7 @@ func (k *Kernel) Info() *Info {
 	if k.dump == nil {
 		return liveInfoWithoutMemory(k.noMemory)
 	}
-	r := dumpInfo(k.dump)
+	r := dumpInfo(k.dump, k.CPUs())
 	if k.prog == nil {
 		return r
 	}
@@ -91,7 +91,7 @@ func (k *Kernel) Info() *Info {
 }
 
 // dumpInfo gathers what the dump itself says.
-func dumpInfo(d *vmcore.Dump) *Info {
+func dumpInfo(d *vmcore.Dump, cpus []vmcore.CPU) *Info {
 	r := &Info{
 		Dump: DumpInfo{
 			File:        d.Path(),
@@ -142,7 +142,7 @@ func dumpInfo(d *vmcore.Dump) *Info {
 			problem(err)
 		}
 	}
-	for _, c := range d.CPUs() {
+	for _, c := range cpus {
 		r.CPUs = append(r.CPUs, CPUInfo{CPU: c.Index, PID: c.PID, RIP: objects.Hex(c.Regs.RIP), RSP: objects.Hex(c.Regs.RSP), RBP: objects.Hex(c.Regs.RBP)})
 	}
 	r.NumCPUs = len(r.CPUs)

@@ -82,6 +82,9 @@ type Kernel struct {
 	modOnce  sync.Once
 	modTypes []*btfload.Spec
 	modErr   error
+
+	cpuOnce sync.Once
+	cpus    []vmcore.CPU
 }
 
 // Open opens the kernel o names. From a dump, symbols are decoded from
@@ -287,6 +290,46 @@ func (k *Kernel) Release() string {
 		return k.dump.Release()
 	}
 	return ""
+}
+
+// CPUs are the CPUs whose registers the dump saved, each under its CPU
+// number. The dump's notes are numbered in order, which is right for a
+// QEMU dump but not for a kdump whose capture kernel skipped a CPU that
+// did not stop: there each note is matched to the CPU whose crash_notes
+// buffer in memory holds the same registers (linux.CrashNoteCPUs).
+func (k *Kernel) CPUs() []vmcore.CPU {
+	k.cpuOnce.Do(func() {
+		if k.dump == nil {
+			return
+		}
+		k.cpus = k.dump.CPUs()
+		if k.prog == nil {
+			return
+		}
+		if saved, err := linux.CrashNoteCPUs(k.prog); err == nil {
+			k.cpus = numberCPUs(k.cpus, saved)
+		}
+	})
+	return k.cpus
+}
+
+// numberCPUs gives each of the dump's CPUs the number of the CPU whose
+// crash_notes buffer (saved) holds the same task and registers; the
+// others keep their number.
+func numberCPUs(notes, saved []vmcore.CPU) []vmcore.CPU {
+	out := make([]vmcore.CPU, 0, len(notes))
+	used := map[int]bool{}
+	for _, c := range notes {
+		for _, s := range saved {
+			if !used[s.Index] && c.HasRegs && s.PID == c.PID && s.Regs == c.Regs {
+				c.Index = s.Index
+				used[s.Index] = true
+				break
+			}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // ModuleTypes returns the split BTF of every loaded module, read on first

@@ -96,6 +96,8 @@ var Builtin = []string{
 	"unsigned long jiffies",
 	"u64 jiffies_64",
 	"atomic_t panic_cpu",
+	"unsigned long crash_notes",
+	"unsigned long tainted_mask",
 	"char *saved_command_line",
 	"struct cgroup_root cgrp_dfl_root",
 	"atomic_long_t _totalram_pages",

@@ -107,7 +107,8 @@ type BacktraceScan struct {
 type Target interface {
 	Program() *objects.Program
 	Symbols() *kallsyms.Table
-	Dump() *vmcore.Dump // nil without memory or registers
+	// CPUs are the CPUs whose registers were saved (none live).
+	CPUs() []vmcore.CPU
 	Release() string
 }
 
@@ -131,11 +132,7 @@ func NewBacktracer(k Target) (*Backtracer, error) {
 	// a module whose symbols could not be read shows its frames as
 	// "? [module]"; a BPF frame is named from bpf_kallsyms.
 	b := &Backtracer{prog: k.Program(), syms: k.Symbols(), orc: ok, panicCPU: -1}
-	var cpus []vmcore.CPU
-	if d := k.Dump(); d != nil {
-		cpus = d.CPUs()
-	}
-	b.running = NewRunning(k.Program(), cpus)
+	b.running = NewRunning(k.Program(), k.CPUs())
 	if cpu, ok, err := linux.PanicCPU(k.Program()); err == nil && ok {
 		b.panicCPU = cpu
 	}

@@ -467,7 +467,7 @@ func (e *Engine) cpus() goja.Value {
 	}
 	regs := map[int]int{}
 	if e.k.Dump() != nil {
-		for i, c := range e.k.Dump().CPUs() {
+		for i, c := range e.k.CPUs() {
 			if c.HasRegs {
 				regs[c.Index] = i
 			}
@@ -482,7 +482,7 @@ func (e *Engine) cpus() goja.Value {
 			_ = o.Set("task", goja.Null())
 		}
 		if i, ok := regs[cpu]; ok {
-			c := e.k.Dump().CPUs()[i]
+			c := e.k.CPUs()[i]
 			_ = o.Set("rip", e.bigU64(c.Regs.RIP))
 			_ = o.Set("rsp", e.bigU64(c.Regs.RSP))
 			_ = o.Set("rbp", e.bigU64(c.Regs.RBP))

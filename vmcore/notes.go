@@ -193,3 +193,19 @@ func GNUBuildID(notes []byte) (string, bool) {
 	}
 	return "", false
 }
+
+// PRStatus decodes the first NT_PRSTATUS ("CORE") note of an ELF note
+// area, such as a CPU's crash_notes buffer in kernel memory, into a CPU
+// (Index left 0); false when the area holds none.
+func PRStatus(area []byte) (CPU, bool) {
+	ns, _ := parseNotes(area, 0)
+	for _, n := range ns {
+		if n.Name == "CORE" && n.Type == ntPrstatus {
+			var c CPU
+			if decodePrstatus(&c, n) == nil {
+				return c, true
+			}
+		}
+	}
+	return CPU{}, false
+}
