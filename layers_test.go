@@ -32,8 +32,9 @@ var layers = map[string]int{
 	"bpf":          4,
 	".":            5, // kinspect.Open
 	"orc":          6,
-	"script":       7,
-	"cmd/kinspect": 8,
+	"triage":       7,
+	"script":       8,
+	"cmd/kinspect": 9,
 }
 
 // exclusive are third-party packages only the named package may import.

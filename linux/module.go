@@ -64,6 +64,9 @@ type Module struct {
 	// CONFIG_MODULE_UNLOAD.
 	Refcount int
 	Regions  []ModuleRegion
+	// Taints are the taint bits the module brought (mod->taints: O for
+	// out of tree, E unsigned, P proprietary, ...).
+	Taints uint64
 }
 
 // NewModule reads a struct module. Errors name the module's address.
@@ -98,6 +101,9 @@ func NewModule(mod objects.Value) (*Module, error) {
 			m.Base = r.Base
 		}
 		m.Size += r.Size
+	}
+	if tv, err := mod.MemberUint("taints"); err == nil {
+		m.Taints = tv
 	}
 	if rc, err := mod.Path("refcnt.counter"); err == nil {
 		n, err := rc.Int()

@@ -10,6 +10,7 @@ import (
 	"github.com/kinspect/kinspect/kallsyms"
 	"github.com/kinspect/kinspect/linux"
 	"github.com/kinspect/kinspect/objects"
+	"github.com/kinspect/kinspect/triage"
 )
 
 // maxRead bounds kernel.read.
@@ -21,7 +22,7 @@ var (
 	kernelFuncs = []string{"sym", "symbolize", "var", "object", "read", "declare", "eval", "cast",
 		"containerOf", "percpu", "sizeof", "offsetof", "hasType", "hasMember", "enumName", "constant",
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
-		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "btfDump", "modules", "dmesg"}
+		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "modules", "dmesg"}
 	kernelProps = []string{"bpf", "cpus", "info"}
 	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "ringbuf", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features"}
 )
@@ -353,6 +354,13 @@ func (e *Engine) setup() error {
 			ls = append(ls, l)
 		}
 		return e.result(ls)
+	})
+	fn("triage", func(c goja.FunctionCall) goja.Value {
+		r, err := triage.Build(e.k)
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(r)
 	})
 	fn("ps", func(c goja.FunctionCall) goja.Value {
 		rows, _, err := linux.PSRows(p)
