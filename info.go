@@ -26,6 +26,8 @@ type Info struct {
 	NumCPUs     int          `json:"nr_cpus"`
 	CPUs        []CPUInfo    `json:"cpus,omitempty"`
 	CrashTime   string       `json:"crash_time,omitempty"`
+	// EraseInfo is what makedumpfile erased from the dump (--config).
+	EraseInfo string `json:"erase_info,omitempty"`
 	// BootTime is when the kernel booted, by its timekeeper's wall clock.
 	BootTime string `json:"boot_time,omitempty"`
 	// PanicCPU is the CPU that panicked (the kernel's panic_cpu); nil
@@ -149,6 +151,7 @@ func dumpInfo(d *vmcore.Dump, cpus []vmcore.CPU) *Info {
 	if t, ok := d.CrashTime(); ok {
 		r.CrashTime = t.Format(time.RFC3339)
 	}
+	r.EraseInfo = d.EraseInfo()
 	return r
 }
 

@@ -71,9 +71,10 @@ type Dump struct {
 	kd   *kdumpFile
 	flat *flatFile
 
-	info     *VMCoreInfo
-	cpus     []CPU
-	problems []error
+	info      *VMCoreInfo
+	cpus      []CPU
+	eraseinfo string
+	problems  []error
 
 	kernelOnce sync.Once
 	kernel     *KernelAS
@@ -173,6 +174,10 @@ func newDump(r io.ReaderAt, size int64, opts ...Option) (d *Dump, err error) {
 		d.problems = append(d.problems, err)
 	}
 	d.cpus = ni.cpus
+	d.eraseinfo = string(ni.eraseinfo)
+	if d.kd != nil && d.kd.eraseinfo != nil {
+		d.eraseinfo = string(d.kd.eraseinfo)
+	}
 	if vmcoreinfo == nil {
 		vmcoreinfo, viOff = ni.vmcoreinfo, ni.vmcoreinfoOff
 	}
@@ -194,6 +199,10 @@ func newDump(r io.ReaderAt, size int64, opts ...Option) (d *Dump, err error) {
 	}
 	return d, nil
 }
+
+// EraseInfo is what makedumpfile erased from the dump (its --config
+// eraseinfo: "erase SYMBOL[.MEMBER] size N" lines), "" when nothing was.
+func (d *Dump) EraseInfo() string { return d.eraseinfo }
 
 // Close releases the file.
 func (d *Dump) Close() error {

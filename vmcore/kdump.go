@@ -43,6 +43,7 @@ type kdumpFile struct {
 	notes      []byte // note area, if any
 	notesOff   int64
 	vmcoreinfo []byte
+	eraseinfo  []byte // makedumpfile --config's record of what it erased
 
 	bmOnce sync.Once
 	bmErr  error
@@ -142,6 +143,13 @@ func openKdump(r io.ReaderAt, size, budget int64, cachePages int) (*kdumpFile, e
 				return nil, err
 			}
 			k.vmcoreinfo = b
+		}
+		if o, n := k.sub.OffsetEraseinfo, k.sub.SizeEraseinfo; h.HeaderVersion >= 5 && n > 0 {
+			// makedumpfile --config: what it erased (symbol and size per
+			// line); an unreadable area is not the dump's end.
+			if b, err := readArea(r, size, o, n, int(min(maxVMCOREINFOSize, budget)), "kdump eraseinfo"); err == nil {
+				k.eraseinfo = b
+			}
 		}
 	}
 	k.cache = newPageCache(cachePages, k.pageSize)

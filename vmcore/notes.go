@@ -78,6 +78,7 @@ func allZero(b []byte) bool {
 type noteInfo struct {
 	vmcoreinfo    []byte // the VMCOREINFO note's text
 	vmcoreinfoOff int64
+	eraseinfo     []byte // makedumpfile's ERASEINFO note (ELF output)
 	cpus          []CPU
 }
 
@@ -96,6 +97,8 @@ func decodeNotes(notes []note) (noteInfo, error) {
 		case n.Name == "VMCOREINFO" && ni.vmcoreinfo == nil:
 			ni.vmcoreinfo = n.Desc
 			ni.vmcoreinfoOff = n.Off
+		case n.Name == "ERASEINFO" && ni.eraseinfo == nil:
+			ni.eraseinfo = n.Desc
 		}
 	}
 	ncpu := max(len(pr), len(qemu))

@@ -74,3 +74,46 @@ func FuzzELFNotes(f *testing.F) {
 		}
 	})
 }
+
+// TestNoteExtras: makedumpfile's ERASEINFO note is kept; GNUBuildID and
+// PRStatus find their notes in an area (as /sys/kernel/notes and a
+// crash_notes buffer hold them).
+func TestNoteExtras(t *testing.T) {
+	note := func(name string, typ uint32, desc []byte) []byte {
+		b := make([]byte, 12)
+		binary.LittleEndian.PutUint32(b, uint32(len(name)+1))
+		binary.LittleEndian.PutUint32(b[4:], uint32(len(desc)))
+		binary.LittleEndian.PutUint32(b[8:], typ)
+		n := append([]byte(name), 0)
+		for len(n)%4 != 0 {
+			n = append(n, 0)
+		}
+		b = append(b, n...)
+		b = append(b, desc...)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	erase := "erase jiffies size 8\n"
+	area := append(note("ERASEINFO", 0, []byte(erase)), note("GNU", ntGNUBuildID, []byte{0xde, 0xad, 0xbe, 0xef})...)
+	ns, err := parseNotes(area, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ni, err := decodeNotes(ns)
+	if err != nil || string(ni.eraseinfo) != erase {
+		t.Errorf("eraseinfo %q, %v", ni.eraseinfo, err)
+	}
+	if id, ok := GNUBuildID(area); !ok || id != "deadbeef" {
+		t.Errorf("build id %q %v", id, ok)
+	}
+	if _, ok := PRStatus(area); ok {
+		t.Error("PRStatus found a note in an area without one")
+	}
+	desc := make([]byte, prstatusSize)
+	binary.LittleEndian.PutUint32(desc[prstatusPIDOff:], 77)
+	if c, ok := PRStatus(note("CORE", ntPrstatus, desc)); !ok || c.PID != 77 || !c.HasRegs {
+		t.Errorf("PRStatus = %+v, %v", c, ok)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/objects"
@@ -89,6 +90,9 @@ func printInfo(w io.Writer, r *kinspect.Info) {
 	row("CPUS", fmt.Sprint(r.NumCPUs))
 	row("BOOT TIME", orNoneMsg(r.BootTime, "(unknown)"))
 	row("CRASH TIME", orNoneMsg(r.CrashTime, "(not recorded in the dump)"))
+	if r.EraseInfo != "" {
+		row("ERASED", strings.ReplaceAll(strings.TrimSpace(r.EraseInfo), "\n", "; "))
+	}
 	switch {
 	case r.PanicCPU != nil:
 		row("PANIC CPU", fmt.Sprint(*r.PanicCPU))
