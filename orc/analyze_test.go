@@ -17,13 +17,13 @@ func TestFrameAt(t *testing.T) {
 		0x85, 0xc0, //                               0x0d test %eax,%eax
 		0x75, 0x09, //                               0x0f jne 0x1a
 		0x48, 0x81, 0xc4, 0xb0, 0x00, 0x00, 0x00, // 0x11 add $0xb0,%rsp
-		0x5b,       //                               0x18 pop %rbx
-		0xc3,       //                               0x19 ret
-		0x9c,       //                               0x1a pushf
+		0x5b,             //                               0x18 pop %rbx
+		0xc3,             //                               0x19 ret
+		0x9c,             //                               0x1a pushf
 		0x8f, 0x04, 0x24, //                         0x1b pop (%rsp)
 		0x55,             //                         0x1e push %rbp
 		0x48, 0x89, 0xe5, //                         0x1f mov %rsp,%rbp
-		0x5d,             //                         0x22 pop %rbp
+		0x5d,       //                         0x22 pop %rbp
 		0xeb, 0xec, //                               0x23 jmp 0x11
 	}
 	for _, tc := range []struct {
@@ -57,8 +57,8 @@ func TestFrameAt(t *testing.T) {
 	bad := []byte{
 		0x85, 0xc0, // test %eax,%eax
 		0x74, 0x01, // je +1
-		0x50,       // push %rax
-		0x90,       // nop: reached with depths 8 and 0
+		0x50, // push %rax
+		0x90, // nop: reached with depths 8 and 0
 		0xc3,
 	}
 	if _, err := frameAt(bad, 5); err == nil {
