@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
+	"strings"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/kinspect/kinspect/btfload"
@@ -14,7 +16,9 @@ import (
 // fs/proc/array.c. Every task below is a struct task_struct object.
 
 // ForEachProcess yields each thread-group leader on init_task.tasks, as
-// for_each_process (init_task, the list's head, is not yielded).
+// for_each_process (init_task, the list's head, is not yielded). A
+// broken link is a *Damage (noted in the Program's log), after which the
+// list is walked backward from its head (objects.ListForEach).
 func ForEachProcess(p *objects.Program) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
 		init, err := p.Variable("init_task")
@@ -29,6 +33,12 @@ func ForEachProcess(p *objects.Program) iter.Seq2[objects.Value, error] {
 		}
 		for t, err := range objects.ListForEachEntry(head, "struct task_struct", "tasks") {
 			if err != nil {
+				if d := p.DamageOf(err, "init_task.tasks"); d != nil {
+					if !yield(objects.Value{}, d) {
+						return
+					}
+					continue
+				}
 				yield(objects.Value{}, fmt.Errorf("for_each_process: %w", err))
 				return
 			}
@@ -60,6 +70,12 @@ func ForEachThread(task objects.Value) iter.Seq2[objects.Value, error] {
 		if head, herr := sig.Member("thread_head"); herr == nil {
 			for t, err := range objects.ListForEachEntry(head, "struct task_struct", "thread_node") {
 				if err != nil {
+					if d := task.Program().DamageOf(err, fmt.Sprintf("threads of task %#x", addr)); d != nil {
+						if !yield(objects.Value{}, d) {
+							return
+						}
+						continue
+					}
 					yield(objects.Value{}, fmt.Errorf("for_each_thread of task %#x: %w", addr, err))
 					return
 				}
@@ -87,6 +103,12 @@ func ForEachThread(task objects.Value) iter.Seq2[objects.Value, error] {
 		}
 		for t, err := range objects.ListForEachEntry(ring, "struct task_struct", "thread_group") {
 			if err != nil {
+				if d := task.Program().DamageOf(err, fmt.Sprintf("threads of task %#x", addr)); d != nil {
+					if !yield(objects.Value{}, d) {
+						return
+					}
+					continue
+				}
 				yield(objects.Value{}, fmt.Errorf("for_each_thread of task %#x: %w", addr, err))
 				return
 			}
@@ -100,17 +122,180 @@ func ForEachThread(task objects.Value) iter.Seq2[objects.Value, error] {
 // ForEachTask yields every task (thread) of every process, as
 // for_each_process_thread. The idle tasks (swapper/N, pid 0), which are
 // on no list, are not yielded: see IdleTask.
+//
+// In a damaged kernel the lists lose tasks. Each damaged link is a
+// *Damage (noted in the Program's log); the walk then goes on with the
+// kernel's other indexes of tasks, as crash builds its task table from
+// the PID hash as well as the task list: the PID IDR of the initial PID
+// namespace (which holds every task's PID, whatever namespace it lives
+// in: a task has a number at every level up to the root) and the
+// runqueues' current tasks. The tasks only they found are yielded after
+// the others, and named in one more *Damage saying which index found
+// them. A task is yielded once.
 func ForEachTask(p *objects.Program) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
+		seen := map[uint64]bool{}
+		damaged := false
+		// emit yields t once; false ends the walk.
+		emit := func(t objects.Value) bool {
+			a, _ := t.Address()
+			if seen[a] {
+				return true
+			}
+			seen[a] = true
+			return yield(t, nil)
+		}
+		// hurt yields a damage; false ends the walk.
+		hurt := func(d *objects.Damage) bool {
+			damaged = true
+			return yield(objects.Value{}, d)
+		}
 		for leader, err := range ForEachProcess(p) {
 			if err != nil {
+				d := objects.AsDamage(err)
+				if d == nil {
+					d = p.NoteDamage(&objects.Damage{Walk: "init_task.tasks", Expected: "a walkable task list", Err: err})
+				}
+				if !hurt(d) {
+					return
+				}
+				if objects.AsDamage(err) == nil {
+					break
+				}
+				continue
+			}
+			threads := 0
+			for t, err := range ForEachThread(leader) {
+				if err != nil {
+					d := objects.AsDamage(err)
+					if d == nil {
+						la, _ := leader.Address()
+						d = p.NoteDamage(&objects.Damage{Walk: fmt.Sprintf("threads of task %#x", la), Addr: objects.Hex(la),
+							Object: "struct task_struct", Expected: "a readable thread list", Err: err})
+					}
+					if !hurt(d) {
+						return
+					}
+					if objects.AsDamage(err) == nil {
+						break
+					}
+					continue
+				}
+				threads++
+				if !emit(t) {
+					return
+				}
+			}
+			if threads == 0 && !emit(leader) {
+				return
+			}
+		}
+		if !damaged {
+			return
+		}
+		var found []string
+		var index []string
+		recovered := func(t objects.Value, how string) bool {
+			a, _ := t.Address()
+			if seen[a] {
+				return true
+			}
+			pid, _ := t.MemberInt("pid")
+			found = append(found, fmt.Sprintf("pid %d (%#x)", pid, a))
+			if !slices.Contains(index, how) {
+				index = append(index, how)
+			}
+			return emit(t)
+		}
+		for t, err := range pidIDRTasks(p) {
+			if err != nil {
+				if d := objects.AsDamage(err); d != nil {
+					if !yield(objects.Value{}, d) {
+						return
+					}
+					continue
+				}
+				p.NoteDamage(&objects.Damage{Walk: "init_pid_ns.idr", Expected: "a walkable PID IDR", Err: err})
+				break
+			}
+			if !recovered(t, "the PID IDR (init_pid_ns.idr)") {
+				return
+			}
+		}
+		if n, err := p.NrCPUIDs(); err == nil {
+			for cpu := range n {
+				t, err := CurrentTask(p, cpu)
+				if err != nil {
+					continue
+				}
+				if idle, err := IdleTask(p, cpu); err == nil {
+					if a, _ := idle.Address(); t.Addr() == a {
+						continue
+					}
+				}
+				if !recovered(t, "the runqueues' current tasks") {
+					return
+				}
+			}
+		}
+		if len(found) > 0 {
+			yield(objects.Value{}, p.NoteDamage(&objects.Damage{Walk: "tasks",
+				Expected: "every task on init_task.tasks and its thread lists",
+				Found:    fmt.Sprintf("%d more: %s", len(found), strings.Join(found, ", ")),
+				Recovery: "found through " + strings.Join(index, " and "), Err: objects.ErrCorrupt}))
+		}
+	}
+}
+
+// pidIDRTasks yields the task of every PID in the initial PID namespace's
+// IDR (init_pid_ns.idr, 4.15+: 95846ecf9dac "pid: replace pid bitmap
+// implementation with IDR API"), as pid_task(pid, PIDTYPE_PID): the
+// first task on pid->tasks[PIDTYPE_PID], linked by task->pid_links[0]
+// (4.19+; task->pids[PIDTYPE_PID].node before).
+func pidIDRTasks(p *objects.Program) iter.Seq2[objects.Value, error] {
+	return func(yield func(objects.Value, error) bool) {
+		ns, err := p.Variable("init_pid_ns")
+		if err != nil {
+			yield(objects.Value{}, err)
+			return
+		}
+		idr, err := ns.Member("idr")
+		if err != nil {
+			yield(objects.Value{}, err)
+			return
+		}
+		member := "pid_links[0]"
+		if _, _, err := p.MemberOffset("struct task_struct", member); err != nil {
+			member = "pids[0].node"
+		}
+		for e, err := range objects.IDRForEachEntry(idr, "struct pid") {
+			if err != nil {
+				if d := p.DamageOf(err, "init_pid_ns.idr"); d != nil {
+					if !yield(objects.Value{}, d) {
+						return
+					}
+					continue
+				}
 				yield(objects.Value{}, err)
 				return
 			}
-			for t, err := range ForEachThread(leader) {
-				if !yield(t, err) || err != nil {
+			head, err := e.Value.Path("tasks[0]")
+			if err != nil {
+				yield(objects.Value{}, p.NoteDamage(&objects.Damage{Walk: "init_pid_ns.idr", Addr: objects.Hex(e.Value.Addr()),
+					Object: fmt.Sprintf("struct pid of %d", e.Index), Expected: "a readable struct pid", Err: err}))
+				continue
+			}
+			for t, err := range objects.HlistForEachEntry(head, "struct task_struct", member) {
+				if err != nil {
+					if d := p.DamageOf(err, fmt.Sprintf("tasks of pid %d", e.Index)); d != nil {
+						yield(objects.Value{}, d)
+					}
+					break
+				}
+				if !yield(t, nil) {
 					return
 				}
+				break // PIDTYPE_PID has one task
 			}
 		}
 	}
@@ -122,11 +307,14 @@ func ForEachTask(p *objects.Program) iter.Seq2[objects.Value, error] {
 func FindTask(p *objects.Program, tid int) (objects.Value, error) {
 	for t, err := range ForEachTask(p) {
 		if err != nil {
+			if objects.IsDamage(err) {
+				continue
+			}
 			return objects.Value{}, err
 		}
 		pid, err := t.MemberInt("pid")
 		if err != nil {
-			return objects.Value{}, err
+			continue // an unreadable task is not the one
 		}
 		if int(pid) == tid {
 			return t, nil

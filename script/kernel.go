@@ -22,7 +22,7 @@ var (
 	kernelFuncs = []string{"sym", "symbolize", "var", "object", "read", "declare", "eval", "cast",
 		"containerOf", "percpu", "sizeof", "offsetof", "hasType", "hasMember", "enumName", "constant",
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
-		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "modules", "dmesg"}
+		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "modules", "dmesg", "damage"}
 	kernelProps = []string{"bpf", "cpus", "info"}
 	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "ringbuf", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features"}
 )
@@ -371,6 +371,13 @@ func (e *Engine) setup() error {
 	})
 	fn("stack", func(c goja.FunctionCall) goja.Value {
 		return e.stack.trace(e.valueArg(c, 0, "kernel.stack(task)"))
+	})
+	fn("damage", func(c goja.FunctionCall) goja.Value {
+		var out []objects.DamageReport
+		for _, d := range p.Damaged() {
+			out = append(out, d.Report())
+		}
+		return e.result(out)
 	})
 	fn("modules", func(c goja.FunctionCall) goja.Value {
 		return iterate(e, linux.ForEachModule(p), func(v objects.Value) goja.Value {
