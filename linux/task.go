@@ -129,20 +129,24 @@ func ForEachThread(task objects.Value) iter.Seq2[objects.Value, error] {
 // the PID hash as well as the task list: the PID IDR of the initial PID
 // namespace (which holds every task's PID, whatever namespace it lives
 // in: a task has a number at every level up to the root) and the
-// runqueues' current tasks. The tasks only they found are yielded after
-// the others, and named in one more *Damage saying which index found
-// them. A task is yielded once.
+// runqueues' current tasks, then the thread rings and children lists of
+// every task found (walked from the tasks, where the lists' heads are
+// lost). The tasks only they found are yielded after the others, and
+// named in one more *Damage saying which index found them. A task is
+// yielded once.
 func ForEachTask(p *objects.Program) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
 		seen := map[uint64]bool{}
 		damaged := false
 		// emit yields t once; false ends the walk.
+		var all []objects.Value // every task yielded, in order
 		emit := func(t objects.Value) bool {
 			a, _ := t.Address()
 			if seen[a] {
 				return true
 			}
 			seen[a] = true
+			all = append(all, t)
 			return yield(t, nil)
 		}
 		// hurt yields a damage; false ends the walk.
@@ -238,11 +242,75 @@ func ForEachTask(p *objects.Program) iter.Seq2[objects.Value, error] {
 				}
 			}
 		}
+		// Every task found so far links to others the lists lost: the
+		// threads on its thread ring (walked from the task itself, for
+		// when the ring's head, in the signal_struct, is what is gone)
+		// and its children (leaders, on task->children by sibling).
+		// init_task's children are init and kthreadd.
+		for i := -1; i < len(all); i++ {
+			var t objects.Value
+			if i < 0 {
+				init, err := p.Variable("init_task")
+				if err != nil {
+					continue
+				}
+				t = init
+			} else {
+				t = all[i]
+				for th := range threadRing(t) {
+					if !recovered(th, "the thread rings") {
+						return
+					}
+				}
+			}
+			kids, err := t.Member("children")
+			if err != nil {
+				continue
+			}
+			for c, err := range objects.ListForEachEntry(kids, "struct task_struct", "sibling") {
+				if err != nil {
+					if d := p.DamageOf(err, fmt.Sprintf("children of task %#x", t.Addr())); d != nil {
+						if !yield(objects.Value{}, d) {
+							return
+						}
+						continue
+					}
+					break
+				}
+				if !recovered(c, "the children lists") {
+					return
+				}
+			}
+		}
 		if len(found) > 0 {
 			yield(objects.Value{}, p.NoteDamage(&objects.Damage{Walk: "tasks",
 				Expected: "every task on init_task.tasks and its thread lists",
 				Found:    fmt.Sprintf("%d more: %s", len(found), strings.Join(found, ", ")),
 				Recovery: "found through " + strings.Join(index, " and "), Err: objects.ErrCorrupt}))
+		}
+	}
+}
+
+// threadRing yields the other threads on task's thread ring, walked from
+// the task itself both ways (objects.ListForEachEntryFrom), stopping at
+// the ring's head in task->signal without reading it.
+func threadRing(task objects.Value) iter.Seq[objects.Value] {
+	return func(yield func(objects.Value) bool) {
+		p := task.Program()
+		member, head := "thread_node", uint64(0)
+		if off, _, err := p.MemberOffset("struct signal_struct", "thread_head"); err == nil {
+			sig, err := task.MemberUint("signal")
+			if err != nil {
+				return
+			}
+			head = sig + off
+		} else {
+			member = "thread_group" // before 3.14: a ring of tasks, no head
+		}
+		for t, err := range objects.ListForEachEntryFrom(task, head, "struct task_struct", member) {
+			if err != nil || !yield(t) {
+				return
+			}
 		}
 	}
 }

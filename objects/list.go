@@ -241,6 +241,59 @@ func entries(p *Program, nodes iter.Seq2[Value, error], typeName, member string)
 	}
 }
 
+// ListForEachEntryFrom yields the other objects of the named type on
+// the circular list that entry (one of them) is linked on through its
+// list_head member, when the list's head cannot be walked from: the
+// head lives in a damaged or missing object, but the entries are still
+// linked to each other. It follows next from entry, then prev from
+// entry, each way until the head (at address head, never read) or a
+// link it cannot trust; those end a direction quietly, as the walk
+// expects to meet the damage that made it necessary. It never loops.
+func ListForEachEntryFrom(entry Value, head uint64, typeName, member string) iter.Seq2[Value, error] {
+	return func(yield func(Value, error) bool) {
+		p := entry.prog
+		start, err := ObjectAddr(entry, "list_for_each_entry_from")
+		if err != nil {
+			yield(Value{}, err)
+			return
+		}
+		off, _, err := p.MemberOffset(typeName, member)
+		if err != nil {
+			yield(Value{}, err)
+			return
+		}
+		ll, err := p.listLayout("struct list_head", "prev")
+		if err != nil {
+			yield(Value{}, err)
+			return
+		}
+		t, _ := p.Type(typeName)
+		node := start + off
+		w := &listWalk{p: p, ll: ll, head: head, seen: map[uint64]bool{node: true}, buf: make([]byte, ll.size)}
+		next, prev, err := w.read(node)
+		if err != nil {
+			yield(Value{}, err)
+			return
+		}
+		for _, dir := range []struct {
+			first     uint64
+			fwd, back string
+		}{{next, "next", "prev"}, {prev, "prev", "next"}} {
+			pos, to := node, dir.first
+			for to != head && to != node && len(w.seen) <= p.limit {
+				onward, d := w.step(pos, to, dir.fwd, dir.back)
+				if d != nil {
+					break
+				}
+				if !yield(p.Object(t, to-off), nil) {
+					return
+				}
+				pos, to = to, onward
+			}
+		}
+	}
+}
+
 // ListEmpty says whether the list headed by head is empty.
 func ListEmpty(head Value) (bool, error) {
 	h, err := ObjectAddr(head, "list_empty")
