@@ -76,6 +76,10 @@ type Prog struct {
 	// FuncCnt is the number of subprograms the JIT made images of (0:
 	// one image, the program's).
 	FuncCnt uint32
+	// Problems are fields that could not be read (a used map, the BTF
+	// object, the user on a page the dump lacks): the program is shown
+	// without them.
+	Problems []string
 
 	srcOnce sync.Once
 	src     *Source
@@ -276,7 +280,7 @@ func NewProg(v objects.Value) (*Prog, error) {
 			}
 		}
 		if err != nil {
-			return fail(fmt.Errorf("user at %#x: %w", userAddr, err))
+			bp.Problems = append(bp.Problems, fmt.Sprintf("uid: user at %#x: %v", userAddr, err))
 		}
 	}
 	if mapCnt > maxProgMaps {
@@ -285,12 +289,13 @@ func NewProg(v objects.Value) (*Prog, error) {
 	if mapCnt > 0 {
 		ptrs, err := p.ReadPointers(mapsAddr, int(mapCnt))
 		if err != nil {
-			return fail(fmt.Errorf("used_maps: %w", err))
+			bp.Problems = append(bp.Problems, fmt.Sprintf("map_ids: used_maps at %#x: %v", mapsAddr, err))
 		}
 		for _, mp := range ptrs {
 			id, err := p.UintAt("struct bpf_map", mp, "id")
 			if err != nil {
-				return fail(fmt.Errorf("used map at %#x: %w", mp, err))
+				bp.Problems = append(bp.Problems, fmt.Sprintf("map_ids: used map at %#x: %v", mp, err))
+				continue
 			}
 			bp.MapIDs = append(bp.MapIDs, uint32(id))
 		}
@@ -298,7 +303,7 @@ func NewProg(v objects.Value) (*Prog, error) {
 	if bp.BTFAddr != 0 {
 		id, err := p.UintAt("struct btf", bp.BTFAddr, "id")
 		if err != nil {
-			return fail(fmt.Errorf("btf at %#x: %w", bp.BTFAddr, err))
+			bp.Problems = append(bp.Problems, fmt.Sprintf("btf_id: btf at %#x: %v", bp.BTFAddr, err))
 		}
 		bp.BTFID = uint32(id)
 	}

@@ -15,11 +15,35 @@ import (
 // Task walkers and accessors of include/linux/sched.h, sched/signal.h and
 // fs/proc/array.c. Every task below is a struct task_struct object.
 
-// ForEachProcess yields each thread-group leader on init_task.tasks, as
-// for_each_process (init_task, the list's head, is not yielded). A
-// broken link is a *Damage (noted in the Program's log), after which the
-// list is walked backward from its head (objects.ListForEach).
+// ForEachProcess yields each thread-group leader, as for_each_process:
+// those on init_task.tasks (init_task, the list's head, is not
+// yielded). In a damaged kernel a broken link is a *Damage (noted in the
+// Program's log), and the leaders the list lost are recovered as
+// ForEachTask recovers tasks.
 func ForEachProcess(p *objects.Program) iter.Seq2[objects.Value, error] {
+	return func(yield func(objects.Value, error) bool) {
+		for t, err := range ForEachTask(p) {
+			if err != nil {
+				if !yield(objects.Value{}, err) || !objects.IsDamage(err) {
+					return
+				}
+				continue
+			}
+			pid, err1 := t.MemberInt("pid")
+			tgid, err2 := t.MemberInt("tgid")
+			if err1 != nil || err2 != nil || pid != tgid {
+				continue
+			}
+			if !yield(t, nil) {
+				return
+			}
+		}
+	}
+}
+
+// processList yields the leaders on init_task.tasks, walked back from
+// its head past a broken link (objects.ListForEach).
+func processList(p *objects.Program) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
 		init, err := p.Variable("init_task")
 		if err != nil {
@@ -154,7 +178,7 @@ func ForEachTask(p *objects.Program) iter.Seq2[objects.Value, error] {
 			damaged = true
 			return yield(objects.Value{}, d)
 		}
-		for leader, err := range ForEachProcess(p) {
+		for leader, err := range processList(p) {
 			if err != nil {
 				d := objects.AsDamage(err)
 				if d == nil {

@@ -449,3 +449,41 @@ func TestPsMisfiltered(t *testing.T) {
 		}
 	}
 }
+
+// TestSamplesFiltered runs every sample on the -d 31 dumps, those that
+// makedumpfile misfiltered included: each must finish (exit 0, or 3
+// having gone past damage), print one JSON document, and report what it
+// could not read per object, not stop at the first missing page.
+func TestSamplesFiltered(t *testing.T) {
+	samples, err := filepath.Glob(filepath.Join("..", "..", "samples", "*.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := map[string][]string{"open_files": {"1"}}
+	for _, s := range labdata.Built(t) {
+		for _, f := range s.Formats {
+			if f.DumpLevel&16 == 0 || !strings.HasPrefix(f.Name, "kdump-zlib") {
+				continue
+			}
+			t.Run(s.Scenario+"/"+f.Name, func(t *testing.T) {
+				for _, path := range samples {
+					name := strings.TrimSuffix(filepath.Base(path), ".js")
+					var out, errb bytes.Buffer
+					argv := append([]string{"-c", s.Path(f.Path), "script", path, "--json"}, args[name]...)
+					code := run(argv, &out, &errb)
+					if code != 0 && code != exitDamaged {
+						t.Errorf("%s: exit %d: %s", name, code, errb.String())
+						continue
+					}
+					var v any
+					if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+						t.Errorf("%s: %v: %s", name, err, out.String())
+					}
+					if code == exitDamaged && !strings.Contains(errb.String(), "went past") {
+						t.Errorf("%s: exit 3 without a damage report: %s", name, errb.String())
+					}
+				}
+			})
+		}
+	}
+}
