@@ -138,7 +138,7 @@ func Open(ctx context.Context, o Options) (*Kernel, error) {
 	if decls == nil {
 		decls = btfload.NewDecls()
 	}
-	k.prog = objects.NewProgram(k.memory(), k.types, k.syms, objects.WithDecls(decls))
+	k.prog = objects.NewProgram(k.memory(), k.types, k.syms, objects.WithDecls(decls), objects.WithExplain(k.explainFault))
 	if k.dump != nil && o.Kallsyms == "" && !o.Live {
 		k.symErr = AddKernelSymbols(k.prog, k.syms)
 	}
@@ -405,4 +405,19 @@ func (k *Kernel) LookupType(name string) (btf.Type, error) {
 // themselves.
 func FromProgram(p *objects.Program) *Kernel {
 	return &Kernel{prog: p, types: p.Types()}
+}
+
+// explainFault says why the page a read error names is missing from the
+// dump: the makedumpfile filter its struct page falls under
+// (linux.ExplainExcluded), or "" for other errors.
+func (k *Kernel) explainFault(err error) string {
+	var ae *vmcore.AddrError
+	if k.dump == nil || !errors.Is(err, vmcore.ErrPageExcluded) || !errors.As(err, &ae) {
+		return ""
+	}
+	pfn, ok := ae.PFN()
+	if !ok {
+		return ""
+	}
+	return linux.ExplainExcluded(k.prog, pfn, k.dump.DumpLevel())
 }

@@ -1,6 +1,7 @@
 package linux_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"github.com/kinspect/kinspect/internal/labkernel"
 	"github.com/kinspect/kinspect/kallsyms"
 	"github.com/kinspect/kinspect/linux"
+	"github.com/kinspect/kinspect/vmcore"
 )
 
 // truthTask is an entry of truth/ps.json.
@@ -260,4 +262,64 @@ func checkDmesg(t *testing.T, got, truth []string) {
 			t.Fatalf("line %d:\n got  %q\n want %q", i+1, got[i], l)
 		}
 	}
+}
+
+// TestLabExplainExcluded: for the pages makedumpfile -d 31 left out of a
+// dump, what their struct page says (ReadPageUse, read in the filtered
+// dump) puts them under a bit of the level, or the page is all zeros in
+// the scenario's complete ELF dump of the same memory (bit 1). On 6.10+
+// kernels makedumpfile 1.7.2 takes slab pages for free ones (labdata's
+// Misfiltered): there every page that fits no bit must be slab.
+func TestLabExplainExcluded(t *testing.T) {
+	for _, s := range labdata.Built(t) {
+		full, ok := s.Format("elf")
+		if !ok {
+			continue
+		}
+		fm, ok := s.Format("kdump-zlib-d31")
+		if !ok {
+			continue
+		}
+		t.Run(s.Scenario, func(t *testing.T) {
+			k := labkernel.Open(t, s, fm.Name)
+			e := labkernel.Open(t, s, full.Name)
+			n, _ := k.Dump().MemorySize()
+			page := make([]byte, 4096)
+			kinds := map[string]int{}
+			bad := 0
+			for pfn := uint64(0); pfn < n/4096; pfn += 3 {
+				if _, err := k.Dump().ReadPhys(page, pfn*4096); err == nil || !errors.Is(err, vmcore.ErrPageExcluded) {
+					continue
+				}
+				u, err := linux.ReadPageUse(k.Program(), pfn)
+				if err != nil {
+					t.Fatalf("pfn %#x: %v", pfn, err)
+				}
+				if u.Bit != 0 {
+					kinds[u.Kind]++
+					continue
+				}
+				if _, err := e.Dump().ReadPhys(page, pfn*4096); err == nil && allZero(page) {
+					kinds["zero ("+u.Kind+")"]++
+					continue
+				}
+				kinds["misfiltered "+u.Kind]++
+				if s.Misfiltered(fm) == "" || u.Kind != "slab" {
+					if bad++; bad < 10 {
+						t.Errorf("pfn %#x left out, but its struct page says %s and it is not zero", pfn, u.Kind)
+					}
+				}
+			}
+			t.Logf("excluded pages (every 3rd pfn) by what their struct page says: %v", kinds)
+		})
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

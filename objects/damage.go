@@ -37,6 +37,10 @@ type Damage struct {
 	// Err is the cause: a fault reading memory (a page the dump
 	// excludes) or ErrCorrupt.
 	Err error `json:"-"`
+	// Page says, for a page the dump left out, why (the filter that
+	// excluded it, from its struct page), where the Program can tell
+	// (WithExplain).
+	Page string `json:"page,omitempty"`
 }
 
 // Error says where, what was expected and found, and the cause.
@@ -60,6 +64,9 @@ func (d *Damage) Error() string {
 	if d.Err != nil {
 		fmt.Fprintf(&b, ": %v", d.Err)
 	}
+	if d.Page != "" {
+		fmt.Fprintf(&b, " (%s)", d.Page)
+	}
 	if d.Recovery != "" {
 		fmt.Fprintf(&b, "; %s", d.Recovery)
 	}
@@ -79,11 +86,12 @@ type DamageReport struct {
 	Found    string `json:"found,omitempty"`
 	Recovery string `json:"recovery,omitempty"`
 	Error    string `json:"error,omitempty"`
+	Page     string `json:"page,omitempty"`
 }
 
 // Report returns d as data.
 func (d *Damage) Report() DamageReport {
-	r := DamageReport{Walk: d.Walk, Addr: d.Addr, Object: d.Object, Expected: d.Expected, Found: d.Found, Recovery: d.Recovery}
+	r := DamageReport{Walk: d.Walk, Addr: d.Addr, Object: d.Object, Expected: d.Expected, Found: d.Found, Recovery: d.Recovery, Page: d.Page}
 	if d.Err != nil {
 		r.Error = d.Err.Error()
 	}
@@ -139,6 +147,9 @@ func (p *Program) NoteDamage(d *Damage) *Damage {
 	}
 	l.seen[key] = true
 	l.list = append(l.list, d)
+	if p.explain != nil && d.Err != nil && d.Page == "" {
+		d.Page = p.explain(d.Err)
+	}
 	return d
 }
 

@@ -46,6 +46,8 @@ type Program struct {
 	memos  sync.Map
 	// damage is what walkers went past (NoteDamage).
 	damage damageLog
+	// explain says why a page is missing (WithExplain).
+	explain func(error) string
 }
 
 // Probe answers a question about the kernel once: f's first answer is
@@ -81,6 +83,10 @@ type Option func(*Program)
 // WithDecls sets the declarations of global variables (default
 // btfload.NewDecls(), the built-in table).
 func WithDecls(d *btfload.Decls) Option { return func(p *Program) { p.decls = d } }
+
+// WithExplain sets how NoteDamage explains a fault: f returns why the
+// page an error names is missing from the dump (Damage.Page), or "".
+func WithExplain(f func(error) string) Option { return func(p *Program) { p.explain = f } }
 
 // WithLimit bounds every walk to n entries (default DefaultLimit).
 func WithLimit(n int) Option { return func(p *Program) { p.limit = n } }
