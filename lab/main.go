@@ -39,9 +39,9 @@ func main() {
 	switch args[0] {
 	case "list":
 		for _, s := range scenarios {
-			fmt.Printf("%-8s %s\n", s.Name, s.About)
+			fmt.Printf("%-12s %s\n", s.Name, s.About)
 		}
-		fmt.Println("NAME-live  the live-mode variant of a scenario: kinspect runs inside the guest")
+		fmt.Println("NAME-live    the live-mode variant of a scenario (not kd*): kinspect runs inside the guest")
 		return
 	case "path":
 		if len(args) < 2 {
