@@ -13,6 +13,11 @@ import (
 
 // crashReport is truth/crash.json.
 type crashReport struct {
+	// Source is where the report was read: "console" (the serial
+	// console), or "vmcore-dmesg" (the crashed kernel's log, read from
+	// the dump by makedumpfile --dump-dmesg) when the console shows none:
+	// a report from the double fault handler is never printed.
+	Source string `json:"source"`
 	// Kind: panic, oops, bug, warning, soft_lockup, hung_task,
 	// stack_overflow, or "other".
 	Kind string `json:"kind"`
@@ -148,15 +153,17 @@ var (
 	softRe      = regexp.MustCompile(`soft lockup - CPU#(\d+) stuck for (\d+)s! \[(.*):(\d+)\]`)
 	hungRe      = regexp.MustCompile(`^INFO: task (.*):(\d+) blocked for more than (\d+) seconds\.`)
 	warnRe      = regexp.MustCompile(`^WARNING: CPU: (\d+) PID: (\d+) at (\S+):(\d+) (.*)$`)
-	captureBoot = regexp.MustCompile(`^\[ *0\.000000\] Linux version `)
+	// The capture kernel's first line: it may start in the middle of a
+	// line the crashing kernel was printing when it was stopped.
+	captureBoot = regexp.MustCompile(`\[ *0\.000000\] Linux version `)
 )
 
-// parseCrashConsole finds the crash report in a kdump scenario's console
-// log: after the guest's "lab: crashing" line (or its "lab: truth-done"),
-// from the report's first line to the capture kernel's first line. It
-// returns the report as printed (with timestamps) and parsed.
-func parseCrashConsole(console string) (string, *crashReport, error) {
-	lines := strings.Split(strings.ReplaceAll(console, "\r", ""), "\n")
+// crashLog is the part of a kernel log (the serial console, or the
+// crashed kernel's log read from the dump) after the guest's last "lab:
+// crashing" line (or its "lab: truth-done"), up to the capture kernel's
+// first line: the crashing kernel's last words.
+func crashLog(log string) ([]string, error) {
+	lines := strings.Split(strings.ReplaceAll(log, "\r", ""), "\n")
 	from := -1
 	for _, mark := range []string{"lab: crashing ", "lab: truth-done"} {
 		for i, l := range lines {
@@ -169,30 +176,45 @@ func parseCrashConsole(console string) (string, *crashReport, error) {
 		}
 	}
 	if from < 0 {
-		return "", nil, fmt.Errorf("no \"lab: crashing\" or \"lab: truth-done\" line")
+		return nil, fmt.Errorf("no \"lab: crashing\" or \"lab: truth-done\" line")
 	}
-	start, end := -1, len(lines)
-	for i := from; i < len(lines); i++ {
-		if captureBoot.MatchString(lines[i]) {
-			end = i
-			break
+	lines = lines[from:]
+	for i, l := range lines {
+		if loc := captureBoot.FindStringIndex(l); loc != nil {
+			if loc[0] == 0 {
+				return lines[:i], nil
+			}
+			// The crashing kernel's last, unfinished line.
+			lines[i] = l[:loc[0]]
+			return lines[:i+1], nil
 		}
-		if start < 0 && reportStart.MatchString(consoleStamp.ReplaceAllString(lines[i], "")) {
-			start = i
-		}
 	}
-	if start < 0 {
-		return "", nil, fmt.Errorf("no crash report after the \"lab: crashing\" line")
+	return lines, nil
+}
+
+// parseCrashLog finds the crash report in a kernel log (see crashLog),
+// from the report's first line to the end. It returns the report's lines
+// as printed (with timestamps) and parsed. Lines without a timestamp (the
+// lab's own on the console) are not the kernel's and are left out.
+func parseCrashLog(log string) (string, *crashReport, error) {
+	lines, err := crashLog(log)
+	if err != nil {
+		return "", nil, err
 	}
-	// Kernel lines only: the lab's own, and anything without a
-	// timestamp, are not the kernel's report.
 	var raw, text []string
-	for _, l := range lines[start:end] {
+	for _, l := range lines {
 		if !consoleStamp.MatchString(l) {
 			continue
 		}
+		t := consoleStamp.ReplaceAllString(l, "")
+		if len(text) == 0 && !reportStart.MatchString(t) {
+			continue
+		}
 		raw = append(raw, l)
-		text = append(text, consoleStamp.ReplaceAllString(l, ""))
+		text = append(text, t)
+	}
+	if len(text) == 0 {
+		return "", nil, fmt.Errorf("no crash report after the \"lab: crashing\" line")
 	}
 	return strings.Join(raw, "\n") + "\n", parseReport(text), nil
 }

@@ -345,7 +345,6 @@ var kdumpFormats = []labdata.Format{
 // (truth/crash-console.txt, truth/crash.json), the formats, and the
 // spinner's CPU as the dump's NT_PRSTATUS note has it.
 func crashGuest(v *vm, dir string, s scenario, syms *truthSymbols, m *labdata.Manifest) error {
-	truth := filepath.Join(dir, "truth")
 	m.Kdump = true
 	m.Crash = &labdata.Crash{Trigger: s.Crash, PostNotifiers: s.PostNotifiers, CaptureCmdline: captureCmdline,
 		Seconds: map[string]float64{}}
@@ -376,24 +375,10 @@ func crashGuest(v *vm, dir string, s scenario, syms *truthSymbols, m *labdata.Ma
 	}
 	logf("%s: capture kernel saved the dumps in %v", s.Name, time.Since(capStart).Round(time.Second))
 
-	console, err := os.ReadFile(filepath.Join(dir, "console.log"))
+	rep, err := writeCrashTruth(dir, m)
 	if err != nil {
 		return err
 	}
-	raw, rep, err := parseCrashConsole(string(console))
-	if err != nil {
-		return fmt.Errorf("console: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(truth, "crash-console.txt"), []byte(raw), 0o644); err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(rep, "", "  ")
-	if err := os.WriteFile(filepath.Join(truth, "crash.json"), append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	m.Crash.Kind, m.Crash.FirstLine, m.Crash.Panic = rep.Kind, rep.FirstLine, rep.Panic
-	m.Crash.CPU, m.Crash.PID, m.Crash.Comm, m.Crash.Tainted, m.Crash.RIP = rep.CPU, rep.PID, rep.Comm, rep.Tainted, rep.RIP
-
 	for _, f := range kdumpFormats {
 		fi, err := os.Stat(filepath.Join(dir, f.Path))
 		if err != nil {
@@ -414,6 +399,77 @@ func crashGuest(v *vm, dir string, s scenario, syms *truthSymbols, m *labdata.Ma
 		return fmt.Errorf("the NMI stopped CPU %d outside the spinner's program (%s): %w", stop.CPU, stop.Symbol, errRetry)
 	}
 	return nil
+}
+
+// writeCrashTruth parses the crashing kernel's report from the scenario's
+// console log, or, where the console shows none, from the crashed
+// kernel's log the capture kernel read from the dump
+// (truth/kdump/vmcore-dmesg.txt). It writes truth/crash-console.txt (the
+// console's last words, from the report's first line), truth/crash-dmesg.txt
+// (the same from the dump's log) and truth/crash.json, and sets the
+// manifest's crash fields.
+func writeCrashTruth(dir string, m *labdata.Manifest) (*crashReport, error) {
+	truth := filepath.Join(dir, "truth")
+	console, err := os.ReadFile(filepath.Join(dir, "console.log"))
+	if err != nil {
+		return nil, err
+	}
+	dmesg, err := os.ReadFile(filepath.Join(truth, "kdump", "vmcore-dmesg.txt"))
+	if err != nil {
+		return nil, err
+	}
+	rawC, rep, errC := parseCrashLog(string(console))
+	if errC == nil {
+		rep.Source = "console"
+	} else {
+		// What the console did show after the lab's line.
+		lines, err := crashLog(string(console))
+		if err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+		rawC = strings.Join(lines, "\n")
+	}
+	rawD, repD, errD := parseCrashLog(string(dmesg))
+	if errD == nil {
+		repD.Source = "vmcore-dmesg"
+	}
+	if errC != nil {
+		if errD != nil {
+			return nil, fmt.Errorf("console: %v; vmcore-dmesg: %v", errC, errD)
+		}
+		rep = repD
+	}
+	for name, text := range map[string]string{"crash-console.txt": rawC, "crash-dmesg.txt": rawD} {
+		if err := os.WriteFile(filepath.Join(truth, name), []byte(text), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(filepath.Join(truth, "crash.json"), append(b, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	c := m.Crash
+	c.Source, c.Kind, c.FirstLine, c.Panic = rep.Source, rep.Kind, rep.FirstLine, rep.Panic
+	c.CPU, c.PID, c.Comm, c.Tainted, c.RIP = rep.CPU, rep.PID, rep.Comm, rep.Tainted, rep.RIP
+	return rep, nil
+}
+
+// reparseCrash rewrites a built kdump scenario's crash truth from its
+// console log (after a change to the parser; the cache key does not
+// cover the lab's Go code).
+func reparseCrash(name string) error {
+	s, err := labdata.Load(name)
+	if err != nil {
+		return err
+	}
+	if !s.Kdump || s.Crash == nil {
+		return fmt.Errorf("%s is not a kdump scenario", name)
+	}
+	if _, err := writeCrashTruth(s.Dir, &s.Manifest); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(&s.Manifest, "", "  ")
+	return os.WriteFile(filepath.Join(s.Dir, "manifest.json"), append(b, '\n'), 0o644)
 }
 
 // elfNote is one ELF note.

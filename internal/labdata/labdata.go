@@ -81,6 +81,9 @@ type Crash struct {
 	Trigger string `json:"trigger"`
 	// PostNotifiers: crash_kexec_post_notifiers was on the command line.
 	PostNotifiers bool `json:"crash_kexec_post_notifiers"`
+	// Source is where the report was read: "console", or "vmcore-dmesg"
+	// (the crashed kernel's log in the dump) when the console shows none.
+	Source string `json:"source"`
 	// Kind is the kind of report the kernel printed: panic, oops, bug,
 	// warning, soft_lockup, hung_task, stack_overflow.
 	Kind string `json:"kind"`

@@ -33,6 +33,9 @@ kdump_crash() {
 	# The whole report on the console (init.sh keeps it quiet until now).
 	echo 8 > $k/printk
 	say crashing "$crash"
+	# The same line in the kernel's log, where a report the console never
+	# shows (from the double fault handler) is found after it.
+	echo "lab: crashing $crash" > /dev/kmsg
 	# The console is written by interrupt: a line written just before the
 	# crash is lost.
 	sleep 1
@@ -51,7 +54,10 @@ kdump_crash() {
 		sleep 100000
 		;;
 	hung)
-		echo 1 > $k/hung_task_all_cpu_backtrace
+		# No hung_task_all_cpu_backtrace: CPU 1 would print its own NMI
+		# backtrace to the console (slow under TCG) and be stopped by the
+		# panic's NMI in serial8250_console_write, not in ki_spin; and the
+		# console would lose the rest of the report.
 		echo 1 > $k/hung_task_panic
 		# khungtaskd on this CPU, so that it panics here, not on the spinner's.
 		taskset -p 1 "$(pidof khungtaskd)" > /dev/null
@@ -100,6 +106,8 @@ kdump_capture() {
 		"$@" > $D/$name 2> $L/$name.log || fail "capture: $name: $(tail -3 $L/$name.log)"
 		say "made $name in $(($(date +%s) - t0)) s"
 	}
+	# The crashed kernel's log, with what it never printed on the console.
+	save vmcore-dmesg makedumpfile --message-level 6 --dump-dmesg /proc/vmcore $L/vmcore-dmesg.txt
 	save elf cp /proc/vmcore $D/elf
 	save kdump-zlib-d31 makedumpfile --message-level 6 -c -d 31 /proc/vmcore $D/kdump-zlib-d31
 	save kdump-lzo-d31 makedumpfile --message-level 6 -l -d 31 /proc/vmcore $D/kdump-lzo-d31
