@@ -78,6 +78,8 @@ func buildScenario(repo, root string, s scenario, force bool) (dir string, cache
 			break
 		}
 		logf("%s: attempt %d: %v", s.Name, a, err)
+		// Kept beside the build: what went wrong, for the record.
+		os.Rename(filepath.Join(tmp, "console.log"), filepath.Join(tmp, fmt.Sprintf("console.attempt-%d.log", a)))
 	}
 	if err != nil {
 		return "", false, err

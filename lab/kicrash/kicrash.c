@@ -75,6 +75,8 @@ static noinline void kicrash_hang(void)
 	}
 }
 
+/* The callbacks do something after kicrash_oops, which is then a call,
+ * not a tail call: the callback stays on the stack. */
 static enum hrtimer_restart kicrash_hrtimer_fn(struct hrtimer *t)
 {
 	kicrash_fired = 1;
@@ -82,6 +84,7 @@ static enum hrtimer_restart kicrash_hrtimer_fn(struct hrtimer *t)
 		kicrash_oops();
 	else
 		panic("kicrash: panic in hardirq (hrtimer callback)");
+	kicrash_fired = 2;
 	return HRTIMER_NORESTART;
 }
 
@@ -92,6 +95,7 @@ static void kicrash_timer_fn(struct timer_list *t)
 		kicrash_oops();
 	else
 		panic("kicrash: panic in softirq (timer_list callback)");
+	kicrash_fired = 2;
 }
 
 /* Spin (preemptible, interrupts on) until a timer has fired. */
