@@ -85,7 +85,7 @@ func cacheKey(repo string, s scenario, k *kernelFiles, kinspectBin string, kf *k
 		return "", err
 	}
 	if kf != nil {
-		if err := kdumpKey(h, kf); err != nil {
+		if err := kdumpKey(h, s, kf); err != nil {
 			return "", err
 		}
 	}

@@ -36,9 +36,11 @@ type crashReport struct {
 	PID     int    `json:"pid"`
 	Comm    string `json:"comm"`
 	Tainted string `json:"tainted"` // as printed after "Tainted: "; "" for "Not tainted"
-	Release string `json:"release"`
-	Version string `json:"version"` // "#1", as printed
-	Build   string `json:"build"`   // what follows, e.g. "Debian 6.1.192-2"
+	// TaintFlags: 6.12's line after the CPU line, e.g. "[O]=OOT_MODULE, [E]=UNSIGNED_MODULE".
+	TaintFlags string `json:"taint_flags,omitempty"`
+	Release    string `json:"release"`
+	Version    string `json:"version"` // "#1", as printed
+	Build      string `json:"build"`   // what follows, e.g. "Debian 6.1.192-2"
 	// RIP, Code and Registers of the crashing context's register dump,
 	// empty for a panic() (which prints no registers).
 	RIP       string            `json:"rip,omitempty"`
@@ -49,6 +51,9 @@ type crashReport struct {
 	CR2 string `json:"cr2,omitempty"`
 	// Modules is the "Modules linked in:" list.
 	Modules string `json:"modules,omitempty"`
+	// KernelOffset is the "Kernel Offset: ..." line's words (printed by a
+	// panic notifier: only with crash_kexec_post_notifiers).
+	KernelOffset string `json:"kernel_offset,omitempty"`
 	// Main indexes Dumps: the crashing context's dump.
 	Main int `json:"main"`
 	// Dumps are the report's register and stack dumps, in order: each
@@ -76,9 +81,12 @@ type regDump struct {
 	PID     int    `json:"pid"`
 	Comm    string `json:"comm"`
 	Tainted string `json:"tainted,omitempty"`
-	Release string `json:"release,omitempty"`
-	Version string `json:"version,omitempty"`
-	Build   string `json:"build,omitempty"`
+	// TaintFlags is the line 6.12 prints after the CPU line, e.g.
+	// "[O]=OOT_MODULE, [E]=UNSIGNED_MODULE".
+	TaintFlags string `json:"taint_flags,omitempty"`
+	Release    string `json:"release,omitempty"`
+	Version    string `json:"version,omitempty"`
+	Build      string `json:"build,omitempty"`
 	// State is a task dump's state letter (D for a hung task).
 	State string `json:"state,omitempty"`
 	// Regs is the dump's register set (RIP: ... CR4:), when printed.
@@ -252,6 +260,14 @@ func parseReport(lines []string) *crashReport {
 			regs, inTrace = nil, false
 			continue
 		}
+		if flags, ok := strings.CutPrefix(l, "Tainted: ["); ok && cur != nil {
+			cur.TaintFlags = "[" + flags
+			continue
+		}
+		if off, ok := strings.CutPrefix(l, "Kernel Offset: "); ok {
+			r.KernelOffset = off
+			continue
+		}
 		if strings.HasPrefix(l, "NMI backtrace for cpu ") {
 			context, cur, regs, inTrace = "nmi_backtrace", nil, nil, false
 			continue
@@ -345,6 +361,7 @@ func parseReport(lines []string) *crashReport {
 	if r.Main >= 0 {
 		d := r.Dumps[r.Main]
 		r.CPU, r.PID, r.Comm, r.Tainted, r.Release, r.Version, r.Build = d.CPU, d.PID, d.Comm, d.Tainted, d.Release, d.Version, d.Build
+		r.TaintFlags = d.TaintFlags
 		if d.Regs != nil {
 			r.RIP, r.Code, r.Registers = d.Regs.RIP, d.Regs.Code, d.Regs.Registers
 		}

@@ -262,14 +262,14 @@ func kdumpToolVersions() string {
 }
 
 // kdumpKey adds the kdump inputs to a scenario's cache key.
-func kdumpKey(h io.Writer, kf *kdumpFiles) error {
+func kdumpKey(h io.Writer, s scenario, kf *kdumpFiles) error {
 	b, err := guestFiles.ReadFile("guest/kdump.sh")
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(h, "kdump.sh %d\n", len(b))
 	h.Write(b)
-	fmt.Fprintf(h, "kicrash %s\ncrashkernel %s\ncapture %s\n%s", kf.KicrashKey, crashKernelSize, captureCmdline, kdumpToolVersions())
+	fmt.Fprintf(h, "kicrash %s\ncmdline %s\ncapture %s\n%s", kf.KicrashKey, strings.Join(kdumpCmdline(s), " "), captureCmdline, kdumpToolVersions())
 	return nil
 }
 
