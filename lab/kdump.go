@@ -344,7 +344,7 @@ var kdumpFormats = []labdata.Format{
 // the dumps and power off, and records the crash: the console's report
 // (truth/crash-console.txt, truth/crash.json), the formats, and the
 // spinner's CPU as the dump's NT_PRSTATUS note has it.
-func crashGuest(v *vm, dir string, s scenario, syms *truthSymbols, m *labdata.Manifest) error {
+func crashGuest(v *vm, dir string, s scenario, syms *truthSymbols, m *labdata.Manifest, attempt int) error {
 	m.Kdump = true
 	m.Crash = &labdata.Crash{Trigger: s.Crash, PostNotifiers: s.PostNotifiers, CaptureCmdline: captureCmdline,
 		Seconds: map[string]float64{}}
@@ -390,6 +390,7 @@ func crashGuest(v *vm, dir string, s scenario, syms *truthSymbols, m *labdata.Ma
 	checks, stop, err := checkKdumpNotes(dir, s.CPUs, rep.PID, syms)
 	m.Checks = append(m.Checks, checks...)
 	if stop != nil {
+		stop.Attempt = attempt
 		m.Stops = append(m.Stops, *stop)
 	}
 	if err != nil {
@@ -592,7 +593,7 @@ func checkKdumpNotes(dir string, cpus, crashPID int, syms *truthSymbols) ([]stri
 				crashed = true
 			}
 			if name == "elf" && p.PID == syms.spinnerTID {
-				stop = &labdata.Stop{Attempt: 1, CPU: syms.spinnerCPU, RIP: fmt.Sprintf("%#x", p.RIP), Symbol: syms.name(p.RIP),
+				stop = &labdata.Stop{CPU: syms.spinnerCPU, RIP: fmt.Sprintf("%#x", p.RIP), Symbol: syms.name(p.RIP),
 					InBPF: syms.inSpinner(p.RIP), Note: fmt.Sprintf("NT_PRSTATUS of the spinner (pid %d), saved by the NMI that stopped its CPU; RSP %#x", p.PID, p.RSP)}
 			}
 		}

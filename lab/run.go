@@ -218,7 +218,7 @@ func runGuest(dir string, s scenario, k *kernelFiles, initrd string, attempt int
 	// Let the shell that ran the snapshot exit before anything is stopped.
 	time.Sleep(2 * time.Second)
 	if s.Crash != "" {
-		return m, crashGuest(v, dir, s, syms, m)
+		return m, crashGuest(v, dir, s, syms, m, attempt)
 	}
 	if s.Panic {
 		stop, err := panicGuest(v, syms)
