@@ -50,13 +50,21 @@ func TestKdumpCrash(t *testing.T) {
 			if r.Kind != s.Crash.Kind || r.FirstLine != s.Crash.FirstLine || r.PID != s.Crash.PID || r.Panic != s.Crash.Panic {
 				t.Errorf("manifest and crash.json differ: %+v", s.Crash)
 			}
-			raw, err := os.ReadFile(s.Path("truth/crash-console.txt"))
+			// The report as printed, where crash.json read it.
+			src := map[string]string{"console": "truth/crash-console.txt", "vmcore-dmesg": "truth/crash-dmesg.txt"}[r.Source]
+			if src == "" {
+				t.Fatalf("crash.json source %q", r.Source)
+			}
+			if r.Source != "console" && sc.Crash != "stack" {
+				t.Errorf("report read from %s, not from the console", r.Source)
+			}
+			raw, err := os.ReadFile(s.Path(src))
 			if err != nil {
 				t.Fatal(err)
 			}
 			first, _, _ := strings.Cut(string(raw), "\n")
 			if r.FirstLine == "" || !strings.HasSuffix(first, "] "+r.FirstLine) {
-				t.Errorf("crash-console.txt starts %q, crash.json's first line is %q", first, r.FirstLine)
+				t.Errorf("%s starts %q, crash.json's first line is %q", src, first, r.FirstLine)
 			}
 			if r.PID <= 0 || r.Comm == "" || r.Release != s.Release || r.Main < 0 || r.Main >= len(r.Dumps) {
 				t.Fatalf("crashing context: cpu %d pid %d comm %q release %q (manifest %q), main dump %d of %d",
