@@ -22,7 +22,7 @@ import (
 // change in a way its inputs do not show.
 const labVersion = "1"
 
-//go:embed guest/init.sh guest/live-commands
+//go:embed guest/init.sh guest/live-commands guest/kdump.sh
 var guestFiles embed.FS
 
 // repoRoot finds the module root from the working directory.
@@ -74,7 +74,7 @@ func hashTree(h io.Writer, dir string) error {
 }
 
 // cacheKey hashes everything a scenario's outputs depend on.
-func cacheKey(repo string, s scenario, k *kernelFiles, kinspectBin string) (string, error) {
+func cacheKey(repo string, s scenario, k *kernelFiles, kinspectBin string, kf *kdumpFiles) (string, error) {
 	h := sha256.New()
 	sj, _ := json.Marshal(s)
 	fmt.Fprintf(h, "lab %s\nscenario %s\nkernel %s %s\ngo %s\n%s", labVersion, sj, k.Package, k.Version, runtime.Version(), toolVersions())
@@ -83,6 +83,11 @@ func cacheKey(repo string, s scenario, k *kernelFiles, kinspectBin string) (stri
 	}
 	if err := hashTree(h, filepath.Join(repo, "lab", "workload")); err != nil {
 		return "", err
+	}
+	if kf != nil {
+		if err := kdumpKey(h, s, kf); err != nil {
+			return "", err
+		}
 	}
 	files := []string{filepath.Join(repo, "lab", "guest", "init.sh")}
 	if s.Live {
@@ -107,6 +112,7 @@ type guestBinaries struct {
 	Workload string
 	BPFObjs  []string
 	Kinspect string
+	Kdump    *kdumpFiles // kdump scenarios only
 }
 
 // buildGuestBinaries compiles the workload, its BPF programs and, for a
@@ -195,6 +201,11 @@ func buildInitramfs(repo, out string, k *kernelFiles, gb *guestBinaries, s scena
 	}
 	r.addFile("/lib/modules/load-order", 0o644, []byte(strings.Join(order, "\n")+"\n"))
 
+	if gb.Kdump != nil {
+		if err := addKdumpFiles(r, gb.Kdump); err != nil {
+			return err
+		}
+	}
 	r.copyFile("/bin/workload", gb.Workload, 0o755)
 	for _, o := range gb.BPFObjs {
 		r.copyFile("/bpf/"+filepath.Base(o), o, 0o644)

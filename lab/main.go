@@ -39,9 +39,17 @@ func main() {
 	switch args[0] {
 	case "list":
 		for _, s := range scenarios {
-			fmt.Printf("%-8s %s\n", s.Name, s.About)
+			fmt.Printf("%-12s %s\n", s.Name, s.About)
 		}
-		fmt.Println("NAME-live  the live-mode variant of a scenario: kinspect runs inside the guest")
+		fmt.Println("NAME-live    the live-mode variant of a scenario (not kd*): kinspect runs inside the guest")
+		return
+	case "reparse":
+		for _, name := range args[1:] {
+			if err := reparseCrash(name); err != nil {
+				fmt.Fprintln(os.Stderr, "lab:", err)
+				os.Exit(1)
+			}
+		}
 		return
 	case "path":
 		if len(args) < 2 {
@@ -126,6 +134,7 @@ func usage() {
   go run ./lab all                         every scenario
   go run ./lab list                        the scenarios
   go run ./lab path SCENARIO [FORMAT]      the directory of a built scenario, or a dump's path
+  go run ./lab reparse SCENARIO...         rewrite a kdump scenario's crash truth from its console log
 
 Scenarios: %s (and NAME-live for each).
 The cache is $%s, default %s.

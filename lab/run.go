@@ -39,7 +39,12 @@ func buildScenario(repo, root string, s scenario, force bool) (dir string, cache
 	if err != nil {
 		return "", false, err
 	}
-	key, err := cacheKey(repo, s, k, gb.Kinspect)
+	if s.Crash != "" {
+		if gb.Kdump, err = prepareKdump(repo, root, k); err != nil {
+			return "", false, err
+		}
+	}
+	key, err := cacheKey(repo, s, k, gb.Kinspect, gb.Kdump)
 	if err != nil {
 		return "", false, err
 	}
@@ -63,6 +68,9 @@ func buildScenario(repo, root string, s scenario, force bool) (dir string, cache
 	if s.Panic {
 		attempts = 4
 	}
+	if s.Crash != "" {
+		attempts = 3
+	}
 	var m *labdata.Manifest
 	for a := 1; a <= attempts; a++ {
 		m, err = runGuest(tmp, s, k, initrd, a)
@@ -70,6 +78,8 @@ func buildScenario(repo, root string, s scenario, force bool) (dir string, cache
 			break
 		}
 		logf("%s: attempt %d: %v", s.Name, a, err)
+		// Kept beside the build: what went wrong, for the record.
+		os.Rename(filepath.Join(tmp, "console.log"), filepath.Join(tmp, fmt.Sprintf("console.attempt-%d.log", a)))
 	}
 	if err != nil {
 		return "", false, err
@@ -151,12 +161,22 @@ func runGuest(dir string, s scenario, k *kernelFiles, initrd string, attempt int
 		// before the pvpanic notifier pauses the VM.
 		cmdline = append(cmdline, "ki.panic=1", "crash_kexec_post_notifiers")
 	}
+	share := ""
+	if s.Crash != "" {
+		cmdline = append(cmdline, kdumpCmdline(s)...)
+		cleanup, err := kdumpBootFiles(dir, k)
+		defer cleanup()
+		if err != nil {
+			return nil, err
+		}
+		share = dir
+	}
 	logf("%s: booting %s (%d MB, %d CPUs, la57=%v), attempt %d", s.Name, k.Package, s.MemoryMB, s.CPUs, s.LA57, attempt)
 	start := time.Now()
 	v, err := startVM(vmConfig{
 		Kernel: k.Vmlinuz, Initrd: initrd, Append: strings.Join(cmdline, " "),
 		MemoryMB: s.MemoryMB, CPUs: s.CPUs, LA57: s.LA57,
-		TruthDir: truth, Console: filepath.Join(dir, "console.log"),
+		TruthDir: truth, ShareDir: share, Console: filepath.Join(dir, "console.log"),
 	})
 	if err != nil {
 		return nil, err
@@ -197,6 +217,9 @@ func runGuest(dir string, s scenario, k *kernelFiles, initrd string, attempt int
 	}
 	// Let the shell that ran the snapshot exit before anything is stopped.
 	time.Sleep(2 * time.Second)
+	if s.Crash != "" {
+		return m, crashGuest(v, dir, s, syms, m, attempt)
+	}
 	if s.Panic {
 		stop, err := panicGuest(v, syms)
 		if err != nil {

@@ -10,7 +10,13 @@ type scenario struct {
 	Panic    bool   `json:"panic"`
 	Scale    bool   `json:"scale"`
 	Live     bool   `json:"live"` // run kinspect inside the guest; no dumps
-	About    string `json:"-"`
+	// Crash, for a kdump scenario, is how the guest crashes (lab/guest/kdump.sh):
+	// sysrq, lockup, hung, warn or a trigger of the kicrash module.
+	Crash string `json:"crash,omitempty"`
+	// PostNotifiers puts crash_kexec_post_notifiers on the command line:
+	// panic() runs (notifiers, NMI stop) before the capture kernel.
+	PostNotifiers bool   `json:"post_notifiers,omitempty"`
+	About         string `json:"-"`
 }
 
 // kernel is a pinned Debian kernel package.
@@ -39,6 +45,27 @@ var scenarios = []scenario{
 		About: "kernel 6.1, a real panic via sysrq, dumped while paused on panic"},
 	{Name: "scale", Kernel: "6.1", MemoryMB: 2048, CPUs: 2, Scale: true,
 		About: "kernel 6.1, 2 GB, 1M hash entries, 500 programs, 2000 threads"},
+
+	// kdump: a real crash, the dump saved by a capture kernel (kexec -p).
+	kd("kd-sysrq", "6.1", "sysrq", false, "panic from sysrq c"),
+	kd("kd-oops", "6.1", "oops", false, "NULL pointer write in process context; kexec from oops_end"),
+	kd("kd-oops-post", "6.1", "oops", true, "NULL pointer write in process context; crash_kexec_post_notifiers: panic() first"),
+	kd("kd-bug", "6.1", "bug", false, "BUG() in process context (invalid opcode)"),
+	kd("kd-hardirq", "6.1", "hardirq-panic", false, "panic() in an hrtimer callback (hardirq)"),
+	kd("kd-softirq", "6.1", "softirq-oops", false, "NULL pointer write in a timer_list callback (softirq)"),
+	kd("kd-warn", "6.1", "warn", false, "WARN() with panic_on_warn"),
+	kd("kd-stack", "6.1", "stack", false, "kernel stack overflow: recursion into the guard page, double fault"),
+	kd("kd-lockup", "6.1", "lockup", false, "soft lockup inside a BPF program (bpf_loop in BPF_PROG_TEST_RUN)"),
+	kd("kd-hung", "6.1", "hung", false, "hung task (hung_task_panic)"),
+	kd("kd612-sysrq", "6.12", "sysrq", false, "panic from sysrq c"),
+	kd("kd612-oops", "6.12", "oops", false, "NULL pointer write in process context; kexec from oops_end"),
+	kd("kd612-bug", "6.12", "bug", true, "BUG() in process context; crash_kexec_post_notifiers: panic() first"),
+}
+
+// kd makes a kdump scenario: 1 GiB, 2 CPUs, crashkernel=256M.
+func kd(name, kernel, crash string, post bool, about string) scenario {
+	return scenario{Name: name, Kernel: kernel, MemoryMB: 1024, CPUs: 2, Crash: crash, PostNotifiers: post,
+		About: "kdump, kernel " + kernel + ": " + about}
 }
 
 // liveVariant returns the live-mode variant of s: the same guest, with
@@ -56,7 +83,7 @@ func findScenario(name string) (scenario, bool) {
 		if s.Name == name {
 			return s, true
 		}
-		if s.Name+"-live" == name {
+		if s.Name+"-live" == name && s.Crash == "" {
 			return liveVariant(s), true
 		}
 	}

@@ -24,6 +24,8 @@ var (
 	wantProgTypes = []string{"socket_filter", "xdp", "kprobe", "tracepoint", "tracing", "cgroup_skb"}
 	wantFormats   = []string{"elf", "qemu-kdump-zlib.flat", "kdump-zlib.flat", "kdump-zlib", "kdump-lzo",
 		"kdump-raw", "kdump-zstd", "kdump-snappy", "kdump-zlib-d31", "kdump-lzo-d31.flat", "elf-d31"}
+	// What the capture kernel of a kdump scenario saves.
+	wantKdumpFormats = []string{"elf", "kdump-zlib-d31", "kdump-lzo-d31", "elf-d31", "kdump-zlib-d31.flat"}
 )
 
 // The scale scenario's copies of one program, and those init.sh dumps.
@@ -59,7 +61,7 @@ type bpftoolObj struct {
 }
 
 func builtScenarios(t *testing.T) []*labdata.Scenario {
-	out := labdata.Built(t)
+	out := append(labdata.Built(t), labdata.BuiltKdump(t)...)
 	for _, n := range []string{"basic-live"} {
 		if s, err := labdata.Load(n); err == nil {
 			out = append(out, s)
@@ -177,7 +179,11 @@ func TestScenarioDumps(t *testing.T) {
 			continue
 		}
 		t.Run(s.Scenario, func(t *testing.T) {
-			for _, name := range wantFormats {
+			want := wantFormats
+			if s.Kdump {
+				want = wantKdumpFormats
+			}
+			for _, name := range want {
 				f, ok := s.Format(name)
 				if !ok {
 					t.Errorf("no format %s", name)

@@ -148,6 +148,7 @@ func readKallsyms(p string) ([]ksym, error) {
 type truthSymbols struct {
 	syms       []ksym
 	spinnerCPU int
+	spinnerTID int
 	spinner    [][2]uint64 // address ranges of the spinner's functions
 }
 
@@ -160,6 +161,7 @@ func loadTruthSymbols(truth string) (*truthSymbols, error) {
 		Spinner struct {
 			ProgID int `json:"prog_id"`
 			CPU    int `json:"cpu"`
+			TID    int `json:"tid"`
 		} `json:"spinner"`
 	}
 	b, err := os.ReadFile(filepath.Join(truth, "workload.json"))
@@ -169,7 +171,7 @@ func loadTruthSymbols(truth string) (*truthSymbols, error) {
 	if err := json.Unmarshal(b, &wl); err != nil {
 		return nil, fmt.Errorf("workload.json: %w", err)
 	}
-	ts := &truthSymbols{syms: syms, spinnerCPU: wl.Spinner.CPU}
+	ts := &truthSymbols{syms: syms, spinnerCPU: wl.Spinner.CPU, spinnerTID: wl.Spinner.TID}
 	progs, err := loadJited(truth)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ type vm struct {
 	lines []string // "lab: ..." lines seen on the console
 	cond  *sync.Cond
 	done  chan struct{}
+	eof   chan struct{} // the console's last line is in its log
 	err   error
 }
 
@@ -35,6 +36,7 @@ type vmConfig struct {
 	CPUs     int
 	LA57     bool
 	TruthDir string // shared with the guest over 9p
+	ShareDir string // if set, shared over 9p too, as "scenario" (kdump scenarios)
 	Console  string // the serial console's log file
 }
 
@@ -70,11 +72,14 @@ func startVM(c vmConfig) (*vm, error) {
 		"-virtfs", "local,path=" + c.TruthDir + ",mount_tag=truth,security_model=none,id=truth",
 		"-qmp", "unix:" + sock + ",server=on,wait=off",
 	}
+	if c.ShareDir != "" {
+		args = append(args, "-virtfs", "local,path="+c.ShareDir+",mount_tag=scenario,security_model=none,id=scenario")
+	}
 	console, err := os.Create(c.Console)
 	if err != nil {
 		return nil, err
 	}
-	v := &vm{console: console, sockDir: sockDir, done: make(chan struct{})}
+	v := &vm{console: console, sockDir: sockDir, done: make(chan struct{}), eof: make(chan struct{})}
 	v.cond = sync.NewCond(&v.mu)
 	v.cmd = exec.Command("qemu-system-x86_64", args...)
 	v.cmd.Stderr = console
@@ -109,6 +114,7 @@ func startVM(c vmConfig) (*vm, error) {
 
 // follow copies the console to its log and collects the lab's lines.
 func (v *vm) follow(r io.Reader) {
+	defer close(v.eof)
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		line, err := br.ReadString('\n')
@@ -163,6 +169,28 @@ func (v *vm) waitLine(want string, timeout time.Duration) error {
 		}
 		v.cond.Wait()
 	}
+}
+
+// waitExit waits for QEMU to exit by itself (the guest powered off) and
+// for its console to be in the log.
+func (v *vm) waitExit(timeout time.Duration) error {
+	select {
+	case <-v.done:
+	case <-time.After(timeout):
+		return fmt.Errorf("qemu still running %v after the guest was done (see %s)", timeout, v.console.Name())
+	}
+	select {
+	case <-v.eof:
+	case <-time.After(10 * time.Second):
+	}
+	return nil
+}
+
+// seen returns the "lab: ..." lines seen on the console so far.
+func (v *vm) seen() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]string(nil), v.lines...)
 }
 
 // send writes a line to the guest's console.

@@ -66,6 +66,48 @@ type Manifest struct {
 	Checks []string `json:"checks,omitempty"`
 	// Notes says what the lab could not do on this kernel, and why.
 	Notes []string `json:"notes,omitempty"`
+	// Kdump is set when the dumps were saved by a kdump capture kernel
+	// (kexec -p) after a real crash: the kd* scenarios. Crash says what
+	// crashed; truth/crash.json has the crashing kernel's report.
+	Kdump bool   `json:"kdump,omitempty"`
+	Crash *Crash `json:"crash,omitempty"`
+}
+
+// Crash describes the crash of a kdump scenario: how the lab caused it
+// and what the crashing kernel printed (the details, parsed from the
+// serial console, are in truth/crash.json; the report as printed in
+// truth/crash-console.txt).
+type Crash struct {
+	// Trigger is how the lab crashed the guest (lab/guest/kdump.sh):
+	// sysrq, oops, bug, warn, hardirq-panic, softirq-oops, stack, lockup, hung.
+	Trigger string `json:"trigger"`
+	// PostNotifiers: crash_kexec_post_notifiers was on the command line.
+	PostNotifiers bool `json:"crash_kexec_post_notifiers"`
+	// Source is where the report was read: "console", or "vmcore-dmesg"
+	// (the crashed kernel's log in the dump) when the console shows none.
+	Source string `json:"source"`
+	// Kind is the kind of report the kernel printed: panic, oops, bug,
+	// warning, soft_lockup, hung_task, stack_overflow.
+	Kind string `json:"kind"`
+	// FirstLine is the report's first line, e.g. "BUG: kernel NULL pointer
+	// dereference, address: 0000000000000000".
+	FirstLine string `json:"first_line"`
+	// Panic is the message of "Kernel panic - not syncing: MSG", empty
+	// when the kernel kexec'ed before printing one (an oops without
+	// crash_kexec_post_notifiers).
+	Panic string `json:"panic"`
+	// The crashing context as the report's "CPU: N PID: P Comm: C" line says.
+	CPU     int    `json:"cpu"`
+	PID     int    `json:"pid"`
+	Comm    string `json:"comm"`
+	Tainted string `json:"tainted"` // as printed after "Tainted: " ("" if "Not tainted")
+	// RIP is the first "RIP:" line's value as printed, e.g.
+	// "0010:kicrash_oops+0x9/0x10 [kicrash]"; empty for a panic().
+	RIP string `json:"rip,omitempty"`
+	// CaptureCmdline is the capture kernel's command line (kexec adds elfcorehdr=).
+	CaptureCmdline string `json:"capture_cmdline"`
+	// Seconds: crash to capture kernel's /init, and each capture step.
+	Seconds map[string]float64 `json:"seconds,omitempty"`
 }
 
 // Format is one dump file.
@@ -75,7 +117,8 @@ type Format struct {
 	Layout      string `json:"layout"`      // "elf", "kdump" or "kdump-flat"
 	Compression string `json:"compression"` // "none", "zlib", "lzo", "snappy", "zstd"
 	DumpLevel   int    `json:"dump_level"`  // makedumpfile -d; 0 = every page
-	Producer    string `json:"producer"`    // "qemu", "makedumpfile", "lab-recompress"
+	Producer    string `json:"producer"`    // "qemu", "makedumpfile", "lab-recompress", "kdump" (cp /proc/vmcore)
+	Bytes       int64  `json:"bytes,omitempty"`
 }
 
 // Stop is one attempt to pause the VM inside the spinner's BPF program.
@@ -132,6 +175,12 @@ func (s *Scenario) Format(name string) (Format, bool) {
 
 // Names lists the scenarios the lab knows, in the order tests use them.
 var Names = []string{"basic", "la57", "k612", "panic", "scale"}
+
+// KdumpNames lists the kdump scenarios: a real crash, saved by a capture
+// kernel. Built leaves them out (their formats differ: see lab/README.md);
+// BuiltKdump returns them.
+var KdumpNames = []string{"kd-sysrq", "kd-oops", "kd-oops-post", "kd-bug", "kd-hardirq", "kd-softirq",
+	"kd-warn", "kd-stack", "kd-lockup", "kd-hung", "kd612-sysrq", "kd612-oops", "kd612-bug"}
 
 // Require loads a scenario for a test. A scenario that is not built skips
 // the test, unless KINSPECT_LAB_REQUIRE=1, when it fails it.
@@ -196,6 +245,23 @@ func (s *Scenario) Misfiltered(f Format) string {
 		return fmt.Sprintf("%s: makedumpfile 1.7.2 filtered %s's slab pages as free (kernel %s)", f.Name, s.Scenario, s.Release)
 	}
 	return ""
+}
+
+// BuiltKdump returns the kdump scenarios that are built. A missing one
+// is only an error when KINSPECT_LAB_SCENARIOS names it (and the test
+// also calls Built, which checks that).
+func BuiltKdump(tb testing.TB) []*Scenario {
+	tb.Helper()
+	var out []*Scenario
+	for _, n := range KdumpNames {
+		s, err := Load(n)
+		if err == nil {
+			out = append(out, s)
+		} else if !errors.Is(err, ErrNotBuilt) {
+			tb.Fatal(err)
+		}
+	}
+	return out
 }
 
 // BuiltLive returns the live variants (NAME-live of each scenario) that

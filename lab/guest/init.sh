@@ -21,21 +21,32 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 ip link set lo up 2>/dev/null
+# A kdump capture kernel: save the dump (lab/guest/kdump.sh) and power off.
+if [ -e /proc/vmcore ]; then
+	. /kdump.sh
+	kdump_capture
+fi
 
-scale=; panic=; live=
+scale=; panic=; live=; crash=; lockup=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ki.scale=1) scale=-scale ;;
 	ki.panic=1) panic=1 ;;
 	ki.live=1) live=1 ;;
+	ki.crash=*) crash=${arg#ki.crash=} ;;
 	esac
 done
+[ "$crash" = lockup ] && lockup=-lockup
 
 for m in $(cat /lib/modules/load-order); do
 	insmod /lib/modules/$m.ko || fail "insmod $m"
 done
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 truth /truth || fail "mount 9p"
 say stage mounted
+if [ -n "$crash" ]; then
+	. /kdump.sh
+	kdump_load
+fi
 
 echo 0 > /proc/sys/kernel/kptr_restrict
 echo 1 > /proc/sys/net/core/bpf_jit_enable
@@ -54,7 +65,7 @@ say stage probed
 
 # The spinner waits for SIGUSR1: under TCG the guest's CPUs share one host
 # thread, and the truth is captured twice as fast without it.
-workload run -bpfdir /bpf -ready /run/workload.ready -spin-on-signal $scale > $T/workload.log 2>&1 &
+workload run -bpfdir /bpf -ready /run/workload.ready -spin-on-signal $scale $lockup > $T/workload.log 2>&1 &
 wpid=$!
 n=0
 while [ ! -e /run/workload.ready ]; do
@@ -214,12 +225,15 @@ dmesg > $T/dmesg.txt
 
 # The panic trigger waits on the console for the host's word, and is in
 # place before the snapshot so that the snapshot's task list is the dump's.
+# A crash (kdump scenarios) runs on CPU 0, away from the spinner.
 (
 	read -r cmd
-	if [ "$cmd" = panic ]; then
-		echo c > /proc/sysrq-trigger
-	fi
+	case "$cmd" in
+	panic) echo c > /proc/sysrq-trigger ;;
+	crash) kdump_crash ;;
+	esac
 ) < /dev/console &
+[ -n "$crash" ] && taskset -p 1 $! > /dev/null
 sleep 1
 # Last: every task and its stack, read in one process that leaves nothing behind.
 workload snapshot $T || fail "workload snapshot"

@@ -9,7 +9,7 @@
 //
 // Subcommands:
 //
-//	workload run -bpfdir DIR -ready FILE [-scale]
+//	workload run -bpfdir DIR -ready FILE [-scale] [-spin-on-signal] [-lockup]
 //	    create every object, write FILE (JSON, see Ready) and stay alive
 //	workload jited OUTDIR
 //	    write OUTDIR/prog-<id>.json (and -jited-linfo.json) for every BPF program
@@ -47,7 +47,7 @@ func init() {
 }
 
 const usage = `usage:
-  workload run -bpfdir DIR -ready FILE [-scale]
+  workload run -bpfdir DIR -ready FILE [-scale] [-spin-on-signal] [-lockup]
   workload jited OUTDIR
   workload snapshot OUTDIR
   workload sleeper NAME KIND
@@ -92,13 +92,14 @@ func runCmd(args []string) error {
 	ready := fs.String("ready", "/run/workload.ready", "file to write the JSON description to once everything exists")
 	scale := fs.Bool("scale", false, "also create ~1M hash entries, ~500 programs and ~2000 sleeping threads")
 	spinOnSignal := fs.Bool("spin-on-signal", false, "start spinning only when the process gets SIGUSR1 (the spinner thread exists from the start)")
+	lockup := fs.Bool("lockup", false, "load ki_lockup and run it once on CPU 0 when the process gets SIGUSR2")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("run: unexpected arguments %q", fs.Args())
 	}
-	return run(runConfig{BPFDir: *bpfDir, ReadyFile: *ready, Scale: *scale, SpinOnSignal: *spinOnSignal})
+	return run(runConfig{BPFDir: *bpfDir, ReadyFile: *ready, Scale: *scale, SpinOnSignal: *spinOnSignal, Lockup: *lockup})
 }
 
 // oneDirCmd runs a subcommand whose only argument is an output directory,

@@ -26,6 +26,8 @@ type Ready struct {
 	Sleepers []SleeperRecord `json:"sleepers"`
 	// Spinner describes the thread that runs ki_spin forever.
 	Spinner *SpinnerRecord `json:"spinner"`
+	// Lockup describes the thread that runs ki_lockup on SIGUSR2 (-lockup).
+	Lockup *LockupRecord `json:"lockup,omitempty"`
 	// Notes explains anything optional that was skipped or failed on
 	// this kernel.
 	Notes []string `json:"notes"`

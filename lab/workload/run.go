@@ -25,6 +25,9 @@ type runConfig struct {
 	// SpinOnSignal holds the spinner until SIGUSR1, so that a guest under
 	// emulation gives all its time to capturing the truth first.
 	SpinOnSignal bool
+	// Lockup loads ki_lockup and starts the thread that runs it on
+	// SIGUSR2 (see lockup.go).
+	Lockup bool
 }
 
 // keep holds every object that must stay open for the life of the
@@ -69,6 +72,7 @@ type runner struct {
 	core     *ebpf.Collection
 	coreSpec *ebpf.CollectionSpec
 	spin     *ebpf.Program
+	lockup   *ebpf.Program
 
 	progs []*progEntry
 	maps  []*mapEntry
@@ -155,6 +159,9 @@ func run(cfg runConfig) error {
 			phase{"scale: small programs", r.scalePrograms},
 		)
 	}
+	if cfg.Lockup {
+		phases = append(phases, phase{"load lockup program", r.loadLockup})
+	}
 	phases = append(phases,
 		phase{"pin objects", r.pinObjects},
 		phase{"sleepers", r.startSleepers},
@@ -183,6 +190,13 @@ func run(cfg runConfig) error {
 		r.note("spinner runs on CPU %d: CPU %d is not available", sp.CPU, spinnerCPU)
 	}
 	r.ready.Spinner = sp
+	if cfg.Lockup {
+		lk, err := startLockup(r.lockup)
+		if err != nil {
+			return fmt.Errorf("lockup thread: %w", err)
+		}
+		r.ready.Lockup = lk
+	}
 	r.ready.TimingsMS = append(r.ready.TimingsMS, PhaseTiming{"total", time.Since(r.start).Milliseconds()})
 
 	if err := writeJSONFile(cfg.ReadyFile, &r.ready); err != nil {
