@@ -40,6 +40,9 @@ const maxAVMLChunks = 1 << 24
 func indexAVMLStream(r io.ReaderAt, size, off int64, n uint64, first uint64) (int64, []avmlChunk, error) {
 	var out []avmlChunk
 	var at uint64
+	fail := func(src string, off int64, format string, args ...any) (int64, []avmlChunk, error) {
+		return 0, nil, fmt.Errorf("stream decoded to %d of the range's %d bytes: %w", at, n, formatErr(src, off, format, args...))
+	}
 	w := window{r: r, size: size}
 	pos := off
 	sawID := false
@@ -49,55 +52,55 @@ func indexAVMLStream(r io.ReaderAt, size, off int64, n uint64, first uint64) (in
 			if err == nil {
 				err = io.ErrUnexpectedEOF
 			}
-			return 0, nil, formatErr("AVML chunk", pos, "%d of %d bytes of the range's stream decoded; chunk header: %v", at, n, err)
+			return fail("AVML chunk", pos, "chunk header: %v", err)
 		}
 		typ := h[0]
 		blen := int64(h[1]) | int64(h[2])<<8 | int64(h[3])<<16
 		body := pos + snappyChunkHeader
 		if blen > size-body {
-			return 0, nil, formatErr("AVML chunk", pos, "chunk of type %#x and %d bytes runs past the end of the %d-byte file", typ, blen, size)
+			return fail("AVML chunk", pos, "chunk of type %#x and %d bytes runs past the end of the %d-byte file", typ, blen, size)
 		}
 		if !sawID && typ != snappyStreamID {
-			return 0, nil, formatErr("AVML chunk", pos, "type %#x: a snappy stream starts with its identifier chunk (%#x)", typ, snappyStreamID)
+			return fail("AVML chunk", pos, "type %#x: a snappy stream starts with its identifier chunk (%#x)", typ, snappyStreamID)
 		}
 		switch {
 		case typ == snappyStreamID:
 			if blen != int64(len(snappyStreamMagic)) || len(h) < snappyChunkHeader+len(snappyStreamMagic) || string(h[snappyChunkHeader:snappyChunkHeader+len(snappyStreamMagic)]) != snappyStreamMagic {
-				return 0, nil, formatErr("AVML chunk", pos, "stream identifier chunk of %d bytes is not %q", blen, snappyStreamMagic)
+				return fail("AVML chunk", pos, "stream identifier chunk of %d bytes is not %q", blen, snappyStreamMagic)
 			}
 			sawID = true
 		case typ == snappyChunkCompressed || typ == snappyChunkUncompressed:
 			if blen <= snappyChecksumSize {
-				return 0, nil, formatErr("AVML chunk", pos, "data chunk of %d bytes holds no data", blen)
+				return fail("AVML chunk", pos, "data chunk of %d bytes holds no data", blen)
 			}
 			c := avmlChunk{At: at, Off: body, Len: uint32(blen), Compressed: typ == snappyChunkCompressed}
 			if c.Compressed {
 				v, k := binary.Uvarint(h[snappyChunkHeader+snappyChecksumSize:])
 				if k <= 0 || v > snappyMaxChunkData {
-					return 0, nil, formatErr("AVML chunk", body+snappyChecksumSize, "compressed chunk's decoded length is not a varint of at most %d", snappyMaxChunkData)
+					return fail("AVML chunk", body+snappyChecksumSize, "compressed chunk's decoded length is not a varint of at most %d", snappyMaxChunkData)
 				}
 				c.Size = uint32(v)
 				if blen > maxChunkBody {
-					return 0, nil, formatErr("AVML chunk", pos, "compressed chunk of %d bytes, more than any encoding of %d bytes", blen, v)
+					return fail("AVML chunk", pos, "compressed chunk of %d bytes, more than any encoding of %d bytes", blen, v)
 				}
 			} else {
 				if blen-snappyChecksumSize > snappyMaxChunkData {
-					return 0, nil, formatErr("AVML chunk", pos, "uncompressed chunk of %d bytes, more than %d", blen-snappyChecksumSize, snappyMaxChunkData)
+					return fail("AVML chunk", pos, "uncompressed chunk of %d bytes, more than %d", blen-snappyChecksumSize, snappyMaxChunkData)
 				}
 				c.Size = uint32(blen - snappyChecksumSize)
 			}
 			if uint64(c.Size) > n-at {
-				return 0, nil, formatErr("AVML chunk", pos, "chunk of %d bytes at range offset %#x overruns the range's %d bytes", c.Size, at, n)
+				return fail("AVML chunk", pos, "chunk of %d bytes at range offset %#x overruns the range's %d bytes", c.Size, at, n)
 			}
 			if c.Size > 0 {
 				if first+uint64(len(out)) >= maxAVMLChunks {
-					return 0, nil, formatErr("AVML chunk", pos, "more than %d chunks in the capture", maxAVMLChunks)
+					return fail("AVML chunk", pos, "more than %d chunks in the capture", maxAVMLChunks)
 				}
 				out = append(out, c)
 				at += uint64(c.Size)
 			}
 		case typ <= snappyUnskippableMax:
-			return 0, nil, formatErr("AVML chunk", pos, "reserved unskippable chunk type %#x", typ)
+			return fail("AVML chunk", pos, "reserved unskippable chunk type %#x", typ)
 		default:
 			// Padding and reserved skippable chunks.
 		}
@@ -105,10 +108,10 @@ func indexAVMLStream(r io.ReaderAt, size, off int64, n uint64, first uint64) (in
 	}
 	var tb [avmlTrailerSize]byte
 	if k, _ := r.ReadAt(tb[:], pos); k < avmlTrailerSize {
-		return 0, nil, formatErr("AVML range trailer", pos, "truncated: %d of %d bytes", k, avmlTrailerSize)
+		return fail("AVML range trailer", pos, "truncated: %d of %d bytes", k, avmlTrailerSize)
 	}
 	if got, want := binary.LittleEndian.Uint64(tb[:]), uint64(pos-off); got != want {
-		return 0, nil, formatErr("AVML range trailer", pos, "stream length %d, but the stream that decodes to the range's %d bytes is %d bytes", got, n, want)
+		return fail("AVML range trailer", pos, "stream length %d, but the stream that decodes to the range's %d bytes is %d bytes", got, n, want)
 	}
 	return pos + avmlTrailerSize, out, nil
 }

@@ -69,14 +69,49 @@ func (d *Dump) findInfo() {
 // bytes were scanned; the error wraps ErrNotSupported and names the first
 // candidate page that was rejected, and why.
 func (d *Dump) searchVMCOREINFO() (*VMCoreInfo, uint64, uint64, error) {
+	var found *VMCoreInfo
+	var at uint64
+	var rejected error
+	scanned, err := d.scanPages(func(pg []byte, pa uint64) bool {
+		if !bytes.HasPrefix(pg, []byte(vmcoreinfoPrefix)) {
+			return false
+		}
+		vi, err := parseInfoPage(pg)
+		if err == nil {
+			err = d.checkInfo(vi, pa)
+		}
+		if err == nil {
+			found, at = vi, pa
+			return true
+		}
+		if rejected == nil {
+			rejected = fmt.Errorf("page at phys %#x: %w", pa, err)
+		}
+		return false
+	})
+	switch {
+	case found != nil:
+		return found, at, scanned, nil
+	case err != nil:
+		return nil, 0, scanned, fmt.Errorf("find VMCOREINFO: %w", err)
+	case rejected != nil:
+		return nil, 0, scanned, fmt.Errorf("no page that begins with %q is a consistent VMCOREINFO (first rejected: %v): %w", vmcoreinfoPrefix, rejected, ErrNotSupported)
+	}
+	return nil, 0, scanned, fmt.Errorf("no page begins with %q: %w", vmcoreinfoPrefix, ErrNotSupported)
+}
+
+// scanPages calls fn with every page of the dump's memory, in physical
+// order, until it returns true; it returns the bytes scanned. Pages that
+// cannot be read (excluded, damaged) are skipped; the error is that of
+// listing the ranges.
+func (d *Dump) scanPages(fn func(pg []byte, paddr uint64) bool) (uint64, error) {
 	ranges, err := d.Ranges()
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("find VMCOREINFO: %w", err)
+		return 0, err
 	}
 	ps := uint64(d.pageSize)
 	buf := make([]byte, scanChunk)
 	var scanned uint64
-	var rejected error
 	for _, r := range ranges {
 		for a := (r.Start + ps - 1) &^ (ps - 1); a < r.End() && r.End()-a >= ps; {
 			n := min(uint64(len(buf)), (r.End()-a)&^(ps-1))
@@ -84,20 +119,8 @@ func (d *Dump) searchVMCOREINFO() (*VMCoreInfo, uint64, uint64, error) {
 			k = max(0, min(k, int(n)))
 			pages := uint64(k) / ps
 			for i := range pages {
-				pg := buf[i*ps : (i+1)*ps]
-				if !bytes.HasPrefix(pg, []byte(vmcoreinfoPrefix)) {
-					continue
-				}
-				at := a + i*ps
-				vi, err := parseInfoPage(pg)
-				if err == nil {
-					err = d.checkInfo(vi, at)
-				}
-				if err == nil {
-					return vi, at, scanned + (i+1)*ps, nil
-				}
-				if rejected == nil {
-					rejected = fmt.Errorf("page at phys %#x: %w", at, err)
+				if fn(buf[i*ps:(i+1)*ps], a+i*ps) {
+					return scanned + (i+1)*ps, nil
 				}
 			}
 			scanned += pages * ps
@@ -109,10 +132,7 @@ func (d *Dump) searchVMCOREINFO() (*VMCoreInfo, uint64, uint64, error) {
 			a += n
 		}
 	}
-	if rejected != nil {
-		return nil, 0, scanned, fmt.Errorf("no page that begins with %q is a consistent VMCOREINFO (first rejected: %v): %w", vmcoreinfoPrefix, rejected, ErrNotSupported)
-	}
-	return nil, 0, scanned, fmt.Errorf("no page begins with %q: %w", vmcoreinfoPrefix, ErrNotSupported)
+	return scanned, nil
 }
 
 // parseInfoPage parses a page that may be vmcoreinfo_data: VMCOREINFO
