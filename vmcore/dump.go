@@ -86,9 +86,9 @@ type Dump struct {
 
 	// A dump without VMCOREINFO is searched for the kernel's own copy in
 	// memory on first need (findinfo.go).
-	findOnce  sync.Once
-	needFind  bool
-	derived   *derivedKernel // from the page tables when no copy is found
+	findOnce sync.Once
+	needFind bool
+	derived  *derivedKernel // from the page tables when no copy is found
 
 	kernelOnce sync.Once
 	kernel     *KernelAS
