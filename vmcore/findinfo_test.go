@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kinspect/kinspect/internal/dumpedit"
+	"github.com/kinspect/kinspect/internal/labdata"
 )
 
 // infoPage lays VMCOREINFO text out as the kernel's vmcoreinfo_data: a
@@ -244,6 +246,138 @@ func FuzzFindVMCOREINFO(f *testing.F) {
 		st, ok := as.TextStart()
 		if _, err := as.Translate(st); !ok || err != nil {
 			t.Fatalf("accepted VMCOREINFO, but _stext %#x (%v) does not translate: %v", st, ok, err)
+		}
+	})
+}
+
+// labScenarios are the built scenarios with dumps: the standard ones and,
+// where the lab has built them, kdump ones (a kexec capture kernel's
+// /proc/vmcore of a crashed 6.1 and 6.12 kernel).
+func labScenarios(t testing.TB) []*labdata.Scenario {
+	var out []*labdata.Scenario
+	for _, s := range labdata.Built(t) {
+		if !s.Live {
+			out = append(out, s)
+		}
+	}
+	for _, name := range []string{"kd-bug", "kd612-bug"} {
+		if s, err := labdata.Load(name); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// sameEntries compares two VMCOREINFOs line by line. CRASHTIME is left
+// out: a kexec crash appends it to the copy the capture kernel gets
+// (vmcoreinfo_data_safecopy), not to the page in the crashed kernel's RAM.
+func sameEntries(a, b *VMCoreInfo) error {
+	strip := func(v *VMCoreInfo) []string {
+		var out []string
+		for _, e := range v.Entries {
+			if e.Key != "CRASHTIME" {
+				out = append(out, e.Key+"="+e.Value)
+			}
+		}
+		return out
+	}
+	x, y := strip(a), strip(b)
+	if len(x) != len(y) {
+		return fmt.Errorf("%d lines, want %d", len(x), len(y))
+	}
+	for i := range x {
+		if x[i] != y[i] {
+			return fmt.Errorf("line %d: %q, want %q", i, x[i], y[i])
+		}
+	}
+	return nil
+}
+
+// TestLabFindVMCOREINFO: in every scenario's ELF dumps and a filtered
+// kdump one, the page the search finds in memory says what the dump's
+// own VMCOREINFO says, and in QEMU's dumps CR3's page tables give the
+// KASLR offset and phys_base VMCOREINFO gives.
+func TestLabFindVMCOREINFO(t *testing.T) {
+	for _, s := range labScenarios(t) {
+		for _, f := range s.Formats {
+			if f.Layout != "elf" && !strings.HasPrefix(f.Name, "kdump-zlib-d31") {
+				continue
+			}
+			t.Run(s.Scenario+"/"+f.Name, func(t *testing.T) {
+				d, err := Open(s.Path(f.Path))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer d.Close()
+				note := d.VMCOREINFO()
+				if note == nil || d.VMCOREINFOSource() == "" {
+					t.Fatalf("no VMCOREINFO of its own (%q)", d.VMCOREINFOSource())
+				}
+				start := time.Now()
+				vi, at, scanned, err := d.searchVMCOREINFO()
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("found at phys %#x after %d MiB in %v", at, scanned>>20, time.Since(start))
+				if err := sameEntries(vi, note); err != nil {
+					t.Errorf("the page in memory differs from the dump's VMCOREINFO: %v", err)
+				}
+				if f.Producer != "qemu" {
+					return
+				}
+				dk, err := d.kernelFromCR3()
+				if err != nil {
+					t.Fatal(err)
+				}
+				pb, _ := note.Number("phys_base")
+				if dk.kaslr != note.KernelOffset || dk.physBase != uint64(pb) {
+					t.Errorf("from CR3: KASLR offset %#x, phys_base %#x; VMCOREINFO: %#x, %#x", dk.kaslr, dk.physBase, note.KernelOffset, uint64(pb))
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkFindVMCOREINFO measures the search on the lab's largest ELF
+// dump of a 1 GiB guest (a kdump scenario's, else the scale scenario's):
+// "search" stops at the kernel's page, "scan-all" reads every page (no
+// page matches), the cost of a dump without one.
+func BenchmarkFindVMCOREINFO(b *testing.B) {
+	var path string
+	for _, name := range []string{"kd-bug", "kd612-bug", "scale"} {
+		if s, err := labdata.Load(name); err == nil {
+			if f, ok := s.Format("elf"); ok {
+				path = s.Path(f.Path)
+				break
+			}
+		}
+	}
+	if path == "" {
+		b.Skip("no lab ELF dump of a 1 GiB guest")
+	}
+	d, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	mem, _ := d.MemorySize()
+	b.Logf("%s: %d MiB of memory", path, mem>>20)
+	b.Run("search", func(b *testing.B) {
+		for b.Loop() {
+			_, _, n, err := d.searchVMCOREINFO()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(n))
+		}
+	})
+	b.Run("scan-all", func(b *testing.B) {
+		for b.Loop() {
+			n, err := d.scanPages(func([]byte, uint64) bool { return false })
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(n))
 		}
 	})
 }

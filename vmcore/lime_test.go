@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kinspect/kinspect/internal/dumpedit"
+	"github.com/kinspect/kinspect/internal/labdata"
 )
 
 // captureSegs are the ranges the synthetic captures hold: memory in three
@@ -264,4 +268,96 @@ func FuzzAVML(f *testing.F) {
 		b := cat(limeHeader(avmlMagic, 2, 0x100000, 0x100000+uint64(n)-1), stream, binary.LittleEndian.AppendUint64(nil, uint64(len(stream))))
 		fuzzCapture(t, b)
 	})
+}
+
+// TestLabCaptures converts lab ELF dumps (6.1, 6.1 with 5-level paging,
+// 6.12) to LiME and AVML captures and opens them: no notes, so their
+// VMCOREINFO is the page found in memory, which must say what the ELF's
+// note says; pages read the same as the ELF's (AVML's left-out blocks
+// were zeros there); the kernel's address space is the same.
+func TestLabCaptures(t *testing.T) {
+	for _, name := range []string{"basic", "la57", "k612"} {
+		s := labdata.Require(t, name)
+		f, ok := s.Format("elf")
+		if !ok {
+			continue
+		}
+		ref, err := Open(s.Path(f.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ref.Close()
+		refAS, err := ref.Kernel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, format := range []string{"lime", "avml"} {
+			t.Run(name+"/"+format, func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), format)
+				start := time.Now()
+				convert := dumpedit.ELFToLiME
+				if format == "avml" {
+					convert = dumpedit.ELFToAVML
+				}
+				if err := convert(s.Path(f.Path), path); err != nil {
+					t.Fatal(err)
+				}
+				st, _ := os.Stat(path)
+				t.Logf("converted in %v: %d MiB", time.Since(start), st.Size()>>20)
+				start = time.Now()
+				d, err := Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer d.Close()
+				t.Logf("opened in %v", time.Since(start))
+				if d.Format().String() != format {
+					t.Errorf("format %v", d.Format())
+				}
+				start = time.Now()
+				vi := d.VMCOREINFO()
+				if vi == nil {
+					t.Fatalf("no VMCOREINFO found: %v", d.Problems())
+				}
+				t.Logf("VMCOREINFO %s, in %v", d.VMCOREINFOSource(), time.Since(start))
+				if err := sameEntries(vi, ref.VMCOREINFO()); err != nil {
+					t.Errorf("VMCOREINFO differs from the ELF note's: %v", err)
+				}
+				as, err := d.Kernel()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if as.Root() != refAS.Root() || as.Levels() != refAS.Levels() {
+					t.Errorf("root %#x, %d levels; ELF: %#x, %d", as.Root(), as.Levels(), refAS.Root(), refAS.Levels())
+				}
+				po, err := as.PageOffset()
+				if rpo, _ := refAS.PageOffset(); err != nil || po != rpo {
+					t.Errorf("page offset %#x (%v), ELF %#x", po, err, rpo)
+				}
+				rs, _ := ref.Ranges()
+				rng := rand.New(rand.NewPCG(7, 11))
+				want, got := make([]byte, synthPage), make([]byte, synthPage)
+				var absent int
+				for range 4000 {
+					r := rs[rng.IntN(len(rs))]
+					a := (r.Start + rng.Uint64N(r.Size)) &^ (synthPage - 1)
+					if _, err := ref.ReadPhys(want, a); err != nil {
+						continue
+					}
+					_, err := d.ReadPhys(got, a)
+					if format == "avml" && errors.Is(err, ErrNotInDump) {
+						absent++
+						if !allZero(want) {
+							t.Fatalf("page %#x: not in the AVML capture, but not zeros in the ELF dump", a)
+						}
+						continue
+					}
+					if err != nil || !bytes.Equal(got, want) {
+						t.Fatalf("page %#x differs from the ELF dump's (%v)", a, err)
+					}
+				}
+				t.Logf("4000 pages compared, %d in blocks AVML left out", absent)
+			})
+		}
+	}
 }
