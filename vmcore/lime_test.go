@@ -139,13 +139,6 @@ func limeHeader(magic, version uint32, s, e uint64) []byte {
 
 func cat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
 
-// avmlBlock is one AVML version-2 range of data, written from the
-// published layout.
-func avmlBlock(start uint64, data []byte) []byte {
-	s := dumpedit.FrameSnappy(data)
-	return cat(limeHeader(avmlMagic, 2, start, start+uint64(len(data))-1), s, binary.LittleEndian.AppendUint64(nil, uint64(len(s))))
-}
-
 // TestCaptureMalformed: damaged captures fail at open with an error
 // naming the offset, or, for damage only reading finds, on the read.
 func TestCaptureMalformed(t *testing.T) {
