@@ -169,6 +169,53 @@ func ELFWithoutVMCOREINFO(src, dst string) error {
 	return out.Close()
 }
 
+// ELFWithoutAnyVMCOREINFO copies the ELF core src to dst as
+// ELFWithoutVMCOREINFO does, and also spoils every page of its memory
+// that begins with "OSRELEASE=" (the kernel's vmcoreinfo_data, the copy a
+// reader looks for when the note is missing), as if the kernel kept none
+// where it can be found (before 4.15 it was not page-aligned). It returns
+// how many pages it spoiled.
+func ELFWithoutAnyVMCOREINFO(src, dst string) (int, error) {
+	if err := ELFWithoutVMCOREINFO(src, dst); err != nil {
+		return 0, err
+	}
+	f, err := os.OpenFile(dst, os.O_RDWR, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	segs, _, err := readELF(f)
+	if err != nil {
+		return 0, err
+	}
+	const page = 4096
+	buf := make([]byte, 1<<20)
+	n := 0
+	for _, s := range segs {
+		first := (s.Phys+page-1)&^(page-1) - s.Phys // first page-aligned byte
+		for done := first; done+page <= s.Size; {
+			k := min(uint64(len(buf)), (s.Size-done)&^(page-1))
+			b := buf[:k]
+			if _, err := f.ReadAt(b, s.Off+int64(done)); err != nil {
+				return 0, err
+			}
+			for i := uint64(0); i < k; i += page {
+				if bytes.HasPrefix(b[i:], []byte("OSRELEASE=")) {
+					if _, err := f.WriteAt([]byte("X"), s.Off+int64(done+i)); err != nil {
+						return 0, err
+					}
+					n++
+				}
+			}
+			done += k
+		}
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%s: no page begins with OSRELEASE=", src)
+	}
+	return n, f.Close()
+}
+
 // WithoutKallsymsLines copies the dump src (an ELF core, or a
 // kdump-compressed file in the normal layout) to dst with the
 // SYMBOL(kallsyms_*) lines removed from its VMCOREINFO, as a kernel before
