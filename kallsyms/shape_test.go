@@ -312,3 +312,34 @@ func TestLabWithoutKallsymsLines(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkFindLocations measures the search on the basic scenario's ELF
+// dump (pages read from the file) and its zlib kdump (pages decompressed
+// on the way).
+func BenchmarkFindLocations(b *testing.B) {
+	s := labdata.Require(b, "basic")
+	for _, format := range []string{"elf", "kdump-zlib"} {
+		f, ok := s.Format(format)
+		if !ok {
+			continue
+		}
+		b.Run(format, func(b *testing.B) {
+			d, err := vmcore.Open(s.Path(f.Path), vmcore.WithCachePages(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			k, err := d.Kernel()
+			if err != nil {
+				b.Fatal(err)
+			}
+			start, _ := k.TextStart()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := FindLocations(k, start, DefaultSearchSize, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

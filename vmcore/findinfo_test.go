@@ -225,6 +225,19 @@ func fuzzInfoImage(k *synthKernel, page []byte) []byte {
 func FuzzFindVMCOREINFO(f *testing.F) {
 	k := newInfoKernel(4)
 	f.Add([]byte(k.vmcoreinfo()))
+	// A real kernel's, from the lab.
+	if s, err := labdata.Load("basic"); err == nil {
+		if fm, ok := s.Format("elf"); ok {
+			if d, err := Open(s.Path(fm.Path)); err == nil {
+				var text []byte
+				for _, e := range d.VMCOREINFO().Entries {
+					text = append(text, e.Key+"="+e.Value+"\n"...)
+				}
+				f.Add(text)
+				d.Close()
+			}
+		}
+	}
 	f.Add([]byte("OSRELEASE=x\nPAGESIZE=4096\nKERNELOFFSET=0\nNUMBER(phys_base)=0\nSYMBOL(init_top_pgt)=ffffffff80001000\n"))
 	f.Add([]byte("OSRELEASE="))
 	f.Fuzz(func(t *testing.T, page []byte) {
@@ -363,6 +376,7 @@ func BenchmarkFindVMCOREINFO(b *testing.B) {
 	mem, _ := d.MemorySize()
 	b.Logf("%s: %d MiB of memory", path, mem>>20)
 	b.Run("search", func(b *testing.B) {
+		b.ReportAllocs()
 		for b.Loop() {
 			_, _, n, err := d.searchVMCOREINFO()
 			if err != nil {
@@ -372,6 +386,7 @@ func BenchmarkFindVMCOREINFO(b *testing.B) {
 		}
 	})
 	b.Run("scan-all", func(b *testing.B) {
+		b.ReportAllocs()
 		for b.Loop() {
 			n, err := d.scanPages(func([]byte, uint64) bool { return false })
 			if err != nil {
