@@ -14,8 +14,16 @@ import (
 
 // Info describes a kernel and its dump, as crash's "sys" does.
 type Info struct {
-	Dump        DumpInfo     `json:"dump"`
-	Release     string       `json:"release"`
+	Dump    DumpInfo `json:"dump"`
+	Release string   `json:"release"`
+	// VMCOREINFO says where the kernel's VMCOREINFO came from: "ELF
+	// note", "kdump sub-header", "found in memory at phys 0x..." (a dump
+	// without one of its own); empty when there is none.
+	VMCOREINFO string `json:"vmcoreinfo,omitempty"`
+	// Symbols says where vmlinux's symbols came from: the kallsyms tables
+	// in memory as VMCOREINFO locates them or found by their shape, or a
+	// file.
+	Symbols     string       `json:"symbols,omitempty"`
 	BuildID     string       `json:"build_id,omitempty"`
 	PageSize    int          `json:"page_size,omitempty"`
 	Paging      int          `json:"page_table_levels,omitempty"`
@@ -66,6 +74,8 @@ func (k *Kernel) Info() *Info {
 		return liveInfoWithoutMemory(k.noMemory)
 	}
 	r := dumpInfo(k.dump, k.CPUs())
+	r.Release = k.Release()
+	r.Symbols = k.symbolsDesc()
 	if k.prog == nil {
 		return r
 	}
@@ -92,6 +102,25 @@ func (k *Kernel) Info() *Info {
 	return r
 }
 
+// symbolsDesc says where the vmlinux symbols came from.
+func (k *Kernel) symbolsDesc() string {
+	if k.syms == nil {
+		return ""
+	}
+	info, err := k.syms.Info()
+	switch {
+	case err != nil:
+		return ""
+	case info.Source == "kernel memory" && info.Located == "VMCOREINFO":
+		return "kallsyms tables in memory, located by VMCOREINFO"
+	case info.Source == "kernel memory" && info.Located != "":
+		return "kallsyms tables in memory, located " + info.Located
+	case info.Source == "kernel memory":
+		return "kallsyms tables in memory"
+	}
+	return k.symSrc
+}
+
 // dumpInfo gathers what the dump itself says.
 func dumpInfo(d *vmcore.Dump, cpus []vmcore.CPU) *Info {
 	r := &Info{
@@ -112,7 +141,9 @@ func dumpInfo(d *vmcore.Dump, cpus []vmcore.CPU) *Info {
 	}
 	if vi := d.VMCOREINFO(); vi != nil {
 		r.BuildID = vi.BuildID
-	} else {
+		r.VMCOREINFO = d.VMCOREINFOSource()
+	} else if len(d.Problems()) == 0 {
+		// (Problems says why, when it was looked for in memory.)
 		r.Problems = append(r.Problems, "the dump has no VMCOREINFO")
 	}
 	as, err := d.Kernel()

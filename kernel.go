@@ -36,7 +36,8 @@ import (
 // Options say which kernel to open and how.
 type Options struct {
 	// Dump is the path of a dump: an ELF core (QEMU, /proc/vmcore,
-	// makedumpfile -E) or a kdump-compressed file (normal or flattened).
+	// makedumpfile -E), a kdump-compressed file (normal or flattened), or
+	// a LiME or AVML capture.
 	Dump string
 	// Live opens the running kernel: /proc/kcore for memory,
 	// /proc/kallsyms for symbols, /sys/kernel/btf for types. Without a
@@ -44,8 +45,9 @@ type Options struct {
 	// only (MemoryErr says why); Live and Dump exclude each other.
 	Live bool
 	// Kallsyms is a copy of the kernel's /proc/kallsyms to take symbols
-	// from instead of the dump's memory (kernels before 6.0, whose
-	// VMCOREINFO does not locate the kallsyms tables).
+	// from instead of the dump's memory. It is not needed for kernels
+	// before 6.0, whose VMCOREINFO does not locate the kallsyms tables:
+	// those are found by their shape (kallsyms.FindLocations).
 	Kallsyms string
 	// Declarations type global variables (nil: btfload.NewDecls(), the
 	// built-in table).
@@ -88,8 +90,8 @@ type Kernel struct {
 }
 
 // Open opens the kernel o names. From a dump, symbols are decoded from
-// the kallsyms tables in its memory (located by VMCOREINFO; or read from
-// o.Kallsyms), then the modules' and BPF programs' are added by walking
+// the kallsyms tables in its memory (located by VMCOREINFO, or by their
+// shape where VMCOREINFO does not say; or read from o.Kallsyms), then the modules' and BPF programs' are added by walking
 // the module list and bpf_kallsyms; types are read from memory between
 // __start_BTF and __stop_BTF. Errors wrap ErrUsage, vmcore's and
 // kallsyms' errors (naming the file and offset), or btfload's.
@@ -284,10 +286,20 @@ func (k *Kernel) TypesErr() error { return k.typesErr }
 func (k *Kernel) Program() *objects.Program { return k.prog }
 
 // Release is the kernel release as the dump's VMCOREINFO (or the live
-// kernel) gives it; "" when unknown.
+// kernel) gives it, else as init_uts_ns in its memory says (a dump with
+// no VMCOREINFO anywhere); "" when unknown.
 func (k *Kernel) Release() string {
 	if k.dump != nil {
-		return k.dump.Release()
+		if r := k.dump.Release(); r != "" {
+			return r
+		}
+	}
+	if k.prog != nil && k.dump != nil {
+		if v, err := k.prog.Eval("init_uts_ns.name.release"); err == nil {
+			if r, err := v.CString(); err == nil {
+				return r
+			}
+		}
 	}
 	return ""
 }

@@ -39,7 +39,7 @@ var layers = map[string]int{
 
 // exclusive are third-party packages only the named package may import.
 var exclusive = map[string][]string{
-	"github.com/klauspost/compress": {"vmcore", "lab"},
+	"github.com/klauspost/compress": {"vmcore", "lab", "internal/dumpedit"},
 	"github.com/anchore/go-lzo":     {"vmcore"},
 	"github.com/dop251/goja":        {"script", "cmd/kinspect"},
 }

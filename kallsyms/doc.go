@@ -12,6 +12,12 @@
 // From memory. VMCOREINFO (6.0+) gives the run-time addresses of
 // kallsyms_names, _num_syms, _token_table, _token_index and either
 // _offsets with _relative_base or _addresses (LocationsFromVMCOREINFO).
+// Where it does not (before 6.0, or no VMCOREINFO at all), FindLocations
+// finds the tables in the kernel image by their shape (shape.go): the run
+// of digit tokens in the token table, the token index after it, the
+// markers, names and symbol count before it, the addresses in order; in
+// every order scripts/kallsyms has written them since 4.6. FromDump does
+// either, and Info.Located says which.
 // Decode expands every name through the token table — the first char of
 // the expansion is the symbol's type — with 2-byte name lengths (6.1+),
 // and decodes addresses in every encoding kernels since 4.6 use:
@@ -40,7 +46,8 @@
 //   - ErrFormat: a table that does not decode or text that does not parse;
 //     a *FormatError names the table, the symbol index or line, and the
 //     address.
-//   - ErrNotSupported: the tables cannot be found (VMCOREINFO before 6.0).
+//   - ErrNotSupported: the tables cannot be found: neither VMCOREINFO nor
+//     their shape locates them.
 //   - ErrHidden: /proc/kallsyms printed zero addresses (kptr_restrict).
 //
 // Errors of reading memory are the Memory's, wrapped with the table, the

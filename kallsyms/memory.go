@@ -422,7 +422,9 @@ func useSeqsOfNames(mem Memory, loc Locations, im *image) bool {
 		// kallsyms_seqs_of_names.
 		add(loc.RelativeBase + 8)
 	} else if loc.Offsets != 0 {
+		// Its label is 8-aligned (ALGN).
 		add(loc.Offsets + n*offsetSize)
+		add((loc.Offsets + n*offsetSize + 7) &^ 7)
 	}
 	// 6.2 to 6.9: ... kallsyms_markers, kallsyms_seqs_of_names,
 	// kallsyms_token_table; each label aligned to 8.

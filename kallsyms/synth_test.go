@@ -54,6 +54,9 @@ type synthOptions struct {
 	layout   synthLayout
 	seqWidth int // 3, or 4 for the first 6.2 release candidates
 	base     uint64
+	// wide: kallsyms_num_syms and kallsyms_markers as unsigned longs
+	// (PTR), as before 4.20.
+	wide bool
 }
 
 // synthSym is a symbol as nm gives it to scripts/kallsyms.
@@ -70,6 +73,9 @@ type synthTable struct {
 	blob []byte // the whole .rodata region at loc base
 	base uint64
 	syms []synthSym // in table (address) order
+	// seqs and markers are where kallsyms_seqs_of_names and
+	// kallsyms_markers are (loc leaves them out, as VMCOREINFO does).
+	seqs, markers uint64
 }
 
 // isPercpu says whether a synthetic symbol is an absolute per-CPU one.
@@ -137,7 +143,11 @@ func buildSynth(syms []synthSym, o synthOptions) *synthTable {
 	var markers []uint32
 	namesAndMarkers := func() {
 		loc.NumSyms = label()
-		u32(uint32(n))
+		if o.wide {
+			u64(uint64(n))
+		} else {
+			u32(uint32(n))
+		}
 		loc.Names = label()
 		start := len(blob)
 		for i, c := range codes {
@@ -153,7 +163,11 @@ func buildSynth(syms []synthSym, o synthOptions) *synthTable {
 		}
 		loc.Markers = label()
 		for _, m := range markers {
-			u32(m)
+			if o.wide {
+				u64(uint64(m))
+			} else {
+				u32(m)
+			}
 		}
 	}
 	seqs := func() {
@@ -211,9 +225,13 @@ func buildSynth(syms []synthSym, o synthOptions) *synthTable {
 	blob = append(blob, make([]byte, 64)...)
 	m := &fakeMem{}
 	m.add(o.base, blob)
-	st := &synthTable{mem: m, loc: loc, blob: blob, base: o.base, syms: syms}
+	st := &synthTable{mem: m, loc: loc, blob: blob, base: o.base, syms: syms, seqs: loc.SeqsOfNames, markers: loc.Markers}
 	// The caller does not know where seqs are (VMCOREINFO does not say).
 	st.loc.SeqsOfNames = 0
+	if o.wide {
+		// Markers of unsigned longs are not what the decoder checks.
+		st.loc.Markers = 0
+	}
 	return st
 }
 

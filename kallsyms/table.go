@@ -13,7 +13,11 @@ import (
 
 // Info describes where a table's vmlinux symbols came from.
 type Info struct {
-	Source   string // "kernel memory" or "/proc/kallsyms"
+	Source string // "kernel memory" or "/proc/kallsyms"
+	// Located says how tables in memory were found: "VMCOREINFO", or "by
+	// shape (kallsyms_token_table at ADDR)" (FindLocations); "" when the
+	// caller gave the Locations.
+	Located  string
 	Encoding Encoding
 	Symbols  int // vmlinux symbols
 	// BigNames counts the kallsyms_names entries with a two-byte length

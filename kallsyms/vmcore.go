@@ -1,6 +1,7 @@
 package kallsyms
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -30,7 +31,6 @@ func LocationsFromVMCOREINFO(vi *vmcore.VMCoreInfo) (Locations, error) {
 		RelativeBase: sym("kallsyms_relative_base"),
 		Markers:      sym("kallsyms_markers"),
 		SeqsOfNames:  sym("kallsyms_seqs_of_names"),
-		Known:        map[string]uint64{},
 	}
 	var missing []string
 	for _, name := range []string{"kallsyms_names", "kallsyms_num_syms", "kallsyms_token_table", "kallsyms_token_index"} {
@@ -45,11 +45,7 @@ func LocationsFromVMCOREINFO(vi *vmcore.VMCoreInfo) (Locations, error) {
 		return Locations{}, fmt.Errorf("find kallsyms: VMCOREINFO of %s has no %s (Linux 6.0 added them); read symbols from /proc/kallsyms instead: %w",
 			orUnknown(vi.OSRelease), strings.Join(missing, ", "), ErrNotSupported)
 	}
-	for name, addr := range vi.Symbols {
-		if !strings.HasPrefix(name, "kallsyms_") && !pointerValued[name] {
-			loc.Known[name] = addr
-		}
-	}
+	loc.Known = knownSymbols(vi)
 	return loc, nil
 }
 
@@ -67,18 +63,68 @@ func orUnknown(s string) string {
 
 // FromDump returns the symbol table of the kernel in a dump, decoded from
 // its kallsyms tables on first use. It holds the vmlinux symbols; module
-// and BPF symbols are added by their walkers (objects/).
+// and BPF symbols are added by their walkers (objects/). The tables are
+// located by VMCOREINFO; where it does not locate them (Linux before 6.0,
+// or a dump without VMCOREINFO), they are searched for by their shape in
+// the kernel image from _stext (FindLocations), on first use too; Info's
+// Located says which.
 //
-// Errors wrap ErrNotSupported (see LocationsFromVMCOREINFO) or are the
-// dump's error of building the kernel address space.
+// Errors wrap ErrNotSupported (the tables cannot be located: neither
+// VMCOREINFO nor the kernel's text address) or are the dump's error of
+// building the kernel address space; the table's Load returns those of
+// searching and decoding.
 func FromDump(d *vmcore.Dump) (*Table, error) {
-	loc, err := LocationsFromVMCOREINFO(d.VMCOREINFO())
-	if err != nil {
+	vi := d.VMCOREINFO()
+	loc, err := LocationsFromVMCOREINFO(vi)
+	if err != nil && !errors.Is(err, ErrNotSupported) {
 		return nil, err
 	}
-	k, err := d.Kernel()
-	if err != nil {
-		return nil, fmt.Errorf("find kallsyms: %w", err)
+	k, kerr := d.Kernel()
+	if kerr != nil {
+		if err != nil {
+			return nil, fmt.Errorf("%w; nor can they be searched for: %v", err, kerr)
+		}
+		return nil, fmt.Errorf("find kallsyms: %w", kerr)
 	}
-	return FromMemory(k, loc), nil
+	if err == nil {
+		return newTable(func() (*image, error) {
+			im, err := decode(k, loc)
+			if err == nil {
+				im.info.Located = "VMCOREINFO"
+			}
+			return im, err
+		}), nil
+	}
+	start, ok := k.TextStart()
+	if !ok {
+		return nil, fmt.Errorf("%w; nor can they be searched for: the kernel's text address is unknown", err)
+	}
+	known := knownSymbols(vi)
+	why := err
+	return newTable(func() (*image, error) {
+		loc, err := FindLocations(k, start, DefaultSearchSize, known)
+		if err != nil {
+			return nil, fmt.Errorf("%v; %w", why, err)
+		}
+		im, err := decode(k, loc)
+		if err != nil {
+			return nil, fmt.Errorf("decode the kallsyms tables found by their shape (kallsyms_token_table at %#x): %w", loc.TokenTable, err)
+		}
+		im.info.Located = fmt.Sprintf("by shape (kallsyms_token_table at %#x)", loc.TokenTable)
+		return im, nil
+	}), nil
+}
+
+// knownSymbols are VMCOREINFO's SYMBOL() lines that check a decoding.
+func knownSymbols(vi *vmcore.VMCoreInfo) map[string]uint64 {
+	known := map[string]uint64{}
+	if vi == nil {
+		return known
+	}
+	for name, addr := range vi.Symbols {
+		if !strings.HasPrefix(name, "kallsyms_") && !pointerValued[name] {
+			known[name] = addr
+		}
+	}
+	return known
 }

@@ -17,6 +17,8 @@ const (
 	FormatKdump                       // kdump-compressed, normal layout
 	FormatKdumpFlat                   // kdump-compressed, flattened (makedumpfile -F, QEMU kdump-*)
 	FormatKcore                       // /proc/kcore of the running kernel
+	FormatLiME                        // LiME's "lime" format: range headers and raw memory
+	FormatAVML                        // AVML's: LiME's layout with snappy-compressed ranges
 )
 
 // String gives the names the lab's manifest uses for layouts.
@@ -30,6 +32,10 @@ func (f Format) String() string {
 		return "kdump-flat"
 	case FormatKcore:
 		return "kcore"
+	case FormatLiME:
+		return "lime"
+	case FormatAVML:
+		return "avml"
 	}
 	return fmt.Sprintf("format(%d)", int(f))
 }
@@ -70,20 +76,31 @@ type Dump struct {
 	elf  *elfFile
 	kd   *kdumpFile
 	flat *flatFile
+	lime *limeFile
 
 	info      *VMCoreInfo
+	infoSrc   string // where info came from (VMCOREINFOSource)
 	cpus      []CPU
 	eraseinfo string
 	problems  []error
+
+	// A dump without VMCOREINFO is searched for the kernel's own copy in
+	// memory on first need (findinfo.go).
+	findOnce sync.Once
+	needFind bool
+	derived  *derivedKernel // from the page tables when no copy is found
 
 	kernelOnce sync.Once
 	kernel     *KernelAS
 	kernelErr  error
 }
 
-// Open opens a dump read-only: an ELF core, or a kdump-compressed file in
-// either layout. It reads headers, notes and VMCOREINFO only (a flattened
-// file's record headers too); memory is read on demand.
+// Open opens a dump read-only: an ELF core, a kdump-compressed file in
+// either layout, or a LiME or AVML capture. It reads headers, notes and
+// VMCOREINFO only (a flattened file's record headers, a capture's range
+// headers and AVML's chunk headers too); memory is read on demand. A dump
+// without a VMCOREINFO note has its kernel's VMCOREINFO looked for in its
+// memory on first need (see VMCOREINFOSource).
 //
 // Errors wrap ErrFormat (with a *FormatError naming the offset),
 // ErrNotSupported, or the error of opening the file.
@@ -154,8 +171,17 @@ func newDump(r io.ReaderAt, size int64, opts ...Option) (d *Dump, err error) {
 			return nil, err
 		}
 		d.kd, d.format = k, FormatKdump
+	case isLiME(magic[:]):
+		lf, err := openLiME(r, size, o.cachePages)
+		if err != nil {
+			return nil, err
+		}
+		d.lime, d.format = lf, FormatLiME
+		if lf.avml {
+			d.format = FormatAVML
+		}
 	default:
-		return nil, formatErr("dump", 0, "unknown magic %q: not an ELF core or a kdump-compressed file", magic[:8])
+		return nil, formatErr("dump", 0, "unknown magic %q: not an ELF core, a kdump-compressed file or a LiME or AVML capture", magic[:8])
 	}
 	if d.kd != nil {
 		d.pageSize = d.kd.pageSize
@@ -178,8 +204,10 @@ func newDump(r io.ReaderAt, size int64, opts ...Option) (d *Dump, err error) {
 	if d.kd != nil && d.kd.eraseinfo != nil {
 		d.eraseinfo = string(d.kd.eraseinfo)
 	}
+	src := "kdump sub-header"
 	if vmcoreinfo == nil {
 		vmcoreinfo, viOff = ni.vmcoreinfo, ni.vmcoreinfoOff
+		src = "ELF note"
 	}
 	if vmcoreinfo != nil {
 		vi, err := ParseVMCOREINFO(vmcoreinfo)
@@ -190,14 +218,21 @@ func newDump(r io.ReaderAt, size int64, opts ...Option) (d *Dump, err error) {
 			}
 			d.problems = append(d.problems, err)
 		} else {
-			d.info = vi
-			if ps := vi.PageSize; ps >= 512 && ps <= maxPageSize && ps&(ps-1) == 0 && d.elf != nil {
-				d.pageSize = vi.PageSize
-				d.elf.pageSize = uint64(vi.PageSize)
-			}
+			d.info, d.infoSrc = vi, src
+			d.setPageSize(vi)
 		}
 	}
+	// /proc/kcore has had the note since 4.19; older ones are not searched.
+	d.needFind = d.info == nil && d.format != FormatKcore
 	return d, nil
+}
+
+// setPageSize takes an ELF core's page size from VMCOREINFO.
+func (d *Dump) setPageSize(vi *VMCoreInfo) {
+	if ps := vi.PageSize; ps >= 512 && ps <= maxPageSize && ps&(ps-1) == 0 && d.elf != nil {
+		d.pageSize = vi.PageSize
+		d.elf.pageSize = uint64(vi.PageSize)
+	}
 }
 
 // EraseInfo is what makedumpfile erased from the dump (its --config
@@ -221,10 +256,14 @@ func (d *Dump) Path() string { return d.path }
 func (d *Dump) Format() Format { return d.format }
 
 // Compression is the page compression a kdump file declares in its header
-// (individual pages may still be stored raw); CompressNone for ELF.
+// (individual pages may still be stored raw), CompressSnappy for AVML's
+// compressed captures; CompressNone for ELF and LiME.
 func (d *Dump) Compression() Compression {
-	if d.kd != nil {
+	switch {
+	case d.kd != nil:
 		return d.kd.compression
+	case d.lime != nil && d.lime.avml:
+		return CompressSnappy
 	}
 	return CompressNone
 }
@@ -249,20 +288,38 @@ func (d *Dump) FlatRecords() int {
 // PageSize is the kernel's page size.
 func (d *Dump) PageSize() int { return d.pageSize }
 
-// VMCOREINFO returns the parsed VMCOREINFO, or nil when the dump has none
-// (QEMU without -device vmcoreinfo) or it did not parse (see Problems).
-func (d *Dump) VMCOREINFO() *VMCoreInfo { return d.info }
+// VMCOREINFO returns the parsed VMCOREINFO: the dump's own (a note, or
+// the kdump sub-header's copy), or, when it has none (QEMU without
+// -device vmcoreinfo, LiME and AVML captures), the kernel's own buffer
+// found in its memory on the first call. It is nil when neither exists or
+// the dump's did not parse (see Problems).
+func (d *Dump) VMCOREINFO() *VMCoreInfo {
+	d.findInfo()
+	return d.info
+}
+
+// VMCOREINFOSource says where VMCOREINFO came from: "ELF note", "kdump
+// sub-header", "found in memory at phys 0x...", or "" when there is none.
+func (d *Dump) VMCOREINFOSource() string {
+	d.findInfo()
+	return d.infoSrc
+}
 
 // CPUs returns the saved CPU states, in CPU order.
 func (d *Dump) CPUs() []CPU { return d.cpus }
 
-// Problems lists what was wrong but not fatal at open: a damaged note
-// area or VMCOREINFO.
-func (d *Dump) Problems() []error { return d.problems }
+// Problems lists what was wrong but not fatal: a damaged note area or
+// VMCOREINFO, or a VMCOREINFO that could be found neither in the dump nor
+// in its memory.
+func (d *Dump) Problems() []error {
+	d.findInfo()
+	return d.problems
+}
 
 // Release is the kernel release: VMCOREINFO's OSRELEASE, else the kdump
 // header's utsname (empty in QEMU's kdump files).
 func (d *Dump) Release() string {
+	d.findInfo()
 	if d.info != nil && d.info.OSRelease != "" {
 		return d.info.OSRelease
 	}
@@ -276,6 +333,7 @@ func (d *Dump) Release() string {
 // VMCOREINFO's CRASHTIME (kexec crash dumps) or the kdump header's
 // timestamp. The second result is false when neither is set (QEMU dumps).
 func (d *Dump) CrashTime() (time.Time, bool) {
+	d.findInfo()
 	if d.info != nil && !d.info.CrashTime.IsZero() {
 		return d.info.CrashTime, true
 	}
@@ -290,8 +348,11 @@ func (d *Dump) CrashTime() (time.Time, bool) {
 // Ranges lists the physical memory the dump describes (including pages it
 // excluded). Errors wrap ErrFormat.
 func (d *Dump) Ranges() ([]Range, error) {
-	if d.kd != nil {
+	switch {
+	case d.kd != nil:
 		return d.kd.ranges()
+	case d.lime != nil:
+		return d.lime.physRanges(), nil
 	}
 	return d.elf.ranges(), nil
 }
@@ -301,8 +362,9 @@ func (d *Dump) MemorySize() (uint64, error) {
 	if d.kd != nil {
 		return d.kd.memorySize()
 	}
+	rs, _ := d.Ranges()
 	var n uint64
-	for _, r := range d.elf.ranges() {
+	for _, r := range rs {
 		n += r.Size
 	}
 	return n, nil
@@ -312,8 +374,11 @@ func (d *Dump) MemorySize() (uint64, error) {
 // wrapping an *AddrError for the first byte not read, itself wrapping
 // ErrPageExcluded, ErrNotInDump or ErrFormat (a damaged page).
 func (d *Dump) ReadPhys(p []byte, paddr uint64) (int, error) {
-	if d.kd != nil {
+	switch {
+	case d.kd != nil:
 		return d.kd.readPhys(p, paddr)
+	case d.lime != nil:
+		return d.lime.readPhys(p, paddr)
 	}
 	return d.elf.readPhys(p, paddr)
 }
@@ -322,6 +387,9 @@ func (d *Dump) ReadPhys(p []byte, paddr uint64) (int, error) {
 func (d *Dump) DropCaches() {
 	if d.kd != nil {
 		d.kd.cache.reset()
+	}
+	if d.lime != nil && d.lime.cache != nil {
+		d.lime.cache.reset()
 	}
 	if d.kernel != nil {
 		d.kernel.tlb.reset()

@@ -3,6 +3,7 @@ package vmcore
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,10 +27,15 @@ func TestSyntheticFormats(t *testing.T) {
 }
 
 func checkSynthDump(t *testing.T, d *Dump, k *synthKernel, c synthCase) {
-	if p := d.Problems(); len(p) > 0 {
+	noInfo := c.name == "elf-noinfo"
+	if p := d.Problems(); noInfo {
+		// No VMCOREINFO anywhere: the kernel's placement comes from CR3.
+		if len(p) != 1 || !errors.Is(p[0], ErrNotSupported) || !strings.Contains(p[0].Error(), "derived from CPU 0's page tables") {
+			t.Errorf("problems: %v, want the one saying where the KASLR offset came from", p)
+		}
+	} else if len(p) > 0 {
 		t.Errorf("problems: %v", p)
 	}
-	noInfo := c.name == "elf-noinfo"
 	vi := d.VMCOREINFO()
 	if noInfo != (vi == nil) {
 		t.Fatalf("VMCOREINFO = %v, want present = %v", vi, !noInfo)
@@ -70,6 +76,16 @@ func checkSynthDump(t *testing.T, d *Dump, k *synthKernel, c synthCase) {
 		}
 	} else if as.RootSource != want {
 		t.Errorf("root from %s", as.RootSource)
+	}
+	// With VMCOREINFO or without, through CR3's tables.
+	if off, ok := as.KASLROffset(); !ok || off != k.kaslr {
+		t.Errorf("KASLROffset = %#x, %v; want %#x", off, ok, k.kaslr)
+	}
+	if pb, ok := as.PhysBase(); !ok || pb != k.physBase {
+		t.Errorf("PhysBase = %#x, %v; want %#x", pb, ok, k.physBase)
+	}
+	if st, ok := as.TextStart(); !ok || st != startKernel+k.kaslr {
+		t.Errorf("TextStart = %#x, %v; want %#x", st, ok, startKernel+k.kaslr)
 	}
 	if po, err := as.PageOffset(); err != nil || po != k.pageOffset {
 		t.Errorf("PageOffset = %#x, %v; want %#x", po, err, k.pageOffset)

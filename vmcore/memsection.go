@@ -20,7 +20,7 @@ const sectionHasMemMap = 1 << 1
 // Errors wrap ErrNotSupported (VMCOREINFO lacks the table) or the error
 // of reading it.
 func (as *KernelAS) MemorySize() (uint64, error) {
-	vi := as.d.info
+	vi := as.info
 	root, ok1 := vi.Symbol("mem_section")
 	nroots, ok2 := vi.Length("mem_section")
 	ssize, ok3 := vi.Size("mem_section")

@@ -38,8 +38,11 @@ type KernelAS struct {
 	// RootSource says where root came from: "VMCOREINFO" or "QEMU CR3".
 	RootSource string
 
+	info        *VMCoreInfo // the dump's, or the one being checked
 	physBase    uint64
 	hasPhysBase bool
+	kaslr       uint64
+	hasKASLR    bool
 
 	tlb tlb
 
@@ -60,13 +63,20 @@ func (d *Dump) Kernel() (*KernelAS, error) {
 // SYMBOL(init_top_pgt) (or swapper_pg_dir) of VMCOREINFO — a run-time,
 // KASLR-relocated address of kernel data, so its physical address is
 // vaddr - __START_KERNEL_map + NUMBER(phys_base) — and failing that the
-// CR3 of CPU 0 from QEMU's CPU notes. The number of levels is
-// NUMBER(pgtable_l5_enabled), else CR4.LA57, else 4.
+// CR3 of CPU 0 from QEMU's CPU notes (of the CPU whose tables map the
+// kernel text when the dump has no VMCOREINFO at all). The number of
+// levels is NUMBER(pgtable_l5_enabled), else CR4.LA57, else 4.
 //
 // Errors wrap ErrNotSupported.
 func NewKernelAS(d *Dump) (*KernelAS, error) {
-	as := &KernelAS{d: d, mem: d, levels: 4}
-	vi := d.info
+	d.findInfo()
+	return newKernelAS(d, d.info, d.derived)
+}
+
+// newKernelAS builds the address space of d described by vi and, without
+// a root in vi, dk or QEMU's CR3.
+func newKernelAS(d *Dump, vi *VMCoreInfo, dk *derivedKernel) (*KernelAS, error) {
+	as := &KernelAS{d: d, mem: d, levels: 4, info: vi}
 	if l5, ok := vi.Number("pgtable_l5_enabled"); ok {
 		if l5 != 0 {
 			as.levels = 5
@@ -80,6 +90,9 @@ func NewKernelAS(d *Dump) (*KernelAS, error) {
 	if pb, ok := vi.Number("phys_base"); ok {
 		as.physBase, as.hasPhysBase = uint64(pb), true
 	}
+	if vi != nil && vi.HasKernelOffset {
+		as.kaslr, as.hasKASLR = vi.KernelOffset, true
+	}
 	sym, ok := vi.Symbol("init_top_pgt")
 	if !ok {
 		sym, ok = vi.Symbol("swapper_pg_dir")
@@ -88,11 +101,16 @@ func NewKernelAS(d *Dump) (*KernelAS, error) {
 	case ok && as.hasPhysBase && sym >= startKernelMap && sym-startKernelMap < kernelImageMax:
 		as.root = sym - startKernelMap + as.physBase
 		as.RootSource = "VMCOREINFO"
+	case vi == nil && dk != nil:
+		as.root, as.levels = dk.root, dk.levels
+		as.kaslr, as.hasKASLR = dk.kaslr, true
+		as.physBase, as.hasPhysBase = dk.physBase, true
+		as.RootSource = "QEMU CR3"
 	case d.firstQEMU() != nil && d.firstQEMU().CR[3]&cr3AddrMask != 0:
 		as.root = d.firstQEMU().CR[3] & cr3AddrMask
 		as.RootSource = "QEMU CR3"
 	default:
-		return nil, fmt.Errorf("kernel address space: no page-table root (no VMCOREINFO with SYMBOL(init_top_pgt) and NUMBER(phys_base), no QEMU CPU note): %w", ErrNotSupported)
+		return nil, fmt.Errorf("kernel address space: no page-table root (no VMCOREINFO with SYMBOL(init_top_pgt) and NUMBER(phys_base), in the dump or its memory, and no QEMU CPU note): %w", ErrNotSupported)
 	}
 	as.root &^= as.smeMask
 	var b [8]byte
@@ -116,13 +134,23 @@ func (as *KernelAS) Levels() int { return as.levels }
 func (as *KernelAS) Root() uint64 { return as.root }
 
 // PhysBase is NUMBER(phys_base): where the kernel image was loaded
-// physically, relative to where it was linked.
+// physically, relative to where it was linked (without VMCOREINFO, what
+// the page tables at QEMU's CR3 say).
 func (as *KernelAS) PhysBase() (uint64, bool) { return as.physBase, as.hasPhysBase }
 
-// KASLROffset is VMCOREINFO's KERNELOFFSET, the slide of kernel text.
-func (as *KernelAS) KASLROffset() (uint64, bool) {
-	if vi := as.d.info; vi != nil && vi.HasKernelOffset {
-		return vi.KernelOffset, true
+// KASLROffset is VMCOREINFO's KERNELOFFSET, the slide of kernel text;
+// without VMCOREINFO, what the page tables at QEMU's CR3 say.
+func (as *KernelAS) KASLROffset() (uint64, bool) { return as.kaslr, as.hasKASLR }
+
+// TextStart is the run-time address of the kernel's text, _stext:
+// VMCOREINFO's SYMBOL(_stext), else __START_KERNEL plus the KASLR offset
+// (x86-64 kernels built with the usual CONFIG_PHYSICAL_START of 16 MiB).
+func (as *KernelAS) TextStart() (uint64, bool) {
+	if a, ok := as.info.Symbol("_stext"); ok {
+		return a, true
+	}
+	if as.hasKASLR {
+		return startKernel + as.kaslr, true
 	}
 	return 0, false
 }

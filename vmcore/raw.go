@@ -146,3 +146,43 @@ type rawQEMUCPUState struct {
 	CR                           [5]uint64
 	// uint64_t kernel_gs_base follows when Size says so (QEMU 6.0+).
 }
+
+// LiME: src/lime.h of LiME (504ensicsLabs/LiME), lime_mem_range_header.
+// A capture in LiME's "lime" format is a sequence of ranges of physical
+// memory, each this header followed by e_addr - s_addr + 1 bytes of
+// memory. AVML (microsoft/avml) writes the same layout; its version-2
+// headers (magic "AVML") mark ranges whose bytes are compressed (avml.go).
+
+const (
+	limeMagic      = 0x4C694D45 // LIME_MAGIC: "EMiL" in the file
+	limeVersion    = 1          // the only version LiME writes
+	avmlMagic      = 0x4C4D5641 // AVML_MAGIC (src/image.rs): "AVML" in the file
+	avmlVersion    = 2          // AVML's compressed ranges
+	limeHeaderSize = 32         // sizeof(lime_mem_range_header), packed
+)
+
+// rawLiMEHeader is lime_mem_range_header (packed, little-endian).
+type rawLiMEHeader struct {
+	Magic    uint32  // LIME_MAGIC, or AVML_MAGIC for version 2
+	Version  uint32  // 1 (LiME, AVML uncompressed) or 2 (AVML, snappy)
+	SAddr    uint64  // first physical address of the range
+	EAddr    uint64  // last physical address of the range (inclusive)
+	Reserved [8]byte // zero
+}
+
+// Snappy's framing format (google/snappy framing_format.txt), which
+// AVML's version-2 ranges use (snap::write::FrameEncoder): chunks of a
+// type byte and a 3-byte little-endian length, then the body.
+const (
+	snappyChunkHeader       = 4
+	snappyStreamID          = 0xff // body "sNaPpY", first in a stream
+	snappyChunkCompressed   = 0x00 // masked CRC-32C (4 bytes), snappy block
+	snappyChunkUncompressed = 0x01 // masked CRC-32C (4 bytes), raw bytes
+	snappyChunkPadding      = 0xfe
+	snappySkippableMin      = 0x80 // 0x80..0xfd: reserved, skippable
+	snappyUnskippableMax    = 0x7f // 0x02..0x7f: reserved, unskippable
+	snappyChecksumSize      = 4
+	snappyMaxChunkData      = 65536 // uncompressed bytes of one chunk, at most
+	snappyStreamMagic       = "sNaPpY"
+	avmlTrailerSize         = 8 // u64: the byte length of the range's stream
+)

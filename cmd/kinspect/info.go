@@ -16,9 +16,16 @@ func init() {
 const infoHelp = `Usage: kinspect [-c DUMP | --live] [--json] info
 
 Describes the kernel and its dump, like crash's "sys": kernel release and
-build id, the dump's format and compression, paging mode, KASLR offset,
-memory size, each CPU's RIP and RSP, and the crash time and panicking CPU
-where the dump records them.
+build id, the dump's format and compression, where its VMCOREINFO and
+symbols came from, paging mode, KASLR offset, memory size, each CPU's RIP
+and RSP, and the crash time and panicking CPU where the dump records
+them.
+
+A dump without a VMCOREINFO note of its own (QEMU without -device
+vmcoreinfo, virsh dump, LiME and AVML captures) has the kernel's own copy
+found in its memory: VMCOREINFO then says "found in memory at phys ADDR".
+Symbols come from the kallsyms tables in memory, located by VMCOREINFO or,
+for kernels before 6.0 whose VMCOREINFO does not say, by their shape.
 `
 
 func runInfo(e *env, args []string) error {
@@ -72,6 +79,8 @@ func printInfo(w io.Writer, r *kinspect.Info) {
 	row("DUMPFILE", fmt.Sprintf("%s (%s)", r.Dump.File, desc))
 	row("RELEASE", orNone(r.Release))
 	row("BUILD ID", orNone(r.BuildID))
+	row("VMCOREINFO", orNoneMsg(r.VMCOREINFO, "(none)"))
+	row("SYMBOLS", orNone(r.Symbols))
 	row("PAGE SIZE", fmt.Sprint(r.PageSize))
 	if r.Paging != 0 {
 		row("PAGE TABLES", fmt.Sprintf("%d levels", r.Paging))

@@ -169,7 +169,14 @@ func TestInfoLab(t *testing.T) {
 					t.Errorf("%s: problems %v", f.Name, r.Problems)
 				}
 				checkInfoCPUs(t, s, f.Name, &r)
-				r.Dump = kinspect.DumpInfo{}
+				if want := map[bool]string{true: "ELF note", false: "kdump sub-header"}[f.Layout == "elf"]; r.VMCOREINFO != want {
+					t.Errorf("%s: VMCOREINFO from %q, want %q", f.Name, r.VMCOREINFO, want)
+				}
+				if r.Symbols != "kallsyms tables in memory, located by VMCOREINFO" {
+					t.Errorf("%s: symbols from %q", f.Name, r.Symbols)
+				}
+				// Where the dump keeps its VMCOREINFO is the dump's own.
+				r.Dump, r.VMCOREINFO = kinspect.DumpInfo{}, ""
 				kernelPart, _ := json.Marshal(r)
 				if first == nil {
 					first = kernelPart
