@@ -133,10 +133,10 @@ func (s *Session) trieLookup(mapAddr, keyAddr uint64) (uint64, error) {
 // trieNewNode allocates a node with a prefix and, unless im, a value.
 func (s *Session) trieNewNode(mi *mapInfo, prefixlen uint32, data, value []byte, im bool) (uint64, error) {
 	l := s.lay
-	size := int(l.nodeSize) + int(mi.dataSize)
-	if !im {
-		size += int(mi.value)
-	}
+	// An intermediate node has no value in the kernel
+	// (lpm_trie_node_alloc(trie, NULL)); it gets the room anyway, zeroed,
+	// because readers of a dump find slab memory there, never a fault.
+	size := int(l.nodeSize) + int(mi.dataSize) + int(mi.value)
 	r, err := s.m.Alloc(fmt.Sprintf("%s node", mi), size, false)
 	if err != nil {
 		return 0, err
