@@ -84,6 +84,10 @@ type Prog struct {
 	xl     *bpfinsn.Program
 	xlErr  error
 	syms   *kallsyms.Table
+
+	jitOnce sync.Once
+	jit     []*JITImage
+	jitErr  error
 }
 
 // Load prepares a program of the kernel for running; programs are
