@@ -437,7 +437,12 @@ func hexWords(b []byte) string {
 // printTrace prints each instruction executed, indented by call depth,
 // with the registers it changed and the memory it accessed.
 func printTrace(w io.Writer, res *bpfrun.Result) {
+	prog := res.ProgName
 	for _, st := range res.Trace {
+		if st.Prog != prog {
+			fmt.Fprintf(w, "; %s\n", st.Prog)
+			prog = st.Prog
+		}
 		line := fmt.Sprintf("%s%4d: %s", strings.Repeat("  ", st.Depth), st.Insn, st.Text)
 		var notes []string
 		for _, r := range st.Regs {
