@@ -69,7 +69,7 @@ func (s *Session) step(ev *bpfvm.TraceEvent, texts map[textKey]string) TraceStep
 		}
 		texts[k] = text
 	}
-	st := TraceStep{Prog: ev.Prog.Name, Insn: ev.Index, Depth: ev.Depth, Text: text}
+	st := TraceStep{Prog: ev.Prog.Name, Insn: ev.Index, Depth: ev.Depth, Text: text, Regs: []RegValue{}}
 	for _, r := range ev.Changed() {
 		st.Regs = append(st.Regs, RegValue{Reg: bpfvm.RegName(r), Value: objects.Hex(ev.After[r])})
 	}
