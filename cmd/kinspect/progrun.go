@@ -800,7 +800,7 @@ func debugCommand(w io.Writer, d *bpfrun.Debugger, line string) bool {
 	case is("regs", "info") && (arg == "" || strings.HasPrefix("registers", arg)):
 		var parts []string
 		for i, r := range d.Regs() {
-			parts = append(parts, fmt.Sprintf("%-3s %#018x", r.Reg, uint64(r.Value)))
+			parts = append(parts, fmt.Sprintf("%-3s 0x%016x", r.Reg, uint64(r.Value)))
 			if i%3 == 2 || i == 10 {
 				fmt.Fprintln(w, strings.Join(parts, "  "))
 				parts = nil
