@@ -1,7 +1,6 @@
 package bpfrun
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/kinspect/kinspect/bpf"
@@ -139,6 +138,3 @@ func (s *Session) progOf(vp *bpfvm.Program) *Prog {
 	}
 	return nil
 }
-
-// le32 encodes x little-endian.
-func le32(x uint32) []byte { return binary.LittleEndian.AppendUint32(nil, x) }

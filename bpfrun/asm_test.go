@@ -9,6 +9,7 @@ import (
 	"github.com/kinspect/kinspect/bpfinsn"
 	sk "github.com/kinspect/kinspect/internal/synthkernel"
 	"github.com/kinspect/kinspect/kallsyms"
+	"github.com/kinspect/kinspect/objects"
 )
 
 // A small assembler for the tests (the kernel's BPF_* macros of
@@ -48,9 +49,6 @@ func stx(size, dst, src uint8, off int16) I {
 }
 func st(size, dst uint8, off int16, imm int32) I {
 	return I{Code: bpfinsn.ClassST | bpfinsn.ModeMEM | size, Dst: dst, Off: off, Imm: imm}
-}
-func jeq(dst uint8, imm int32, off int16) I {
-	return I{Code: bpfinsn.ClassJMP | bpfinsn.OpJEQ | bpfinsn.SrcK, Dst: dst, Imm: imm, Off: off}
 }
 func exit() I { return I{Code: bpfinsn.ClassJMP | bpfinsn.OpExit} }
 func ld64(dst uint8, v uint64) []I {
@@ -107,6 +105,15 @@ func call(name string) I {
 type synth struct {
 	*sk.BPFKernel
 	t *testing.T
+	p *objects.Program
+}
+
+// Program is the kernel's object engine (made once, after the types).
+func (k *synth) Program(tb testing.TB) *objects.Program {
+	if k.p == nil {
+		k.p = objects.NewProgram(k.M, k.B.Spec(tb), k.Syms)
+	}
+	return k.p
 }
 
 func newSynth(t *testing.T) *synth {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/bpfvm"
 )
 
@@ -130,22 +129,3 @@ func (r *Replayer) Helpers() []string {
 	sort.Strings(names)
 	return names
 }
-
-// perCPUValue reads a per-CPU value at pptr on every possible CPU, each
-// rounded up to 8 bytes, as BPF_MAP_LOOKUP_ELEM hands it to user space.
-func (s *Session) perCPUValue(pptr uint64, size uint32) ([]byte, error) {
-	cpus, offs := s.cpuList()
-	if cpus == nil {
-		return nil, fmt.Errorf("per-CPU value: the possible CPUs are unknown: %w", ErrNotSupported)
-	}
-	step := (int(size) + 7) &^ 7
-	out := make([]byte, step*len(offs))
-	for i, off := range offs {
-		if err := s.m.Read(pptr+off, out[i*step:i*step+int(size)]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-var _ = bpf.MapTypeHash

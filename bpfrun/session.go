@@ -386,9 +386,6 @@ func (s *Session) allocPercpu(size uint64) (uint64, error) {
 	return 0, fmt.Errorf("per-CPU allocation of %d bytes: no free range: %w", size, bpfvm.ErrNoMemory)
 }
 
-// cpuList is the possible CPUs in order, with their offsets.
-func (s *Session) cpuList() ([]int, []uint64) { return s.lay.cpus, s.lay.cpuOffs }
-
 // Used are the maps the session's runs used (of the programs run, tail
 // calls included), by address.
 func (s *Session) Used() []uint64 {

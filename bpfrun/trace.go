@@ -16,8 +16,8 @@ type TraceStep struct {
 	// Text is the instruction as prog dump xlated prints it.
 	Text string `json:"text"`
 	// Regs are the registers the instruction changed, with their new
-	// values.
-	Regs []RegValue `json:"regs"`
+	// values (absent when none).
+	Regs []RegValue `json:"regs,omitempty"`
 	// Mem is the memory it accessed, if any.
 	Mem *MemAccess `json:"mem,omitempty"`
 }
@@ -50,17 +50,30 @@ func (s *Session) tracer(res *Result, ro RunOptions) bpfvm.TraceFunc {
 		limit = DefaultMaxTrace
 	}
 	texts := map[textKey]string{}
+	var mems []MemAccess
 	return func(ev *bpfvm.TraceEvent) {
 		if len(res.Trace) >= limit {
 			res.TraceTruncated = true
 			return
 		}
-		res.Trace = append(res.Trace, s.step(ev, texts))
+		if cap(res.Trace) == 0 {
+			res.Trace = make([]TraceStep, 0, 4096)
+		}
+		res.Trace = append(res.Trace, s.step(ev, texts, &mems))
 	}
 }
 
-// step renders a trace event.
-func (s *Session) step(ev *bpfvm.TraceEvent, texts map[textKey]string) TraceStep {
+// regNames are RegName's answers, made once.
+var regNames = func() (n [12]string) {
+	for i := range n {
+		n[i] = bpfvm.RegName(i)
+	}
+	return n
+}()
+
+// step renders a trace event; memory accesses are allocated from mems
+// a chunk at a time.
+func (s *Session) step(ev *bpfvm.TraceEvent, texts map[textKey]string, mems *[]MemAccess) TraceStep {
 	k := textKey{ev.Prog, ev.Index}
 	text, ok := texts[k]
 	if !ok {
@@ -69,12 +82,27 @@ func (s *Session) step(ev *bpfvm.TraceEvent, texts map[textKey]string) TraceStep
 		}
 		texts[k] = text
 	}
-	st := TraceStep{Prog: ev.Prog.Name, Insn: ev.Index, Depth: ev.Depth, Text: text, Regs: []RegValue{}}
-	for _, r := range ev.Changed() {
-		st.Regs = append(st.Regs, RegValue{Reg: bpfvm.RegName(r), Value: objects.Hex(ev.After[r])})
+	st := TraceStep{Prog: ev.Prog.Name, Insn: ev.Index, Depth: ev.Depth, Text: text}
+	n := 0
+	for i := range ev.Before {
+		if ev.Before[i] != ev.After[i] {
+			n++
+		}
+	}
+	if n > 0 {
+		st.Regs = make([]RegValue, 0, n)
+		for i := range ev.Before {
+			if ev.Before[i] != ev.After[i] {
+				st.Regs = append(st.Regs, RegValue{Reg: regNames[i], Value: objects.Hex(ev.After[i])})
+			}
+		}
 	}
 	if ev.Access.Size > 0 {
-		st.Mem = &MemAccess{Addr: objects.Hex(ev.Access.Addr), Size: ev.Access.Size, Write: ev.Access.Write}
+		if len(*mems) == cap(*mems) {
+			*mems = make([]MemAccess, 0, 1024)
+		}
+		*mems = append(*mems, MemAccess{Addr: objects.Hex(ev.Access.Addr), Size: ev.Access.Size, Write: ev.Access.Write})
+		st.Mem = &(*mems)[len(*mems)-1]
 	}
 	return st
 }

@@ -2,10 +2,6 @@ package synthkernel
 
 import (
 	"encoding/binary"
-	"testing"
-
-	"github.com/cilium/ebpf/btf"
-	"github.com/kinspect/kinspect/objects"
 )
 
 // BPF declares the BPF structures of programs and maps (include/linux/
@@ -116,10 +112,10 @@ func (b *BTF) BPF() {
 }
 
 // BPFKernel is a synthetic kernel with the BPF structures, for tests of
-// programs and maps: build maps and programs, then Program.
+// programs and maps: build maps and programs, then open it with
+// objects.NewProgram(k.M, k.B.Spec(t), k.Syms).
 type BPFKernel struct {
 	*Kernel
-	p *objects.Program
 }
 
 // NewBPFKernel declares the Linux and BPF types and makes the netns's
@@ -137,14 +133,6 @@ func NewBPFKernel() *BPFKernel {
 	n := k.Obj("net", net).Set("loopback_dev", lo.Addr)
 	k.M.List(n.At("dev_base_head"), lo.At("dev_list"))
 	return k
-}
-
-// Program is the kernel's object engine (made once, after the types).
-func (k *BPFKernel) Program(tb testing.TB) *objects.Program {
-	if k.p == nil {
-		k.p = objects.NewProgram(k.M, k.B.Spec(tb), k.Syms)
-	}
-	return k.p
 }
 
 // Map allocates the struct called container (bpf_htab, bpf_array,
@@ -269,5 +257,3 @@ func LE32(x uint32) []byte { return binary.LittleEndian.AppendUint32(nil, x) }
 
 // LE64 encodes x little-endian.
 func LE64(x uint64) []byte { return binary.LittleEndian.AppendUint64(nil, x) }
-
-var _ = btf.Void{}
