@@ -226,3 +226,88 @@ func TestXDPContext(t *testing.T) {
 		t.Errorf("metadata of 6 bytes: %v", err)
 	}
 }
+
+func TestRawTracepointContext(t *testing.T) {
+	k := newSynth(t)
+	r := k.replayer()
+	// r0 = args[1] + args[2] (bpf_prog_test_run_raw_tp: ctx_in is the
+	// u64 arguments).
+	insns := prog(ldx(bpfinsn.SizeDW, r0, r1, 8), ldx(bpfinsn.SizeDW, r2, r1, 16),
+		I{Code: bpfinsn.ClassALU64 | bpfinsn.OpAdd | bpfinsn.SrcX, Dst: r0, Src: r2}, exit())
+	p := k.load(r, 17, insns)
+	args := make([]byte, 24)
+	binary.LittleEndian.PutUint64(args[8:], 40)
+	binary.LittleEndian.PutUint64(args[16:], 2)
+	res, err := r.Run(p, RunOptions{CtxIn: args}, Options{})
+	if err != nil || res.Retval != 42 || res.DataOut != nil || res.CtxOut != nil {
+		t.Errorf("raw tracepoint: %+v, %v", res, err)
+	}
+	for _, ro := range []RunOptions{{CtxIn: args, DataIn: []byte{1}}, {CtxIn: make([]byte, 13*8)}} {
+		if _, err := r.Run(p, ro, Options{}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%d bytes of data, %d of ctx: %v", len(ro.DataIn), len(ro.CtxIn), err)
+		}
+	}
+	// A program type the kernel's test run has no context for.
+	if _, err := r.Run(k.load(r, 2, prog(mov(r0, 0), exit())), RunOptions{}, Options{}); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("a kprobe program: %v", err)
+	}
+}
+
+func TestOutputHelpers(t *testing.T) {
+	k := newSynth(t)
+	// A ring buffer of 4096 bytes whose unread records take 4064: room
+	// for one 16-byte record (24 with its header), not two: the producer
+	// may not get more than mask bytes ahead (__bpf_ringbuf_reserve).
+	rbm, _ := k.Map("bpf_ringbuf_map", 0, 20, 27, 0, 0, 4096, "rb", 0)
+	rb := k.New("bpf_ringbuf").Set("mask", 4095).Set("consumer_pos", 100).Set("producer_pos", 100+4064)
+	rbm.Set("rb", rb.Addr)
+	// A perf event array of 2 slots, both holding a BPF output event
+	// running on CPU 0.
+	pea, slots := k.Array(21, 4, 4, 2, 0)
+	ev := k.New("perf_event").Set("attr.type", 1).Set("attr.config", 10).Set("oncpu", 0)
+	ee := k.New("bpf_event_entry").Set("event", ev.Addr)
+	k.M.U64(slots, ee.Addr)
+	k.M.U64(slots+8, ee.Addr)
+	r := k.replayer()
+	rbAddr, peAddr := rbm.Member("map").Addr, pea.Member("map").Addr
+	insns := prog(
+		st(bpfinsn.SizeDW, r10, -8, 0x11), st(bpfinsn.SizeDW, r10, -16, 0x22),
+		// bpf_ringbuf_output(rb, r10-16, 16, 0) twice: 0, then -EAGAIN.
+		ld64(r1, rbAddr), movX(r2, r10), add(r2, -16), mov(r3, 16), mov(r4, 0), call("bpf_ringbuf_output"), movX(r6, r0),
+		ld64(r1, rbAddr), movX(r2, r10), add(r2, -16), mov(r3, 16), mov(r4, 0), call("bpf_ringbuf_output"), movX(r7, r0),
+		// bpf_perf_event_output(ctx, map, BPF_F_CURRENT_CPU, r10-8, 8):
+		// 0 on CPU 0; to slot 2, past max_entries: -E2BIG.
+		mov(r1, 0), ld64(r2, peAddr), ld64(r3, 0xffffffff), movX(r4, r10), add(r4, -8), mov(r5, 8), call("bpf_perf_event_output"), movX(r8, r0),
+		mov(r1, 0), ld64(r2, peAddr), mov(r3, 2), movX(r4, r10), add(r4, -8), mov(r5, 8), call("bpf_perf_event_output"), movX(r9, r0),
+		// r0 = low bytes of each result.
+		I{Code: bpfinsn.ClassALU64 | bpfinsn.OpAnd | bpfinsn.SrcK, Dst: r6, Imm: 0xff},
+		I{Code: bpfinsn.ClassALU64 | bpfinsn.OpAnd | bpfinsn.SrcK, Dst: r7, Imm: 0xff},
+		I{Code: bpfinsn.ClassALU64 | bpfinsn.OpAnd | bpfinsn.SrcK, Dst: r8, Imm: 0xff},
+		I{Code: bpfinsn.ClassALU64 | bpfinsn.OpAnd | bpfinsn.SrcK, Dst: r9, Imm: 0xff},
+		I{Code: bpfinsn.ClassALU64 | bpfinsn.OpLsh | bpfinsn.SrcK, Dst: r7, Imm: 8},
+		I{Code: bpfinsn.ClassALU64 | bpfinsn.OpLsh | bpfinsn.SrcK, Dst: r8, Imm: 16},
+		I{Code: bpfinsn.ClassALU64 | bpfinsn.OpLsh | bpfinsn.SrcK, Dst: r9, Imm: 24},
+		movX(r0, r6), I{Code: bpfinsn.ClassALU64 | bpfinsn.OpOr | bpfinsn.SrcX, Dst: r0, Src: r7},
+		I{Code: bpfinsn.ClassALU64 | bpfinsn.OpOr | bpfinsn.SrcX, Dst: r0, Src: r8},
+		I{Code: bpfinsn.ClassALU64 | bpfinsn.OpOr | bpfinsn.SrcX, Dst: r0, Src: r9},
+		exit())
+	p := k.load(r, 17, insns, rbAddr, peAddr)
+	res, err := r.Run(p, RunOptions{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := func(e int) uint32 { return uint32(byte(errno(e))) }
+	if want := low(eAGAIN)<<8 | low(e2BIG)<<24; res.Retval != want {
+		t.Errorf("retval %#x, want %#x (0, -EAGAIN, 0, -E2BIG)", res.Retval, want)
+	}
+	if len(res.Outputs) != 2 || res.Outputs[0].Helper != "bpf_ringbuf_output" || res.Outputs[0].MapID != 20 ||
+		res.Outputs[1].Helper != "bpf_perf_event_output" || res.Outputs[1].CPU != 0 || len(res.Outputs[1].Data) != 8 {
+		t.Errorf("outputs %+v", res.Outputs)
+	}
+	// On CPU 1 the event of slot 1, running on CPU 0, refuses:
+	// -EOPNOTSUPP.
+	res, err = r.Run(p, RunOptions{}, Options{CPU: 1})
+	if err != nil || res.Retval>>16&0xff != low(eOPNOTSUPP) {
+		t.Errorf("on CPU 1: %#x, %v", res.Retval, err)
+	}
+}
