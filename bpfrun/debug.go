@@ -71,6 +71,55 @@ func (s *Session) Debug(p *Prog, ro RunOptions) (*Debugger, error) {
 	return &Debugger{s: s, p: p, ctx: c, ro: ro, nextBP: 1}, nil
 }
 
+// Resume starts a debugger at the state of a running program (a frame
+// prog state found interrupted): its instruction, registers and stack, so
+// that continuing replays the rest of that run over the dump's memory
+// (its context is the one in the dump); a frame in the prologue resumes
+// at the first instruction with its arguments. Registers pointing into the
+// frame's stack in the dump are moved to the machine's copy of it. Only a
+// program's main function resumes (not a subprogram, whose callers'
+// frames are not rebuilt). Errors wrap ErrNotSupported.
+func (s *Session) Resume(p *Prog, fs FrameState) (*Debugger, error) {
+	switch {
+	case fs.ProgID != p.ID:
+		return nil, fmt.Errorf("resume prog %d from a frame of prog %d: %w", p.ID, fs.ProgID, ErrNotSupported)
+	case !fs.Interrupted || !fs.Exact || fs.Insn < -1 || fs.Mid:
+		return nil, fmt.Errorf("resume prog %d: the frame is not stopped at an instruction whose registers are known (%s): %w", p.ID, fs.How, ErrNotSupported)
+	case fs.Depth > 0 || fs.Insn >= p.VM.Len() || p.VM.SubprogAt(max(fs.Insn, 0)).Start != 0:
+		return nil, fmt.Errorf("resume prog %d in subprogram %s: only a program's main function resumes: %w", p.ID, fs.Func, ErrNotSupported)
+	}
+	var regs bpfvm.Regs
+	for i, r := range fs.Regs {
+		if i < len(regs) && r.Known {
+			regs[i] = uint64(r.Value)
+		}
+	}
+	s.ran(p)
+	pc, stack := fs.Insn, fs.Stack
+	if pc < 0 {
+		// In the prologue: nothing of the program ran, its arguments
+		// are in R1-R5.
+		pc, stack = 0, nil
+		for i := range regs {
+			if i == 0 || i > 5 {
+				regs[i] = 0
+			}
+		}
+	}
+	if err := s.m.StartAt(p.VM, pc, regs, stack); err != nil {
+		return nil, err
+	}
+	// Pointers into the stack's copy (in the prologue rbp is not yet
+	// the program's R10).
+	dumpTop, top := uint64(fs.Regs[10].Value), s.m.Regs()[10]
+	for i := 0; i < 10 && fs.Insn >= 0; i++ {
+		if v := regs[i]; v <= dumpTop && dumpTop-v <= bpfvm.StackSize {
+			s.m.SetReg(i, top-(dumpTop-v))
+		}
+	}
+	return &Debugger{s: s, p: p, ctx: &ctxState{}, nextBP: 1}, nil
+}
+
 // Session is the debugger's session.
 func (d *Debugger) Session() *Session { return d.s }
 
@@ -355,6 +404,8 @@ func (d *Debugger) ctxType() string {
 		return "struct sk_buff *"
 	case d.ctx.xdp != nil:
 		return "struct xdp_buff *"
+	case d.ctx.addr == 0:
+		return "void *"
 	}
 	return "u64 *"
 }

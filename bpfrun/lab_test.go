@@ -205,7 +205,7 @@ func TestLabReplay(t *testing.T) {
 			// source's xorshift, from x = skb->len | 1, acc = skb->mark.
 			binary.LittleEndian.PutUint32(ctx[markOff:], 77)
 			res = run(t, r, "ki_spin", bpfrun.RunOptions{DataIn: make([]byte, 64), CtxIn: ctx}, bpfrun.Options{})
-			if x, acc := spin(50, 77, 2048); res.Retval != uint32(acc&0xff) {
+			if x, acc := spinLoop(50, 77, 2048); res.Retval != uint32(acc&0xff) {
 				t.Errorf("ki_spin: retval %d, want %d (x %#x)", res.Retval, acc&0xff, x)
 			}
 			if len(res.MapChanges) != 0 || res.Insns < 2048*21 {
@@ -215,8 +215,8 @@ func TestLabReplay(t *testing.T) {
 	}
 }
 
-// spin is ki_spin's loop (spin.bpf.c) run n times.
-func spin(length, mark uint32, n int) (x, acc uint64) {
+// spinLoop is ki_spin's loop (spin.bpf.c) run n times.
+func spinLoop(length, mark uint32, n int) (x, acc uint64) {
 	x, acc = uint64(length|1), uint64(mark)
 	for i := 0; i < n; i++ {
 		x ^= x << 13
@@ -335,6 +335,34 @@ func TestLabSpinnerState(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Continuing from the dump's state replays the rest of that
+			// run: it returns what the spinner's run returns, acc & 0xff
+			// of 2048 rounds from x = 50 | 1 (64 bytes but the Ethernet
+			// header), acc = 0.
+			resume := func() {
+				s2, err := r.NewSession(bpfrun.Options{CPU: w.Spinner.CPU})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rd, err := s2.Resume(p, *spin)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pos, err := rd.Continue()
+				if _, acc := spinLoop(50, 0, 2048); err != nil || pos.Stop != "exit" || rd.Result().Retval != uint32(acc&0xff) {
+					t.Errorf("resumed: %+v %v, want retval %d", pos, err, acc&0xff)
+				}
+			}
+			if spin.Insn == -1 {
+				// Caught entering the program (between two runs of the
+				// test run's loop): r1 is the test run's skb, of 50 bytes.
+				if l, err := k.Program().UintAt("struct sk_buff", uint64(spin.Regs[1].Value), "len"); err != nil || l != 50 {
+					t.Errorf("in the prologue: r1 %#x, skb->len %d %v", uint64(spin.Regs[1].Value), l, err)
+				}
+				resume()
+				t.Logf("in the prologue, r1 (the skb) %#x", uint64(spin.Regs[1].Value))
+				return
+			}
 			// The loop: from the backward jump's target to the jump.
 			lo, hi := -1, -1
 			for i, in := range p.VM.Insns {
@@ -385,6 +413,7 @@ func TestLabSpinnerState(t *testing.T) {
 					t.Errorf("r%d: the dump's %#x, the replay's %#x at insn %d", i, reg(i), uint64(got[i].Value), spin.Insn)
 				}
 			}
+			resume()
 			t.Logf("insn %d (%s), line %d; r0 %#x r1 %#x r2 %#x (%d iterations left) r3 %#x r4 %#x r5 %#x",
 				spin.Insn, spin.Text, spin.Line.LineNum, reg(0), reg(1), reg(2), reg(2), reg(3), reg(4), reg(5))
 		})

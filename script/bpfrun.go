@@ -2,11 +2,13 @@ package script
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 
 	"github.com/dop251/goja"
 	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/bpfrun"
+	"github.com/kinspect/kinspect/objects"
 	"github.com/kinspect/kinspect/orc"
 )
 
@@ -137,12 +139,36 @@ func (e *Engine) setupReplay(set func(string, func(goja.FunctionCall) goja.Value
 		if err != nil {
 			e.throw(err)
 		}
-		d, err := s.Debug(p, ro)
+		var d *bpfrun.Debugger
+		if pid := e.optInt(o, "resume", what, -1); pid >= 0 {
+			d, err = e.resume(s, p, int(pid))
+		} else {
+			d, err = s.Debug(p, ro)
+		}
 		if err != nil {
 			e.throw(err)
 		}
 		return e.debugger(d)
 	})
+}
+
+// resume starts a debugger where p is on the stack of task pid.
+func (e *Engine) resume(s *bpfrun.Session, p *bpfrun.Prog, pid int) (*bpfrun.Debugger, error) {
+	b := e.stack.load()
+	t, err := b.FindTask(pid)
+	if err != nil {
+		return nil, err
+	}
+	bt, err := b.Task(t)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range e.replayer().StackFrames(bt) {
+		if f.ProgID == p.ID {
+			return s.Resume(p, f)
+		}
+	}
+	return nil, fmt.Errorf("prog %d is not on the stack of task %d: %w", p.ID, pid, objects.ErrNotFound)
 }
 
 // debuggerMethods are the debugger object's methods (docs/scripting.md).

@@ -30,6 +30,7 @@ const progHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] prog CO
                 [--trace] [--pcap FILE] [--cpu N] [--pid PID]
   prog state [PROG]
   prog debug PROG [data_in FILE] [ctx_in FILE] [--cpu N] [--pid PID]
+  prog debug PROG --resume PID
 
 PROG is "id ID", "tag TAG", "name NAME" (several programs may share a tag
 or a name) or "pinned PATH" (a file of a bpffs mount, found in memory;
@@ -134,7 +135,12 @@ instruction; it reads commands from standard input (gdb's names: break,
 step, next, stepi, nexti, finish, continue, print, x, regs, stack,
 backtrace, changes, result; "help" lists them). Piped in, each command is
 echoed after the prompt, so the session reads as a transcript
-(docs/debugger.md is one).
+(docs/debugger.md is one). With --resume PID it starts instead where the
+program is on the stack of task PID (as prog state shows it: its
+instruction, registers and stack), so that continuing replays the rest of
+that run over the dump, its context the dump's (a program's main
+function only; one caught in its prologue starts at its first
+instruction).
 `
 
 var progCommands = []*command{
@@ -148,7 +154,7 @@ var progCommands = []*command{
 		opts:   []*option{optTrace, optPcap, optCPU, optPID}},
 	{name: "state", summary: "the BPF view of the programs on the stacks", run: runProgState, syntax: "[PROG]"},
 	{name: "debug", summary: "step a replayed run of a program", run: runProgDebug,
-		syntax: "PROG [data_in FILE] [ctx_in FILE]", opts: []*option{optCPU, optPID}},
+		syntax: "PROG [data_in FILE] [ctx_in FILE]", opts: []*option{optCPU, optPID, optResume}},
 	{name: "help", summary: "this help", run: func(e *env, _ []string) error { fmt.Fprint(e.stdout, progHelp); return nil }},
 }
 

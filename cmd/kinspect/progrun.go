@@ -21,10 +21,11 @@ import (
 // dump (package bpfrun).
 
 var (
-	optTrace = &option{long: "--trace", help: "run: print each instruction executed with the registers it changed"}
-	optPcap  = &option{long: "--pcap", value: "FILE", help: "run: one run per packet of FILE (classic pcap, Ethernet), each its data_in"}
-	optCPU   = &option{long: "--cpu", value: "N", help: "run, debug: the CPU the program runs on (default 0)"}
-	optPID   = &option{long: "--pid", value: "PID", help: "run, debug: the current task (default the CPU's idle task)"}
+	optTrace  = &option{long: "--trace", help: "run: print each instruction executed with the registers it changed"}
+	optPcap   = &option{long: "--pcap", value: "FILE", help: "run: one run per packet of FILE (classic pcap, Ethernet), each its data_in"}
+	optCPU    = &option{long: "--cpu", value: "N", help: "run, debug: the CPU the program runs on (default 0)"}
+	optPID    = &option{long: "--pid", value: "PID", help: "run, debug: the current task (default the CPU's idle task)"}
+	optResume = &option{long: "--resume", value: "PID", help: "debug: start where the program is on PID's stack (prog state), to replay the rest of that run"}
 )
 
 // progStdin is where data_in - and prog debug read (tests replace it).
@@ -40,13 +41,14 @@ type runOpts struct {
 	trace                   bool
 	pcap, kallsyms          string
 	session                 bpfrun.Options
+	resume                  int // prog debug --resume PID; -1 without
 }
 
 // parseRunArgs parses "PROG data_in FILE [data_out FILE [data_size_out
 // L]] [ctx_in FILE [ctx_out FILE [ctx_size_out M]]] [repeat N]", in any
 // order after PROG as bpftool's do_run, with kinspect's options.
 func parseRunArgs(verb string, args []string) (runOpts, error) {
-	o := runOpts{repeat: 1}
+	o := runOpts{repeat: 1, resume: -1}
 	args, ks, err := progFlags(args)
 	if err != nil {
 		return o, err
@@ -67,7 +69,7 @@ func parseRunArgs(verb string, args []string) (runOpts, error) {
 		switch a := args[i]; a {
 		case "--trace":
 			o.trace = true
-		case "--pcap", "--cpu", "--pid":
+		case "--pcap", "--cpu", "--pid", "--resume":
 			if i+1 >= len(args) {
 				return o, fmt.Errorf("prog %s: %s wants a value: %w", verb, a, errUsage)
 			}
@@ -80,10 +82,13 @@ func parseRunArgs(verb string, args []string) (runOpts, error) {
 				if err != nil || n < 0 {
 					return o, fmt.Errorf("prog %s: %s %q: want a number: %w", verb, a, args[i], errUsage)
 				}
-				if a == "--cpu" {
+				switch a {
+				case "--cpu":
 					o.session.CPU = n
-				} else {
+				case "--pid":
 					o.session.PID = n
+				default:
+					o.resume = n
 				}
 			}
 		default:
@@ -145,6 +150,9 @@ func parseRunArgs(verb string, args []string) (runOpts, error) {
 	}
 	if o.pcap != "" && o.dataIn != "" {
 		return o, fmt.Errorf("prog %s: --pcap gives the data: no data_in with it: %w", verb, errUsage)
+	}
+	if o.resume >= 0 && (verb != "debug" || o.dataIn != "" || o.ctxIn != "") {
+		return o, fmt.Errorf("prog %s: --resume is prog debug's, and takes the run's data and context from the dump: %w", verb, errUsage)
 	}
 	return o, nil
 }
@@ -663,7 +671,12 @@ func runProgDebug(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.Debug(p, bpfrun.RunOptions{DataIn: dataIn, CtxIn: ctxIn})
+	var d *bpfrun.Debugger
+	if o.resume >= 0 {
+		d, err = resumeDebug(k, r, s, p, o.resume)
+	} else {
+		d, err = s.Debug(p, bpfrun.RunOptions{DataIn: dataIn, CtxIn: ctxIn})
+	}
 	if err != nil {
 		return err
 	}
@@ -672,6 +685,29 @@ func runProgDebug(e *env, args []string) error {
 		interactive = true
 	}
 	return debugLoop(e.stdout, progStdin, d, interactive)
+}
+
+// resumeDebug starts the debugger at the program's innermost frame on
+// the stack of task pid.
+func resumeDebug(k *kinspect.Kernel, r *bpfrun.Replayer, s *bpfrun.Session, p *bpfrun.Prog, pid int) (*bpfrun.Debugger, error) {
+	b, err := orc.NewBacktracer(k)
+	if err != nil {
+		return nil, err
+	}
+	t, err := b.FindTask(pid)
+	if err != nil {
+		return nil, err
+	}
+	bt, err := b.Task(t)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range r.StackFrames(bt) {
+		if f.ProgID == p.ID {
+			return s.Resume(p, f)
+		}
+	}
+	return nil, fmt.Errorf("prog debug --resume %d: prog %d is not on its stack (see prog state)", pid, p.ID)
 }
 
 const debugPrompt = "(bpf) "
