@@ -437,12 +437,15 @@ func mapImage(im *JITImage, insns []bpfinsn.Insn, x []x86dis.Inst, anchors map[i
 			if addr(j) == a {
 				im.Checked++
 				im.good = a
-			} else if ai, ok := idxOf[a]; ok {
+			} else {
 				// The counts went wrong before this anchor: everything
-				// back to the previous one is uncertain.
+				// back to the previous one is uncertain. Counting goes on
+				// from the anchor when it starts an x86 instruction.
 				im.markInexact(k, addr(j), a, "the derived boundaries missed the line_info address")
-				j = ai
-				im.good = a
+				if ai, ok := idxOf[a]; ok {
+					j = ai
+					im.good = a
+				}
 			}
 		}
 		if k > im.First && insns[k-1].Code == bpfinsn.CodeLdImm64 {
