@@ -271,7 +271,13 @@ func (s *Session) htabUpdate(mapAddr, keyAddr, valueAddr, flags uint64) (uint64,
 		return bpfvm.Errno(eNOENT), nil
 	}
 	if mi.percpu() && old != 0 {
-		// Updated in place (pcpu_copy_value of this CPU).
+		// Updated in place (pcpu_copy_value of this CPU); an LRU's
+		// element is marked referenced.
+		if mi.lru() && s.lay.elemLRURef >= 0 {
+			if err := s.m.WriteUint(old+uint64(s.lay.elemLRURef), 1, 1); err != nil {
+				return 0, err
+			}
+		}
 		pptr, err := s.u64(old + mi.valOff)
 		if err != nil {
 			return 0, err
