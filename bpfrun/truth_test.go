@@ -23,12 +23,16 @@ import (
 //
 //	{"prog_id": 295, "prog_name": "ki_xdp", "prog_type": "xdp",
 //	 "runs": [{"data_in": "HEX", "ctx_in": "HEX", "repeat": 1,
+//	           "cpu": 0, "pid": 123,
 //	           "retval": 2, "data_out": "HEX", "ctx_out": "HEX",
 //	           "map_changes": [{"map_id": 45, "key": "HEX",
 //	                            "before": "HEX" | null, "after": "HEX" | null}]}]}
 //
 // each run from the same map state, which the lab restores after each
 // run and before the dump (so the dump's maps are every run's "before").
+// cpu is the CPU the run ran on (the kernel's test run runs on the
+// caller's: pin the runner), pid the runner's thread (the current task of
+// bpf_get_current_*); both optional (0: CPU 0, the idle task).
 // A per-CPU map's value is every possible CPU's value, each padded to 8
 // bytes, as BPF_MAP_LOOKUP_ELEM returns it; ctx_in, ctx_out and data_out
 // are absent (or "") when the run had none. replayTruth replays every
@@ -46,6 +50,8 @@ type truthRun struct {
 	DataIn     string        `json:"data_in"`
 	CtxIn      string        `json:"ctx_in"`
 	Repeat     int           `json:"repeat"`
+	CPU        int           `json:"cpu"`
+	PID        int           `json:"pid"`
 	Retval     uint32        `json:"retval"`
 	DataOut    *string       `json:"data_out"`
 	CtxOut     *string       `json:"ctx_out"`
@@ -108,7 +114,7 @@ func checkTruth(t *testing.T, k *kinspect.Kernel, dir string) (found bool, probl
 			if run.CtxIn != "" {
 				ro.CtxIn = unhex("ctx_in", run.CtxIn)
 			}
-			res, err := r.Run(p, ro, bpfrun.Options{})
+			res, err := r.Run(p, ro, bpfrun.Options{CPU: run.CPU, PID: run.PID})
 			if err != nil {
 				bad("run %d: %v", i, err)
 				continue
