@@ -259,6 +259,10 @@ func runProgRun(e *env, args []string) error {
 			results = append(results, res)
 		}
 	}
+	if e.json && err != nil {
+		// bpftool prints only the error ({"error": ...}).
+		return fmt.Errorf("failed to run program: %w", err)
+	}
 	var j *jsonw
 	if e.json {
 		j = newJSONW(bw, e.pretty)
