@@ -13,8 +13,8 @@ import (
 func TestJITCounts(t *testing.T) {
 	insns := []bpfinsn.Insn{
 		mov(r0, 0), // xor eax,eax
-		{Code: bpfinsn.ClassALU64 | bpfinsn.OpDiv | bpfinsn.SrcX, Dst: r3, Src: r1},                  // r3 /= r1
-		{Code: bpfinsn.ClassALU64 | bpfinsn.OpLsh | bpfinsn.SrcX, Dst: r2, Src: r1},                  // r2 <<= r1
+		{Code: bpfinsn.ClassALU64 | bpfinsn.OpDiv | bpfinsn.SrcX, Dst: r3, Src: r1},                 // r3 /= r1
+		{Code: bpfinsn.ClassALU64 | bpfinsn.OpLsh | bpfinsn.SrcX, Dst: r2, Src: r1},                 // r2 <<= r1
 		{Code: bpfinsn.ClassSTX | bpfinsn.ModeATOMIC | bpfinsn.SizeDW, Dst: r2, Src: r1, Imm: 0x41}, // r1 = atomic_fetch_or(r2, r1)
 		exit(),
 	}
@@ -54,7 +54,7 @@ func TestJITCounts(t *testing.T) {
 		inexact bool
 	}{
 		{nil, false},
-		{map[int]uint64{3: start(3)}, false},     // a line_info address where the counts put insn 3
+		{map[int]uint64{3: start(3)}, false},    // a line_info address where the counts put insn 3
 		{map[int]uint64{3: start(3) + 1}, true}, // one inside an instruction: the stretch before it is uncertain
 		{map[int]uint64{3: start(2)}, true},     // one at another instruction: the same
 	} {
