@@ -33,6 +33,7 @@ var layers = map[string]int{
 	".":            5, // kinspect.Open
 	"orc":          6,
 	"triage":       7,
+	"bpfrun":       7,
 	"script":       8,
 	"cmd/kinspect": 9,
 }

@@ -200,6 +200,32 @@ func (m *Machine) Start(prog *Program, args ...uint64) error {
 	return nil
 }
 
+// StartAt prepares a run of prog that resumes at instruction pc with
+// the registers regs (R10 is the machine's: regs[10] is ignored) and the
+// top of the stack holding stack (at most StackSize bytes, ending at
+// R10): the rest of a run that was stopped there, as a dump holds a
+// program interrupted on a CPU. Errors wrap ErrBadInsn for a pc outside
+// the program.
+func (m *Machine) StartAt(prog *Program, pc int, regs Regs, stack []byte) error {
+	if pc < 0 || pc >= prog.Len() {
+		return &ExecError{Prog: prog.Name, Insn: pc, Reason: fmt.Sprintf("resume outside the program's %d instructions", prog.Len()), Err: ErrBadInsn}
+	}
+	if len(stack) > StackSize {
+		return fmt.Errorf("bpfvm: resume %s with %d bytes of stack, at most %d", prog.Name, len(stack), StackSize)
+	}
+	if err := m.Start(prog); err != nil {
+		return err
+	}
+	for i, v := range regs {
+		if i != 10 {
+			m.r[i] = v
+		}
+	}
+	copy(m.stacks[0][StackSize-len(stack):], stack)
+	m.pc = pc
+	return nil
+}
+
 // Exec starts prog with args and runs it to its exit, ignoring
 // breakpoints: it returns R0. Errors are *ExecError values.
 func (m *Machine) Exec(prog *Program, args ...uint64) (uint64, error) {

@@ -235,3 +235,21 @@ func TestInvalid(t *testing.T) {
 		t.Errorf("entries %+v", e)
 	}
 }
+
+func TestStartAt(t *testing.T) {
+	// r0 += r1 + *(u64 *)(r10 - 8), from instruction 2 on.
+	p := NewProgram("resume", prog(mov64(r0, 100), mov64(r1, 100),
+		ldx(bpfinsn.SizeDW, r2, r10, -8), alu64X(bpfinsn.OpAdd, r0, r1), alu64X(bpfinsn.OpAdd, r0, r2), exit()), nil)
+	m := New(nil, Options{})
+	stack := make([]byte, 16)
+	stack[8] = 5 // r10 - 8
+	if err := m.StartAt(p, 2, Regs{0: 1, 1: 2, 10: 0xdead}, stack); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := m.Run(); err != nil || st != StopExit || m.Return() != 8 {
+		t.Errorf("resumed run: %v %v r0 %d, want 1 + 2 + 5", st, err, m.Return())
+	}
+	if err := m.StartAt(p, 7, Regs{}, nil); !errors.Is(err, ErrBadInsn) {
+		t.Errorf("resume past the end: %v", err)
+	}
+}

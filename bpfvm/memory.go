@@ -65,6 +65,9 @@ type page struct {
 	// orig is data before the run's first write to the page, nil if it
 	// was never written.
 	orig *[pageSize]byte
+	// owned: the page is the machine's own memory at a kernel address
+	// (MapAt), not the base's: its writes are not Changes.
+	owned bool
 }
 
 // Change is a range of base memory the runs changed: the bytes before the
@@ -131,6 +134,49 @@ func (m *Machine) Alloc(name string, size int, readOnly bool) (*Region, error) {
 	m.allocated += size
 	m.regions = append(m.regions, r)
 	return r, nil
+}
+
+// MapAt makes the pages holding [addr, addr+size) the machine's own
+// zeroed, writable memory at those kernel addresses: memory a helper
+// allocates where the kernel would have allocated it at an address
+// computed from others, as the copies of a per-CPU value sit at the
+// value's address plus each CPU's per-CPU offset. Only pages the base
+// memory cannot read at all may be mapped (a page mapped already is
+// kept): what the base holds is never hidden. Writes to them are not
+// Changes and Revert keeps them. Errors wrap ErrFault (a page readable in
+// the base, or an address of the machine's own ranges) or ErrNoMemory.
+func (m *Machine) MapAt(addr uint64, size int) error {
+	if size <= 0 {
+		return nil
+	}
+	end := addr + uint64(size)
+	if end < addr || addr < 1<<63 {
+		return fmt.Errorf("bpfvm: map %d bytes at %#x: not a kernel address range: %w", size, addr, ErrFault)
+	}
+	first, last := addr/pageSize, (end-1)/pageSize
+	limit := AllocLimit
+	if m.opts.MaxAlloc > 0 && m.opts.MaxAlloc < limit {
+		limit = m.opts.MaxAlloc
+	}
+	var fresh []*page
+	for pn := first; pn <= last; pn++ {
+		pg := m.page(pn)
+		if pg.owned {
+			continue
+		}
+		if pg.lim > 0 || pg.orig != nil {
+			return &MemError{Addr: pn * pageSize, Size: pageSize, Write: true, Reason: "map: the base memory holds this page"}
+		}
+		fresh = append(fresh, pg)
+	}
+	if len(fresh)*pageSize > limit-m.allocated {
+		return fmt.Errorf("bpfvm: map %d pages at %#x: %d bytes already allocated of %d: %w", len(fresh), addr, m.allocated, limit, ErrNoMemory)
+	}
+	for _, pg := range fresh {
+		*pg = page{lim: pageSize, owned: true}
+		m.allocated += pageSize
+	}
+	return nil
 }
 
 // Regions returns the regions allocated, by address.
@@ -399,7 +445,7 @@ func (m *Machine) span(addr uint64, n int, p []byte, write bool) error {
 		switch {
 		case p == nil:
 		case write:
-			if pg.orig == nil {
+			if pg.orig == nil && !pg.owned {
 				o := pg.data
 				pg.orig = &o
 			}

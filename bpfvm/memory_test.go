@@ -143,3 +143,41 @@ func TestReadCString(t *testing.T) {
 		}
 	}
 }
+
+func TestMapAt(t *testing.T) {
+	base := &fakeMem{base: kernelData, data: make([]byte, 4096)}
+	m := New(base, Options{})
+	// The base's page is never hidden.
+	if err := m.MapAt(kernelData+8, 8); !errors.Is(err, ErrFault) {
+		t.Errorf("map over the base: %v", err)
+	}
+	// Beyond the base: two pages, zeroed and writable, never Changes.
+	at := uint64(kernelData + 0x10000 + 4090)
+	if err := m.MapAt(at, 16); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Write(at, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 12)
+	if err := m.Read(at, got); err != nil || !bytes.Equal(got, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0}) {
+		t.Errorf("read back %x, %v", got, err)
+	}
+	if ch := m.Changes(); len(ch) != 0 {
+		t.Errorf("changes %+v", ch)
+	}
+	// Mapping again keeps the contents.
+	if err := m.MapAt(at, 4); err != nil {
+		t.Fatal(err)
+	}
+	m.Revert()
+	if err := m.Read(at, got[:2]); err != nil || got[0] != 1 {
+		t.Errorf("after Revert: %x %v", got[:2], err)
+	}
+	if err := m.MapAt(0x1000, 8); !errors.Is(err, ErrFault) {
+		t.Errorf("map of a user address: %v", err)
+	}
+	if err := New(base, Options{MaxAlloc: 4096}).MapAt(at, 16); !errors.Is(err, ErrNoMemory) {
+		t.Errorf("map beyond MaxAlloc: %v", err)
+	}
+}

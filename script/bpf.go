@@ -152,6 +152,8 @@ func (e *Engine) setupBPF(o *goja.Object) {
 	set("fds", func(goja.FunctionCall) goja.Value {
 		return iterate(e, bpf.FileForEach(p), func(f bpf.File) goja.Value { return conv(f) })
 	})
+	// prog run, prog state, prog debug (bpfrun.go).
+	e.setupReplay(set)
 	// feature
 	set("features", func(goja.FunctionCall) goja.Value {
 		f, err := bpf.ProbeFeatures(p, e.k.Symbols())

@@ -66,6 +66,9 @@ func TestDocs(t *testing.T) {
 	for _, k := range kinspectProps {
 		need("`kinspect." + k)
 	}
+	for _, m := range debuggerMethods {
+		need("`d." + m + "(")
+	}
 	for _, k := range valueMethods {
 		need("`." + k + "(")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dop251/goja"
 	"github.com/kinspect/kinspect"
+	"github.com/kinspect/kinspect/bpfrun"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -43,6 +44,8 @@ type Engine struct {
 	enums map[string]enumConst
 	// iterators not yet finished, stopped by Close.
 	open map[*pullIter]struct{}
+	// replay runs BPF programs (kernel.bpf.run, debug, state).
+	replay *bpfrun.Replayer
 }
 
 // ErrInterrupted: the script was stopped (Ctrl-C or its time limit).

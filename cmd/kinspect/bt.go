@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kinspect/kinspect/bpfrun"
 	"github.com/kinspect/kinspect/orc"
 )
 
@@ -29,7 +30,10 @@ the frame pointer through BPF programs, which have none), as crash's bt:
   bt --all-tasks   every task and each CPU's idle task
 
   -f               show each frame's stack and frame pointers and the
-                   registers of interrupt, exception and syscall frames
+                   registers of interrupt, exception and syscall frames,
+                   and under a BPF program's frame its BPF view: the
+                   instruction, source line, R0-R10 and stack (as prog
+                   state shows them)
   -t               also list, after the trace, the other kernel text
                    addresses on the stacks it crossed: what the kernel
                    prints with "?" (stale return addresses), unreliable
@@ -111,7 +115,18 @@ func runBt(e *env, args []string) error {
 		}
 		writeJSON(e, results)
 	} else {
-		printBt(e.stdout, results, o.frames, o.scan)
+		var views func(*orc.Backtrace) map[int]bpfrun.FrameState
+		if o.frames {
+			r := bpfrun.FromKernel(k)
+			views = func(bt *orc.Backtrace) map[int]bpfrun.FrameState {
+				m := map[int]bpfrun.FrameState{}
+				for _, f := range r.StackFrames(bt) {
+					m[f.Frame] = f
+				}
+				return m
+			}
+		}
+		printBt(e.stdout, results, o.frames, o.scan, views)
 	}
 	return err
 }
@@ -129,8 +144,9 @@ func stackMarker(s string) string {
 }
 
 // printBt renders results as crash's bt does, with the kernel's stack
-// markers: <IRQ> ... </IRQ> <TASK> ... </TASK>.
-func printBt(out io.Writer, results []*orc.Backtrace, full, scan bool) {
+// markers: <IRQ> ... </IRQ> <TASK> ... </TASK>; with views (-f), the BPF
+// view of each BPF frame under it (prog state's).
+func printBt(out io.Writer, results []*orc.Backtrace, full, scan bool, views func(*orc.Backtrace) map[int]bpfrun.FrameState) {
 	w := bufio.NewWriter(out)
 	defer w.Flush()
 	for i, r := range results {
@@ -145,6 +161,10 @@ func printBt(out io.Writer, results []*orc.Backtrace, full, scan bool) {
 			fmt.Fprint(w, "  (unreliable)")
 		}
 		fmt.Fprintln(w)
+		var view map[int]bpfrun.FrameState
+		if views != nil {
+			view = views(r)
+		}
 		stack := ""
 		for _, f := range r.Frames {
 			if f.Stack != stack {
@@ -176,6 +196,10 @@ func printBt(out io.Writer, results []*orc.Backtrace, full, scan bool) {
 				fmt.Fprintf(w, "     sp %016x  bp %016x\n", uint64(f.SP), uint64(f.BP))
 				if f.Regs != nil && f.Index > 0 {
 					printRegs(w, f.Regs)
+				}
+				if v, ok := view[f.Index]; ok {
+					fmt.Fprintln(w, "     --- BPF view ---")
+					printFrameState(w, v, "     ")
 				}
 			}
 		}

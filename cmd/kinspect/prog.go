@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "prog", summary: "show BPF programs and dump their instructions (like bpftool prog)", run: runProg,
+	register(&command{name: "prog", summary: "show, dump, run and debug BPF programs (like bpftool prog)", run: runProg,
 		help: progHelp, verbs: progCommands, opts: []*option{optKallsyms}, bpftool: true})
 }
 
@@ -25,6 +25,12 @@ const progHelp = `Usage: kinspect [-c DUMP | --live] [--json | --pretty] prog CO
   prog dump xlated PROG [opcodes | linum | visual]
   prog dump jited PROG [opcodes | linum]
   prog tag [PROG]
+  prog run PROG [data_in FILE [data_out FILE [data_size_out L]]]
+                [ctx_in FILE [ctx_out FILE [ctx_size_out M]]] [repeat N]
+                [--trace] [--pcap FILE] [--cpu N] [--pid PID]
+  prog state [PROG]
+  prog debug PROG [data_in FILE] [ctx_in FILE] [--cpu N] [--pid PID]
+  prog debug PROG --resume PID
 
 PROG is "id ID", "tag TAG", "name NAME" (several programs may share a tag
 or a name) or "pinned PATH" (a file of a bpffs mount, found in memory;
@@ -44,6 +50,12 @@ output is bpftool 7.1's, text and JSON.
   dump jited    the x86-64 JIT image of each (sub)program in objdump's AT&T
                 syntax; calls and jumps name their targets
   tag           kinspect's own: recomputes each program's tag (below)
+  run           replays the program from the dump as BPF_PROG_TEST_RUN
+                runs it (below)
+  state         the BPF view of every BPF frame on a CPU's or task's
+                stack (below)
+  debug         steps a replayed run (below); "help" at its prompt lists
+                its commands
 
 Options:
   -k, --kallsyms FILE   symbols from FILE, a copy of the kernel's /proc/kallsyms
@@ -73,6 +85,62 @@ alone means none was seen (dead code removed or a branch hard-wired leaves
 no trace). With --json: [{"id", "name", "tag", "recomputed_tag", "equal",
 "undone", "kept": [{"insn", "what"}]}]. "prog dump xlated" prints the
 "differs" line on stderr, its output staying bpftool's.
+
+"prog run" takes bpftool prog run's line and prints its output
+("Return value: N, duration: Nns"; data_out and ctx_out written to their
+FILE, or for "-" printed in hex; --json: {"data_out", "ctx_out", "retval",
+"duration"}), after running the program's instructions as the kernel
+holds them (after the verifier) in kinspect's interpreter, over the
+dump's memory under a copy-on-write overlay: the dump is never changed.
+The context is built as the kernel's test run builds it (a struct sk_buff
+for socket filter, cgroup skb and tc programs, a struct xdp_buff for
+XDP, a raw tracepoint's u64 arguments from ctx_in), the maps are the
+dump's, with their real layouts: a lookup returns the kernel address of
+the value, an update or delete changes the overlay. The duration is the
+interpreter's, not the kernel's. kinspect adds, after bpftool's line, the
+instructions executed, the records sent to ring buffers and perf event
+arrays, and the map entries the runs changed ("Map changes: N", then per
+entry "map ID NAME (TYPE) key KEY: BEFORE -> AFTER", "(none)" for an entry
+that did not exist or was deleted; a per-CPU value is every possible
+CPU's, each padded to 8 bytes); --json adds "insns", "outputs", "printk"
+and "map_changes": [{"map_id", "map_name", "map_type", "key", "before",
+"after"}], hex strings or null. --trace prints each instruction executed,
+indented by BPF-to-BPF call depth, with the registers it changed and the
+memory it accessed (--json: "trace"). --pcap FILE runs the program once
+per packet of a classic pcap file, in order, on the same maps; --cpu and
+--pid choose the CPU (per-CPU values, bpf_get_smp_processor_id) and the
+current task (bpf_get_current_*; default the CPU's idle task). A function
+the program calls that kinspect does not implement stops the run with an
+error naming it and the instruction.
+
+"prog state" lists, for every stack of the dump (each CPU's, each
+task's) holding a BPF program's frame, the frame's BPF view: the xlated
+instruction executing (for a frame that called another, the call), its
+source line, R0-R10 from the x86 registers by the x86-64 JIT's fixed
+mapping (r0 rax, r1 rdi, r2 rsi, r3 rdx, r4 rcx, r5 r8, r6 rbx, r7 r13,
+r8 r14, r9 r15, r10 rbp), known for a frame that was interrupted (or the
+CPU's own); of a BPF caller only r10 and what its BPF callee saved of r6-r9
+("?" otherwise), and the BPF stack below r10. The kernel keeps no map from
+JIT addresses back to instructions; kinspect derives each instruction's
+x86 code from the JIT's code generation and checks it against every
+address the line info records (jited_linfo), saying "inexact" with the
+candidates where it cannot. --json: [{"pid", "tid", "comm", "task", "cpu",
+"on_cpu", "frames": [{"frame", "pc", "prog_id", "prog_name", "func",
+"image", "interrupted", "insn", "insn_last", "exact", "mid", "text",
+"line", "how", "regs": [{"reg", "x86", "value", "known", "from"}],
+"stack_depth", "stack", "called_from", "depth", "error"}]}].
+
+"prog debug" starts a run as prog run would and stops before its first
+instruction; it reads commands from standard input (gdb's names: break,
+step, next, stepi, nexti, finish, continue, print, x, regs, stack,
+backtrace, changes, result; "help" lists them). Piped in, each command is
+echoed after the prompt, so the session reads as a transcript
+(docs/debugger.md is one). With --resume PID it starts instead where the
+program is on the stack of task PID (as prog state shows it: its
+instruction, registers and stack), so that continuing replays the rest of
+that run over the dump, its context the dump's (a program's main
+function only; one caught in its prologue starts at its first
+instruction).
 `
 
 var progCommands = []*command{
@@ -81,6 +149,12 @@ var progCommands = []*command{
 	{name: "dump", summary: "dump xlated or jited instructions", run: runProgDump,
 		syntax: "xlated PROG [opcodes | linum | visual] | jited PROG [opcodes | linum]"},
 	{name: "tag", summary: "recompute programs' tags from their instructions as loaded", run: runProgTag, syntax: "[PROG]"},
+	{name: "run", summary: "replay a program from the dump as BPF_PROG_TEST_RUN", run: runProgRun,
+		syntax: "PROG [data_in FILE [data_out FILE [data_size_out N]]] [ctx_in FILE [ctx_out FILE [ctx_size_out N]]] [repeat N]",
+		opts:   []*option{optTrace, optPcap, optCPU, optPID}},
+	{name: "state", summary: "the BPF view of the programs on the stacks", run: runProgState, syntax: "[PROG]"},
+	{name: "debug", summary: "step a replayed run of a program", run: runProgDebug,
+		syntax: "PROG [data_in FILE] [ctx_in FILE]", opts: []*option{optCPU, optPID, optResume}},
 	{name: "help", summary: "this help", run: func(e *env, _ []string) error { fmt.Fprint(e.stdout, progHelp); return nil }},
 }
 

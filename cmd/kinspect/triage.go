@@ -169,7 +169,7 @@ func printTriage(out io.Writer, r *triage.Report) {
 	}
 	fmt.Fprintln(w)
 	w.Flush()
-	printBt(out, r.Stacks, false, false)
+	printBt(out, r.Stacks, false, false, nil)
 	if len(r.Log) > 0 {
 		fmt.Fprintln(out, "\nkernel log from the report:")
 		for _, l := range r.Log[max(len(r.Log)-60, 0):] {

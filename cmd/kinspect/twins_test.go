@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -338,4 +340,27 @@ func cmpOrAny(v any, def string) any {
 		return s
 	}
 	return def
+}
+
+func TestTwinProgRunState(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			pkt := make([]byte, 64)
+			pkt[12], pkt[30], pkt[31], pkt[32], pkt[33] = 8, 10, 1, 2, 3
+			file := filepath.Join(t.TempDir(), "pkt")
+			if err := os.WriteFile(file, pkt, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var arr []string
+			for _, b := range pkt {
+				arr = append(arr, strconv.Itoa(int(b)))
+			}
+			for _, name := range []string{"ki_xdp", "ki_tail_entry"} {
+				cli := cliJSON(t, d, "prog", "run", "name", name, "data_in", file, "data_out", "-", "--trace")
+				delete(cli.(map[string]any), "duration") // the replay's own time, different each run
+				sub(t, "prog run "+name, cli, js(t, d, fmt.Sprintf("kernel.bpf.run(%q, {data_in: [%s], trace: true})", name, strings.Join(arr, ","))))
+			}
+			sub(t, "prog state", cliJSON(t, d, "prog", "state"), js(t, d, "kernel.bpf.state()"))
+		})
+	}
 }

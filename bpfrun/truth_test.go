@@ -1,0 +1,232 @@
+package bpfrun_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect"
+	"github.com/kinspect/kinspect/bpf"
+	"github.com/kinspect/kinspect/bpfrun"
+	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/internal/labkernel"
+)
+
+// The truth of test runs: the lab runs programs in the guest with
+// BPF_PROG_TEST_RUN and records, per program, truth/testrun/NAME.json:
+//
+//	{"prog_id": 295, "prog_name": "ki_xdp", "prog_type": "xdp",
+//	 "runs": [{"data_in": "HEX", "ctx_in": "HEX", "repeat": 1,
+//	           "cpu": 0, "pid": 123,
+//	           "retval": 2, "data_out": "HEX", "ctx_out": "HEX",
+//	           "map_changes": [{"map_id": 45, "key": "HEX",
+//	                            "before": "HEX" | null, "after": "HEX" | null}]}]}
+//
+// each run from the same map state, which the lab restores after each
+// run and before the dump (so the dump's maps are every run's "before").
+// cpu is the CPU the run ran on (the kernel's test run runs on the
+// caller's: pin the runner), pid the runner's thread (the current task of
+// bpf_get_current_*); both optional (0: CPU 0, the idle task).
+// A per-CPU map's value is every possible CPU's value, each padded to 8
+// bytes, as BPF_MAP_LOOKUP_ELEM returns it; ctx_in, ctx_out and data_out
+// are absent (or "") when the run had none. replayTruth replays every
+// run on the dump and requires the same retval, data_out, ctx_out and
+// the same set of changed map entries.
+
+type truthFile struct {
+	ProgID   uint32     `json:"prog_id"`
+	ProgName string     `json:"prog_name"`
+	ProgType string     `json:"prog_type"`
+	Runs     []truthRun `json:"runs"`
+}
+
+type truthRun struct {
+	DataIn     string        `json:"data_in"`
+	CtxIn      string        `json:"ctx_in"`
+	Repeat     int           `json:"repeat"`
+	CPU        int           `json:"cpu"`
+	PID        int           `json:"pid"`
+	Retval     uint32        `json:"retval"`
+	DataOut    *string       `json:"data_out"`
+	CtxOut     *string       `json:"ctx_out"`
+	MapChanges []truthChange `json:"map_changes"`
+}
+
+type truthChange struct {
+	MapID  uint32  `json:"map_id"`
+	Key    string  `json:"key"`
+	Before *string `json:"before"`
+	After  *string `json:"after"`
+}
+
+func (c truthChange) String() string {
+	h := func(s *string) string {
+		if s == nil {
+			return "null"
+		}
+		return strings.ToLower(*s)
+	}
+	return fmt.Sprintf("map %d key %s: %s -> %s", c.MapID, strings.ToLower(c.Key), h(c.Before), h(c.After))
+}
+
+// checkTruth replays every run of dir's truth files on k and returns
+// the differences from the kernel's; found is false when dir does not
+// exist.
+func checkTruth(t *testing.T, k *kinspect.Kernel, dir string) (found bool, problems []string) {
+	if _, err := os.Stat(dir); err != nil {
+		return false, nil
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) == 0 {
+		return true, []string{dir + ": no truth files"}
+	}
+	r := bpfrun.FromKernel(k)
+	for _, f := range files {
+		var tf truthFile
+		labdata.ReadJSON(t, f, &tf)
+		bad := func(format string, args ...any) {
+			problems = append(problems, filepath.Base(f)+": "+fmt.Sprintf(format, args...))
+		}
+		p, err := r.Prog(bpf.Selector{Kind: bpf.SelectID, ID: tf.ProgID})
+		if err != nil {
+			bad("%v", err)
+			continue
+		}
+		if p.Name != tf.ProgName {
+			bad("prog %d is %s in the dump, %s in the truth", tf.ProgID, p.Name, tf.ProgName)
+			continue
+		}
+		for i, run := range tf.Runs {
+			unhex := func(what, s string) []byte {
+				b, err := hex.DecodeString(s)
+				if err != nil {
+					bad("run %d: %s: %v", i, what, err)
+				}
+				return b
+			}
+			ro := bpfrun.RunOptions{DataIn: unhex("data_in", run.DataIn), Repeat: run.Repeat}
+			if run.CtxIn != "" {
+				ro.CtxIn = unhex("ctx_in", run.CtxIn)
+			}
+			res, err := r.Run(p, ro, bpfrun.Options{CPU: run.CPU, PID: run.PID})
+			if err != nil {
+				bad("run %d: %v", i, err)
+				continue
+			}
+			if res.Retval != run.Retval {
+				bad("run %d: retval %d, the kernel's %d", i, res.Retval, run.Retval)
+			}
+			if run.DataOut != nil && *run.DataOut != "" && !bytes.Equal(res.DataOut, unhex("data_out", *run.DataOut)) {
+				bad("run %d: data_out\n%x\nthe kernel's\n%s", i, res.DataOut, *run.DataOut)
+			}
+			if run.CtxOut != nil && *run.CtxOut != "" && !bytes.Equal(res.CtxOut, unhex("ctx_out", *run.CtxOut)) {
+				bad("run %d: ctx_out\n%x\nthe kernel's\n%s", i, res.CtxOut, *run.CtxOut)
+			}
+			var got, want []string
+			for _, c := range res.MapChanges {
+				tc := truthChange{MapID: c.MapID, Key: hex.EncodeToString(c.Key)}
+				if c.Before != nil {
+					s := hex.EncodeToString(*c.Before)
+					tc.Before = &s
+				}
+				if c.After != nil {
+					s := hex.EncodeToString(*c.After)
+					tc.After = &s
+				}
+				got = append(got, tc.String())
+			}
+			for _, c := range run.MapChanges {
+				want = append(want, c.String())
+			}
+			sort.Strings(got)
+			sort.Strings(want)
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				bad("run %d: map changes\n%s\nthe kernel's\n%s", i, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}
+	}
+	return true, problems
+}
+
+// TestLabTruth replays the kernel's own test runs, where the lab
+// recorded them.
+func TestLabTruth(t *testing.T) {
+	ran := false
+	for _, sc := range dumpScenarios(t) {
+		dir := sc.Path("truth/testrun")
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		t.Run(sc.Scenario, func(t *testing.T) {
+			_, problems := checkTruth(t, labkernel.Open(t, sc, "elf"), dir)
+			for _, p := range problems {
+				t.Error(p)
+			}
+		})
+		ran = true
+	}
+	if !ran {
+		t.Skip("no scenario has truth/testrun/ yet: the lab does not record BPF_PROG_TEST_RUN runs (see truth_test.go for the format)")
+	}
+}
+
+// TestTruthFormat runs checkTruth on truth written here in the format,
+// with values from the programs' sources (ki_tail_entry returns ki_tail_tgt's
+// 42 and counts in ki_counters[6]), and checks that it catches a wrong
+// one.
+func TestTruthFormat(t *testing.T) {
+	s := labdata.Require(t, "basic")
+	k := labkernel.Open(t, s, "elf")
+	w := readWorkload(t, s)
+	p, err := bpfrun.FromKernel(k).Prog(bpf.Selector{Kind: bpf.SelectName, Name: "ki_tail_entry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ki_counters[6] in the dump: the value before.
+	m, err := bpf.MapByID(k.Program(), w.mapID(t, "ki_counters"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := m.Lookup([]byte{6, 0, 0, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := hex.EncodeToString(e.Value)
+	after := append([]byte(nil), e.Value...)
+	after[0] += 2
+	afterHex := hex.EncodeToString(after)
+	pkt := hex.EncodeToString(ipv4(40, [4]byte{}))
+	out := strings.Repeat("00", 14) + pkt[28:]
+	tf := truthFile{ProgID: p.ID, ProgName: p.Name, ProgType: "socket_filter", Runs: []truthRun{
+		{DataIn: pkt, Repeat: 2, Retval: 42, DataOut: &out,
+			MapChanges: []truthChange{{MapID: m.ID, Key: "06000000", Before: &before, After: &afterHex}}},
+	}}
+	dir := t.TempDir()
+	write := func(tf truthFile) {
+		b, _ := json.Marshal(tf)
+		if err := os.WriteFile(filepath.Join(dir, "ki_tail_entry.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(tf)
+	if found, problems := checkTruth(t, k, dir); !found || len(problems) > 0 {
+		t.Fatalf("found %v, problems %q", found, problems)
+	}
+	// A wrong retval and a wrong map change are caught.
+	tf.Runs[0].Retval = 41
+	tf.Runs[0].MapChanges[0].After = &before
+	write(tf)
+	_, problems := checkTruth(t, k, dir)
+	if len(problems) != 2 || !strings.Contains(problems[0], "retval 42, the kernel's 41") || !strings.Contains(problems[1], "map changes") {
+		t.Errorf("problems %q", problems)
+	}
+	if found, _ := checkTruth(t, k, filepath.Join(dir, "none")); found {
+		t.Error("a missing directory was found")
+	}
+}
