@@ -213,3 +213,34 @@ func (p *Program) variable(name string) (Value, error) {
 	}
 	return Value{}, fmt.Errorf("no symbol named %s%s: %w", name, btfload.SuggestSuffix(btfload.Closest(name, cands, 5)), ErrNotFound)
 }
+
+// Enumerator returns the value of the enumerator called name, of any
+// enum of the kernel's BTF, named or anonymous (drgn's prog.constant):
+// the first of that name. The table is built on first use. Errors wrap
+// ErrNotFound.
+func (p *Program) Enumerator(name string) (uint64, error) {
+	v, err := p.Memo("objects enumerators", func() (any, error) {
+		m := map[string]uint64{}
+		for t, err := range p.types.BTF().All() {
+			if err != nil {
+				return nil, fmt.Errorf("enumerators: %w", err)
+			}
+			if en, ok := t.(*btf.Enum); ok {
+				for _, ev := range en.Values {
+					if _, dup := m[ev.Name]; !dup {
+						m[ev.Name] = ev.Value
+					}
+				}
+			}
+		}
+		return m, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	x, ok := v.(map[string]uint64)[name]
+	if !ok {
+		return 0, fmt.Errorf("no enumerator named %s in the kernel's BTF: %w", name, ErrNotFound)
+	}
+	return x, nil
+}

@@ -1,0 +1,148 @@
+package linux_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labkernel"
+	"github.com/kinspect/kinspect/linux"
+)
+
+// truthPIDs lists the PIDs of the user processes whose /proc/PID files
+// the lab captured (truth/proc/PID.SUFFIX).
+func truthPIDs(t *testing.T, dir, suffix string) []int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "truth/proc/*."+suffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, f := range files {
+		if n, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(f), "."+suffix)); err == nil {
+			out = append(out, n)
+		}
+	}
+	sort.Ints(out)
+	if len(out) == 0 {
+		t.Fatalf("no truth/proc/*.%s in %s", suffix, dir)
+	}
+	return out
+}
+
+// TestLabMounts: the mounts of init's namespace are /proc/mounts:
+// device, path, type and options (the filesystem's own options where
+// kinspect emulates its show_options, else the generic ones).
+func TestLabMounts(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(labkernel.Scenario(name).Path("truth/proc/mounts.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			truth := strings.Split(strings.TrimSpace(string(b)), "\n")
+			ns, err := linux.InitMntNS(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms, err := linux.Mounts(ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ms) != len(truth) {
+				t.Errorf("%d mounts, truth %d", len(ms), len(truth))
+			}
+			exact, generic := 0, 0
+			for i, tl := range truth {
+				if i >= len(ms) {
+					break
+				}
+				m := ms[i]
+				got := fmt.Sprintf("%s %s %s %s 0 0", m.Device, m.Path, m.Type, m.Options)
+				if got == tl {
+					exact++
+					continue
+				}
+				f := strings.Fields(tl)
+				if !m.OwnOptions && len(f) == 6 && f[0] == m.Device && f[1] == m.Path && f[2] == m.Type && strings.HasPrefix(f[3]+",", m.Options+",") {
+					generic++
+					t.Logf("%s: %s's own options not emulated: truth %q, read %q", m.Path, m.Type, f[3], m.Options)
+					continue
+				}
+				t.Errorf("mount %d:\n got  %q\n want %q", i, got, tl)
+			}
+			t.Logf("%d mounts: %d equal to /proc/mounts, %d equal but for the filesystem's own options", len(truth), exact, generic)
+		})
+	}
+}
+
+// TestLabFiles: each process's open files are ls -l /proc/PID/fd:
+// the fds, where each links to and the link's permissions.
+func TestLabFiles(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			total, match := 0, 0
+			for _, pid := range truthPIDs(t, sc.Dir, "fd") {
+				b, err := os.ReadFile(sc.Path(fmt.Sprintf("truth/proc/%d.fd", pid)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				truth := map[int]string{}
+				for _, l := range strings.Split(string(b), "\n") {
+					f := strings.Fields(l)
+					if len(f) < 11 || f[len(f)-2] != "->" {
+						continue
+					}
+					fd, _ := strconv.Atoi(f[len(f)-3])
+					truth[fd] = f[0][1:4] + " " + f[len(f)-1]
+				}
+				task, err := linux.FindTask(p, pid)
+				if err != nil {
+					t.Errorf("pid %d: %v", pid, err)
+					continue
+				}
+				files, err := linux.TaskFiles(task)
+				if err != nil {
+					t.Errorf("pid %d: %v", pid, err)
+					continue
+				}
+				if pid == 1 {
+					// PID 1 is the shell that captured the truth: ash
+					// ran "ls -l /proc/1/fd > 1.fd 2>/dev/null" with
+					// the redirections applied to itself, its own fds
+					// 1 and 2 saved at 11 and 12 meanwhile.
+					truth[1], truth[2] = truth[11], truth[12]
+					delete(truth, 11)
+					delete(truth, 12)
+				}
+				got := map[int]string{}
+				for _, f := range files {
+					perm := map[string]string{"r": "r-x", "w": "-wx", "rw": "rwx"}[f.Mode]
+					got[f.FD] = perm + " " + f.Path
+					if f.Err != "" {
+						t.Errorf("pid %d fd %d: %s", pid, f.FD, f.Err)
+					}
+				}
+				for fd, w := range truth {
+					total++
+					if got[fd] == w {
+						match++
+						continue
+					}
+					t.Errorf("pid %d fd %d: got %q, truth %q", pid, fd, got[fd], w)
+				}
+				for fd, g := range got {
+					if _, ok := truth[fd]; !ok {
+						t.Errorf("pid %d fd %d: extra %q", pid, fd, g)
+					}
+				}
+			}
+			t.Logf("%d of %d fds match", match, total)
+		})
+	}
+}
