@@ -146,3 +146,69 @@ func TestLabFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestLabVMAs: each process's VMAs are /proc/PID/maps, line for line.
+func TestLabVMAs(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			lines, match, procs := 0, 0, 0
+			for _, pid := range truthPIDs(t, sc.Dir, "maps") {
+				b, err := os.ReadFile(sc.Path(fmt.Sprintf("truth/proc/%d.maps", pid)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				truth := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+				task, err := linux.FindTask(p, pid)
+				if err != nil {
+					t.Errorf("pid %d: %v", pid, err)
+					continue
+				}
+				vmas, err := linux.TaskVMAs(task)
+				if err != nil {
+					t.Errorf("pid %d: %v", pid, err)
+					continue
+				}
+				var got []string
+				for _, v := range vmas {
+					got = append(got, v.MapsLine())
+					if v.Err != "" {
+						t.Errorf("pid %d vma %#x: %s", pid, uint64(v.Start), v.Err)
+					}
+				}
+				procs++
+				lines += len(truth)
+				ok := true
+				for i, l := range truth {
+					if i < len(got) && got[i] == l {
+						match++
+						continue
+					}
+					ok = false
+				}
+				if !ok || len(got) != len(truth) {
+					t.Errorf("pid %d: maps differ:\n%s", pid, diffLines(got, truth))
+				}
+			}
+			t.Logf("%d processes, %d of %d maps lines equal", procs, match, lines)
+		})
+	}
+}
+
+// diffLines shows the lines of got and want that differ.
+func diffLines(got, want []string) string {
+	var b strings.Builder
+	for i := 0; i < max(len(got), len(want)); i++ {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			fmt.Fprintf(&b, "  got  %q\n  want %q\n", g, w)
+		}
+	}
+	return b.String()
+}
