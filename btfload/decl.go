@@ -106,6 +106,7 @@ var Builtin = []string{
 	"unsigned long vmemmap_base",
 	"unsigned long vmalloc_base",
 	"struct kset *module_kset",
+	"unsigned int nr_node_ids",
 }
 
 // Decls is a set of declarations: Builtin, then what users add (a later
