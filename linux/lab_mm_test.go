@@ -157,3 +157,60 @@ func TestLabSlabObjects(t *testing.T) {
 		})
 	}
 }
+
+// meminfoMovers are the /proc/meminfo lines that move between the
+// truth and the dump: the capture and the snapshot go on running
+// (processes, their page tables, stacks, files, slabs) after meminfo
+// was read. The rest must be equal.
+var meminfoMovers = map[string]bool{"MemFree": true, "MemAvailable": true, "Cached": true, "Active": true, "Inactive": true,
+	"Active(anon)": true, "Inactive(anon)": true, "Active(file)": true, "Inactive(file)": true, "AnonPages": true, "Mapped": true,
+	"Shmem": true, "KReclaimable": true, "Slab": true, "SReclaimable": true, "SUnreclaim": true, "KernelStack": true,
+	"PageTables": true, "Committed_AS": true, "VmallocUsed": true, "Percpu": true, "Dirty": true, "Writeback": true}
+
+// TestLabMeminfo: every line of /proc/meminfo is computed; the lines
+// that do not move are equal, and those that move are within 10% (or
+// 4 MiB) of the truth.
+func TestLabMeminfo(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(labkernel.Scenario(name).Path("truth/proc/meminfo.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := linux.ReadMeminfo(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]linux.MeminfoLine{}
+			for _, l := range m.Lines {
+				got[l.Name] = l
+			}
+			var moved []string
+			equal, total := 0, 0
+			for _, tl := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				total++
+				name, rest, _ := strings.Cut(tl, ":")
+				want, _ := strconv.ParseUint(strings.Fields(rest)[0], 10, 64)
+				g, ok := got[name]
+				if !ok {
+					t.Errorf("%s: not computed", name)
+					continue
+				}
+				if g.String() == tl {
+					equal++
+					continue
+				}
+				d := max(g.Value, want) - min(g.Value, want)
+				if meminfoMovers[name] && (d <= 4096 || d*10 <= want) {
+					moved = append(moved, fmt.Sprintf("%s %d/%d", name, g.Value, want))
+					continue
+				}
+				t.Errorf("got  %q\nwant %q", g.String(), tl)
+			}
+			if len(m.Missing) > 0 {
+				t.Errorf("missing: %v", m.Missing)
+			}
+			t.Logf("%d lines: %d equal, moved (got/truth kB): %v", total, equal, moved)
+		})
+	}
+}
