@@ -23,7 +23,7 @@ type MeminfoLine struct {
 // String is the line as /proc/meminfo prints it: the value ends in
 // column 24 ("%-16s%8lu", or "HardwareCorrupted: %5lu").
 func (l MeminfoLine) String() string {
-	s := fmt.Sprintf("%-16s%*d", l.Name+":", max(8, 23-len(l.Name)), l.Value)
+	s := fmt.Sprintf("%-16s%*d", l.Name+":", max(1, 24-max(16, len(l.Name)+1)), l.Value)
 	if l.Unit != "" {
 		s += " " + l.Unit
 	}
