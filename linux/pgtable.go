@@ -50,6 +50,8 @@ type Translation struct {
 	Writable bool `json:"writable"`
 	User     bool `json:"user"`
 	NX       bool `json:"nx"`
+	// Page is the struct page of the physical page (Vtop only).
+	Page *PageInfo `json:"page,omitempty"`
 }
 
 // PgtableLevels is 5 with LA57 paging (__pgtable_l5_enabled), else 4.
@@ -235,4 +237,45 @@ func pageCachePhys(mm objects.Value, uaddr uint64) (uint64, bool, error) {
 	}
 	pfn := l.PageToPFN(head) + idx - hi
 	return pfn<<PageShift | uaddr%PageSize, true, nil
+}
+
+// Vtop translates vaddr through the page tables at pgd as crash's vtop:
+// the walk (FollowPhys), and the struct page of the physical page when
+// it is RAM (Page). A walk that stops at an entry not present returns
+// the levels read so far with the error.
+func Vtop(p *objects.Program, pgd, vaddr uint64) (*Translation, error) {
+	tr, err := FollowPhys(p, pgd, vaddr)
+	if err != nil {
+		return tr, err
+	}
+	l, lerr := ReadMemLayout(p)
+	if lerr == nil && uint64(tr.Phys)>>PageShift < l.MaxPFN {
+		tr.Page, _ = NewPageInfo(p, uint64(tr.Phys)>>PageShift)
+	}
+	return tr, nil
+}
+
+// PhysAddr is a physical address as crash's ptov shows it.
+type PhysAddr struct {
+	Phys objects.Hex `json:"phys"`
+	// Virt is its address in the direct map (__va).
+	Virt objects.Hex `json:"virt"`
+	// Page is its page's struct page, for RAM.
+	Page *PageInfo `json:"page,omitempty"`
+}
+
+// Ptov gives the direct map's address of a physical address, and its
+// page (crash's ptov).
+func Ptov(p *objects.Program, paddr uint64) (*PhysAddr, error) {
+	l, err := ReadMemLayout(p)
+	if err != nil {
+		return nil, err
+	}
+	out := &PhysAddr{Phys: objects.Hex(paddr), Virt: objects.Hex(l.PhysToVirt(paddr))}
+	if paddr>>PageShift < l.MaxPFN {
+		if out.Page, err = NewPageInfo(p, paddr>>PageShift); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }

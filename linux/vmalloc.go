@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kinspect/kinspect/kallsyms"
 	"github.com/kinspect/kinspect/objects"
 )
 
@@ -25,8 +26,10 @@ type VmapArea struct {
 	Size  uint64      `json:"size"` // vm->size, the guard page included
 	Pages uint64      `json:"pages"`
 	// Caller is the address of the code that asked for the area
-	// (vm->caller: __builtin_return_address of the allocator).
-	Caller objects.Hex `json:"caller,omitempty"`
+	// (vm->caller: __builtin_return_address of the allocator), and
+	// CallerSymbol the symbol there (VmallocInfo only).
+	Caller       objects.Hex `json:"caller,omitempty"`
+	CallerSymbol string      `json:"caller_symbol,omitempty"`
 	// Phys is the physical address an ioremap maps.
 	Phys objects.Hex `json:"phys,omitempty"`
 	// Kinds are vmallocinfo's words for vm->flags: ioremap, vmalloc,
@@ -179,3 +182,21 @@ func FindVmapArea(p *objects.Program, addr uint64) (*VmapArea, bool, error) {
 
 // KindString joins the area's kinds as vmallocinfo prints them.
 func (v VmapArea) KindString() string { return strings.Join(v.Kinds, " ") }
+
+// VmallocInfo lists the busy vmalloc areas as /proc/vmallocinfo does,
+// each caller symbolized by syms (nil: none).
+func VmallocInfo(p *objects.Program, syms *kallsyms.Table) ([]VmapArea, error) {
+	areas, err := VmapAreas(p)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(areas)
+	for i := range out {
+		if syms != nil && out[i].Caller != 0 {
+			if loc, err := syms.LookupAddr(uint64(out[i].Caller)); err == nil {
+				out[i].CallerSymbol = loc.String()
+			}
+		}
+	}
+	return out, nil
+}
