@@ -203,3 +203,65 @@ func TaskFiles(task objects.Value) ([]OpenFile, error) {
 	}
 	return out, nil
 }
+
+// TaskFilesInfo is what crash's files shows of a task: its root and
+// working directory and its open files.
+type TaskFilesInfo struct {
+	Task objects.Hex `json:"task"`
+	PID  int         `json:"pid"` // the thread group
+	TID  int         `json:"tid"`
+	Comm string      `json:"comm"`
+	// Root and Cwd are task->fs->root and pwd as d_path shows them (""
+	// for a task without fs_struct).
+	Root  string     `json:"root"`
+	Cwd   string     `json:"cwd"`
+	Files []OpenFile `json:"files"`
+}
+
+// PathString is d_path of a struct path (a value of that type).
+func PathString(path objects.Value) (string, error) {
+	vm, err := path.Member("mnt")
+	if err != nil {
+		return "", err
+	}
+	d, err := path.Member("dentry")
+	if err != nil {
+		return "", err
+	}
+	mnt, err := objects.ContainerOf(vm, "struct mount", "mnt")
+	if err != nil {
+		return "", err
+	}
+	return DPath(mnt, d)
+}
+
+// ReadTaskFiles reads a task's root, working directory and open files.
+func ReadTaskFiles(task objects.Value) (*TaskFilesInfo, error) {
+	t, err := NewTask(task)
+	if err != nil {
+		return nil, err
+	}
+	out := &TaskFilesInfo{Task: objects.Hex(t.Addr), PID: t.PID, TID: t.TID, Comm: t.Comm, Files: []OpenFile{}}
+	tv, _ := task.Program().ObjectOf("struct task_struct", t.Addr)
+	if fs, err := tv.MemberUint("fs"); err != nil {
+		return nil, err
+	} else if fs != 0 {
+		for _, x := range []struct {
+			path string
+			dst  *string
+		}{{"fs->root", &out.Root}, {"fs->pwd", &out.Cwd}} {
+			pv, err := tv.Path(x.path)
+			if err != nil {
+				return nil, err
+			}
+			if *x.dst, err = PathString(pv); err != nil {
+				return nil, fmt.Errorf("task %#x: %s: %w", t.Addr, x.path, err)
+			}
+		}
+	}
+	files, err := TaskFiles(tv)
+	if files != nil {
+		out.Files = files
+	}
+	return out, err
+}

@@ -212,3 +212,59 @@ func diffLines(got, want []string) string {
 	}
 	return b.String()
 }
+
+// TestLabStatus: each process's size, resident memory and signals are
+// what its /proc/PID/status said: VmSize, VmRSS, RssAnon, RssFile,
+// RssShmem (ReadTaskVM), Threads, SigPnd, ShdPnd, SigBlk, SigIgn, SigCgt
+// (ReadTaskSignals).
+func TestLabStatus(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			fields, match := 0, 0
+			for _, pid := range truthPIDs(t, sc.Dir, "status") {
+				b, err := os.ReadFile(sc.Path(fmt.Sprintf("truth/proc/%d.status", pid)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				truth := map[string]string{}
+				for _, l := range strings.Split(string(b), "\n") {
+					k, v, ok := strings.Cut(l, ":")
+					if ok {
+						truth[k] = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+					}
+				}
+				task, err := linux.FindTask(p, pid)
+				if err != nil {
+					t.Errorf("pid %d: %v", pid, err)
+					continue
+				}
+				vm, err := linux.ReadTaskVM(task)
+				if err != nil {
+					t.Errorf("pid %d: %v", pid, err)
+					continue
+				}
+				sig, err := linux.ReadTaskSignals(task)
+				if err != nil {
+					t.Errorf("pid %d: %v", pid, err)
+					continue
+				}
+				got := map[string]string{
+					"VmSize": fmt.Sprint(vm.TotalVM), "VmRSS": fmt.Sprint(vm.RSS), "RssAnon": fmt.Sprint(vm.RSSAnon),
+					"RssFile": fmt.Sprint(vm.RSSFile), "RssShmem": fmt.Sprint(vm.RSSShmem), "Threads": fmt.Sprint(sig.NrThreads),
+					"SigPnd": sig.Pending.String(), "ShdPnd": sig.SharedPending.String(), "SigBlk": sig.Blocked.String(),
+					"SigIgn": sig.Ignored.String(), "SigCgt": sig.Caught.String(),
+				}
+				for k, g := range got {
+					fields++
+					if truth[k] == g {
+						match++
+						continue
+					}
+					t.Errorf("pid %d %s: %s, truth %s", pid, k, g, truth[k])
+				}
+			}
+			t.Logf("%d of %d status fields equal", match, fields)
+		})
+	}
+}

@@ -389,6 +389,12 @@ func percpuCounterSum(p *objects.Program, name string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return percpuCounterSumOf(v)
+}
+
+// percpuCounterSumOf is percpu_counter_sum of a struct percpu_counter.
+func percpuCounterSumOf(v objects.Value) (int64, error) {
+	p := v.Program()
 	total, err := v.MemberInt("count")
 	if err != nil {
 		return 0, err

@@ -288,3 +288,85 @@ func TaskVMAs(task objects.Value) ([]VMA, error) {
 	}
 	return out, nil
 }
+
+// TaskVM is what crash's vm shows of a task's address space: the
+// mm_struct, its page tables, its size and resident pages as
+// /proc/PID/status counts them, and its VMAs.
+type TaskVM struct {
+	Task objects.Hex `json:"task"`
+	PID  int         `json:"pid"`
+	TID  int         `json:"tid"`
+	Comm string      `json:"comm"`
+	// MM is task->mm (0 for a kernel thread: no VMAs), PGD mm->pgd.
+	MM  objects.Hex `json:"mm"`
+	PGD objects.Hex `json:"pgd"`
+	// TotalVM is mm->total_vm in kB (status's VmSize); RSS the resident
+	// pages in kB (VmRSS): RSSFile, RSSAnon and RSSShmem summed.
+	TotalVM  uint64 `json:"total_vm"`
+	RSS      uint64 `json:"rss"`
+	RSSFile  uint64 `json:"rss_file"`
+	RSSAnon  uint64 `json:"rss_anon"`
+	RSSShmem uint64 `json:"rss_shmem"`
+	VMAs     []VMA  `json:"vmas"`
+}
+
+// The rss_stat counters of include/linux/mm_types_task.h.
+var rssCounters = []string{"MM_FILEPAGES", "MM_ANONPAGES", "MM_SHMEMPAGES"}
+
+// mmCounter reads an mm's rss counter as /proc/PID/status does: the
+// atomic count of mm->rss_stat.count[] (before 6.2), or the sum of the
+// percpu_counter mm->rss_stat[] (6.2+, f1a7941243c1 "mm: convert mm's
+// rss stats into percpu_counter"), clamped at 0.
+func mmCounter(mm objects.Value, item string) (uint64, error) {
+	i, err := mm.Program().Enumerator(item)
+	if err != nil {
+		return 0, err
+	}
+	v, err := mm.MemberInt(fmt.Sprintf("rss_stat.count[%d].counter", i))
+	if errors.Is(err, objects.ErrNotFound) || errors.Is(err, objects.ErrType) {
+		pc, perr := mm.Path(fmt.Sprintf("rss_stat[%d]", i))
+		if perr != nil {
+			return 0, perr
+		}
+		v, err = percpuCounterSumOf(pc)
+	}
+	return uint64(max(v, 0)), err
+}
+
+// ReadTaskVM reads a task's address space and VMAs.
+func ReadTaskVM(task objects.Value) (*TaskVM, error) {
+	t, err := NewTask(task)
+	if err != nil {
+		return nil, err
+	}
+	out := &TaskVM{Task: objects.Hex(t.Addr), PID: t.PID, TID: t.TID, Comm: t.Comm, VMAs: []VMA{}}
+	tv, _ := task.Program().ObjectOf("struct task_struct", t.Addr)
+	mm, ok, err := TaskMM(tv)
+	if err != nil || !ok {
+		return out, err
+	}
+	out.MM = objects.Hex(mm.Addr())
+	pgd, err := mm.MemberUint("pgd")
+	if err != nil {
+		return nil, err
+	}
+	out.PGD = objects.Hex(pgd)
+	tvm, err := mm.MemberUint("total_vm")
+	if err != nil {
+		return nil, err
+	}
+	out.TotalVM = tvm << (PageShift - 10)
+	var counts [3]uint64
+	for i, c := range rssCounters {
+		if counts[i], err = mmCounter(mm, c); err != nil {
+			return nil, fmt.Errorf("task %#x: rss %s: %w", t.Addr, c, err)
+		}
+	}
+	out.RSSFile, out.RSSAnon, out.RSSShmem = counts[0]<<(PageShift-10), counts[1]<<(PageShift-10), counts[2]<<(PageShift-10)
+	out.RSS = out.RSSFile + out.RSSAnon + out.RSSShmem
+	vmas, err := TaskVMAs(tv)
+	if vmas != nil {
+		out.VMAs = vmas
+	}
+	return out, err
+}
