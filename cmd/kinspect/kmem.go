@@ -28,7 +28,7 @@ func init() {
 const kmemHelp = `Usage: kinspect [-c DUMP | --live] [--json] kmem [-k FILE] ADDR...
        kinspect [-c DUMP | --live] [--json] kmem -s [--slabinfo] [CACHE...]
        kinspect [-c DUMP | --live] [--json] kmem -S CACHE
-       kinspect [-c DUMP | --live] [--json] kmem -i | -v
+       kinspect [-c DUMP | --live] [--json] kmem [-i] | -v
        kinspect [-c DUMP | --live] [--json] kmem -p PFN...
 
 Kernel memory, as crash's kmem:
@@ -46,13 +46,14 @@ Kernel memory, as crash's kmem:
                  are /proc/slabinfo's (get_slabinfo: the free objects of
                  the nodes' partial lists are free, those of the per-CPU
                  slabs counted in use). With CACHE names, only those.
-                 --slabinfo prints /proc/slabinfo's own lines.
+                 --slabinfo (-s implied) prints /proc/slabinfo's own
+                 lines.
   kmem -S CACHE  every allocated object of a cache: each slab page of
                  memory (a walk of every struct page, as drgn's
                  slab_cache_for_each_allocated_object) less the objects
                  on its freelist and the CPUs' freelists.
   kmem -i        the memory summary as /proc/meminfo computes it, line
-                 for line, from the kernel's counters.
+                 for line, from the kernel's counters (kmem alone too).
   kmem -v        the busy vmalloc areas, as /proc/vmallocinfo: range,
                  size, caller, pages, physical address, kind.
   kmem -p PFN... the struct page of each page frame: flags decoded, type
@@ -125,13 +126,19 @@ func runKmem(e *env, args []string) error {
 			o.words = append(o.words, a)
 		}
 	}
+	if o.slabinfo && o.mode == 0 {
+		o.mode = 's'
+	}
+	if o.mode == 0 && len(o.words) == 0 {
+		o.mode = 'i'
+	}
 	switch {
 	case o.slabinfo && o.mode != 's':
 		return fmt.Errorf("kmem: --slabinfo goes with -s: %w", errUsage)
 	case (o.mode == 'i' || o.mode == 'v' || o.mode == 'S') && len(o.words) > 0:
 		return fmt.Errorf("kmem -%c takes no arguments (%q): %w", o.mode, o.words[0], errUsage)
-	case (o.mode == 0 || o.mode == 'p') && len(o.words) == 0:
-		return fmt.Errorf("kmem: give an ADDR, or -s, -S CACHE, -i, -v, -p PFN (see kinspect kmem help): %w", errUsage)
+	case o.mode == 'p' && len(o.words) == 0:
+		return fmt.Errorf("kmem -p: give a PFN: %w", errUsage)
 	}
 	var pfns []uint64
 	if o.mode == 'p' {
