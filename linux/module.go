@@ -564,7 +564,9 @@ func NewModuleInfo(mod objects.Value) (*ModuleInfo, error) {
 	}
 	p := mod.Program()
 	out := &ModuleInfo{Name: m.Name, Size: m.Size, Refcount: m.Refcount, State: m.State, Base: objects.Hex(m.Base), Module: objects.Hex(m.Addr), UsedBy: []string{}}
-	fail := func(err error) (*ModuleInfo, error) { return nil, fmt.Errorf("module %s at %#x: %w", m.Name, m.Addr, err) }
+	fail := func(err error) (*ModuleInfo, error) {
+		return nil, fmt.Errorf("module %s at %#x: %w", m.Name, m.Addr, err)
+	}
 	mv, _ := p.ObjectOf("struct module", m.Addr)
 	if head, err := mv.Member("source_list"); err == nil {
 		for use, err := range objects.ListForEachEntry(head, "struct module_use", "source_list") {
