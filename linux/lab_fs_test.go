@@ -268,3 +268,93 @@ func TestLabStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestLabCmdline: the kernel's command line is /proc/cmdline's. Every
+// user process's arguments and environment read from its memory (the
+// lab captures no /proc/PID/cmdline or environ to compare with: ps.json
+// and status have comm only, which the workload's processes renamed), so
+// this checks they read whole, and that argv[0] names the executable
+// mapped first in the process.
+func TestLabCmdline(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			b, err := os.ReadFile(sc.Path("truth/proc/cmdline.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := linux.KernelCmdline(p)
+			if err != nil || cl != strings.TrimSpace(string(b)) {
+				t.Errorf("kernel command line %q, %v; truth %q", cl, err, strings.TrimSpace(string(b)))
+			}
+			procs, named, renamed, envs := 0, 0, 0, 0
+			for task, err := range linux.ForEachProcess(p) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, err := linux.ReadProcArgs(task)
+				if err != nil {
+					t.Errorf("%v", err)
+					continue
+				}
+				tk, _ := linux.NewTask(task)
+				if tk.IsKThread() {
+					if len(a.Args) > 0 {
+						t.Errorf("kernel thread %d has args %q", a.PID, a.Args)
+					}
+					continue
+				}
+				procs++
+				if a.ArgsErr != "" || len(a.Args) == 0 {
+					t.Errorf("pid %d (%s): args %q: %s", a.PID, a.Comm, a.Args, a.ArgsErr)
+					continue
+				}
+				if a.EnvErr != "" || len(a.Env) == 0 {
+					t.Errorf("pid %d (%s): environment %q: %s", a.PID, a.Comm, a.Env, a.EnvErr)
+				} else {
+					envs++
+				}
+				vmas, err := linux.TaskVMAs(task)
+				if err != nil || len(vmas) == 0 {
+					t.Fatalf("pid %d: %v", a.PID, err)
+				}
+				base := func(s string) string { return s[strings.LastIndex(s, "/")+1:] }
+				if base(a.Args[0]) == base(vmas[0].Name) {
+					named++
+				} else {
+					renamed++
+					t.Errorf("pid %d (%s): argv[0] %q runs %s", a.PID, a.Comm, a.Args[0], vmas[0].Name)
+				}
+			}
+			t.Logf("kernel command line equal; %d processes' arguments and %d environments read; argv[0] names the executable in %d, not in %d", procs, envs, named, renamed)
+		})
+	}
+}
+
+// TestLabCmdlineFiltered: makedumpfile -d 31 leaves the processes' pages
+// out; their arguments cannot be read, and the error says the page was
+// excluded from the dump.
+func TestLabCmdlineFiltered(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "kdump-zlib-d31") {
+		t.Run(name, func(t *testing.T) {
+			excluded := 0
+			for task, err := range linux.ForEachProcess(p) {
+				if err != nil {
+					labkernel.FatalUnlessDropped(t, name, err)
+				}
+				a, _ := linux.ReadProcArgs(task)
+				if a == nil || a.ArgsErr == "" {
+					continue
+				}
+				if !strings.Contains(a.ArgsErr, "excluded") {
+					t.Errorf("pid %d: %s", a.PID, a.ArgsErr)
+				}
+				excluded++
+			}
+			if excluded == 0 {
+				t.Errorf("every process's arguments read from a -d 31 dump")
+			}
+			t.Logf("%d processes' arguments left out of the dump, each error saying so", excluded)
+		})
+	}
+}
