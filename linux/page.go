@@ -136,7 +136,7 @@ func PageFlagNames(p *objects.Program, flags uint64) ([]string, error) {
 		return nil, fmt.Errorf("page flags: %w", err)
 	}
 	table := v.([]string)
-	var out []string
+	out := []string{}
 	for i, n := range table {
 		if flags&(1<<i) != 0 {
 			if n == "" {

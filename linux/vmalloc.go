@@ -1,7 +1,6 @@
 package linux
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -47,10 +46,10 @@ var vmFlags = []struct {
 	name string
 }{{0x1, "ioremap"}, {0x2, "vmalloc"}, {0x4, "vmap"}, {0x8, "user"}, {0x10, "dma-coherent"}}
 
-// VmapAreas reads the busy vmalloc areas sorted by address: the list
-// vmap_area_list (before 6.9), else the busy trees of every vmap_node
-// (6.9+, d093602919ad "mm: vmalloc: remove global vmap_area_root
-// rb-tree"). They are read once per Program.
+// VmapAreas reads the busy vmalloc areas sorted by address: the busy
+// lists of every vmap_node (6.9+, d093602919ad "mm: vmalloc: remove
+// global vmap_area_root rb-tree"), else the list vmap_area_list. They
+// are read once per Program.
 func VmapAreas(p *objects.Program) ([]VmapArea, error) {
 	v, err := p.Memo("linux vmap areas", func() (any, error) { return readVmapAreas(p) })
 	if err != nil {
@@ -61,19 +60,10 @@ func VmapAreas(p *objects.Program) ([]VmapArea, error) {
 
 func readVmapAreas(p *objects.Program) ([]VmapArea, error) {
 	var areas []objects.Value
-	if head, err := p.Variable("vmap_area_list"); err == nil {
-		for va, err := range objects.ListForEachEntry(head, "struct vmap_area", "list") {
-			if err != nil {
-				return nil, fmt.Errorf("vmap areas: %w", err)
-			}
-			areas = append(areas, va)
-		}
-	} else if !errors.Is(err, objects.ErrNotFound) {
-		return nil, err
-	} else {
+	if _, err := p.Symbol("vmap_nodes"); err == nil {
 		nodes, err := p.Variable("vmap_nodes")
 		if err != nil {
-			return nil, fmt.Errorf("vmap areas: neither vmap_area_list nor vmap_nodes: %w", err)
+			return nil, fmt.Errorf("vmap areas: %w", err)
 		}
 		nv, err := p.Variable("nr_vmap_nodes")
 		if err != nil {
@@ -101,6 +91,17 @@ func readVmapAreas(p *objects.Program) ([]VmapArea, error) {
 				}
 				areas = append(areas, va)
 			}
+		}
+	} else {
+		head, err := p.Variable("vmap_area_list")
+		if err != nil {
+			return nil, fmt.Errorf("vmap areas: neither vmap_nodes nor vmap_area_list: %w", err)
+		}
+		for va, err := range objects.ListForEachEntry(head, "struct vmap_area", "list") {
+			if err != nil {
+				return nil, fmt.Errorf("vmap areas: %w", err)
+			}
+			areas = append(areas, va)
 		}
 	}
 	out := make([]VmapArea, 0, len(areas))
