@@ -216,24 +216,14 @@ func (p *Program) variable(name string) (Value, error) {
 
 // Enumerator returns the value of the enumerator called name, of any
 // enum of the kernel's BTF, named or anonymous (drgn's prog.constant):
-// the first of that name. The table is built on first use. Errors wrap
-// ErrNotFound.
+// the first of that name. The table is built on first use, from the
+// BTF's wire format. Errors wrap ErrNotFound.
 func (p *Program) Enumerator(name string) (uint64, error) {
 	v, err := p.Memo("objects enumerators", func() (any, error) {
-		m := map[string]uint64{}
-		for t, err := range p.types.BTF().All() {
-			if err != nil {
-				return nil, fmt.Errorf("enumerators: %w", err)
-			}
-			if en, ok := t.(*btf.Enum); ok {
-				for _, ev := range en.Values {
-					if _, dup := m[ev.Name]; !dup {
-						m[ev.Name] = ev.Value
-					}
-				}
-			}
+		if p.types == nil {
+			return map[string]uint64{}, nil
 		}
-		return m, nil
+		return p.types.Enumerators()
 	})
 	if err != nil {
 		return 0, err
