@@ -64,9 +64,8 @@ type stackRange struct {
 }
 
 // taskStacks lists every task's kernel stack (idle tasks included),
-// once per Program. THREAD_SIZE is the size of a vmalloc'd stack's area
-// less its guard page, else 16 KiB.
-func taskStacks(p *objects.Program) ([]stackRange, error) {
+// once per Program, each of threadSize bytes.
+func taskStacks(p *objects.Program, threadSize uint64) ([]stackRange, error) {
 	v, err := p.Memo("linux task stacks", func() (any, error) {
 		var tasks []objects.Value
 		cpus, err := p.PossibleCPUs()
@@ -85,7 +84,6 @@ func taskStacks(p *objects.Program) ([]stackRange, error) {
 			tasks = append(tasks, t)
 		}
 		var out []stackRange
-		size := uint64(0)
 		for _, t := range tasks {
 			st, err := t.MemberUint("stack")
 			if err != nil {
@@ -94,18 +92,12 @@ func taskStacks(p *objects.Program) ([]stackRange, error) {
 			if st == 0 {
 				continue
 			}
-			if size == 0 {
-				size = defaultThreadSize
-				if va, ok, _ := FindVmapArea(p, st); ok && va.Size > PageSize && va.VM != 0 {
-					size = va.Size - PageSize
-				}
-			}
 			pid, _ := t.MemberInt("pid")
 			var comm string
 			if c, err := t.Member("comm"); err == nil {
 				comm, _ = c.CString()
 			}
-			out = append(out, stackRange{base: st, size: size, task: t.Addr(), pid: int(pid), comm: comm})
+			out = append(out, stackRange{base: st, size: threadSize, task: t.Addr(), pid: int(pid), comm: comm})
 		}
 		return out, nil
 	})
@@ -147,7 +139,27 @@ func IdentifyAddress(p *objects.Program, syms *kallsyms.Table, addr uint64) (*Id
 			id.SymbolKind = "function"
 		}
 	}
-	stacks, serr := taskStacks(p)
+	// THREAD_SIZE is the size of init_stack (init_thread_union), else
+	// x86-64's 16 KiB.
+	threadSize := uint64(defaultThreadSize)
+	if syms != nil {
+		if ss, err := syms.Lookup("init_stack"); err == nil && len(ss) > 0 && ss[0].Size >= PageSize && ss[0].Size <= 16*PageSize {
+			threadSize = ss[0].Size
+		}
+	}
+	// Stacks are vmalloc'd or in the direct map; in the kernel image
+	// only CPU 0's idle task's, init_stack.
+	var stacks []stackRange
+	var serr error
+	if addr >= startKernelMap {
+		if it, err := IdleTask(p, 0); err == nil {
+			if st, err := it.MemberUint("stack"); err == nil && st != 0 {
+				stacks = []stackRange{{base: st, size: threadSize, task: it.Addr(), comm: "swapper/0"}}
+			}
+		}
+	} else {
+		stacks, serr = taskStacks(p, threadSize)
+	}
 	for _, s := range stacks {
 		if addr >= s.base && addr-s.base < s.size {
 			id.Kind = "stack"
