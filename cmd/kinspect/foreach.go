@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -105,15 +106,21 @@ func runForeach(e *env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("foreach bt: %w", err)
 		}
-		var pids []int
-		for _, t := range tasks {
-			pids = append(pids, t.TID)
-		}
 		results := []*orc.Backtrace{}
-		var berr error
-		if len(pids) > 0 {
-			results, berr = b.Collect(orc.Selection{PIDs: pids})
+		var errs []error
+		for _, t := range tasks {
+			tv, err := p.ObjectOf("struct task_struct", t.Addr)
+			if err != nil {
+				return err
+			}
+			r, err := b.Task(tv)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			results = append(results, r)
 		}
+		berr := errors.Join(errs...)
 		if e.json {
 			w.Flush()
 			writeJSON(e, results)
