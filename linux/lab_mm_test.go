@@ -54,12 +54,13 @@ var slabMovers = map[string]bool{"proc_inode_cache": true, "dentry": true, "lsm_
 // (the guest ran on: the snapshot, the spinner), so they must match in
 // most caches and stay close in the rest.
 func TestLabSlabInfo(t *testing.T) {
-	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib", "kdump-lzo-d31.flat") {
 		t.Run(name, func(t *testing.T) {
 			truth, order := truthSlabinfo(t, labkernel.Scenario(name).Path("truth/proc/slabinfo.txt"))
 			infos, err := linux.SlabInfos(p)
 			if err != nil {
-				t.Fatal(err)
+				labErr(t, name, "slab caches", err)
+				return
 			}
 			var names []string
 			exact, moved := 0, 0
@@ -98,17 +99,22 @@ func TestLabSlabInfo(t *testing.T) {
 // task_struct cache, found both ways: slab_object_info of its address,
 // and the whole-memory walk of the cache's allocated objects.
 func TestLabSlabObjects(t *testing.T) {
-	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib", "kdump-lzo-d31.flat") {
 		t.Run(name, func(t *testing.T) {
 			tasks := map[uint64]bool{}
 			for task, err := range linux.ForEachTask(p) {
 				if err != nil {
-					t.Fatal(err)
+					labErr(t, name, "tasks", err)
+					return
 				}
 				tasks[task.Addr()] = true
 				so, ok, err := linux.SlabObjectInfo(p, task.Addr()+100)
-				if err != nil || !ok {
-					t.Fatalf("task %#x: %v %v", task.Addr(), ok, err)
+				if err != nil {
+					labErr(t, name, fmt.Sprintf("task %#x", task.Addr()), err)
+					return
+				}
+				if !ok {
+					t.Fatalf("task %#x: in no slab", task.Addr())
 				}
 				if so.CacheName != "task_struct" || uint64(so.Object) != task.Addr() || so.Offset != 100 || so.State != "allocated" {
 					t.Errorf("task %#x: %+v", task.Addr(), so)
@@ -125,7 +131,8 @@ func TestLabSlabObjects(t *testing.T) {
 			alloc := map[uint64]bool{}
 			for o, err := range linux.SlabCacheForEachAllocatedObject(c, "struct task_struct") {
 				if err != nil {
-					t.Fatal(err)
+					labErr(t, name, "allocated task_structs", err)
+					return
 				}
 				alloc[o.Addr()] = true
 			}
@@ -171,7 +178,7 @@ var meminfoMovers = map[string]bool{"MemFree": true, "MemAvailable": true, "Cach
 // that do not move are equal, and those that move are within 10% (or
 // 4 MiB) of the truth.
 func TestLabMeminfo(t *testing.T) {
-	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib", "kdump-lzo-d31.flat") {
 		t.Run(name, func(t *testing.T) {
 			b, err := os.ReadFile(labkernel.Scenario(name).Path("truth/proc/meminfo.txt"))
 			if err != nil {
