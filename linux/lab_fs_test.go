@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/labkernel"
-	"github.com/kinspect/kinspect/vmcore"
 	"github.com/kinspect/kinspect/linux"
+	"github.com/kinspect/kinspect/vmcore"
 )
 
 // labErr fails the test on err, or skips it where makedumpfile
