@@ -362,26 +362,26 @@ func fsOptions(sb objects.Value, root uint64, fstype string) (string, bool, erro
 			fmt.Fprintf(&b, ",mode=%o", mode)
 		}
 	case "proc_show_options":
-		var s *objects.Struct
-		var v objects.Value
-		if v, s, err = p.ReadStruct("struct proc_fs_info", info); err == nil {
-			gid, err := v.MemberUint("pid_gid.val")
-			if err != nil {
-				return "", false, err
-			}
-			idOpt("gid", gid)
-			if h := s.Uint("hide_pid"); h != 0 {
-				name := map[uint64]string{1: "noaccess", 2: "invisible", 4: "ptraceable"}[h]
-				if name == "" {
-					name = fmt.Sprint(h)
-				}
-				b.WriteString(",hidepid=" + name)
-			}
-			if s.OptUint("pidonly") != 0 {
-				b.WriteString(",subset=pid")
-			}
-			err = s.Err()
+		v, s, rerr := p.ReadStruct("struct proc_fs_info", info)
+		if rerr != nil {
+			return "", false, rerr
 		}
+		gid, gerr := v.MemberUint("pid_gid.val")
+		if gerr != nil {
+			return "", false, gerr
+		}
+		idOpt("gid", gid)
+		if h := s.Uint("hide_pid"); h != 0 {
+			name := map[uint64]string{1: "noaccess", 2: "invisible", 4: "ptraceable"}[h]
+			if name == "" {
+				name = fmt.Sprint(h)
+			}
+			b.WriteString(",hidepid=" + name)
+		}
+		if s.OptUint("pidonly") != 0 {
+			b.WriteString(",subset=pid")
+		}
+		err = s.Err()
 	case "kernfs_sop_show_options":
 		switch fstype {
 		case "sysfs":

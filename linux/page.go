@@ -276,10 +276,9 @@ func NewPageInfo(p *objects.Program, pfn uint64) (*PageInfo, error) {
 	}
 	// A slab's page_type is its own (6.10+); a tail page's type is the
 	// head's.
-	head := uint64(out.Page)
 	headFlags := uint64(out.Flags)
 	if out.Head != 0 {
-		head = uint64(out.Head)
+		head := uint64(out.Head)
 		_, hs, err := p.ReadStruct("struct page", head)
 		if err != nil {
 			return nil, fmt.Errorf("head page %#x of page %#x: %w", head, pa, err)
