@@ -115,7 +115,7 @@ func (e *Engine) setupMM(o *goja.Object) {
 		}
 		return e.result(areas)
 	})
-	// vtop [-c PID]: {pid} chooses the process's page tables.
+	// vtop [--pid PID]: {pid} chooses the process's page tables.
 	set("vtop", func(c goja.FunctionCall) goja.Value {
 		const what = "kernel.mm.vtop(addr, options)"
 		a := e.addrArg(c, 0, what)
@@ -155,7 +155,7 @@ func (e *Engine) setupMM(o *goja.Object) {
 		}
 		return e.result(r)
 	})
-	// kmem -p
+	// kmem --page
 	set("page", func(c goja.FunctionCall) goja.Value {
 		pi, err := linux.NewPageInfo(p, uint64(e.intArg(c, 0, "kernel.mm.page(pfn)")))
 		if err != nil {

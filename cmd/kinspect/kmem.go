@@ -21,7 +21,7 @@ func init() {
 			{short: "-S", value: "CACHE", help: "every allocated object of a slab cache (a walk of all memory)"},
 			{short: "-i", help: "the memory summary, as /proc/meminfo"},
 			{short: "-v", help: "the vmalloc areas, as /proc/vmallocinfo"},
-			{short: "-p", help: "the struct page of each PFN given"},
+			{long: "--page", help: "the struct page of each PFN given"},
 			optKallsyms}})
 }
 
@@ -29,7 +29,7 @@ const kmemHelp = `Usage: kinspect [-c DUMP | --live] [--json] kmem [-k FILE] ADD
        kinspect [-c DUMP | --live] [--json] kmem -s [--slabinfo] [CACHE...]
        kinspect [-c DUMP | --live] [--json] kmem -S CACHE
        kinspect [-c DUMP | --live] [--json] kmem [-i] | -v
-       kinspect [-c DUMP | --live] [--json] kmem -p PFN...
+       kinspect [-c DUMP | --live] [--json] kmem --page PFN...
 
 Kernel memory, as crash's kmem:
 
@@ -56,8 +56,10 @@ Kernel memory, as crash's kmem:
                  for line, from the kernel's counters (kmem alone too).
   kmem -v        the busy vmalloc areas, as /proc/vmallocinfo: range,
                  size, caller, pages, physical address, kind.
-  kmem -p PFN... the struct page of each page frame: flags decoded, type
-                 (slab, buddy, ...), mapping, index, counts.
+  kmem --page PFN...
+                 the struct page of each page frame (crash's kmem -p):
+                 flags decoded, type (slab, buddy, ...), mapping, index,
+                 counts.
 
 Options:
   -k, --kallsyms FILE  symbols from FILE, a copy of the kernel's /proc/kallsyms
@@ -74,7 +76,7 @@ array of {"cache", "name", "active_objs", "num_objs", "objsize",
 "num_slabs", "refcount"}. -S: {"cache", "name", "objects": ["0x..."]}.
 -i: {"lines": [{"name", "value", "unit"}], "missing"}. -v: an array of
 {"vmap_area", "start", "end", "vm", "size", "pages", "caller",
-"caller_symbol", "phys", "kinds"}. -p: an array of pages.
+"caller_symbol", "phys", "kinds"}. --page: an array of pages.
 `
 
 type kmemOptions struct {
@@ -89,7 +91,7 @@ func runKmem(e *env, args []string) error {
 	var o kmemOptions
 	setMode := func(m byte) error {
 		if o.mode != 0 && o.mode != m {
-			return fmt.Errorf("kmem: -%c and -%c exclude each other: %w", o.mode, m, errUsage)
+			return fmt.Errorf("kmem: %s and %s exclude each other: %w", kmemModeFlag(o.mode), kmemModeFlag(m), errUsage)
 		}
 		o.mode = m
 		return nil
@@ -99,8 +101,12 @@ func runKmem(e *env, args []string) error {
 		case i == 0 && a == "help", a == "-h", a == "--help":
 			fmt.Fprint(e.stdout, kmemHelp)
 			return nil
-		case a == "-s" || a == "-i" || a == "-v" || a == "-p":
+		case a == "-s" || a == "-i" || a == "-v":
 			if err := setMode(a[1]); err != nil {
+				return err
+			}
+		case a == "--page":
+			if err := setMode('p'); err != nil {
 				return err
 			}
 		case a == "--slabinfo":
@@ -136,16 +142,16 @@ func runKmem(e *env, args []string) error {
 	case o.slabinfo && o.mode != 's':
 		return fmt.Errorf("kmem: --slabinfo goes with -s: %w", errUsage)
 	case (o.mode == 'i' || o.mode == 'v' || o.mode == 'S') && len(o.words) > 0:
-		return fmt.Errorf("kmem -%c takes no arguments (%q): %w", o.mode, o.words[0], errUsage)
+		return fmt.Errorf("kmem %s takes no arguments (%q): %w", kmemModeFlag(o.mode), o.words[0], errUsage)
 	case o.mode == 'p' && len(o.words) == 0:
-		return fmt.Errorf("kmem -p: give a PFN: %w", errUsage)
+		return fmt.Errorf("kmem --page: give a PFN: %w", errUsage)
 	}
 	var pfns []uint64
 	if o.mode == 'p' {
 		for _, w := range o.words {
 			n, err := strconv.ParseUint(w, 0, 64)
 			if err != nil {
-				return fmt.Errorf("kmem -p: %q is not a page frame number: %w", w, errUsage)
+				return fmt.Errorf("kmem --page: %q is not a page frame number: %w", w, errUsage)
 			}
 			pfns = append(pfns, n)
 		}
@@ -244,7 +250,7 @@ func runKmem(e *env, args []string) error {
 		for _, n := range pfns {
 			pi, err := linux.NewPageInfo(p, n)
 			if err != nil {
-				return fmt.Errorf("kmem -p: %w", err)
+				return fmt.Errorf("kmem --page: %w", err)
 			}
 			pages = append(pages, pi)
 		}
@@ -275,6 +281,14 @@ func runKmem(e *env, args []string) error {
 		printIdentity(e.stdout, id)
 	}
 	return nil
+}
+
+// kmemModeFlag spells the option of a mode of kmem.
+func kmemModeFlag(m byte) string {
+	if m == 'p' {
+		return "--page"
+	}
+	return "-" + string(m)
 }
 
 // slabObjects is kmem -S's result.

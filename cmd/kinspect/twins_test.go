@@ -356,9 +356,9 @@ func TestTwinMemory(t *testing.T) {
 			addrs := []string{task, "init_task", "schedule+4"}
 			twin := js(t, d, fmt.Sprintf(`[kernel.identify(%q), kernel.identify(kernel.sym("init_task").addr), kernel.identify(kernel.sym("schedule").addr + 4n)]`, task))
 			sub(t, "kmem ADDR", cliJSON(t, d, append([]string{"kmem"}, addrs...)...), twin)
-			sub(t, "kmem -p", cliJSON(t, d, "kmem", "-p", "0x1000"), js(t, d, "[kernel.mm.page(0x1000)]"))
+			sub(t, "kmem --page", cliJSON(t, d, "kmem", "--page", "0x1000"), js(t, d, "[kernel.mm.page(0x1000)]"))
 			sub(t, "vtop", cliJSON(t, d, "vtop", "schedule", task), js(t, d, fmt.Sprintf(`[kernel.mm.vtop(kernel.sym("schedule").addr), kernel.mm.vtop(%q)]`, task)))
-			sub(t, "vtop -c 1", cliJSON(t, d, "vtop", "-c", "1", "0x400000"), js(t, d, `[kernel.mm.vtop(0x400000, {pid: 1})]`))
+			sub(t, "vtop --pid 1", cliJSON(t, d, "vtop", "--pid", "1", "0x400000"), js(t, d, `[kernel.mm.vtop(0x400000, {pid: 1})]`))
 			sub(t, "ptov", cliJSON(t, d, "ptov", "0x1000000"), js(t, d, "[kernel.mm.ptov(0x1000000)]"))
 		})
 	}

@@ -12,22 +12,23 @@ import (
 
 func init() {
 	register(&command{name: "vtop", summary: "translate virtual addresses through the page tables (like crash's vtop)", run: runVtop,
-		help: vtopHelp, syntax: "ADDR...", opts: []*option{{short: "-c", value: "PID", help: "in the address space of process PID"}, optKallsyms}})
+		help: vtopHelp, syntax: "ADDR...", opts: []*option{{long: "--pid", value: "PID", help: "in the address space of process PID"}, optKallsyms}})
 	register(&command{name: "ptov", summary: "the direct map's address of physical addresses (like crash's ptov)", run: runPtov,
 		help: ptovHelp, syntax: "PADDR..."})
 }
 
-const vtopHelp = `Usage: kinspect [-c DUMP | --live] [--json] vtop [-c PID] [-k FILE] ADDR...
+const vtopHelp = `Usage: kinspect [-c DUMP | --live] [--json] vtop [--pid PID] [-k FILE] ADDR...
 
 Translates each virtual address by walking the x86-64 page tables as the
-MMU does, as crash's vtop: the kernel's (init_mm.pgd), or with -c PID
-the process's (mm->pgd), for a user address. Prints the physical
-address and page size, each level's table, entry and its value, the
-leaf's RW, USER and NX bits, and the struct page of the physical page.
+MMU does, as crash's vtop: the kernel's (init_mm.pgd), or with --pid PID
+the process's (mm->pgd), for a user address (crash's vtop -c). Prints
+the physical address and page size, each level's table, entry and its
+value, the leaf's RW, USER and NX bits, and the struct page of the
+physical page.
 ADDR is hex (0x-prefixed, or 8 or more digits), a symbol, or SYMBOL+OFF.
 
 Options:
-  -c PID               the page tables of process PID (crash's vtop -c)
+  --pid PID            the page tables of process PID (crash's vtop -c)
   -k, --kallsyms FILE  symbols from FILE, a copy of the kernel's /proc/kallsyms
 
 JSON: an array of {"virt", "phys", "page_size", "levels": [{"name",
@@ -59,14 +60,14 @@ func runVtop(e *env, args []string) error {
 		case i == 0 && a == "help", a == "-h", a == "--help":
 			fmt.Fprint(e.stdout, vtopHelp)
 			return nil
-		case a == "-c":
+		case a == "--pid":
 			if i+1 == len(args) {
-				return fmt.Errorf("vtop -c: want a PID: %w", errUsage)
+				return fmt.Errorf("vtop --pid: want a PID: %w", errUsage)
 			}
 			i++
 			n, err := strconv.Atoi(args[i])
 			if err != nil || n < 0 {
-				return fmt.Errorf("vtop -c %q: not a PID: %w", args[i], errUsage)
+				return fmt.Errorf("vtop --pid %q: not a PID: %w", args[i], errUsage)
 			}
 			pid = n
 		case a == "-k" || a == "--kallsyms":
@@ -94,17 +95,17 @@ func runVtop(e *env, args []string) error {
 	if pid >= 0 {
 		t, err := linux.FindTask(p, pid)
 		if err != nil {
-			return fmt.Errorf("vtop -c %d: %w", pid, err)
+			return fmt.Errorf("vtop --pid %d: %w", pid, err)
 		}
 		mm, ok, err := linux.TaskMM(t)
 		if err != nil {
-			return fmt.Errorf("vtop -c %d: %w", pid, err)
+			return fmt.Errorf("vtop --pid %d: %w", pid, err)
 		}
 		if !ok {
-			return fmt.Errorf("vtop -c %d: a kernel thread has no address space of its own: %w", pid, objects.ErrNotFound)
+			return fmt.Errorf("vtop --pid %d: a kernel thread has no address space of its own: %w", pid, objects.ErrNotFound)
 		}
 		if pgd, err = mm.MemberUint("pgd"); err != nil {
-			return fmt.Errorf("vtop -c %d: %w", pid, err)
+			return fmt.Errorf("vtop --pid %d: %w", pid, err)
 		}
 	} else if pgd, err = linux.KernelPgd(p); err != nil {
 		return fmt.Errorf("vtop: %w", err)
