@@ -34,38 +34,25 @@ type BTF struct {
 }
 
 // BTFForEach yields the kernel's BTF objects in ID order, from btf_idr.
+// A damaged IDR node or an object that cannot be read is a
+// *objects.Damage, noted in the Program's damage log, and the walk goes
+// on.
 func BTFForEach(p *objects.Program) iter.Seq2[*BTF, error] {
-	return func(yield func(*BTF, error) bool) {
-		idr, err := p.Variable("btf_idr")
-		if err != nil {
-			yield(nil, fmt.Errorf("btf_for_each: %w", err))
-			return
-		}
-		for e, err := range objects.IDRForEachEntry(idr, "struct btf") {
-			if err != nil {
-				yield(nil, fmt.Errorf("btf_for_each: %w", err))
-				return
-			}
-			b, err := NewBTF(e.Value)
-			if err == nil && uint64(b.ID) != e.Index {
-				err = fmt.Errorf("btf at %#x has id %d but sits at %d in btf_idr: %w", b.Obj.Addr(), b.ID, e.Index, objects.ErrCorrupt)
-			}
-			if !yield(b, err) {
-				return
-			}
-		}
-	}
+	return idrWalk(p, "btf_idr", "struct btf", NewBTF, func(b *BTF) uint32 { return b.ID })
 }
 
 // BTFByID returns the BTF object with the given ID. Errors wrap
 // ErrNotFound.
 func BTFByID(p *objects.Program, id uint32) (*BTF, error) {
 	for b, err := range BTFForEach(p) {
-		if err != nil {
+		if err != nil && b == nil {
+			if objects.IsDamage(err) {
+				continue
+			}
 			return nil, err
 		}
 		if b.ID == id {
-			return b, nil
+			return b, err
 		}
 	}
 	return nil, fmt.Errorf("no BTF object with id %d: %w", id, objects.ErrNotFound)
@@ -156,41 +143,26 @@ func BTFUsersOf(p *objects.Program) (map[uint32]*BTFUsers, error) {
 		return u
 	}
 	for m, err := range MapForEach(p) {
-		if err != nil {
+		if err != nil && m == nil {
+			if objects.IsDamage(err) {
+				continue
+			}
 			return nil, err
 		}
 		if m.BTFID != 0 {
 			get(m.BTFID).MapIDs = append(get(m.BTFID).MapIDs, m.ID)
 		}
 	}
-	idr, err := p.Variable("prog_idr")
-	if err != nil {
-		return nil, err
-	}
-	for e, err := range objects.IDRForEachEntry(idr, "struct bpf_prog") {
-		if err != nil {
+	for bp, err := range ProgForEach(p) {
+		if err != nil && bp == nil {
+			if objects.IsDamage(err) {
+				continue
+			}
 			return nil, err
 		}
-		aux, err := e.Value.Member("aux")
-		if err != nil {
-			return nil, err
+		if bp.BTFID != 0 {
+			get(bp.BTFID).ProgIDs = append(get(bp.BTFID).ProgIDs, bp.ID)
 		}
-		btfp, err := aux.Member("btf")
-		if err != nil {
-			return nil, err
-		}
-		if a, err := btfp.Uint(); err != nil || a == 0 {
-			continue
-		}
-		idv, err := btfp.Member("id")
-		if err != nil {
-			return nil, err
-		}
-		bid, err := idv.Uint()
-		if err != nil {
-			return nil, err
-		}
-		get(uint32(bid)).ProgIDs = append(get(uint32(bid)).ProgIDs, uint32(e.Index))
 	}
 	for _, u := range out {
 		slices.Sort(u.ProgIDs)
@@ -220,6 +192,9 @@ func SelectBTFs(p *objects.Program, s Selector) ([]*BTFShow, error) {
 	for b, err := range BTFForEach(p) {
 		if err != nil {
 			if b == nil {
+				if objects.IsDamage(err) {
+					continue
+				}
 				return out, errors.Join(append(errs, err)...)
 			}
 			errs = append(errs, err)

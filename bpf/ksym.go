@@ -34,6 +34,12 @@ func KsymForEach(p *objects.Program) iter.Seq2[objects.Value, error] {
 		}
 		for k, err := range objects.ListForEachEntry(head, "struct bpf_ksym", "lnode") {
 			if err != nil {
+				if d := p.DamageOf(err, "bpf_kallsyms"); d != nil {
+					if !yield(objects.Value{}, d) {
+						return
+					}
+					continue
+				}
 				yield(objects.Value{}, fmt.Errorf("bpf_kallsyms: %w", err))
 				return
 			}
@@ -85,16 +91,21 @@ func NewKsym(k objects.Value) (*Ksym, error) {
 }
 
 // AddSymbols adds every bpf_kallsyms entry to t as its "[bpf]"
-// symbol, of size end - start. Errors are the walk's or a read's; the
-// symbols read before are kept.
+// symbol, of size end - start. A damaged entry is noted in the
+// Program's damage log and skipped; errors are the walk's.
 func AddSymbols(p *objects.Program, t *kallsyms.Table) error {
 	for k, err := range KsymForEach(p) {
 		if err != nil {
+			if objects.IsDamage(err) {
+				continue
+			}
 			return err
 		}
 		s, err := NewKsym(k)
 		if err != nil {
-			return err
+			p.NoteDamage(&objects.Damage{Walk: "bpf_kallsyms", Addr: objects.Hex(k.Addr()), Object: "struct bpf_ksym",
+				Expected: "a readable symbol", Err: err})
+			continue
 		}
 		t.AddBPF(s.Name, s.Start, s.End-s.Start)
 	}

@@ -81,42 +81,32 @@ type PerfLinkInfo struct {
 
 // LinkForEach yields every BPF link in ID order, from link_idr
 // (kernel/bpf/syscall.c, 5.8+). Links being set up sit in the IDR
-// before they get an id (bpf_link_prime): those are skipped.
+// before they get an id (bpf_link_prime): those are skipped. A damaged
+// IDR node or a link that cannot be read is a *objects.Damage, noted in
+// the Program's damage log, and the walk goes on.
 func LinkForEach(p *objects.Program) iter.Seq2[*Link, error] {
-	return func(yield func(*Link, error) bool) {
-		idr, err := p.Variable("link_idr")
-		if err != nil {
-			yield(nil, fmt.Errorf("bpf_link_for_each: %w", err))
-			return
+	read := func(v objects.Value) (*Link, error) {
+		l, err := NewLink(v)
+		if err == nil && l.ID == 0 {
+			return nil, nil // not yet settled
 		}
-		for e, err := range objects.IDRForEachEntry(idr, "struct bpf_link") {
-			if err != nil {
-				yield(nil, fmt.Errorf("bpf_link_for_each: %w", err))
-				return
-			}
-			l, err := NewLink(e.Value)
-			if err == nil && l.ID == 0 {
-				continue // not yet settled
-			}
-			if err == nil && uint64(l.ID) != e.Index {
-				err = fmt.Errorf("bpf link at %#x has id %d but sits at %d in link_idr: %w", l.Obj.Addr(), l.ID, e.Index, objects.ErrCorrupt)
-			}
-			if !yield(l, err) {
-				return
-			}
-		}
+		return l, err
 	}
+	return idrWalk(p, "link_idr", "struct bpf_link", read, func(l *Link) uint32 { return l.ID })
 }
 
 // LinkByID returns the link with the given ID. Errors wrap
 // ErrNotFound.
 func LinkByID(p *objects.Program, id uint32) (*Link, error) {
 	for l, err := range LinkForEach(p) {
-		if err != nil {
+		if err != nil && l == nil {
+			if objects.IsDamage(err) {
+				continue
+			}
 			return nil, err
 		}
 		if l.ID == id {
-			return l, nil
+			return l, err
 		}
 	}
 	return nil, fmt.Errorf("no BPF link with id %d: %w", id, objects.ErrNotFound)

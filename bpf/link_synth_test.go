@@ -178,7 +178,7 @@ func TestLinkDamage(t *testing.T) {
 		n++
 		_ = l
 	}
-	if n != 13 || len(errs) != 2 || !strings.Contains(errs[0], fmt.Sprintf("bpf link at %#x has id 33", ls[3].Addr)) || !strings.Contains(errs[1], "0xffff88807700") {
+	if n != 13 || len(errs) != 2 || !strings.Contains(errs[0], fmt.Sprintf("%#x (struct bpf_link of id 3): expected id 3, found id 33", ls[3].Addr)) || !strings.Contains(errs[1], "0xffff88807700") {
 		t.Errorf("%d links, errors %q", n, errs)
 	}
 	// The attach information unreadable: the link, its Err set.

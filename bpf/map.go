@@ -110,37 +110,24 @@ func EnumName(p *objects.Program, enum, prefix string, v uint64) string {
 
 // MapForEach yields every BPF map of the kernel, in ID order, from
 // map_idr (kernel/bpf/syscall.c), as bpftool's "map show" lists them.
+// A damaged IDR node or a map that cannot be read at all is a
+// *objects.Damage, noted in the Program's damage log, and the walk goes
+// on; a map read in part comes with its error.
 func MapForEach(p *objects.Program) iter.Seq2[*Map, error] {
-	return func(yield func(*Map, error) bool) {
-		idr, err := p.Variable("map_idr")
-		if err != nil {
-			yield(nil, fmt.Errorf("bpf_map_for_each: %w", err))
-			return
-		}
-		for e, err := range objects.IDRForEachEntry(idr, "struct bpf_map") {
-			if err != nil {
-				yield(nil, fmt.Errorf("bpf_map_for_each: %w", err))
-				return
-			}
-			m, err := NewMap(e.Value)
-			if err == nil && uint64(m.ID) != e.Index {
-				err = fmt.Errorf("bpf map at %#x has id %d but sits at %d in map_idr: %w", m.Obj.Addr(), m.ID, e.Index, objects.ErrCorrupt)
-			}
-			if !yield(m, err) {
-				return
-			}
-		}
-	}
+	return idrWalk(p, "map_idr", "struct bpf_map", NewMap, func(m *Map) uint32 { return m.ID })
 }
 
 // MapByID returns the map with the given ID. Errors wrap ErrNotFound.
 func MapByID(p *objects.Program, id uint32) (*Map, error) {
 	for m, err := range MapForEach(p) {
-		if err != nil {
+		if err != nil && m == nil {
+			if objects.IsDamage(err) {
+				continue
+			}
 			return nil, err
 		}
 		if m.ID == id {
-			return m, nil
+			return m, err
 		}
 	}
 	return nil, fmt.Errorf("no BPF map with id %d: %w", id, objects.ErrNotFound)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"iter"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf/btf"
@@ -75,6 +76,10 @@ type Prog struct {
 	// FuncCnt is the number of subprograms the JIT made images of (0:
 	// one image, the program's).
 	FuncCnt uint32
+	// Problems are fields that could not be read (a used map, the BTF
+	// object, the user on a page the dump lacks): the program is shown
+	// without them.
+	Problems []string
 
 	srcOnce sync.Once
 	src     *Source
@@ -103,28 +108,75 @@ type ProgStats struct {
 
 // ProgForEach yields every BPF program of the kernel in ID order,
 // from prog_idr, as bpftool's "prog show" lists them (the kernel's
-// bpf_prog_get_next_id walks the same IDR).
+// bpf_prog_get_next_id walks the same IDR). A damaged IDR node or a
+// program that cannot be read is a *objects.Damage, noted in the
+// Program's damage log, and the walk goes on; when it met damage, the
+// JIT-compiled programs the IDR lost are recovered from bpf_kallsyms
+// and yielded last.
 func ProgForEach(p *objects.Program) iter.Seq2[*Prog, error] {
 	return func(yield func(*Prog, error) bool) {
-		idr, err := p.Variable("prog_idr")
-		if err != nil {
-			yield(nil, fmt.Errorf("bpf_prog_for_each: %w", err))
-			return
-		}
-		for e, err := range objects.IDRForEachEntry(idr, "struct bpf_prog") {
+		seen := map[uint32]bool{}
+		damaged := false
+		for bp, err := range idrWalk(p, "prog_idr", "struct bpf_prog", NewProg, func(bp *Prog) uint32 { return bp.ID }) {
 			if err != nil {
-				yield(nil, fmt.Errorf("bpf_prog_for_each: %w", err))
-				return
+				damaged = damaged || objects.IsDamage(err)
 			}
-			bp, err := NewProg(e.Value)
-			if err == nil && uint64(bp.ID) != e.Index {
-				a, _ := bp.Obj.Address()
-				err = fmt.Errorf("bpf prog at %#x has id %d but sits at %d in prog_idr: %w", a, bp.ID, e.Index, objects.ErrCorrupt)
+			if bp != nil {
+				seen[bp.ID] = true
 			}
 			if !yield(bp, err) {
 				return
 			}
 		}
+		if damaged {
+			ksymProgs(p, seen, yield)
+		}
+	}
+}
+
+// ksymProgs yields the programs on bpf_kallsyms that prog_idr did not
+// give (not in seen): the second index of JIT-compiled programs, for
+// when the IDR is damaged. A program's bpf_ksym sits in its
+// bpf_prog_aux, whose prog points back at it; subprograms (their aux's
+// func_idx non-zero) are part of their main program and skipped.
+func ksymProgs(p *objects.Program, seen map[uint32]bool, yield func(*Prog, error) bool) {
+	var found []string
+	for k, err := range KsymForEach(p) {
+		if err != nil {
+			if objects.IsDamage(err) {
+				continue
+			}
+			break
+		}
+		ks, err := NewKsym(k)
+		if err != nil || !ks.Prog {
+			continue
+		}
+		aux, err := objects.ContainerOf(k, "struct bpf_prog_aux", "ksym")
+		if err != nil {
+			continue
+		}
+		if fi, err := aux.MemberUint("func_idx"); err != nil || fi != 0 {
+			continue
+		}
+		pv, err := aux.Member("prog")
+		if err != nil {
+			continue
+		}
+		bp, err := NewProg(pv)
+		if err != nil || bp.ID == 0 || seen[bp.ID] {
+			continue
+		}
+		seen[bp.ID] = true
+		found = append(found, fmt.Sprintf("id %d (%s)", bp.ID, bp.Name))
+		if !yield(bp, nil) {
+			return
+		}
+	}
+	if len(found) > 0 {
+		yield(nil, p.NoteDamage(&objects.Damage{Walk: "prog_idr", Expected: "every program",
+			Found:    fmt.Sprintf("%d more on bpf_kallsyms: %s", len(found), strings.Join(found, ", ")),
+			Recovery: "found through bpf_kallsyms", Err: objects.ErrCorrupt}))
 	}
 }
 
@@ -133,7 +185,12 @@ func ProgForEach(p *objects.Program) iter.Seq2[*Prog, error] {
 func ProgByID(p *objects.Program, id uint32) (*Prog, error) {
 	for bp, err := range ProgForEach(p) {
 		if err != nil {
-			return nil, err
+			if bp == nil && objects.IsDamage(err) {
+				continue
+			}
+			if bp == nil {
+				return nil, err
+			}
 		}
 		if bp.ID == id {
 			return bp, nil
@@ -223,7 +280,7 @@ func NewProg(v objects.Value) (*Prog, error) {
 			}
 		}
 		if err != nil {
-			return fail(fmt.Errorf("user at %#x: %w", userAddr, err))
+			bp.Problems = append(bp.Problems, fmt.Sprintf("uid: user at %#x: %v", userAddr, err))
 		}
 	}
 	if mapCnt > maxProgMaps {
@@ -232,12 +289,13 @@ func NewProg(v objects.Value) (*Prog, error) {
 	if mapCnt > 0 {
 		ptrs, err := p.ReadPointers(mapsAddr, int(mapCnt))
 		if err != nil {
-			return fail(fmt.Errorf("used_maps: %w", err))
+			bp.Problems = append(bp.Problems, fmt.Sprintf("map_ids: used_maps at %#x: %v", mapsAddr, err))
 		}
 		for _, mp := range ptrs {
 			id, err := p.UintAt("struct bpf_map", mp, "id")
 			if err != nil {
-				return fail(fmt.Errorf("used map at %#x: %w", mp, err))
+				bp.Problems = append(bp.Problems, fmt.Sprintf("map_ids: used map at %#x: %v", mp, err))
+				continue
 			}
 			bp.MapIDs = append(bp.MapIDs, uint32(id))
 		}
@@ -245,7 +303,7 @@ func NewProg(v objects.Value) (*Prog, error) {
 	if bp.BTFAddr != 0 {
 		id, err := p.UintAt("struct btf", bp.BTFAddr, "id")
 		if err != nil {
-			return fail(fmt.Errorf("btf at %#x: %w", bp.BTFAddr, err))
+			bp.Problems = append(bp.Problems, fmt.Sprintf("btf_id: btf at %#x: %v", bp.BTFAddr, err))
 		}
 		bp.BTFID = uint32(id)
 	}

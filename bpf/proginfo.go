@@ -3,6 +3,7 @@ package bpf
 import (
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kinspect/kinspect/bpfinsn"
@@ -61,6 +62,7 @@ func (p *Prog) Info() *ProgInfo {
 	if !pi.Jited {
 		pi.BytesJited = 0
 	}
+	pi.Problems = slices.Clone(p.Problems)
 	st, err := p.Stats()
 	if err != nil {
 		pi.Problems = append(pi.Problems, fmt.Sprintf("stats: %v", err))

@@ -76,6 +76,9 @@ func SelectProgs(p *objects.Program, s Selector) ([]*Prog, error) {
 	var out []*Prog
 	for bp, err := range ProgForEach(p) {
 		if err != nil {
+			if objects.IsDamage(err) {
+				continue // noted in the Program's damage log
+			}
 			return out, err
 		}
 		switch s.Kind {
@@ -125,6 +128,9 @@ func SelectMaps(p *objects.Program, s Selector) ([]*MapShow, error) {
 			if m == nil && errors.Is(err, objects.ErrNotFound) {
 				return nil, err
 			}
+			if m == nil && objects.IsDamage(err) {
+				continue // noted in the Program's damage log
+			}
 			out = append(out, &MapShow{Map: m, Err: err})
 			if m == nil {
 				break
@@ -158,7 +164,7 @@ func FindMap(p *objects.Program, s Selector) (*Map, error) {
 	}
 	for m, err := range MapForEach(p) {
 		if err != nil {
-			if m == nil {
+			if m == nil && !objects.IsDamage(err) {
 				return nil, err
 			}
 			continue
@@ -184,6 +190,9 @@ func SelectLinks(p *objects.Program, s Selector) ([]*Link, error) {
 		if err != nil && l == nil {
 			if errors.Is(err, objects.ErrNotFound) {
 				return nil, err
+			}
+			if objects.IsDamage(err) {
+				continue // noted in the Program's damage log
 			}
 			return out, err
 		}

@@ -77,6 +77,7 @@ var Builtin = []string{
 	"struct net init_net",
 	"struct list_head net_namespace_list",
 	"struct list_head modules",
+	"struct mod_tree_root mod_tree",
 	"struct idr prog_idr",
 	"struct idr map_idr",
 	"struct idr link_idr",

@@ -19,6 +19,13 @@ import (
 
 // ForEachModule yields each struct module on the modules list, as
 // list_for_each_entry(mod, &modules, list) (what /proc/modules shows).
+//
+// A broken link is a *objects.Damage, noted in the Program's damage log;
+// the list is then walked backward from its head, and the modules still
+// missing are looked up in the kernel's second index of modules, the
+// latched rbtrees of mod_tree (CONFIG_MODULES_TREE_LOOKUP: both copies,
+// each a tree of every module's memory areas), yielded last and named
+// in one more *objects.Damage.
 func ForEachModule(p *objects.Program) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
 		head, err := p.Variable("modules")
@@ -26,13 +33,88 @@ func ForEachModule(p *objects.Program) iter.Seq2[objects.Value, error] {
 			yield(objects.Value{}, fmt.Errorf("module list: %w", err))
 			return
 		}
+		seen := map[uint64]bool{}
+		damaged := false
 		for m, err := range objects.ListForEachEntry(head, "struct module", "list") {
 			if err != nil {
+				if d := p.DamageOf(err, "modules"); d != nil {
+					damaged = true
+					if !yield(objects.Value{}, d) {
+						return
+					}
+					continue
+				}
 				yield(objects.Value{}, fmt.Errorf("module list: %w", err))
 				return
 			}
+			seen[m.Addr()] = true
 			if !yield(m, nil) {
 				return
+			}
+		}
+		if !damaged {
+			return
+		}
+		var found []string
+		for m, err := range modTreeModules(p) {
+			if err != nil {
+				continue // noted
+			}
+			if seen[m.Addr()] {
+				continue
+			}
+			seen[m.Addr()] = true
+			name, _ := m.Member("name")
+			s, _ := name.CString()
+			found = append(found, fmt.Sprintf("%s (%#x)", s, m.Addr()))
+			if !yield(m, nil) {
+				return
+			}
+		}
+		if len(found) > 0 {
+			yield(objects.Value{}, p.NoteDamage(&objects.Damage{Walk: "modules", Expected: "every module on the modules list",
+				Found: fmt.Sprintf("%d more: %s", len(found), strings.Join(found, ", ")), Recovery: "found through mod_tree",
+				Err: objects.ErrCorrupt}))
+		}
+	}
+}
+
+// modTreeModules yields the module of every node of mod_tree's two
+// latched rbtrees (kernel/module/tree_lookup.c: struct mod_tree_node
+// {mod, node}, the latch_tree_node's node[i] in tree[i]); a module
+// comes once per memory area and tree.
+func modTreeModules(p *objects.Program) iter.Seq2[objects.Value, error] {
+	return func(yield func(objects.Value, error) bool) {
+		mt, err := p.Variable("mod_tree")
+		if err != nil {
+			yield(objects.Value{}, err)
+			return
+		}
+		for i := range 2 {
+			root, err := mt.Path(fmt.Sprintf("root.tree[%d]", i))
+			if err != nil {
+				yield(objects.Value{}, err)
+				return
+			}
+			for n, err := range objects.RBTreeForEachEntry(root, "struct mod_tree_node", fmt.Sprintf("node.node[%d]", i)) {
+				if err != nil {
+					if d := p.DamageOf(err, fmt.Sprintf("mod_tree.root.tree[%d]", i)); d != nil {
+						yield(objects.Value{}, d)
+						continue
+					}
+					yield(objects.Value{}, err)
+					break
+				}
+				m, err := n.Member("mod")
+				if err == nil {
+					m, err = m.Deref()
+				}
+				if err != nil {
+					continue
+				}
+				if !yield(m, nil) {
+					return
+				}
 			}
 		}
 	}
@@ -500,12 +582,15 @@ func AddModuleSymbols(p *objects.Program, t *kallsyms.Table) error {
 	var errs []error
 	for mod, err := range ForEachModule(p) {
 		if err != nil {
+			if objects.IsDamage(err) {
+				continue // noted in the Program's damage log
+			}
 			errs = append(errs, err)
 			break
 		}
 		m, err := NewModule(mod)
 		if err != nil {
-			errs = append(errs, err)
+			p.NoteDamage(moduleDamage(mod, err))
 			continue
 		}
 		if m.State == "MODULE_STATE_UNFORMED" {
@@ -634,4 +719,11 @@ func ProcModules(p *objects.Program) ([]ModuleInfo, error) {
 		out = append(out, *mi)
 	}
 	return out, nil
+}
+
+// moduleDamage is the damage of a module on the list that cannot be
+// read.
+func moduleDamage(mod objects.Value, err error) *objects.Damage {
+	return &objects.Damage{Walk: "modules", Addr: objects.Hex(mod.Addr()), Object: "struct module",
+		Expected: "a readable module", Err: err}
 }

@@ -172,7 +172,10 @@ type PrintkRing struct {
 // ReadPrintkRing reads every record of the kernel's printk ring buffer
 // (*prb), sorted by sequence number, as prb_for_each_record would
 // yield them from a stopped kernel: every descriptor in the committed or
-// finalized state whose data block is intact. Errors wrap ErrNotFound
+// finalized state whose data block is intact. A record that is not (its
+// descriptor or text garbage, or on a page the dump lacks) is skipped,
+// counted in Skipped and noted in the Program's damage log, naming its
+// descriptor's address; the rest are read. Errors wrap ErrNotFound
 // (no prb: a kernel before 5.10), ErrCorrupt (implausible ring sizes,
 // naming the address) or the memory's error.
 func ReadPrintkRing(p *objects.Program) (*PrintkRing, error) {
@@ -234,24 +237,37 @@ func readPrintkRing(rb objects.Value) (*PrintkRing, error) {
 	if count*(l.descSize+l.infoSize) > maxPrbDescsBytes {
 		return nil, fmt.Errorf("count_bits %d: %d descriptors are implausible: %w", countBits, count, objects.ErrCorrupt)
 	}
-	descBuf := make([]byte, count*l.descSize)
-	if err := p.Read(descBuf, descs); err != nil {
-		return nil, fmt.Errorf("read %d descriptors at %#x: %w", count, descs, err)
+	// The ring's parts are read page by page: a page the dump lacks
+	// loses the records on it, not the ring.
+	walk := fmt.Sprintf("printk ring at %#x", rb.Addr())
+	damaged := func(addr uint64, object, expected, found string, err error) {
+		p.NoteDamage(&objects.Damage{Walk: walk, Addr: objects.Hex(addr), Object: object, Expected: expected, Found: found,
+			Err: err, Recovery: "skipped the record"})
 	}
+	descBuf := make([]byte, count*l.descSize)
+	descBad := readPages(p, descBuf, descs)
 	var infoBuf []byte
+	var infoBad []pageFault
 	if !l.infoInDesc {
 		infoBuf = make([]byte, count*l.infoSize)
-		if err := p.Read(infoBuf, infos); err != nil {
-			return nil, fmt.Errorf("read %d infos at %#x: %w", count, infos, err)
-		}
+		infoBad = readPages(p, infoBuf, infos)
 	}
 	text := make([]byte, size)
-	if err := p.Read(text, data); err != nil {
-		return nil, fmt.Errorf("read text data ring at %#x: %w", data, err)
+	textBad := readPages(p, text, data)
+	if len(descBad) == len(pagesOf(descs, len(descBuf))) {
+		return nil, fmt.Errorf("read %d descriptors at %#x: %w", count, descs, descBad[0].err)
+	}
+	for _, f := range append(append(descBad, infoBad...), textBad...) {
+		p.NoteDamage(&objects.Damage{Walk: walk, Addr: objects.Hex(f.addr), Object: "a page of the ring", Expected: "a readable page",
+			Err: f.err, Recovery: "skipped the records on it"})
 	}
 	out := &PrintkRing{Addr: rb.Addr(), CountBits: uint(countBits), SizeBits: uint(sizeBits)}
 	const flagsShift = 62 // DESC_FLAGS_SHIFT: BITS_PER_LONG - 2
 	for i := range count {
+		descAddr := descs + uint64(i*l.descSize)
+		if faulted(descBad, descAddr, l.descSize) || !l.infoInDesc && faulted(infoBad, infos+uint64(i*l.infoSize), l.infoSize) {
+			continue // noted with its page
+		}
 		d := descBuf[i*l.descSize:]
 		sv := binary.LittleEndian.Uint64(d[l.stateVar:])
 		state := sv >> flagsShift & 3
@@ -261,6 +277,7 @@ func readPrintkRing(rb objects.Value) (*PrintkRing, error) {
 		}
 		if id&uint64(count-1) != uint64(i) {
 			out.Skipped++ // DESC_INDEX(id) must be the slot
+			damaged(descAddr, fmt.Sprintf("descriptor %d", i), fmt.Sprintf("an id whose index is %d", i), fmt.Sprintf("id %#x", id), objects.ErrCorrupt)
 			continue
 		}
 		var info []byte
@@ -288,8 +305,19 @@ func readPrintkRing(rb objects.Value) (*PrintkRing, error) {
 		begin := binary.LittleEndian.Uint64(d[l.begin:])
 		next := binary.LittleEndian.Uint64(d[l.next:])
 		t, ok := prbData(text, sizeBits, begin, next, id)
-		if !ok || uint64(len(t)) < textLen {
+		switch {
+		case ok && len(textBad) > 0 && faulted(textBad, data+(begin&(size-1)), int(min(next-begin, size))):
+			out.Skipped++ // noted with its page
+			continue
+		case !ok:
 			out.Skipped++
+			damaged(descAddr, fmt.Sprintf("descriptor %d (seq %d)", i, rec.Seq), fmt.Sprintf("a data block starting with id %#x", id),
+				fmt.Sprintf("text_blk_lpos %#x..%#x", begin, next), objects.ErrCorrupt)
+			continue
+		case uint64(len(t)) < textLen:
+			out.Skipped++
+			damaged(descAddr, fmt.Sprintf("descriptor %d (seq %d)", i, rec.Seq), fmt.Sprintf("text_len at most the data block's %d bytes", len(t)),
+				fmt.Sprintf("text_len %d", textLen), objects.ErrCorrupt)
 			continue
 		}
 		rec.Text = string(t[:textLen])
@@ -382,4 +410,47 @@ func (r *PrintkRing) Dmesg() []DmesgRecord {
 			Text: x.Text, Caller: x.Caller(), Subsystem: x.Subsystem, Device: x.Device, Finalized: x.Finalized})
 	}
 	return out
+}
+
+// pageFault is a page of a region that could not be read.
+type pageFault struct {
+	addr uint64
+	err  error
+}
+
+// pagesOf lists the page-aligned pieces of [addr, addr+n).
+func pagesOf(addr uint64, n int) []uint64 {
+	var out []uint64
+	for a := addr; a < addr+uint64(n); a = (a &^ 4095) + 4096 {
+		out = append(out, a)
+	}
+	return out
+}
+
+// readPages reads buf from addr a page at a time, leaving zeros where a
+// page cannot be read, and returns those pages.
+func readPages(p *objects.Program, buf []byte, addr uint64) []pageFault {
+	if p.Read(buf, addr) == nil {
+		return nil
+	}
+	var bad []pageFault
+	for _, a := range pagesOf(addr, len(buf)) {
+		end := min((a&^4095)+4096, addr+uint64(len(buf)))
+		piece := buf[a-addr : end-addr]
+		if err := p.Read(piece, a); err != nil {
+			clear(piece)
+			bad = append(bad, pageFault{a, err})
+		}
+	}
+	return bad
+}
+
+// faulted says whether [addr, addr+n) touches a page in bad.
+func faulted(bad []pageFault, addr uint64, n int) bool {
+	for _, f := range bad {
+		if f.addr < addr+uint64(n) && addr < (f.addr&^4095)+4096 {
+			return true
+		}
+	}
+	return false
 }

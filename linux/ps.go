@@ -30,7 +30,13 @@ type PSRow struct {
 // PSRows reads the idle task of every CPU and every task, marking those
 // running on a CPU, sorted by PID (the idle tasks by CPU first). A name
 // that cannot be read (a kthread's or worker's, in a filtered dump) is
-// the comm, with a note; a walk that fails returns what it read before.
+// the comm, with a note.
+//
+// In a damaged kernel, a task that cannot be read (its page missing
+// from the dump, or garbage) is left out and noted in the Program's
+// damage log, as is every damaged link of the walk (ForEachTask, which
+// also recovers what the lists lost); the error is for a walk that
+// could not start.
 func PSRows(p *objects.Program) ([]PSRow, []string, error) {
 	var notes []string
 	ncpu, err := p.NrCPUIDs()
@@ -39,45 +45,49 @@ func PSRows(p *objects.Program) ([]PSRow, []string, error) {
 	}
 	running := map[uint64]bool{}
 	var out []PSRow
-	finish := func(err error) ([]PSRow, []string, error) {
-		for i := range out {
-			out[i].Running = running[uint64(out[i].Task)]
-		}
-		slices.SortStableFunc(out, func(a, b PSRow) int { return a.TID - b.TID })
-		if err != nil {
-			err = fmt.Errorf("ps: %w", err)
-		}
-		return out, notes, err
+	unreadable := func(what string, addr uint64, err error) {
+		p.NoteDamage(&objects.Damage{Walk: "ps", Addr: objects.Hex(addr), Object: what, Expected: "a readable task", Err: err})
 	}
 	for cpu := range ncpu {
-		cur, err := CurrentTask(p, cpu)
-		if err != nil {
-			return finish(err)
+		if cur, err := CurrentTask(p, cpu); err != nil {
+			unreadable(fmt.Sprintf("current task of CPU %d", cpu), 0, err)
+		} else {
+			running[cur.Addr()] = true
 		}
-		a, _ := cur.Address()
-		running[a] = true
 		idle, err := IdleTask(p, cpu)
 		if err != nil {
-			return finish(err)
+			unreadable(fmt.Sprintf("idle task of CPU %d", cpu), 0, err)
+			continue
 		}
 		e, err := psRow(idle, &notes)
 		if err != nil {
-			return finish(err)
+			unreadable(fmt.Sprintf("idle task of CPU %d", cpu), idle.Addr(), err)
+			continue
 		}
 		e.KThread = true // PF_IDLE, and no PF_KTHREAD
 		out = append(out, e)
 	}
+	var werr error
 	for t, err := range ForEachTask(p) {
 		if err != nil {
-			return finish(err)
+			if !objects.IsDamage(err) {
+				werr = fmt.Errorf("ps: %w", err)
+				break
+			}
+			continue
 		}
 		e, err := psRow(t, &notes)
 		if err != nil {
-			return finish(err)
+			unreadable("struct task_struct", t.Addr(), err)
+			continue
 		}
 		out = append(out, e)
 	}
-	return finish(nil)
+	for i := range out {
+		out[i].Running = running[uint64(out[i].Task)]
+	}
+	slices.SortStableFunc(out, func(a, b PSRow) int { return a.TID - b.TID })
+	return out, notes, werr
 }
 
 func psRow(task objects.Value, notes *[]string) (PSRow, error) {

@@ -64,6 +64,9 @@ func ReadTaint(p *objects.Program) (*Taint, error) {
 	mods := map[int][]string{}
 	for mod, err := range ForEachModule(p) {
 		if err != nil {
+			if objects.IsDamage(err) {
+				continue
+			}
 			break
 		}
 		m, err := NewModule(mod)

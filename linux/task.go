@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
+	"strings"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/kinspect/kinspect/btfload"
@@ -13,9 +15,35 @@ import (
 // Task walkers and accessors of include/linux/sched.h, sched/signal.h and
 // fs/proc/array.c. Every task below is a struct task_struct object.
 
-// ForEachProcess yields each thread-group leader on init_task.tasks, as
-// for_each_process (init_task, the list's head, is not yielded).
+// ForEachProcess yields each thread-group leader, as for_each_process:
+// those on init_task.tasks (init_task, the list's head, is not
+// yielded). In a damaged kernel a broken link is a *Damage (noted in the
+// Program's log), and the leaders the list lost are recovered as
+// ForEachTask recovers tasks.
 func ForEachProcess(p *objects.Program) iter.Seq2[objects.Value, error] {
+	return func(yield func(objects.Value, error) bool) {
+		for t, err := range ForEachTask(p) {
+			if err != nil {
+				if !yield(objects.Value{}, err) || !objects.IsDamage(err) {
+					return
+				}
+				continue
+			}
+			pid, err1 := t.MemberInt("pid")
+			tgid, err2 := t.MemberInt("tgid")
+			if err1 != nil || err2 != nil || pid != tgid {
+				continue
+			}
+			if !yield(t, nil) {
+				return
+			}
+		}
+	}
+}
+
+// processList yields the leaders on init_task.tasks, walked back from
+// its head past a broken link (objects.ListForEach).
+func processList(p *objects.Program) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
 		init, err := p.Variable("init_task")
 		if err != nil {
@@ -29,6 +57,12 @@ func ForEachProcess(p *objects.Program) iter.Seq2[objects.Value, error] {
 		}
 		for t, err := range objects.ListForEachEntry(head, "struct task_struct", "tasks") {
 			if err != nil {
+				if d := p.DamageOf(err, "init_task.tasks"); d != nil {
+					if !yield(objects.Value{}, d) {
+						return
+					}
+					continue
+				}
 				yield(objects.Value{}, fmt.Errorf("for_each_process: %w", err))
 				return
 			}
@@ -60,6 +94,12 @@ func ForEachThread(task objects.Value) iter.Seq2[objects.Value, error] {
 		if head, herr := sig.Member("thread_head"); herr == nil {
 			for t, err := range objects.ListForEachEntry(head, "struct task_struct", "thread_node") {
 				if err != nil {
+					if d := task.Program().DamageOf(err, fmt.Sprintf("threads of task %#x", addr)); d != nil {
+						if !yield(objects.Value{}, d) {
+							return
+						}
+						continue
+					}
 					yield(objects.Value{}, fmt.Errorf("for_each_thread of task %#x: %w", addr, err))
 					return
 				}
@@ -87,6 +127,12 @@ func ForEachThread(task objects.Value) iter.Seq2[objects.Value, error] {
 		}
 		for t, err := range objects.ListForEachEntry(ring, "struct task_struct", "thread_group") {
 			if err != nil {
+				if d := task.Program().DamageOf(err, fmt.Sprintf("threads of task %#x", addr)); d != nil {
+					if !yield(objects.Value{}, d) {
+						return
+					}
+					continue
+				}
 				yield(objects.Value{}, fmt.Errorf("for_each_thread of task %#x: %w", addr, err))
 				return
 			}
@@ -100,17 +146,248 @@ func ForEachThread(task objects.Value) iter.Seq2[objects.Value, error] {
 // ForEachTask yields every task (thread) of every process, as
 // for_each_process_thread. The idle tasks (swapper/N, pid 0), which are
 // on no list, are not yielded: see IdleTask.
+//
+// In a damaged kernel the lists lose tasks. Each damaged link is a
+// *Damage (noted in the Program's log); the walk then goes on with the
+// kernel's other indexes of tasks, as crash builds its task table from
+// the PID hash as well as the task list: the PID IDR of the initial PID
+// namespace (which holds every task's PID, whatever namespace it lives
+// in: a task has a number at every level up to the root) and the
+// runqueues' current tasks, then the thread rings and children lists of
+// every task found (walked from the tasks, where the lists' heads are
+// lost). The tasks only they found are yielded after the others, and
+// named in one more *Damage saying which index found them. A task is
+// yielded once.
 func ForEachTask(p *objects.Program) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
-		for leader, err := range ForEachProcess(p) {
+		seen := map[uint64]bool{}
+		damaged := false
+		// emit yields t once; false ends the walk.
+		var all []objects.Value // every task yielded, in order
+		emit := func(t objects.Value) bool {
+			a, _ := t.Address()
+			if seen[a] {
+				return true
+			}
+			seen[a] = true
+			all = append(all, t)
+			return yield(t, nil)
+		}
+		// hurt yields a damage; false ends the walk.
+		hurt := func(d *objects.Damage) bool {
+			damaged = true
+			return yield(objects.Value{}, d)
+		}
+		for leader, err := range processList(p) {
 			if err != nil {
+				d := objects.AsDamage(err)
+				if d == nil {
+					d = p.NoteDamage(&objects.Damage{Walk: "init_task.tasks", Expected: "a walkable task list", Err: err})
+				}
+				if !hurt(d) {
+					return
+				}
+				if objects.AsDamage(err) == nil {
+					break
+				}
+				continue
+			}
+			threads := 0
+			for t, err := range ForEachThread(leader) {
+				if err != nil {
+					d := objects.AsDamage(err)
+					if d == nil {
+						la, _ := leader.Address()
+						d = p.NoteDamage(&objects.Damage{Walk: fmt.Sprintf("threads of task %#x", la), Addr: objects.Hex(la),
+							Object: "struct task_struct", Expected: "a readable thread list", Err: err})
+					}
+					if !hurt(d) {
+						return
+					}
+					if objects.AsDamage(err) == nil {
+						break
+					}
+					continue
+				}
+				threads++
+				if !emit(t) {
+					return
+				}
+			}
+			if threads == 0 && !emit(leader) {
+				return
+			}
+		}
+		if !damaged {
+			return
+		}
+		var found []string
+		var index []string
+		recovered := func(t objects.Value, how string) bool {
+			a, _ := t.Address()
+			if seen[a] {
+				return true
+			}
+			pid, _ := t.MemberInt("pid")
+			found = append(found, fmt.Sprintf("pid %d (%#x)", pid, a))
+			if !slices.Contains(index, how) {
+				index = append(index, how)
+			}
+			return emit(t)
+		}
+		for t, err := range pidIDRTasks(p) {
+			if err != nil {
+				if d := objects.AsDamage(err); d != nil {
+					if !yield(objects.Value{}, d) {
+						return
+					}
+					continue
+				}
+				p.NoteDamage(&objects.Damage{Walk: "init_pid_ns.idr", Expected: "a walkable PID IDR", Err: err})
+				break
+			}
+			if !recovered(t, "the PID IDR (init_pid_ns.idr)") {
+				return
+			}
+		}
+		if n, err := p.NrCPUIDs(); err == nil {
+			for cpu := range n {
+				t, err := CurrentTask(p, cpu)
+				if err != nil {
+					continue
+				}
+				if idle, err := IdleTask(p, cpu); err == nil {
+					if a, _ := idle.Address(); t.Addr() == a {
+						continue
+					}
+				}
+				if !recovered(t, "the runqueues' current tasks") {
+					return
+				}
+			}
+		}
+		// Every task found so far links to others the lists lost: the
+		// threads on its thread ring (walked from the task itself, for
+		// when the ring's head, in the signal_struct, is what is gone)
+		// and its children (leaders, on task->children by sibling).
+		// init_task's children are init and kthreadd.
+		for i := -1; i < len(all); i++ {
+			var t objects.Value
+			if i < 0 {
+				init, err := p.Variable("init_task")
+				if err != nil {
+					continue
+				}
+				t = init
+			} else {
+				t = all[i]
+				for th := range threadRing(t) {
+					if !recovered(th, "the thread rings") {
+						return
+					}
+				}
+			}
+			kids, err := t.Member("children")
+			if err != nil {
+				continue
+			}
+			for c, err := range objects.ListForEachEntry(kids, "struct task_struct", "sibling") {
+				if err != nil {
+					if d := p.DamageOf(err, fmt.Sprintf("children of task %#x", t.Addr())); d != nil {
+						if !yield(objects.Value{}, d) {
+							return
+						}
+						continue
+					}
+					break
+				}
+				if !recovered(c, "the children lists") {
+					return
+				}
+			}
+		}
+		if len(found) > 0 {
+			yield(objects.Value{}, p.NoteDamage(&objects.Damage{Walk: "tasks",
+				Expected: "every task on init_task.tasks and its thread lists",
+				Found:    fmt.Sprintf("%d more: %s", len(found), strings.Join(found, ", ")),
+				Recovery: "found through " + strings.Join(index, " and "), Err: objects.ErrCorrupt}))
+		}
+	}
+}
+
+// threadRing yields the other threads on task's thread ring, walked from
+// the task itself both ways (objects.ListForEachEntryFrom), stopping at
+// the ring's head in task->signal without reading it.
+func threadRing(task objects.Value) iter.Seq[objects.Value] {
+	return func(yield func(objects.Value) bool) {
+		p := task.Program()
+		member, head := "thread_node", uint64(0)
+		if off, _, err := p.MemberOffset("struct signal_struct", "thread_head"); err == nil {
+			sig, err := task.MemberUint("signal")
+			if err != nil {
+				return
+			}
+			head = sig + off
+		} else {
+			member = "thread_group" // before 3.14: a ring of tasks, no head
+		}
+		for t, err := range objects.ListForEachEntryFrom(task, head, "struct task_struct", member) {
+			if err != nil || !yield(t) {
+				return
+			}
+		}
+	}
+}
+
+// pidIDRTasks yields the task of every PID in the initial PID namespace's
+// IDR (init_pid_ns.idr, 4.15+: 95846ecf9dac "pid: replace pid bitmap
+// implementation with IDR API"), as pid_task(pid, PIDTYPE_PID): the
+// first task on pid->tasks[PIDTYPE_PID], linked by task->pid_links[0]
+// (4.19+; task->pids[PIDTYPE_PID].node before).
+func pidIDRTasks(p *objects.Program) iter.Seq2[objects.Value, error] {
+	return func(yield func(objects.Value, error) bool) {
+		ns, err := p.Variable("init_pid_ns")
+		if err != nil {
+			yield(objects.Value{}, err)
+			return
+		}
+		idr, err := ns.Member("idr")
+		if err != nil {
+			yield(objects.Value{}, err)
+			return
+		}
+		member := "pid_links[0]"
+		if _, _, err := p.MemberOffset("struct task_struct", member); err != nil {
+			member = "pids[0].node"
+		}
+		for e, err := range objects.IDRForEachEntry(idr, "struct pid") {
+			if err != nil {
+				if d := p.DamageOf(err, "init_pid_ns.idr"); d != nil {
+					if !yield(objects.Value{}, d) {
+						return
+					}
+					continue
+				}
 				yield(objects.Value{}, err)
 				return
 			}
-			for t, err := range ForEachThread(leader) {
-				if !yield(t, err) || err != nil {
+			head, err := e.Value.Path("tasks[0]")
+			if err != nil {
+				yield(objects.Value{}, p.NoteDamage(&objects.Damage{Walk: "init_pid_ns.idr", Addr: objects.Hex(e.Value.Addr()),
+					Object: fmt.Sprintf("struct pid of %d", e.Index), Expected: "a readable struct pid", Err: err}))
+				continue
+			}
+			for t, err := range objects.HlistForEachEntry(head, "struct task_struct", member) {
+				if err != nil {
+					if d := p.DamageOf(err, fmt.Sprintf("tasks of pid %d", e.Index)); d != nil {
+						yield(objects.Value{}, d)
+					}
+					break
+				}
+				if !yield(t, nil) {
 					return
 				}
+				break // PIDTYPE_PID has one task
 			}
 		}
 	}
@@ -122,11 +399,14 @@ func ForEachTask(p *objects.Program) iter.Seq2[objects.Value, error] {
 func FindTask(p *objects.Program, tid int) (objects.Value, error) {
 	for t, err := range ForEachTask(p) {
 		if err != nil {
+			if objects.IsDamage(err) {
+				continue
+			}
 			return objects.Value{}, err
 		}
 		pid, err := t.MemberInt("pid")
 		if err != nil {
-			return objects.Value{}, err
+			continue // an unreadable task is not the one
 		}
 		if int(pid) == tid {
 			return t, nil

@@ -208,11 +208,20 @@ func TestOldTaskLayout(t *testing.T) {
 	// The ring broken: prev of t9 does not point back.
 	k.M.U64(t9.At("thread_group")+8, 0)
 	var werr error
+	n = 0
 	for _, err := range ForEachThread(k.value(t, "task_struct", p7.Addr)) {
-		werr = err
+		if err != nil && werr == nil {
+			werr = err
+		}
+		n++
 	}
-	if !errors.Is(werr, objects.ErrCorrupt) || !strings.Contains(werr.Error(), fmt.Sprintf("%#x", t9.At("thread_group"))) {
+	if !objects.IsDamage(werr) || !errors.Is(werr, objects.ErrCorrupt) || !strings.Contains(werr.Error(), fmt.Sprintf("%#x", t9.At("thread_group"))) {
 		t.Errorf("broken ring: %v", werr)
+	}
+	// The leader, t8, the damage, then t9 recovered walking the ring
+	// backward (its next still points at the leader).
+	if n != 4 {
+		t.Errorf("broken ring: %d yields", n)
 	}
 }
 

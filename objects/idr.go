@@ -8,7 +8,8 @@ import (
 // IDRForEach yields the entries of an IDR (a struct idr or pointer to
 // one) in ID order, as idr_for_each_entry: the xarray idr_rt (an IDR is a
 // radix tree, and a radix tree an xarray, since 4.20) with idr_base added
-// to each index. Entries are (void *) constants.
+// to each index. Entries are (void *) constants. A damaged node is a
+// *Damage, after which the walk goes on (see XArrayForEach).
 func IDRForEach(idr Value) iter.Seq2[IndexedValue, error] {
 	return func(yield func(IndexedValue, error) bool) {
 		rt, err := idr.Member("idr_rt")
@@ -26,8 +27,10 @@ func IDRForEach(idr Value) iter.Seq2[IndexedValue, error] {
 		}
 		for e, err := range RadixTreeForEach(rt) {
 			if err != nil {
-				yield(IndexedValue{}, err)
-				return
+				if !yield(IndexedValue{}, err) || !IsDamage(err) {
+					return
+				}
+				continue
 			}
 			e.Index += base
 			if !yield(e, nil) {
@@ -48,8 +51,10 @@ func IDRForEachEntry(idr Value, typeName string) iter.Seq2[IndexedValue, error] 
 		}
 		for e, err := range IDRForEach(idr) {
 			if err != nil {
-				yield(IndexedValue{}, err)
-				return
+				if !yield(IndexedValue{}, err) || !IsDamage(err) {
+					return
+				}
+				continue
 			}
 			if e.IsValue {
 				continue

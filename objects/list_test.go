@@ -2,6 +2,7 @@ package objects
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -53,20 +54,34 @@ func TestListForEachEntry(t *testing.T) {
 	}
 }
 
+// TestListCorrupt breaks the list head, 0x2008, 0x3008, 0x4008 and
+// checks what the walk yields: the nodes (by address) and each *Damage
+// (as "D" and the link's address) in order, the rest recovered by the
+// backward walk.
 func TestListCorrupt(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		break_ func(m *synthkernel.Mem)
-		want   error
-		msg    string
+		want   string
+		msg    string // in the first damage's text
 	}{
-		// 0x3008.next → 0x2008: a cycle not through the head. The prev
-		// check catches it at the first node whose prev cannot agree.
-		{"cycle", func(m *synthkernel.Mem) { m.U64(0x3008, 0x2008); m.U64(0x2008+8, 0x3008) }, ErrCorrupt, "node 0x2008"},
-		{"cycle, prevs consistent", func(m *synthkernel.Mem) { m.U64(0x3008, 0x2008) }, ErrCorrupt, "node 0x2008 seen twice"},
-		{"null next", func(m *synthkernel.Mem) { m.U64(0x3008, 0) }, ErrCorrupt, "NULL next"},
-		{"bad prev", func(m *synthkernel.Mem) { m.U64(0x3008+8, 0xdead) }, ErrCorrupt, "has prev 0xdead"},
-		{"fault", func(m *synthkernel.Mem) { m.U64(0x3008, 0x9990008) }, nil, "0x9990008"},
+		// 0x3008.next → 0x2008 and 0x2008.prev → 0x3008: the head's link
+		// to 0x2008 is not pointed back at, and walking back from the
+		// head stops at 0x4008, whose prev 0x3008 does not point at it.
+		{"cycle", func(m *synthkernel.Mem) { m.U64(0x3008, 0x2008); m.U64(0x2008+8, 0x3008) },
+			"D0x1000 0x4008 D0x4008", "its prev 0x3008"},
+		{"cycle, prevs consistent", func(m *synthkernel.Mem) { m.U64(0x3008, 0x2008) },
+			"0x2008 0x3008 D0x3008 0x4008", "0x2008, seen before (a cycle)"},
+		{"null next", func(m *synthkernel.Mem) { m.U64(0x3008, 0) },
+			"0x2008 0x3008 D0x3008 0x4008", "found NULL"},
+		// 0x3008's prev is garbage: the forward walk cannot trust 0x3008,
+		// the backward walk reaches it from 0x4008 and stops there.
+		{"bad prev", func(m *synthkernel.Mem) { m.U64(0x3008+8, 0xdead) },
+			"0x2008 D0x2008 0x3008 0x4008", "its prev 0xdead"},
+		{"fault", func(m *synthkernel.Mem) { m.U64(0x3008, 0x9990008) },
+			"0x2008 0x3008 D0x3008 0x4008", "found 0x9990008"},
+		{"both directions", func(m *synthkernel.Mem) { m.U64(0x2008, 0x9990008); m.U64(0x4008+8, 0x9990008) },
+			"0x2008 D0x2008 0x4008 D0x4008", "walked the list backward from its head: 1 more nodes (the nodes between the two breaks are lost)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, m, syms := synthProgram(t)
@@ -74,20 +89,34 @@ func TestListCorrupt(t *testing.T) {
 			buildList(m, 0x1000, []uint64{0x2000, 0x3000, 0x4000})
 			tc.break_(m)
 			head, _ := p.Variable("head")
-			var got error
-			n := 0
-			for _, err := range ListForEach(head) {
-				if err != nil {
-					got = err
-					break
-				}
-				n++
-				if n > 100 {
+			var got []string
+			var first error
+			for v, err := range ListForEach(head) {
+				if len(got) > 100 {
 					t.Fatal("no end")
 				}
+				if err != nil {
+					d := AsDamage(err)
+					if d == nil {
+						t.Fatalf("error %v, want a *Damage", err)
+					}
+					if !errors.Is(err, ErrCorrupt) && !strings.Contains(err.Error(), "not mapped") && !strings.Contains(err.Error(), "0x999") {
+						t.Errorf("damage %v has no cause", err)
+					}
+					if first == nil {
+						first = err
+					}
+					got = append(got, fmt.Sprintf("D%#x", uint64(d.Addr)))
+					continue
+				}
+				a, _ := v.Address()
+				got = append(got, fmt.Sprintf("%#x", a))
 			}
-			if got == nil || tc.want != nil && !errors.Is(got, tc.want) || !strings.Contains(got.Error(), tc.msg) {
-				t.Errorf("err %v, want %v containing %q", got, tc.want, tc.msg)
+			if g := strings.Join(got, " "); g != tc.want {
+				t.Errorf("walk %s, want %s", g, tc.want)
+			}
+			if first == nil || !strings.Contains(first.Error(), tc.msg) {
+				t.Errorf("damage %v, want it to say %q", first, tc.msg)
 			}
 		})
 	}

@@ -44,6 +44,8 @@ type Program struct {
 	// probes memoizes answers about what the kernel has (name -> bool).
 	probes sync.Map
 	memos  sync.Map
+	// damage is what walkers went past (NoteDamage).
+	damage damageLog
 }
 
 // Probe answers a question about the kernel once: f's first answer is

@@ -21,7 +21,7 @@ func RadixTreeForEach(root Value) iter.Seq2[IndexedValue, error] {
 			return
 		}
 		for e, err := range XArrayForEach(root) {
-			if !yield(e, err) || err != nil {
+			if !yield(e, err) || err != nil && !IsDamage(err) {
 				return
 			}
 		}

@@ -2,6 +2,7 @@ package objects
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"iter"
 
@@ -14,9 +15,10 @@ const maxRBDepth = 128
 
 // RBTreeForEach yields the nodes (struct rb_node objects) of a red-black
 // tree in order, leftmost first. root is a struct rb_root or struct
-// rb_root_cached, or a pointer to one. A node seen twice, a tree deeper
-// than any red-black tree can be, a fault or more nodes than the
-// Program's limit stop the walk with an error naming the address.
+// rb_root_cached, or a pointer to one. A child seen before (a cycle), a
+// tree deeper than any red-black tree can be or an unreadable child is a
+// *Damage naming its parent, after which the walk goes on without that
+// subtree; more nodes than the Program's limit end the walk.
 func RBTreeForEach(root Value) iter.Seq2[Value, error] {
 	return func(yield func(Value, error) bool) {
 		p := root.prog
@@ -71,24 +73,39 @@ func RBTreeForEach(root Value) iter.Seq2[Value, error] {
 		buf := make([]byte, size)
 		type frame struct{ node, right uint64 }
 		var stack []frame
-		push := func(n uint64) error {
+		walk := fmt.Sprintf("rbtree at %#x", obj.addr)
+		// push descends left from n. A node it cannot trust is a *Damage:
+		// the subtree under it is lost, the rest of the tree is not.
+		push := func(n, parent uint64) error {
 			for n != 0 {
 				if err := g.Visit(n); err != nil {
-					return err
+					if errors.Is(err, ErrLimit) {
+						return err
+					}
+					return &Damage{Walk: walk, Addr: Hex(parent), Object: "struct rb_node", Expected: "a child not seen before",
+						Found: fmt.Sprintf("%#x, seen before (a cycle)", n), Err: ErrCorrupt, Recovery: "skipped the subtree"}
 				}
 				if len(stack) >= maxRBDepth {
-					return fmt.Errorf("rbtree at %#x: deeper than %d at node %#x: %w", obj.addr, maxRBDepth, n, ErrCorrupt)
+					return &Damage{Walk: walk, Addr: Hex(n), Object: "struct rb_node", Expected: fmt.Sprintf("a tree at most %d deep", maxRBDepth),
+						Found: "a deeper one", Err: ErrCorrupt, Recovery: "skipped the subtree"}
 				}
 				if err := p.Read(buf, n); err != nil {
-					return fmt.Errorf("rbtree at %#x: read node %#x: %w", obj.addr, n, err)
+					return &Damage{Walk: walk, Addr: Hex(parent), Object: "struct rb_node", Expected: "a readable child",
+						Found: fmt.Sprintf("%#x", n), Err: err, Recovery: "skipped the subtree"}
 				}
 				stack = append(stack, frame{n, binary.LittleEndian.Uint64(buf[right.BitOff/8:])})
-				n = binary.LittleEndian.Uint64(buf[left.BitOff/8:])
+				parent, n = n, binary.LittleEndian.Uint64(buf[left.BitOff/8:])
 			}
 			return nil
 		}
-		if err := push(node); err != nil {
-			yield(Value{}, err)
+		step := func(n, parent uint64) bool {
+			err := push(n, parent)
+			if err == nil {
+				return true
+			}
+			return yield(Value{}, err) && IsDamage(err)
+		}
+		if !step(node, obj.addr) {
 			return
 		}
 		for len(stack) > 0 {
@@ -97,8 +114,7 @@ func RBTreeForEach(root Value) iter.Seq2[Value, error] {
 			if !yield(p.Object(nt, f.node), nil) {
 				return
 			}
-			if err := push(f.right); err != nil {
-				yield(Value{}, err)
+			if !step(f.right, f.node) {
 				return
 			}
 		}

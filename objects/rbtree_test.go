@@ -48,12 +48,18 @@ func TestRBTreeForEachEntry(t *testing.T) {
 	// A cycle: 5's left points back to 2.
 	m.U64(items[5]+32+16, items[2]+32)
 	var got error
+	n := 0
 	for _, err := range RBTreeForEach(tree) {
 		if err != nil {
 			got = err
+			continue
 		}
+		n++
 	}
-	if !errors.Is(got, ErrCorrupt) {
+	if !errors.Is(got, ErrCorrupt) || !IsDamage(got) {
 		t.Errorf("cyclic tree: %v", got)
+	}
+	if n != 5 {
+		t.Errorf("cyclic tree: %d nodes, want the 5 (the cycle skipped)", n)
 	}
 }

@@ -2,6 +2,7 @@ package objects
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"iter"
 	"math/bits"
@@ -71,9 +72,10 @@ func (p *Program) xaLayout() (xaLayout, error) {
 // every level, skipping sibling, retry and zero entries (an IDR's
 // reserved IDs). Entries come as (void *) constants, value entries as
 // unsigned long constants with IsValue. A node whose parent or shift
-// disagrees with where it was found, a node seen twice, a fault or more
-// entries than the Program's limit stop the walk with an error naming
-// the address.
+// disagrees with where it was found, a node seen twice or a fault is a
+// *Damage naming the node, after which the walk goes on with the node's
+// siblings (the entries under it are lost); more entries than the
+// Program's limit end the walk with ErrLimit.
 func XArrayForEach(xa Value) iter.Seq2[IndexedValue, error] {
 	return func(yield func(IndexedValue, error) bool) {
 		p := xa.prog
@@ -122,24 +124,31 @@ func XArrayForEach(xa Value) iter.Seq2[IndexedValue, error] {
 		}
 		g := p.NewGuard(fmt.Sprintf("xarray at %#x", addr))
 		entries := 0
+		walkName := fmt.Sprintf("xarray at %#x", addr)
+		// damaged yields a node the walk cannot trust and goes on with
+		// the next slot of its parent: the entries under it are lost.
+		damaged := func(node uint64, expected, found string, err error) bool {
+			return yield(IndexedValue{}, &Damage{Walk: walkName, Addr: Hex(node), Object: "struct xa_node",
+				Expected: expected, Found: found, Err: err, Recovery: "skipped the node's entries"})
+		}
 		var walk func(node, parent, base uint64, wantShift int) bool
 		walk = func(node, parent, base uint64, wantShift int) bool {
 			if err := g.Visit(node); err != nil {
-				return yield(IndexedValue{}, err) && false
+				if errors.Is(err, ErrLimit) {
+					return yield(IndexedValue{}, err) && false
+				}
+				return damaged(node, "a node not seen before", "a node seen before (a cycle)", ErrCorrupt)
 			}
 			buf := make([]byte, l.size)
 			if err := p.Read(buf, node); err != nil {
-				yield(IndexedValue{}, fmt.Errorf("xarray at %#x: read node %#x: %w", addr, node, err))
-				return false
+				return damaged(node, "a readable node", "a fault", err)
 			}
 			shift := int(buf[l.shift])
 			if shift%l.chunkShift != 0 || shift >= 64 || wantShift >= 0 && shift != wantShift {
-				yield(IndexedValue{}, fmt.Errorf("xarray at %#x: node %#x has shift %d, want %d: %w", addr, node, shift, wantShift, ErrCorrupt))
-				return false
+				return damaged(node, fmt.Sprintf("shift %d", max(wantShift, 0)), fmt.Sprintf("shift %d", shift), ErrCorrupt)
 			}
 			if par := binary.LittleEndian.Uint64(buf[l.parent:]); par != parent {
-				yield(IndexedValue{}, fmt.Errorf("xarray at %#x: node %#x has parent %#x, want %#x: %w", addr, node, par, parent, ErrCorrupt))
-				return false
+				return damaged(node, fmt.Sprintf("parent %#x", parent), fmt.Sprintf("parent %#x", par), ErrCorrupt)
 			}
 			for i := 0; i < l.chunk; i++ {
 				e := binary.LittleEndian.Uint64(buf[int(l.slots)+8*i:])
@@ -147,15 +156,19 @@ func XArrayForEach(xa Value) iter.Seq2[IndexedValue, error] {
 					continue
 				}
 				if i > 0 && shift+bits.Len(uint(i)) > 64 {
-					yield(IndexedValue{}, fmt.Errorf("xarray at %#x: node %#x slot %d: index overflows at shift %d: %w", addr, node, i, shift, ErrCorrupt))
-					return false
+					if !damaged(node, fmt.Sprintf("slot %d within the index space at shift %d", i, shift), "an index that overflows", ErrCorrupt) {
+						return false
+					}
+					continue
 				}
 				idx := base + uint64(i)<<shift
 				switch {
 				case xaIsNode(e):
 					if shift == 0 {
-						yield(IndexedValue{}, fmt.Errorf("xarray at %#x: leaf node %#x slot %d points to node %#x: %w", addr, node, i, e-2, ErrCorrupt))
-						return false
+						if !damaged(node, fmt.Sprintf("an entry in leaf slot %d", i), fmt.Sprintf("node pointer %#x", e-2), ErrCorrupt) {
+							return false
+						}
+						continue
 					}
 					if !walk(e-2, node, idx, shift-l.chunkShift) {
 						return false

@@ -46,8 +46,8 @@ func TestXArrayForEach(t *testing.T) {
 		msg  string
 	}{
 		{"cycle", func() { m.U64(0x20000+24, 0x8000|2); m.U64(0x8000+8, 0x20000) }, "parent"},
-		{"self", func() { writeXANode(m, 0x20000, 0, 0x8000, map[int]uint64{1: 0x20000 | 2}) }, "leaf node"},
-		{"bad shift", func() { writeXANode(m, 0x20000, 12, 0x8000, nil) }, "shift 12, want 0"},
+		{"self", func() { writeXANode(m, 0x20000, 0, 0x8000, map[int]uint64{1: 0x20000 | 2}) }, "expected an entry in leaf slot 1, found node pointer 0x20000"},
+		{"bad shift", func() { writeXANode(m, 0x20000, 12, 0x8000, nil) }, "expected shift 0, found shift 12"},
 		{"fault", func() { m.U64(0x8000+24+16, 0x990000|2) }, "0x990000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,13 +55,24 @@ func TestXArrayForEach(t *testing.T) {
 			writeXANode(m, 0x20000, 0, 0x8000, map[int]uint64{1: 0xffff888000005000})
 			tc.mod()
 			var got error
-			for _, err := range IDRForEach(idr) {
+			var ids []uint64
+			for e, err := range IDRForEach(idr) {
 				if err != nil {
+					if !IsDamage(err) {
+						t.Fatalf("%v is not a *Damage", err)
+					}
 					got = err
+					continue
 				}
+				ids = append(ids, e.Index)
 			}
 			if got == nil || !strings.Contains(got.Error(), tc.msg) {
 				t.Errorf("err %v, want one containing %q", got, tc.msg)
+			}
+			// The first leaf's entries are still there (unless the root
+			// itself is damaged, as in the cycle).
+			if tc.name != "cycle" && (len(ids) < 3 || ids[0] != 1 || ids[1] != 4 || ids[2] != 64) {
+				t.Errorf("entries %v, want 1, 4, 64 first", ids)
 			}
 		})
 	}

@@ -125,7 +125,7 @@ func frameAt(code []byte, target uint64) (depth, error) {
 			case x86asm.POP, x86asm.POPF, x86asm.POPFQ:
 				d.sp -= 8
 				if r, ok := in.Args[0].(x86asm.Reg); ok && r == x86asm.RBP && d.bpSaved && d.sp < d.bpAt {
-					d.bpSaved = false
+					d.bpSaved, d.bpAt = false, 0
 				}
 			case x86asm.SUB, x86asm.ADD:
 				if r, ok := in.Args[0].(x86asm.Reg); ok && r == x86asm.RSP {

@@ -182,6 +182,9 @@ func (b *Backtracer) Collect(o Selection) ([]*Backtrace, error) {
 		}
 		for t, err := range linux.ForEachTask(b.prog) {
 			if err != nil {
+				if objects.IsDamage(err) {
+					continue // noted in the Program's damage log
+				}
 				errs = append(errs, err)
 				break
 			}

@@ -31,13 +31,15 @@ func (k *Kernel) bpfSymbols() ([]BPFSymbol, error) {
 	c.once.Do(func() {
 		for kv, err := range bpf.KsymForEach(k.prog) {
 			if err != nil {
+				if objects.IsDamage(err) {
+					continue
+				}
 				c.err = err
 				return
 			}
 			s, err := bpf.NewKsym(kv)
 			if err != nil {
-				c.err = err
-				return
+				continue // noted by bpf.AddSymbols, which ran at open
 			}
 			c.syms = append(c.syms, BPFSymbol{Ksym: *s, ksym: kv})
 		}
@@ -198,6 +200,9 @@ func (k *Kernel) mainProgID(prog uint64) uint32 {
 	}
 	for e, err := range objects.IDRForEachEntry(idr, "struct bpf_prog") {
 		if err != nil {
+			if objects.IsDamage(err) {
+				continue
+			}
 			return 0
 		}
 		n, err1 := e.Value.Path("aux->func_cnt")

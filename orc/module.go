@@ -41,13 +41,15 @@ func (k *Kernel) modules() ([]*module, error) {
 	c.once.Do(func() {
 		for mv, err := range linux.ForEachModule(k.prog) {
 			if err != nil {
+				if objects.IsDamage(err) {
+					continue // noted in the Program's damage log
+				}
 				c.err = fmt.Errorf("ORC of modules: %w", err)
 				return
 			}
 			m, err := linux.NewModule(mv)
 			if err != nil {
-				c.err = fmt.Errorf("ORC of modules: %w", err)
-				return
+				continue // an unreadable module: its frames show as "?"
 			}
 			mod := &module{Name: m.Name, obj: mv}
 			for _, r := range m.Regions {

@@ -7,7 +7,8 @@
 // older ones in the list mnt_ns->list.
 //
 // Run: kinspect -c DUMP script samples/mounts.js [--json]
-//      (--json: an array of {devname, mountpoint, fstype})
+//      (--json: an array of {devname, mountpoint, fstype}, or {mount,
+//      error} for a mount that could not be read)
 
 const json = kinspect.args.includes("--json");
 const ns = kernel.var("init_task").nsproxy.mnt_ns;
@@ -33,15 +34,24 @@ const mounts = kernel.hasMember("struct mount", "mnt_node")
 	: kernel.listForEach(ns.list, "struct mount", "mnt_list");
 const out = [];
 for (const m of mounts) {
-	const mountpoint = m.mnt_parent.addr_ === m.addr_ ? "/" : dPath(m.mnt_mountpoint, m.mnt_parent.deref_());
-	out.push({
-		devname: m.mnt_devname.is_null_() ? "none" : m.mnt_devname.string_(),
-		mountpoint,
-		fstype: m.mnt.mnt_sb.s_type.name.string_(),
-	});
+	// A crash dump may lack a mount's pages (or hold garbage): that mount
+	// gets an error, the others are still listed.
+	try {
+		const mountpoint = m.mnt_parent.addr_ === m.addr_ ? "/" : dPath(m.mnt_mountpoint, m.mnt_parent.deref_());
+		out.push({
+			devname: m.mnt_devname.is_null_() ? "none" : m.mnt_devname.string_(),
+			mountpoint,
+			fstype: m.mnt.mnt_sb.s_type.name.string_(),
+		});
+	} catch (e) {
+		out.push({ mount: "0x" + m.addr_.toString(16), error: e.message });
+	}
 }
 if (json) {
 	print(kinspect.json(out));
 } else {
-	for (const m of out) print(`${m.devname} ${m.mountpoint} ${m.fstype}`);
+	for (const m of out) {
+		if (m.error) console.error(`mounts.js: mount ${m.mount}: ${m.error}`);
+		else print(`${m.devname} ${m.mountpoint} ${m.fstype}`);
+	}
 }

@@ -8,7 +8,8 @@
 // directly or held by a BPF link.
 //
 // Run: kinspect -c DUMP script samples/netdev_xdp.js [--json]
-//      (--json: {"devices": [{ifindex, devname, mtu}], "xdp": [{devname, ifindex, mode, id}]})
+//      (--json: {"devices": [{ifindex, devname, mtu} or {device, error}],
+//      "xdp": [{devname, ifindex, mode, id}]})
 
 const json = kinspect.args.includes("--json");
 const modeName = { XDP_MODE_SKB: "generic", XDP_MODE_DRV: "driver", XDP_MODE_HW: "offload" };
@@ -32,13 +33,23 @@ function xdpProgs(dev) {
 
 const devices = [], xdp = [];
 for (const dev of kernel.listForEach(kernel.var("init_net").dev_base_head, "struct net_device", "dev_list")) {
-	devices.push({ ifindex: dev.ifindex, devname: dev.name, mtu: dev.mtu });
-	for (const x of xdpProgs(dev)) xdp.push({ devname: dev.name, ifindex: dev.ifindex, mode: x.mode, id: x.id });
+	// A device whose memory the dump lacks gets an error; the others are
+	// still listed.
+	try {
+		devices.push({ ifindex: dev.ifindex, devname: dev.name, mtu: dev.mtu });
+		for (const x of xdpProgs(dev)) xdp.push({ devname: dev.name, ifindex: dev.ifindex, mode: x.mode, id: x.id });
+	} catch (e) {
+		devices.push({ device: "0x" + dev.addr_.toString(16), error: e.message });
+	}
 }
 if (json) {
 	print(kinspect.json({ devices, xdp }));
 } else {
 	for (const d of devices) {
+		if (d.error) {
+			console.error(`netdev_xdp.js: net_device ${d.device}: ${d.error}`);
+			continue;
+		}
 		const progs = xdp.filter((x) => x.ifindex === d.ifindex).map((x) => `xdp/${x.mode} id ${x.id}`);
 		print(`${d.ifindex}: ${d.devname} mtu ${d.mtu}${progs.length ? "  " + progs.join(" ") : ""}`);
 	}

@@ -6,7 +6,8 @@
 // objects are anon_inode:bpf-prog, bpf-map, bpf_link).
 //
 // Run: kinspect -c DUMP script samples/open_files.js PID|COMM [--json]
-//      (COMM: the first process of that name; --json: an array of {fd, path})
+//      (COMM: the first process of that name; --json: an array of {fd,
+//      path}, or {fd, error} for a file that could not be read)
 
 const json = kinspect.args.includes("--json");
 const who = kinspect.args.find((a) => a !== "--json");
@@ -65,12 +66,18 @@ if (!files.is_null_()) {
 	for (let fd = 0; fd < max; fd++) {
 		const f = fdt.fd[fd];
 		if (f.is_null_()) continue;
-		out.push({ fd, path: describe(f) });
+		// A file whose memory the dump lacks gets an error; the others
+		// are still listed.
+		try {
+			out.push({ fd, path: describe(f) });
+		} catch (e) {
+			out.push({ fd, error: e.message });
+		}
 	}
 }
 if (json) {
 	print(kinspect.json(out));
 } else {
 	print(`pid ${pid} (${task.comm}): ${out.length} open files`);
-	for (const f of out) print(`${String(f.fd).padStart(4)} -> ${f.path}`);
+	for (const f of out) print(`${String(f.fd).padStart(4)} -> ${f.path ?? "? (" + f.error + ")"}`);
 }

@@ -3,6 +3,8 @@ package script
 import (
 	"iter"
 
+	"github.com/kinspect/kinspect/objects"
+
 	"github.com/dop251/goja"
 )
 
@@ -61,7 +63,9 @@ func (e *Engine) iterObject(next func() (goja.Value, bool), stop func()) *goja.O
 }
 
 // iterate binds a Go walker as a JS iterator: each element is converted
-// by conv; a walker's error is thrown at the step it happens.
+// by conv; a walker's error is thrown at the step it happens, but a
+// damaged element the walker went past (*objects.Damage) is noted for
+// kernel.damage() and skipped.
 func iterate[T any](e *Engine, seq iter.Seq2[T, error], conv func(T) goja.Value) *goja.Object {
 	next, stop := iter.Pull2(seq)
 	it := &pullIter{stop: stop}
@@ -71,14 +75,21 @@ func iterate[T any](e *Engine, seq iter.Seq2[T, error], conv func(T) goja.Value)
 		delete(e.open, it)
 	}
 	return e.iterObject(func() (goja.Value, bool) {
-		x, err, ok := next()
-		if !ok {
-			return nil, false
+		for {
+			x, err, ok := next()
+			if !ok {
+				return nil, false
+			}
+			if d := objects.AsDamage(err); d != nil {
+				// Went past: kernel.damage() lists it.
+				e.prog.NoteDamage(d)
+				continue
+			}
+			if err != nil {
+				end()
+				e.throw(err)
+			}
+			return conv(x), true
 		}
-		if err != nil {
-			end()
-			e.throw(err)
-		}
-		return conv(x), true
 	}, end)
 }

@@ -23,7 +23,7 @@ var (
 		"containerOf", "percpu", "sizeof", "offsetof", "hasType", "hasMember", "enumName", "constant",
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
 		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "modules", "dmesg",
-		"identify", "files", "vmas", "signals", "task", "cmdline", "mounts", "cgroup"}
+		"damage", "identify", "files", "vmas", "signals", "task", "cmdline", "mounts", "cgroup"}
 	kernelProps = []string{"bpf", "cpus", "info", "slab", "mm"}
 	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "ringbuf", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features", "cgroupTree"}
 )
@@ -372,6 +372,13 @@ func (e *Engine) setup() error {
 	})
 	fn("stack", func(c goja.FunctionCall) goja.Value {
 		return e.stack.trace(e.valueArg(c, 0, "kernel.stack(task)"))
+	})
+	fn("damage", func(c goja.FunctionCall) goja.Value {
+		var out []objects.DamageReport
+		for _, d := range p.Damaged() {
+			out = append(out, d.Report())
+		}
+		return e.result(out)
 	})
 	fn("modules", func(c goja.FunctionCall) goja.Value {
 		return iterate(e, linux.ForEachModule(p), func(v objects.Value) goja.Value {

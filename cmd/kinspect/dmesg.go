@@ -59,10 +59,8 @@ func runDmesg(e *env, args []string) error {
 	if e.json {
 		return writeJSON(e, ring.Dmesg())
 	}
+	// Records that could not be read are in the damage report.
 	printDmesg(e.stdout, ring.Records)
-	if ring.Skipped > 0 {
-		fmt.Fprintf(e.stderr, "note: %d records could not be read (their text was overwritten or is inconsistent)\n", ring.Skipped)
-	}
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -36,7 +35,7 @@ func runInfo(e *env, args []string) error {
 	}
 	// Partial: the dump's own facts need neither symbols nor types.
 	o.Partial = true
-	k, err := kinspect.Open(context.Background(), o)
+	k, err := e.open(o)
 	if err != nil {
 		return err
 	}

@@ -150,9 +150,12 @@ func TestInfoLab(t *testing.T) {
 			uname := strings.TrimSpace(string(b))
 			var first []byte
 			for _, f := range s.Formats {
-				var out bytes.Buffer
-				if code := run([]string{"-c", s.Path(f.Path), "--json", "info"}, &out, &out); code != 0 {
-					t.Errorf("%s: exit %d: %s", f.Name, code, out.String())
+				var out, errb bytes.Buffer
+				code := run([]string{"-c", s.Path(f.Path), "--json", "info"}, &out, &errb)
+				// A misfiltered dump lacks pages the symbol walkers need
+				// at open: they go past them, and say so (exit 3).
+				if code != 0 && (code != exitDamaged || s.Misfiltered(f) == "") {
+					t.Errorf("%s: exit %d: %s%s", f.Name, code, out.String(), errb.String())
 					continue
 				}
 				var r kinspect.Info

@@ -53,7 +53,17 @@ func openKernel(e *env, kallsymsFile string) (*kinspect.Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kinspect.Open(context.Background(), o)
+	return e.open(o)
+}
+
+// open opens a kernel and keeps it, for the damage report at the end of
+// the command.
+func (e *env) open(o kinspect.Options) (*kinspect.Kernel, error) {
+	k, err := kinspect.Open(context.Background(), o)
+	if err == nil {
+		e.kernels = append(e.kernels, k)
+	}
+	return k, err
 }
 
 // openDecls returns the built-in declarations plus --declare-file's and

@@ -3,11 +3,14 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"github.com/kinspect/kinspect"
 )
 
 func main() {
@@ -40,6 +43,9 @@ type env struct {
 	globals
 	stdout io.Writer
 	stderr io.Writer
+	// kernels are those the command opened, whose damage logs are
+	// reported when it ends.
+	kernels []*kinspect.Kernel
 }
 
 // errUsage marks an error whose fix is in the help text.
@@ -75,7 +81,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		reportError(e, err)
 	}
+	if n := reportDamage(e); n > 0 && err == nil {
+		return exitDamaged
+	}
 	return exitCode(cl.cmd, err)
+}
+
+// exitDamaged is the exit status of a command that finished but went
+// past damaged kernel structures.
+const exitDamaged = 3
+
+// reportDamage prints what the command's walkers went past, on stderr:
+// a summary, or under --json one JSON object per damaged element, per
+// line. It returns how many there were.
+func reportDamage(e *env) int {
+	n := 0
+	for _, k := range e.kernels {
+		dm := k.Program().Damaged()
+		if len(dm) == 0 {
+			continue
+		}
+		n += len(dm)
+		if e.json {
+			enc := json.NewEncoder(e.stderr)
+			for _, d := range dm {
+				enc.Encode(d)
+			}
+			continue
+		}
+		fmt.Fprintf(e.stderr, "kinspect: went past %d damaged kernel structure%s; shown is what could still be reached:\n", len(dm), plural(len(dm)))
+		for _, d := range dm {
+			fmt.Fprintf(e.stderr, "  %v\n", d)
+		}
+	}
+	return n
 }
 
 // exitCode is the exit status of a command's error: bpftool's 255 for
@@ -154,4 +193,15 @@ const exitHelp = `Exit status:
        feature), a usage error too, as bpftool's
   1    an error of another command
   2    a usage error of another command, or of the line itself
+  3    the command finished but went past damaged kernel structures
+       (a broken list, an unreadable object): what it printed is what
+       could still be reached, and stderr names each damaged element
+       (under --json, one JSON object per line)
 `
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

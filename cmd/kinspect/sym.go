@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/kallsyms"
 	"github.com/kinspect/kinspect/objects"
 )
@@ -147,7 +145,7 @@ func openSymbolTable(e *env, file string) (*kallsyms.Table, []string, func(), er
 		return nil, nil, nil, err
 	}
 	o.Partial = true
-	k, err := kinspect.Open(context.Background(), o)
+	k, err := e.open(o)
 	if err != nil {
 		return nil, nil, nil, err
 	}
