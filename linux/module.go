@@ -626,6 +626,9 @@ type ModuleInfo struct {
 	// "(OE)", with "+" loading and "-" unloading; "" for none.
 	Taints string      `json:"taints,omitempty"`
 	Module objects.Hex `json:"module"` // the struct module
+	// Err says why UsedBy may lack modules: its list of users could not
+	// be walked to its end (a page the dump lacks).
+	Err string `json:"error,omitempty"`
 }
 
 // Line is the module's line of /proc/modules.
@@ -655,18 +658,19 @@ func NewModuleInfo(mod objects.Value) (*ModuleInfo, error) {
 	mv, _ := p.ObjectOf("struct module", m.Addr)
 	if head, err := mv.Member("source_list"); err == nil {
 		for use, err := range objects.ListForEachEntry(head, "struct module_use", "source_list") {
-			if err != nil {
-				return fail(err)
+			var name string
+			if err == nil {
+				var n objects.Value
+				if n, err = use.Path("source->name"); err == nil {
+					name, err = n.CString()
+				}
 			}
-			n, err := use.Path("source->name")
 			if err != nil {
-				return fail(err)
+				// The users read so far, and why the rest are not.
+				out.Err = fmt.Sprintf("modules using %s: %v", m.Name, err)
+				break
 			}
-			s, err := n.CString()
-			if err != nil {
-				return fail(err)
-			}
-			out.UsedBy = append(out.UsedBy, s)
+			out.UsedBy = append(out.UsedBy, name)
 		}
 	} else if !errors.Is(err, objects.ErrNotFound) {
 		return fail(err)

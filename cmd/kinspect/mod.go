@@ -28,7 +28,7 @@ Options:
 
 JSON: an array of {"name", "size", "refcount", "used_by", "state" (enum
 module_state), "status" (Live, Loading, Unloading), "base", "taints",
-"module"}.
+"module", "error" (why used_by may lack modules)}.
 `
 
 func runMod(e *env, args []string) error {
@@ -86,7 +86,14 @@ func runMod(e *env, args []string) error {
 		return merr
 	}
 	w := bufio.NewWriter(e.stdout)
-	defer w.Flush()
+	defer func() {
+		w.Flush()
+		for _, m := range mods {
+			if m.Err != "" {
+				fmt.Fprintf(e.stderr, "note: %s\n", m.Err)
+			}
+		}
+	}()
 	if proc {
 		for _, m := range mods {
 			fmt.Fprintln(w, m.Line())
