@@ -65,6 +65,7 @@ func (m *Map) arrayEntries(yield func(*MapEntry, error) bool) error {
 				e.Key = e.Key[:m.KeySize]
 			}
 			e.Err, e.Value, e.PerCPU = nil, nil, e.PerCPU[:0]
+			e.Addr = base + (i0+i)*es
 			v := chunk[i*es : i*es+want]
 			if rerr != nil {
 				// Retry the one element: a fault may be in another.

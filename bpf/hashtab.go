@@ -116,6 +116,7 @@ func (m *Map) htabEntries(yield func(*MapEntry, error) bool, order MapOrder) err
 				}
 				e.Key = ebuf[keyOff : keyOff+uint64(m.KeySize)]
 				e.Err = nil
+				e.Addr = elem + valOff
 				if percpu {
 					e.Value = nil
 					m.readPerCPU(e, binary.LittleEndian.Uint64(ebuf[valOff:]), offs)
@@ -187,6 +188,7 @@ func (m *Map) htabScan(yield func(*MapEntry, error) bool, l htabLayout, offs []u
 			n++
 			e.Key = el[l.keyOff : l.keyOff+uint64(m.KeySize)]
 			e.Err = nil
+			e.Addr = at + i*l.elemSize + l.valOff
 			if percpu {
 				e.Value = nil
 				m.readPerCPU(e, binary.LittleEndian.Uint64(el[l.valOff:]), offs)

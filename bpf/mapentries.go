@@ -28,6 +28,9 @@ type MapEntry struct {
 	Event *PerfEvent `json:"event,omitempty"`
 	// Record is a ring buffer's record.
 	Record *RingBufRecord `json:"record,omitempty"`
+	// Addr is where the value is in kernel memory, for an array's and a
+	// hash map's elements (0 where not known).
+	Addr uint64 `json:"-"`
 }
 
 // Entries yields the map's elements in the order bpftool's "map dump"

@@ -4,8 +4,18 @@
 // IdleTask, NewTask), modules and their symbols (ForEachModule,
 // NewModule, AddModuleSymbols), the printk ring buffer
 // (PrbForEachRecord, ReadPrintkRing), mounts and dentries (ForEachMount,
-// DPath, ForEachDentryChild), a task's open files (ForEachFile), the
-// panicking CPU (PanicCPU) and the timekeeper (RealMinusBoot).
+// DPath, ForEachDentryChild, FilePath, Mounts as /proc/mounts), a
+// task's open files (ForEachFile, TaskFiles), its address space
+// (ForEachVMA, TaskVMAs as /proc/PID/maps, ReadTaskVM), signals
+// (ReadTaskSignals) and command line (ReadProcArgs, through its page
+// tables: FollowPhys, ReadUser), the slab allocator (ForEachSlabCache,
+// SlabInfos as /proc/slabinfo, SlabObjectInfo,
+// SlabCacheForEachAllocatedObject), pages (NewPageInfo, PageSlab),
+// /proc/meminfo (ReadMeminfo), vmalloc areas (VmapAreas, VmallocInfo),
+// what an address is (IdentifyAddress), cgroups
+// (CgroupForEachDescendantPre, CgroupPath), /proc/modules
+// (ProcModules), the panicking CPU (PanicCPU) and the timekeeper
+// (RealMinusBoot).
 //
 // Walkers are named after the kernel macro or drgn helper they mirror and
 // yield the kernel's objects as objects.Values; New<Type> decodes one

@@ -202,6 +202,18 @@ func TestLabModules(t *testing.T) {
 				t.Errorf("%d modules, truth %d", len(got), len(truth))
 			}
 			t.Logf("%d modules match /proc/modules (size, refcount, address)", len(truth))
+			// And line for line, as ProcModules prints them.
+			mods, err := linux.ProcModules(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for _, m := range mods {
+				lines = append(lines, m.Line())
+			}
+			if got, want := strings.Join(lines, "\n"), strings.TrimSpace(string(b)); got != want {
+				t.Errorf("/proc/modules:\n%s", diffLines(lines, strings.Split(want, "\n")))
+			}
 		})
 	}
 }

@@ -606,6 +606,125 @@ func AddModuleSymbols(p *objects.Program, t *kallsyms.Table) error {
 	return errors.Join(errs...)
 }
 
+// ModuleInfo is a module as /proc/modules shows it (m_show).
+type ModuleInfo struct {
+	Name string `json:"name"`
+	// Size is the bytes of all its areas; Refcount module_refcount (-1
+	// without CONFIG_MODULE_UNLOAD).
+	Size     uint64 `json:"size"`
+	Refcount int    `json:"refcount"`
+	// UsedBy are the modules using it (mod->source_list), and
+	// "[permanent]" for a module with init and no exit.
+	UsedBy []string `json:"used_by"`
+	// State is enum module_state's name; Status /proc/modules's word:
+	// Live, Loading or Unloading.
+	State  string `json:"state"`
+	Status string `json:"status"`
+	// Base is the address of its core text.
+	Base objects.Hex `json:"base"`
+	// Taints are its taint letters as /proc/modules shows them:
+	// "(OE)", with "+" loading and "-" unloading; "" for none.
+	Taints string      `json:"taints,omitempty"`
+	Module objects.Hex `json:"module"` // the struct module
+	// Err says why UsedBy may lack modules: its list of users could not
+	// be walked to its end (a page the dump lacks).
+	Err string `json:"error,omitempty"`
+}
+
+// Line is the module's line of /proc/modules.
+func (m ModuleInfo) Line() string {
+	used := strings.Join(m.UsedBy, ",") + ","
+	if len(m.UsedBy) == 0 {
+		used = "-"
+	}
+	s := fmt.Sprintf("%s %d %d %s %s %#x", m.Name, m.Size, m.Refcount, used, m.Status, uint64(m.Base))
+	if m.Taints != "" {
+		s += " " + m.Taints
+	}
+	return s
+}
+
+// NewModuleInfo reads a module as /proc/modules shows it.
+func NewModuleInfo(mod objects.Value) (*ModuleInfo, error) {
+	m, err := NewModule(mod)
+	if err != nil {
+		return nil, err
+	}
+	p := mod.Program()
+	out := &ModuleInfo{Name: m.Name, Size: m.Size, Refcount: m.Refcount, State: m.State, Base: objects.Hex(m.Base), Module: objects.Hex(m.Addr), UsedBy: []string{}}
+	fail := func(err error) (*ModuleInfo, error) {
+		return nil, fmt.Errorf("module %s at %#x: %w", m.Name, m.Addr, err)
+	}
+	mv, _ := p.ObjectOf("struct module", m.Addr)
+	if head, err := mv.Member("source_list"); err == nil {
+		for use, err := range objects.ListForEachEntry(head, "struct module_use", "source_list") {
+			var name string
+			if err == nil {
+				var n objects.Value
+				if n, err = use.Path("source->name"); err == nil {
+					name, err = n.CString()
+				}
+			}
+			if err != nil {
+				// The users read so far, and why the rest are not.
+				out.Err = fmt.Sprintf("modules using %s: %v", m.Name, err)
+				break
+			}
+			out.UsedBy = append(out.UsedBy, name)
+		}
+	} else if !errors.Is(err, objects.ErrNotFound) {
+		return fail(err)
+	}
+	initFn, err1 := mv.MemberUint("init")
+	exitFn, err2 := mv.MemberUint("exit")
+	if err1 == nil && err2 == nil && initFn != 0 && exitFn == 0 {
+		out.UsedBy = append(out.UsedBy, "[permanent]")
+	}
+	switch m.State {
+	case "MODULE_STATE_GOING":
+		out.Status = "Unloading"
+	case "MODULE_STATE_COMING":
+		out.Status = "Loading"
+	default:
+		out.Status = "Live"
+	}
+	if m.Taints != 0 || out.Status != "Live" {
+		letters := ""
+		if flags, err := taintFlags(p); err == nil {
+			for i, f := range flags {
+				if f.module && m.Taints&(1<<i) != 0 {
+					letters += string(f.cTrue)
+				}
+			}
+		}
+		switch out.Status {
+		case "Unloading":
+			letters += "-"
+		case "Loading":
+			letters += "+"
+		}
+		out.Taints = "(" + letters + ")"
+	}
+	return out, nil
+}
+
+// ProcModules reads every module as /proc/modules lists them. A walk
+// that fails returns what it read before.
+func ProcModules(p *objects.Program) ([]ModuleInfo, error) {
+	var out []ModuleInfo
+	for mod, err := range ForEachModule(p) {
+		if err != nil {
+			return out, err
+		}
+		mi, err := NewModuleInfo(mod)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, *mi)
+	}
+	return out, nil
+}
+
 // moduleDamage is the damage of a module on the list that cannot be
 // read.
 func moduleDamage(mod objects.Value, err error) *objects.Damage {

@@ -875,3 +875,30 @@ func PanicCPU(p *objects.Program) (int, bool, error) {
 	}
 	return int(n), n >= 0, nil
 }
+
+// TaskDetail is what crash's task shows: the task's IDs and the
+// task_struct itself, printed through the object engine.
+type TaskDetail struct {
+	Task  objects.Hex `json:"task"`
+	PID   int         `json:"pid"` // the thread group
+	TID   int         `json:"tid"`
+	PPID  int         `json:"ppid"`
+	CPU   int         `json:"cpu"`
+	State string      `json:"state"`
+	Comm  string      `json:"comm"`
+	// Value is the struct task_struct.
+	Value objects.Value `json:"value"`
+}
+
+// NewTaskDetail reads a task for the task command.
+func NewTaskDetail(task objects.Value) (*TaskDetail, error) {
+	t, err := NewTask(task)
+	if err != nil {
+		return nil, err
+	}
+	v, err := task.Program().ObjectOf("struct task_struct", t.Addr)
+	if err != nil {
+		return nil, err
+	}
+	return &TaskDetail{Task: objects.Hex(t.Addr), PID: t.PID, TID: t.TID, PPID: t.PPID, CPU: t.CPU, State: string(t.State.Letter()), Comm: t.Comm, Value: v}, nil
+}

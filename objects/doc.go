@@ -1,7 +1,8 @@
 // Package objects is the typed kernel object engine: values with BTF
 // types read lazily from kernel memory, member paths, casts, per-CPU
 // access, a small C expression language, and walkers of the kernel's
-// lists, trees and arrays named after the kernel's own macros. The
+// lists, trees (rbtrees, maple trees: MtForEach) and arrays (xarrays:
+// XArrayForEach, XALoad) named after the kernel's own macros. The
 // walkers of particular kernel structures build on it: package linux
 // (tasks, modules, printk, mounts, files) and package bpf.
 //

@@ -328,3 +328,15 @@ func TestHexAndProbe(t *testing.T) {
 		t.Errorf("no memory: %v", err)
 	}
 }
+
+func TestEnumerator(t *testing.T) {
+	p, _, _ := synthProgram(t)
+	for name, want := range map[string]uint64{"RED": 0, "GREEN": 1} {
+		if got, err := p.Enumerator(name); err != nil || got != want {
+			t.Errorf("%s = %d %v, want %d", name, got, err, want)
+		}
+	}
+	if _, err := p.Enumerator("PURPLE"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("PURPLE: %v", err)
+	}
+}

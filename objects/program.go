@@ -221,3 +221,24 @@ func (p *Program) variable(name string) (Value, error) {
 	}
 	return Value{}, fmt.Errorf("no symbol named %s%s: %w", name, btfload.SuggestSuffix(btfload.Closest(name, cands, 5)), ErrNotFound)
 }
+
+// Enumerator returns the value of the enumerator called name, of any
+// enum of the kernel's BTF, named or anonymous (drgn's prog.constant):
+// the first of that name. The table is built on first use, from the
+// BTF's wire format. Errors wrap ErrNotFound.
+func (p *Program) Enumerator(name string) (uint64, error) {
+	v, err := p.Memo("objects enumerators", func() (any, error) {
+		if p.types == nil {
+			return map[string]uint64{}, nil
+		}
+		return p.types.Enumerators()
+	})
+	if err != nil {
+		return 0, err
+	}
+	x, ok := v.(map[string]uint64)[name]
+	if !ok {
+		return 0, fmt.Errorf("no enumerator named %s in the kernel's BTF: %w", name, ErrNotFound)
+	}
+	return x, nil
+}

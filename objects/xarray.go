@@ -193,3 +193,74 @@ func XArrayForEach(xa Value) iter.Seq2[IndexedValue, error] {
 		walk(head-2, 0, 0, -1)
 	}
 }
+
+// XALoad returns the entry at index of an xarray (a struct xarray or a
+// pointer to one), as xa_load: a pointer entry as its raw value, a value
+// entry (IsValue) with xa_to_value; false when the slot is empty, a
+// retry or zero entry. A multi-index entry's sibling slots lead to its
+// canonical slot. Errors name the node that could not be read or is
+// inconsistent.
+func XALoad(xa Value, index uint64) (IndexedValue, bool, error) {
+	p := xa.prog
+	addr, err := ObjectAddr(xa, "xa_load")
+	if err != nil {
+		return IndexedValue{}, false, err
+	}
+	off, _, err := p.MemberOffset("struct xarray", "xa_head")
+	if err != nil {
+		return IndexedValue{}, false, err
+	}
+	e, err := p.ReadU64(addr + off)
+	if err != nil {
+		return IndexedValue{}, false, fmt.Errorf("xarray at %#x: %w", addr, err)
+	}
+	voidp := &btf.Pointer{Target: (*btf.Void)(nil)}
+	if xaIsNode(e) {
+		l, err := p.xaLayout()
+		if err != nil {
+			return IndexedValue{}, false, err
+		}
+		buf := make([]byte, l.size)
+		for depth := 0; xaIsNode(e); depth++ {
+			node := e - 2
+			if depth > 64/l.chunkShift+1 {
+				return IndexedValue{}, false, fmt.Errorf("xarray at %#x: node %#x: deeper than 64-bit indexes: %w", addr, node, ErrCorrupt)
+			}
+			if err := p.Read(buf, node); err != nil {
+				return IndexedValue{}, false, fmt.Errorf("xarray at %#x: read node %#x: %w", addr, node, err)
+			}
+			shift := int(buf[l.shift])
+			if shift%l.chunkShift != 0 || shift >= 64 {
+				return IndexedValue{}, false, fmt.Errorf("xarray at %#x: node %#x has shift %d: %w", addr, node, shift, ErrCorrupt)
+			}
+			if depth == 0 && shift+l.chunkShift < 64 && index>>(shift+l.chunkShift) != 0 {
+				return IndexedValue{}, false, nil // past the tree's reach
+			}
+			offset := int(index>>shift) & (l.chunk - 1)
+			e = binary.LittleEndian.Uint64(buf[int(l.slots)+8*offset:])
+			if xaIsInternal(e) && e < 256<<2 {
+				// A sibling: the entry is in the slot it names.
+				sib := int(e >> 2)
+				if sib >= l.chunk {
+					return IndexedValue{}, false, fmt.Errorf("xarray at %#x: node %#x: sibling %d: %w", addr, node, sib, ErrCorrupt)
+				}
+				e = binary.LittleEndian.Uint64(buf[int(l.slots)+8*sib:])
+			}
+			if shift == 0 && xaIsNode(e) {
+				return IndexedValue{}, false, fmt.Errorf("xarray at %#x: leaf node %#x points to node %#x: %w", addr, node, e-2, ErrCorrupt)
+			}
+		}
+	} else if index != 0 {
+		return IndexedValue{}, false, nil
+	}
+	switch {
+	case e == 0 || xaIsInternal(e):
+		return IndexedValue{}, false, nil
+	case e&1 == 1:
+		ulong, _ := p.Type("unsigned long")
+		v, _ := p.Constant(ulong, e>>1)
+		return IndexedValue{Index: index, Value: v, IsValue: true}, true, nil
+	}
+	v, _ := p.Constant(voidp, e)
+	return IndexedValue{Index: index, Value: v}, true, nil
+}

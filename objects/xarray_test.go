@@ -123,3 +123,37 @@ func hexOrDec(x uint64, h bool) string {
 	}
 	return udec(x)
 }
+
+func TestXALoad(t *testing.T) {
+	p, m, syms := synthProgram(t)
+	syms["ids"] = 0x1000
+	m.U64(0x1000+8, 0x8000|2)
+	writeXANode(m, 0x8000, 6, 0, map[int]uint64{0: 0x10000 | 2, 2: 0x20000 | 2, 5: 0x406})
+	writeXANode(m, 0x10000, 0, 0x8000, map[int]uint64{0: 0xffff888000001000, 1: 0x402, 3: 0xffff888000003000, 4: 3<<2 | 2, 63: 7<<1 | 1})
+	writeXANode(m, 0x20000, 0, 0x8000, map[int]uint64{1: 0xffff888000005000})
+	xa, _ := p.Variable("ids")
+	for _, tc := range []struct {
+		index uint64
+		want  string
+	}{{0, "0xffff888000001000"}, {1, ""}, {3, "0xffff888000003000"}, {4, "0xffff888000003000"}, {63, "v7"}, {129, "0xffff888000005000"}, {130, ""}, {64 * 5, ""}, {1 << 20, ""}} {
+		e, ok, err := XALoad(xa, tc.index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		if ok {
+			x, _ := e.Value.Uint()
+			got = hex(x)
+			if e.IsValue {
+				got = "v" + itoa(x)
+			}
+		}
+		if got != tc.want {
+			t.Errorf("xa_load(%d) = %q, want %q", tc.index, got, tc.want)
+		}
+	}
+	m.U64(0x8000+24+16, 0x990000|2)
+	if _, _, err := XALoad(xa, 129); err == nil || !strings.Contains(err.Error(), "0x990000") {
+		t.Errorf("fault: %v", err)
+	}
+}

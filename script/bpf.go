@@ -19,6 +19,8 @@ func (e *Engine) setupBPF(o *goja.Object) {
 	p := e.prog
 	set := func(name string, f func(goja.FunctionCall) goja.Value) { _ = o.Set(name, f) }
 	conv := func(x any) goja.Value { return e.result(x) }
+	// cgroup tree
+	set("cgroupTree", func(goja.FunctionCall) goja.Value { return e.cgroupTree() })
 
 	// prog show
 	set("progs", func(goja.FunctionCall) goja.Value {

@@ -46,6 +46,8 @@ func TestDocs(t *testing.T) {
 	kernelKeys := keys("kernel")
 	same("kernel", kernelKeys, append(slices.Clone(kernelFuncs), kernelProps...))
 	same("kernel.bpf", keys("kernel.bpf"), bpfFuncs)
+	same("kernel.slab", keys("kernel.slab"), slabFuncs)
+	same("kernel.mm", keys("kernel.mm"), mmFuncs)
 	same("kinspect", keys("kinspect"), kinspectProps)
 	same("value prototype", e.proto.Keys(), valueMethods)
 
@@ -62,6 +64,12 @@ func TestDocs(t *testing.T) {
 	}
 	for _, k := range bpfFuncs {
 		need("`kernel.bpf." + k + "(")
+	}
+	for _, k := range slabFuncs {
+		need("`kernel.slab." + k + "(")
+	}
+	for _, k := range mmFuncs {
+		need("`kernel.mm." + k + "(")
 	}
 	for _, k := range kinspectProps {
 		need("`kinspect." + k)

@@ -22,9 +22,10 @@ var (
 	kernelFuncs = []string{"sym", "symbolize", "var", "object", "read", "declare", "eval", "cast",
 		"containerOf", "percpu", "sizeof", "offsetof", "hasType", "hasMember", "enumName", "constant",
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
-		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "modules", "dmesg", "damage"}
-	kernelProps = []string{"bpf", "cpus", "info"}
-	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "ringbuf", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features", "run", "state", "debug"}
+		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "modules", "dmesg",
+		"damage", "identify", "files", "vmas", "signals", "task", "cmdline", "mounts", "cgroup"}
+	kernelProps = []string{"bpf", "cpus", "info", "slab", "mm"}
+	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "ringbuf", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features", "run", "state", "debug", "cgroupTree"}
 )
 
 func (e *Engine) setup() error {
@@ -381,16 +382,11 @@ func (e *Engine) setup() error {
 	})
 	fn("modules", func(c goja.FunctionCall) goja.Value {
 		return iterate(e, linux.ForEachModule(p), func(v objects.Value) goja.Value {
-			m, err := linux.NewModule(v)
+			m, err := linux.NewModuleInfo(v)
 			if err != nil {
 				e.throw(err)
 			}
-			o := r.NewObject()
-			_ = o.Set("name", m.Name)
-			_ = o.Set("state", m.State)
-			_ = o.Set("size", m.Size)
-			_ = o.Set("refcount", m.Refcount)
-			_ = o.Set("base", e.bigU64(m.Base))
+			o := e.result(m).(*goja.Object)
 			_ = o.Set("obj", e.wrap(v))
 			return o
 		})
@@ -406,6 +402,13 @@ func (e *Engine) setup() error {
 	bpf := r.NewObject()
 	_ = k.Set("bpf", bpf)
 	e.setupBPF(bpf)
+	slab := r.NewObject()
+	_ = k.Set("slab", slab)
+	e.setupSlab(slab)
+	mm := r.NewObject()
+	_ = k.Set("mm", mm)
+	e.setupMM(mm)
+	e.setupTaskTwins(k)
 	_ = k.DefineAccessorProperty("cpus", r.ToValue(func(goja.FunctionCall) goja.Value { return e.cpus() }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	_ = k.DefineAccessorProperty("info", r.ToValue(func(goja.FunctionCall) goja.Value { return e.info() }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	_ = r.Set("kernel", k)

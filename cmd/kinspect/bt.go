@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/bpfrun"
 	"github.com/kinspect/kinspect/orc"
 )
@@ -115,18 +116,7 @@ func runBt(e *env, args []string) error {
 		}
 		writeJSON(e, results)
 	} else {
-		var views func(*orc.Backtrace) map[int]bpfrun.FrameState
-		if o.frames {
-			r := bpfrun.FromKernel(k)
-			views = func(bt *orc.Backtrace) map[int]bpfrun.FrameState {
-				m := map[int]bpfrun.FrameState{}
-				for _, f := range r.StackFrames(bt) {
-					m[f.Frame] = f
-				}
-				return m
-			}
-		}
-		printBt(e.stdout, results, o.frames, o.scan, views)
+		printBt(e.stdout, results, o.frames, o.scan, bpfViews(k, o.frames))
 	}
 	return err
 }
@@ -146,6 +136,22 @@ func stackMarker(s string) string {
 // printBt renders results as crash's bt does, with the kernel's stack
 // markers: <IRQ> ... </IRQ> <TASK> ... </TASK>; with views (-f), the BPF
 // view of each BPF frame under it (prog state's).
+// bpfViews returns, under -f, the BPF view of each BPF frame of a
+// backtrace (bpfrun's state of a running program), by frame index.
+func bpfViews(k *kinspect.Kernel, frames bool) func(*orc.Backtrace) map[int]bpfrun.FrameState {
+	if !frames {
+		return nil
+	}
+	r := bpfrun.FromKernel(k)
+	return func(bt *orc.Backtrace) map[int]bpfrun.FrameState {
+		m := map[int]bpfrun.FrameState{}
+		for _, f := range r.StackFrames(bt) {
+			m[f.Frame] = f
+		}
+		return m
+	}
+}
+
 func printBt(out io.Writer, results []*orc.Backtrace, full, scan bool, views func(*orc.Backtrace) map[int]bpfrun.FrameState) {
 	w := bufio.NewWriter(out)
 	defer w.Flush()

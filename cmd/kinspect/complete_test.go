@@ -77,7 +77,7 @@ func TestCompleteLine(t *testing.T) {
 	}{
 		{words: []string{""}, has: []string{"prog", "map", "link", "btf", "struct_ops", "feature", "bt", "ps", "script", "completion"}, lacks: []string{"__complete", "man"}},
 		{words: []string{"pr"}, want: []string{"print", "prog"}},
-		{words: []string{"-j", "m"}, want: []string{"map"}},
+		{words: []string{"-j", "m"}, want: []string{"map", "mod", "mount"}},
 		{words: []string{"prog", ""}, want: []string{"show", "list", "dump", "tag", "run", "state", "debug", "help"}},
 		{words: []string{"prog", "d"}, want: []string{"dump", "debug"}},
 		{words: []string{"prog", "dump", ""}, want: []string{"xlated", "jited"}},

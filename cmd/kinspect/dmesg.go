@@ -10,13 +10,16 @@ import (
 func init() {
 	register(&command{name: "dmesg", summary: "print the kernel log from the printk ring buffer (like dmesg)", run: runDmesg,
 		help: dmesgHelp, opts: []*option{optKallsyms}})
+	register(&command{name: "log", summary: "the kernel log: dmesg under crash's name", run: runDmesg,
+		help: dmesgHelp, opts: []*option{optKallsyms}})
 }
 
 const dmesgHelp = `Usage: kinspect [-c DUMP | --live] [--json] dmesg [-k FILE]
+       kinspect [-c DUMP | --live] [--json] log [-k FILE]
 
 Prints the kernel log from the printk ring buffer, as the kernel's dmesg
-prints it: each line of a record after its time since boot,
-"[%5lu.%06lu] text". A dump taken after a panic shows the panic's last
+prints it (log is the same, under crash's name): each line of a record
+after its time since boot, "[%5lu.%06lu] text". A dump taken after a panic shows the panic's last
 messages, including a record still open (not yet finalized).
 
 Options:

@@ -364,3 +364,57 @@ func TestTwinProgRunState(t *testing.T) {
 		})
 	}
 }
+
+// TestTwinMemory: kmem, vtop and ptov and kernel.slab, kernel.mm,
+// kernel.identify.
+func TestTwinMemory(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "kmem -s", cliJSON(t, d, "kmem", "-s"), js(t, d, "kernel.slab.caches()"))
+			sub(t, "kmem -i", cliJSON(t, d, "kmem", "-i"), js(t, d, "kernel.mm.meminfo()"))
+			sub(t, "kmem -v", cliJSON(t, d, "kmem", "-v"), js(t, d, "kernel.mm.vmallocInfo()"))
+			objs := cliJSON(t, d, "kmem", "-S", "task_struct").(map[string]any)
+			sub(t, "kmem -S", objs["objects"], js(t, d, `Array.from(kernel.slab.objects("task_struct", "struct task_struct"), (o) => o.addr_)`))
+			// What a task, its stack, a symbol and a page are.
+			ps := cliJSON(t, d, "ps", "1").([]any)[0].(map[string]any)
+			task := ps["task"].(string)
+			addrs := []string{task, "init_task", "schedule+4"}
+			twin := js(t, d, fmt.Sprintf(`[kernel.identify(%q), kernel.identify(kernel.sym("init_task").addr), kernel.identify(kernel.sym("schedule").addr + 4n)]`, task))
+			sub(t, "kmem ADDR", cliJSON(t, d, append([]string{"kmem"}, addrs...)...), twin)
+			sub(t, "kmem --page", cliJSON(t, d, "kmem", "--page", "0x1000"), js(t, d, "[kernel.mm.page(0x1000)]"))
+			sub(t, "vtop", cliJSON(t, d, "vtop", "schedule", task), js(t, d, fmt.Sprintf(`[kernel.mm.vtop(kernel.sym("schedule").addr), kernel.mm.vtop(%q)]`, task)))
+			sub(t, "vtop --pid 1", cliJSON(t, d, "vtop", "--pid", "1", "0x400000"), js(t, d, `[kernel.mm.vtop(0x400000, {pid: 1})]`))
+			sub(t, "ptov", cliJSON(t, d, "ptov", "0x1000000"), js(t, d, "[kernel.mm.ptov(0x1000000)]"))
+		})
+	}
+}
+
+// TestTwinTaskCommands: files, vm, sig, task, mount, cgroup, mod, log,
+// ps -a and foreach, and their twins.
+func TestTwinTaskCommands(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "files", cliJSON(t, d, "files", "1"), js(t, d, "[kernel.files(1)]"))
+			sub(t, "vm", cliJSON(t, d, "vm", "1"), js(t, d, "[kernel.vmas(1)]"))
+			sub(t, "sig", cliJSON(t, d, "sig", "1"), js(t, d, "[kernel.signals(kernel.findTask(1))]"))
+			task := cliJSON(t, d, "task", "1").([]any)[0].(map[string]any)
+			value := task["value"]
+			delete(task, "value")
+			sub(t, "task", task, js(t, d, "kernel.task(1)"))
+			sub(t, "task value", value, decode(t, []byte(js(t, d, "kinspect.json(kernel.task(1).value)").(string))))
+			sub(t, "mount", cliJSON(t, d, "mount"), js(t, d, "kernel.mounts()"))
+			sub(t, "cgroup", cliJSON(t, d, "cgroup", "1"), js(t, d, "[kernel.cgroup(1)]"))
+			sub(t, "cgroup tree", cliJSON(t, d, "cgroup", "tree"), js(t, d, "kernel.bpf.cgroupTree()"))
+			sub(t, "mod", cliJSON(t, d, "mod"), js(t, d, "Array.from(kernel.modules())"))
+			sub(t, "log", cliJSON(t, d, "log"), js(t, d, "kernel.dmesg()"))
+			sub(t, "ps -a", cliJSON(t, d, "ps", "-a"), js(t, d, `Array.from(kernel.processes()).filter((t) => !kernel.taskInfo(t).kthread).map((t) => kernel.cmdline(t)).sort((a, b) => a.pid - b.pid)`))
+			sub(t, "foreach user vm", cliJSON(t, d, "foreach", "user", "vm"), js(t, d, `(() => { const seen = new Set(); const out = [];
+				for (const t of Array.from(kernel.tasks()).sort((a, b) => a.pid - b.pid)) {
+					if (kernel.taskInfo(t).kthread) continue;
+					const mm = t.mm.value_(); if (seen.has(mm)) continue; seen.add(mm);
+					out.push(kernel.vmas(t)); }
+				return out; })()`))
+			sub(t, "foreach sig", cliJSON(t, d, "foreach", "ki_*", "sig"), js(t, d, `Array.from(kernel.tasks()).filter((t) => t.comm.startsWith("ki_")).sort((a, b) => a.pid - b.pid).map((t) => kernel.signals(t))`))
+		})
+	}
+}

@@ -1,0 +1,376 @@
+package linux_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labkernel"
+	"github.com/kinspect/kinspect/linux"
+	"github.com/kinspect/kinspect/vmcore"
+)
+
+// labErr fails the test on err, or skips it where makedumpfile
+// dropped a page the kernel was using (a misfiltered dump of 6.10+:
+// labdata.Scenario.Misfiltered says why).
+func labErr(t *testing.T, name, what string, err error) {
+	t.Helper()
+	sc := labkernel.Scenario(name)
+	f, _ := sc.Format(strings.SplitN(name, "/", 2)[1])
+	if why := sc.Misfiltered(f); why != "" && errors.Is(err, vmcore.ErrPageExcluded) {
+		t.Skipf("%s: %v: %s", what, err, why)
+	}
+	t.Errorf("%s: %v", what, err)
+}
+
+// truthPIDs lists the PIDs of the user processes whose /proc/PID files
+// the lab captured (truth/proc/PID.SUFFIX).
+func truthPIDs(t *testing.T, dir, suffix string) []int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "truth/proc/*."+suffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, f := range files {
+		if n, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(f), "."+suffix)); err == nil {
+			out = append(out, n)
+		}
+	}
+	sort.Ints(out)
+	if len(out) == 0 {
+		t.Fatalf("no truth/proc/*.%s in %s", suffix, dir)
+	}
+	return out
+}
+
+// TestLabMounts: the mounts of init's namespace are /proc/mounts:
+// device, path, type and options (the filesystem's own options where
+// kinspect emulates its show_options, else the generic ones).
+func TestLabMounts(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib", "kdump-lzo-d31.flat") {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(labkernel.Scenario(name).Path("truth/proc/mounts.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			truth := strings.Split(strings.TrimSpace(string(b)), "\n")
+			ns, err := linux.InitMntNS(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms, err := linux.Mounts(ns)
+			if err != nil {
+				labErr(t, name, "mounts", err)
+				return
+			}
+			if len(ms) != len(truth) {
+				t.Errorf("%d mounts, truth %d", len(ms), len(truth))
+			}
+			exact, generic := 0, 0
+			for i, tl := range truth {
+				if i >= len(ms) {
+					break
+				}
+				m := ms[i]
+				got := fmt.Sprintf("%s %s %s %s 0 0", m.Device, m.Path, m.Type, m.Options)
+				if got == tl {
+					exact++
+					continue
+				}
+				f := strings.Fields(tl)
+				if !m.OwnOptions && len(f) == 6 && f[0] == m.Device && f[1] == m.Path && f[2] == m.Type && strings.HasPrefix(f[3]+",", m.Options+",") {
+					generic++
+					t.Logf("%s: %s's own options not emulated: truth %q, read %q", m.Path, m.Type, f[3], m.Options)
+					continue
+				}
+				t.Errorf("mount %d:\n got  %q\n want %q", i, got, tl)
+			}
+			t.Logf("%d mounts: %d equal to /proc/mounts, %d equal but for the filesystem's own options", len(truth), exact, generic)
+		})
+	}
+}
+
+// TestLabFiles: each process's open files are ls -l /proc/PID/fd:
+// the fds, where each links to and the link's permissions.
+func TestLabFiles(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib", "kdump-lzo-d31.flat") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			total, match := 0, 0
+			for _, pid := range truthPIDs(t, sc.Dir, "fd") {
+				b, err := os.ReadFile(sc.Path(fmt.Sprintf("truth/proc/%d.fd", pid)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				truth := map[int]string{}
+				for _, l := range strings.Split(string(b), "\n") {
+					f := strings.Fields(l)
+					if len(f) < 11 || f[len(f)-2] != "->" {
+						continue
+					}
+					fd, _ := strconv.Atoi(f[len(f)-3])
+					truth[fd] = f[0][1:4] + " " + f[len(f)-1]
+				}
+				task, err := linux.FindTask(p, pid)
+				if err != nil {
+					labErr(t, name, fmt.Sprintf("pid %d", pid), err)
+					continue
+				}
+				files, err := linux.TaskFiles(task)
+				if err != nil {
+					labErr(t, name, fmt.Sprintf("pid %d", pid), err)
+					continue
+				}
+				if pid == 1 {
+					// PID 1 is the shell that captured the truth: ash
+					// ran "ls -l /proc/1/fd > 1.fd 2>/dev/null" with
+					// the redirections applied to itself, its own fds
+					// 1 and 2 saved at 11 and 12 meanwhile.
+					truth[1], truth[2] = truth[11], truth[12]
+					delete(truth, 11)
+					delete(truth, 12)
+				}
+				got := map[int]string{}
+				for _, f := range files {
+					perm := map[string]string{"r": "r-x", "w": "-wx", "rw": "rwx"}[f.Mode]
+					got[f.FD] = perm + " " + f.Path
+					if f.Err != "" {
+						labErr(t, name, fmt.Sprintf("pid %d fd %d", pid, f.FD), errors.New(f.Err))
+					}
+				}
+				for fd, w := range truth {
+					total++
+					if got[fd] == w {
+						match++
+						continue
+					}
+					t.Errorf("pid %d fd %d: got %q, truth %q", pid, fd, got[fd], w)
+				}
+				for fd, g := range got {
+					if _, ok := truth[fd]; !ok {
+						t.Errorf("pid %d fd %d: extra %q", pid, fd, g)
+					}
+				}
+			}
+			t.Logf("%d of %d fds match", match, total)
+		})
+	}
+}
+
+// TestLabVMAs: each process's VMAs are /proc/PID/maps, line for line.
+func TestLabVMAs(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib", "kdump-lzo-d31.flat") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			lines, match, procs := 0, 0, 0
+			for _, pid := range truthPIDs(t, sc.Dir, "maps") {
+				b, err := os.ReadFile(sc.Path(fmt.Sprintf("truth/proc/%d.maps", pid)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				truth := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+				task, err := linux.FindTask(p, pid)
+				if err != nil {
+					labErr(t, name, fmt.Sprintf("pid %d", pid), err)
+					continue
+				}
+				vmas, err := linux.TaskVMAs(task)
+				if err != nil {
+					labErr(t, name, fmt.Sprintf("pid %d", pid), err)
+					continue
+				}
+				var got []string
+				for _, v := range vmas {
+					got = append(got, v.MapsLine())
+					if v.Err != "" {
+						t.Errorf("pid %d vma %#x: %s", pid, uint64(v.Start), v.Err)
+					}
+				}
+				procs++
+				lines += len(truth)
+				ok := true
+				for i, l := range truth {
+					if i < len(got) && got[i] == l {
+						match++
+						continue
+					}
+					ok = false
+				}
+				if !ok || len(got) != len(truth) {
+					t.Errorf("pid %d: maps differ:\n%s", pid, diffLines(got, truth))
+				}
+			}
+			t.Logf("%d processes, %d of %d maps lines equal", procs, match, lines)
+		})
+	}
+}
+
+// diffLines shows the lines of got and want that differ.
+func diffLines(got, want []string) string {
+	var b strings.Builder
+	for i := 0; i < max(len(got), len(want)); i++ {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			fmt.Fprintf(&b, "  got  %q\n  want %q\n", g, w)
+		}
+	}
+	return b.String()
+}
+
+// TestLabStatus: each process's size, resident memory and signals are
+// what its /proc/PID/status said: VmSize, VmRSS, RssAnon, RssFile,
+// RssShmem (ReadTaskVM), Threads, SigPnd, ShdPnd, SigBlk, SigIgn, SigCgt
+// (ReadTaskSignals).
+func TestLabStatus(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib", "kdump-lzo-d31.flat") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			fields, match := 0, 0
+			for _, pid := range truthPIDs(t, sc.Dir, "status") {
+				b, err := os.ReadFile(sc.Path(fmt.Sprintf("truth/proc/%d.status", pid)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				truth := map[string]string{}
+				for _, l := range strings.Split(string(b), "\n") {
+					k, v, ok := strings.Cut(l, ":")
+					if ok {
+						truth[k] = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+					}
+				}
+				task, err := linux.FindTask(p, pid)
+				if err != nil {
+					labErr(t, name, fmt.Sprintf("pid %d", pid), err)
+					continue
+				}
+				vm, err := linux.ReadTaskVM(task)
+				if err != nil {
+					labErr(t, name, fmt.Sprintf("pid %d", pid), err)
+					continue
+				}
+				sig, err := linux.ReadTaskSignals(task)
+				if err != nil {
+					labErr(t, name, fmt.Sprintf("pid %d", pid), err)
+					continue
+				}
+				got := map[string]string{
+					"VmSize": fmt.Sprint(vm.TotalVM), "VmRSS": fmt.Sprint(vm.RSS), "RssAnon": fmt.Sprint(vm.RSSAnon),
+					"RssFile": fmt.Sprint(vm.RSSFile), "RssShmem": fmt.Sprint(vm.RSSShmem), "Threads": fmt.Sprint(sig.NrThreads),
+					"SigPnd": sig.Pending.String(), "ShdPnd": sig.SharedPending.String(), "SigBlk": sig.Blocked.String(),
+					"SigIgn": sig.Ignored.String(), "SigCgt": sig.Caught.String(),
+				}
+				for k, g := range got {
+					fields++
+					if truth[k] == g {
+						match++
+						continue
+					}
+					t.Errorf("pid %d %s: %s, truth %s", pid, k, g, truth[k])
+				}
+			}
+			t.Logf("%d of %d status fields equal", match, fields)
+		})
+	}
+}
+
+// TestLabCmdline: the kernel's command line is /proc/cmdline's. Every
+// user process's arguments and environment read from its memory (the
+// lab captures no /proc/PID/cmdline or environ to compare with: ps.json
+// and status have comm only, which the workload's processes renamed), so
+// this checks they read whole, and that argv[0] names the executable
+// mapped first in the process.
+func TestLabCmdline(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			b, err := os.ReadFile(sc.Path("truth/proc/cmdline.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := linux.KernelCmdline(p)
+			if err != nil || cl != strings.TrimSpace(string(b)) {
+				t.Errorf("kernel command line %q, %v; truth %q", cl, err, strings.TrimSpace(string(b)))
+			}
+			procs, named, renamed, envs := 0, 0, 0, 0
+			for task, err := range linux.ForEachProcess(p) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, err := linux.ReadProcArgs(task)
+				if err != nil {
+					t.Errorf("%v", err)
+					continue
+				}
+				tk, _ := linux.NewTask(task)
+				if tk.IsKThread() {
+					if len(a.Args) > 0 {
+						t.Errorf("kernel thread %d has args %q", a.PID, a.Args)
+					}
+					continue
+				}
+				procs++
+				if a.ArgsErr != "" || len(a.Args) == 0 {
+					t.Errorf("pid %d (%s): args %q: %s", a.PID, a.Comm, a.Args, a.ArgsErr)
+					continue
+				}
+				if a.EnvErr != "" || len(a.Env) == 0 {
+					t.Errorf("pid %d (%s): environment %q: %s", a.PID, a.Comm, a.Env, a.EnvErr)
+				} else {
+					envs++
+				}
+				vmas, err := linux.TaskVMAs(task)
+				if err != nil || len(vmas) == 0 {
+					t.Fatalf("pid %d: %v", a.PID, err)
+				}
+				base := func(s string) string { return s[strings.LastIndex(s, "/")+1:] }
+				if base(a.Args[0]) == base(vmas[0].Name) {
+					named++
+				} else {
+					renamed++
+					t.Errorf("pid %d (%s): argv[0] %q runs %s", a.PID, a.Comm, a.Args[0], vmas[0].Name)
+				}
+			}
+			t.Logf("kernel command line equal; %d processes' arguments and %d environments read; argv[0] names the executable in %d, not in %d", procs, envs, named, renamed)
+		})
+	}
+}
+
+// TestLabCmdlineFiltered: makedumpfile -d 31 leaves the processes' pages
+// out; their arguments cannot be read, and the error says the page was
+// excluded from the dump.
+func TestLabCmdlineFiltered(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "kdump-zlib-d31") {
+		t.Run(name, func(t *testing.T) {
+			excluded := 0
+			for task, err := range linux.ForEachProcess(p) {
+				if err != nil {
+					labkernel.FatalUnlessDropped(t, name, err)
+				}
+				a, _ := linux.ReadProcArgs(task)
+				if a == nil || a.ArgsErr == "" {
+					continue
+				}
+				if !strings.Contains(a.ArgsErr, "excluded") {
+					t.Errorf("pid %d: %s", a.PID, a.ArgsErr)
+				}
+				excluded++
+			}
+			if excluded == 0 {
+				t.Errorf("every process's arguments read from a -d 31 dump")
+			}
+			t.Logf("%d processes' arguments left out of the dump, each error saying so", excluded)
+		})
+	}
+}
