@@ -39,6 +39,9 @@ type BacktraceBPF struct {
 	File    string `json:"file,omitempty"`
 	LineNum uint32 `json:"line_num,omitempty"`
 	LineCol uint32 `json:"line_col,omitempty"`
+	// LineError says why the line is unknown, when its line info could
+	// not be read.
+	LineError string `json:"line_error,omitempty"`
 }
 
 // BacktraceRegs is a register set with pt_regs' names.
@@ -296,6 +299,8 @@ func (b *Backtracer) Task(t objects.Value) (*Backtrace, error) {
 			bf.BPF = &BacktraceBPF{ID: s.BPF.ID}
 			if l := s.BPF.Line; l != nil {
 				bf.BPF.File, bf.BPF.LineNum, bf.BPF.LineCol = l.File, l.Line, l.Col
+			} else if s.BPF.LineErr != nil {
+				bf.BPF.LineError = s.BPF.LineErr.Error()
 			}
 		}
 		r.Frames = append(r.Frames, bf)

@@ -90,6 +90,9 @@ type Prog struct {
 	// Line is the source line holding the frame's instruction, when the
 	// program has line info (loaded with BTF).
 	Line *BPFLine
+	// LineErr says why Line is missing when the program's line info
+	// could not be read (a page the dump left out).
+	LineErr error
 }
 
 // bpfLines is one program image's line table: the JIT address of each

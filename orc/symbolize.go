@@ -71,7 +71,8 @@ func (k *Kernel) symbolize(syms *kallsyms.Table, f Frame) FrameSymbol {
 	}
 	if b, ok := k.BPFSymbolAt(look); ok {
 		s := FrameSymbol{Name: b.Name, Offset: f.PC - b.Start, Size: b.End - b.Start, Module: kallsyms.BPFModule}
-		if prog, ok, _ := k.BPFProgAt(look); ok && b.Prog {
+		if prog, ok, err := k.BPFProgAt(look); ok && b.Prog {
+			prog.LineErr = err
 			s.BPF = &prog
 		}
 		return s

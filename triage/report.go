@@ -46,6 +46,9 @@ type Report struct {
 	// ..." ; "" untainted), Taints each flag with the modules behind it.
 	Taint  string            `json:"taint"`
 	Taints []linux.TaintFlag `json:"taints"`
+	// TaintNow is the taint when the dump was taken, where it differs
+	// from the report's (Taints decodes it).
+	TaintNow string `json:"taint_now,omitempty"`
 	// RIP is where the report's registers point, as the kernel prints
 	// it ("kicrash_oops+0xc/0x20 [kicrash]"); Regs those registers (the
 	// exception's or interrupt's); Code the instructions around RIP, the
@@ -174,6 +177,12 @@ func Build(k *kinspect.Kernel) (*Report, error) {
 		problem("taint", err)
 	} else {
 		r.Taint, r.Taints = t.Text, t.Flags
+		// The report's header says the taint as it was when printed;
+		// the kernel may have added flags since (D, as it died: oops_end
+		// adds TAINT_DIE after the report).
+		if log.haveTaint && log.taint != t.Text {
+			r.Taint, r.TaintNow = log.taint, t.Text
+		}
 	}
 	r.Context = context(p, r.CPU)
 	// The stacks.
@@ -196,7 +205,9 @@ func Build(k *kinspect.Kernel) (*Report, error) {
 	if len(r.Stacks) > 0 && r.Stacks[0].CPU == r.CPU {
 		if regs := reportedRegs(r.Stacks[0]); regs != nil {
 			r.Regs = regs.Regs
-			r.RIP = regs.Symbol
+			// As %pS prints it: a BPF program's symbol has no "[bpf]"
+			// (bpf_address_lookup names no module).
+			r.RIP = strings.TrimSuffix(regs.Symbol, " [bpf]")
 			r.Code = code(k, uint64(regs.Regs.IP))
 		}
 		if r.Context == "" {
@@ -434,9 +445,11 @@ var (
 	reOops    = regexp.MustCompile(`^Oops: |^invalid opcode: |^general protection fault|^stack segment: |^double fault: |^int3: `)
 	reBugLine = regexp.MustCompile(`^BUG: |^kernel BUG at |^general protection fault|^traps: PANIC: double fault|^kernel stack overflow`)
 	reHeader  = regexp.MustCompile(`^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (\S+)`)
-	rePF      = regexp.MustCompile(`^#PF: (.*)$`)
-	reCR2     = regexp.MustCompile(`^CR2: ([0-9a-f]+)$`)
-	reAddr    = regexp.MustCompile(`address: ([0-9a-f]+)`)
+	// print_tainted's flags (letters and spaces), then the release.
+	reTaint = regexp.MustCompile(` Tainted: ([A-Z ]*?) (\d+\.\d+)`)
+	rePF    = regexp.MustCompile(`^#PF: (.*)$`)
+	reCR2   = regexp.MustCompile(`^CR2: ([0-9a-f]+)$`)
+	reAddr  = regexp.MustCompile(`address: ([0-9a-f]+)`)
 )
 
 type hungReport struct {
@@ -449,9 +462,13 @@ type logReport struct {
 	kind, firstLine, panicMsg string
 	start                     int // the report's first line
 	cpu                       int // from the report's header, -1
-	lockup                    *Lockup
-	hung                      *hungReport
-	fault                     *Fault
+	// taint is print_tainted's text in the last header of the report's
+	// CPU ("CPU: 0 PID: 1 Comm: x Tainted: G   OE  6.1.0 #1 ...").
+	taint     string
+	haveTaint bool
+	lockup    *Lockup
+	hung      *hungReport
+	fault     *Fault
 }
 
 // parseLog finds the last crash report in the log's lines: the panic
@@ -539,6 +556,19 @@ func parseLog(lines []string) logReport {
 	if r.fault != nil && r.fault.Address == "" {
 		if m := reAddr.FindStringSubmatch(r.firstLine); m != nil {
 			r.fault.Address = m[1]
+		}
+	}
+	// The taint as the report's CPU last printed it (a soft lockup's
+	// panic prints it again, with L).
+	for i := r.start; i < len(lines) && r.cpu >= 0; i++ {
+		m := reHeader.FindStringSubmatch(lines[i])
+		if m == nil || m[1] != strconv.Itoa(r.cpu) {
+			continue
+		}
+		if t := reTaint.FindStringSubmatch(lines[i]); t != nil {
+			r.taint, r.haveTaint = t[1], true
+		} else if strings.Contains(lines[i], " Not tainted ") {
+			r.taint, r.haveTaint = "", true
 		}
 	}
 	return r

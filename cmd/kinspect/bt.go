@@ -53,7 +53,7 @@ JSON: an array of {"pid", "tid", "comm", "task", "cpu", "on_cpu",
 "panic", "reliable", "end", "unwind_error", "frames": [{"index", "pc",
 "sp", "bp", "slot", "stack", "function", "offset", "size", "module",
 "symbol", "signal", "guess", "how", "regs", "bpf": {"id", "file",
-"line_num", "line_col"}}], "user_regs", "scanned": [{"slot", "pc",
+"line_num", "line_col", "line_error"}}], "user_regs", "scanned": [{"slot", "pc",
 "stack", "function", "offset", "size", "module", "symbol", "after"}]}.
 `
 
@@ -195,6 +195,8 @@ func printBt(out io.Writer, results []*orc.Backtrace, full, scan bool, views fun
 				fmt.Fprintf(w, "     bpf prog id %d", f.BPF.ID)
 				if f.BPF.File != "" {
 					fmt.Fprintf(w, " at %s:%d:%d", f.BPF.File, f.BPF.LineNum, f.BPF.LineCol)
+				} else if f.BPF.LineError != "" {
+					fmt.Fprintf(w, " (line unknown: %s)", f.BPF.LineError)
 				}
 				fmt.Fprintln(w)
 			}

@@ -28,7 +28,8 @@ checked against and completed by its memory:
   - the registers the report printed (the exception's or interrupt's),
     RIP as the kernel prints it, and the code around it disassembled;
     a page fault's address and access
-  - the taint, as the kernel prints it, each flag with the modules that
+  - the taint, as the report printed it (and as it is now, when the
+    kernel added flags since: D as it died), each flag with the modules that
     set it
   - every CPU's stack, the crashing one first; every BPF program on any
     stack, with its id and source line
@@ -40,7 +41,7 @@ Options:
   -k, --kallsyms FILE  symbols from FILE, a copy of the kernel's /proc/kallsyms
 
 JSON: {"kind", "first_line", "panic_message", "crash_time", "cpu", "pid",
-"comm", "context", "taint", "taints": [{"bit", "char", "desc",
+"comm", "context", "taint", "taint_now", "taints": [{"bit", "char", "desc",
 "modules"}], "rip", "regs", "code": [{"addr", "symbol", "bytes", "text",
 "fault"}], "fault": {"address", "access", "error"}, "stacks" (as bt
 --json), "bpf": [{"id", "symbol", "line", "cpu", "on_cpu", "pid",
@@ -99,10 +100,18 @@ func printTriage(out io.Writer, r *triage.Report) {
 	if r.PID >= 0 {
 		row("TASK", fmt.Sprintf("%d %q", r.PID, r.Comm))
 	}
-	if r.Taint == "" {
-		row("TAINTED", "not tainted")
+	taint := func(t string) string {
+		if t == "" {
+			return "not tainted"
+		}
+		return strings.TrimRight(t, " ")
+	}
+	if r.TaintNow != "" {
+		row("TAINTED", taint(r.Taint)+" (in the report); now "+taint(r.TaintNow))
 	} else {
-		row("TAINTED", strings.TrimRight(r.Taint, " "))
+		row("TAINTED", taint(r.Taint))
+	}
+	{
 		for _, f := range r.Taints {
 			m := ""
 			if len(f.Modules) > 0 {
