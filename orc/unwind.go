@@ -214,6 +214,13 @@ func (k *Kernel) UnwindRegs(regs vmcore.Regs, cpu int, task objects.Value) (*Tra
 		tr.Frames = []Frame{{PC: st.ip, SP: st.sp, BP: st.bp, Regs: r, Signal: true}}
 		return tr, nil
 	}
+	// Registers an NMI handler saved (a CPU kdump stopped): its frames
+	// come first, and the registers are those of its pt_regs.
+	if nf, at, ok := k.nmiFrames(l, stacks, regs); ok {
+		tr.Frames = nf
+		tr.Reliable = false
+		r.Addr = at
+	}
 	first := Frame{PC: st.ip, SP: st.sp, BP: st.bp, Regs: r, Stack: st.stackOf(st.sp), Signal: true}
 	return k.run(st, tr, first), nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -177,8 +178,7 @@ func (s *Scenario) Format(name string) (Format, bool) {
 var Names = []string{"basic", "la57", "k612", "panic", "scale"}
 
 // KdumpNames lists the kdump scenarios: a real crash, saved by a capture
-// kernel. Built leaves them out (their formats differ: see lab/README.md);
-// BuiltKdump returns them.
+// kernel. Built returns them after Names; BuiltKdump only them.
 var KdumpNames = []string{"kd-sysrq", "kd-oops", "kd-oops-post", "kd-bug", "kd-hardirq", "kd-softirq",
 	"kd-warn", "kd-stack", "kd-lockup", "kd-hung", "kd612-sysrq", "kd612-oops", "kd612-bug"}
 
@@ -197,13 +197,16 @@ func Require(tb testing.TB, name string) *Scenario {
 	return nil
 }
 
-// Built returns every scenario that is built, in the order of Names. With
+// Built returns every scenario that is built, in the order of Names and
+// then KdumpNames (a kdump scenario's Kdump field is set: its formats are
+// elf and the makedumpfile -d 31 ones, its truth is taken before the
+// crash, whose trigger adds a task; see lab/README.md). With
 // KINSPECT_LAB_REQUIRE=1 it fails the test when none is, or when a
 // scenario listed in KINSPECT_LAB_SCENARIOS (comma-separated) is missing.
 func Built(tb testing.TB) []*Scenario {
 	tb.Helper()
 	var out []*Scenario
-	for _, n := range Names {
+	for _, n := range append(slices.Clone(Names), KdumpNames...) {
 		s, err := Load(n)
 		if err == nil {
 			out = append(out, s)
