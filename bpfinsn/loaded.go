@@ -139,6 +139,7 @@ const (
 //   - the inlined map lookups of array, array of maps, hash, LRU hash
 //     and hash of maps (map_gen_lookup), back to call #1, with every
 //     jump across them shortened;
+//   - the inlined bpf_loop (inline_bpf_loop), back to call #181;
 //   - BPF_PROBE_MEM, BPF_PROBE_MEMSX and BPF_PROBE_MEM32 loads and
 //     stores back to BPF_MEM(SX);
 //   - loads of the context that convert_ctx_accesses turned into one
@@ -153,6 +154,12 @@ func AsLoaded(raw []Insn, maps []MapRef, facts KernelFacts) Loaded {
 	xl := PrepareDump(raw, maps)
 	var ps []piece
 	for i := 0; i < len(xl); {
+		if matchInlinedLoop(xl[i:]) {
+			ps = append(ps, piece{in: Insn{Code: CodeCall, Imm: helperLoop}, at: i, n: inlinedLoopLen})
+			l.Undone++
+			i += inlinedLoopLen
+			continue
+		}
 		if n, ok := inlinedLookup(xl[i:], facts); ok {
 			ps = append(ps, piece{in: Insn{Code: CodeCall, Imm: helperMapLookupElem}, at: i, n: n})
 			l.Undone++

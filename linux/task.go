@@ -155,7 +155,8 @@ func ForEachThread(task objects.Value) iter.Seq2[objects.Value, error] {
 // in: a task has a number at every level up to the root) and the
 // runqueues' current tasks, then the thread rings and children lists of
 // every task found (walked from the tasks, where the lists' heads are
-// lost). The tasks only they found are yielded after the others, and
+// lost), and the task_struct slab cache. The tasks only they found are
+// yielded after the others, and
 // named in one more *Damage saying which index found them. A task is
 // yielded once.
 func ForEachTask(p *objects.Program) iter.Seq2[objects.Value, error] {
@@ -271,7 +272,25 @@ func ForEachTask(p *objects.Program) iter.Seq2[objects.Value, error] {
 		// when the ring's head, in the signal_struct, is what is gone)
 		// and its children (leaders, on task->children by sibling).
 		// init_task's children are init and kthreadd.
-		for i := -1; i < len(all); i++ {
+		// Last, the task_struct slab cache: every allocated task_struct
+		// whose page the dump holds, for the tasks no link reaches (a
+		// run of them between two missing pages of a list).
+		slabDone := false
+		for i := -1; ; i++ {
+			if i == len(all) {
+				if slabDone {
+					break
+				}
+				slabDone = true
+				for t := range slabTasks(p) {
+					if !recovered(t, "the task_struct slab cache") {
+						return
+					}
+				}
+				if i == len(all) {
+					break
+				}
+			}
 			var t objects.Value
 			if i < 0 {
 				init, err := p.Variable("init_task")
@@ -311,6 +330,32 @@ func ForEachTask(p *objects.Program) iter.Seq2[objects.Value, error] {
 				Expected: "every task on init_task.tasks and its thread lists",
 				Found:    fmt.Sprintf("%d more: %s", len(found), strings.Join(found, ", ")),
 				Recovery: "found through " + strings.Join(index, " and "), Err: objects.ErrCorrupt}))
+		}
+	}
+}
+
+// slabTasks yields the allocated objects of the task_struct slab cache
+// that look like tasks (a plausible pid, not the idle tasks' 0):
+// SlabCacheForEachAllocatedObject walks every
+// struct page, so it is only asked when the lists are damaged.
+func slabTasks(p *objects.Program) iter.Seq[objects.Value] {
+	return func(yield func(objects.Value) bool) {
+		cache, err := FindSlabCache(p, "task_struct")
+		if err != nil {
+			return
+		}
+		for t, err := range SlabCacheForEachAllocatedObject(cache, "struct task_struct") {
+			if err != nil {
+				return
+			}
+			pid, err1 := t.MemberInt("pid")
+			tgid, err2 := t.MemberInt("tgid")
+			if err1 != nil || err2 != nil || pid <= 0 || tgid <= 0 || pid > 1<<22 || tgid > 1<<22 {
+				continue
+			}
+			if !yield(t) {
+				return
+			}
 		}
 	}
 }

@@ -194,7 +194,8 @@ var panicLine = regexp.MustCompile(`CPU: (\d+) PID: (\d+) Comm: (\S+)`)
 // checkInfoCPUs checks info's panic CPU and each CPU's task against the
 // guest's own words: the spinner (workload.json) runs on its CPU; a
 // panicked guest's console names the panicking CPU and task after
-// "Kernel panic - not syncing"; a guest that did not panic has none.
+// "Kernel panic - not syncing", a kdump scenario's crash.json the
+// crashing CPU and task; a guest that did not panic has none.
 func checkInfoCPUs(t *testing.T, s *labdata.Scenario, format string, r *kinspect.Info) {
 	t.Helper()
 	var w struct {
@@ -211,6 +212,17 @@ func checkInfoCPUs(t *testing.T, s *labdata.Scenario, format string, r *kinspect
 	}
 	if c := byCPU[w.Spinner.CPU]; c.PID != w.Spinner.TID || c.Comm != w.Spinner.Comm {
 		t.Errorf("%s: CPU %d runs %d %q, the spinner is %d %q", format, w.Spinner.CPU, c.PID, c.Comm, w.Spinner.TID, w.Spinner.Comm)
+	}
+	if c := s.Crash; c != nil {
+		// A kdump scenario: the crashing kernel's console (crash.json)
+		// names the CPU, and the task the report was printed by.
+		if r.PanicCPU == nil || *r.PanicCPU != c.CPU {
+			t.Errorf("%s: panic CPU %v, the console says %d", format, r.PanicCPU, c.CPU)
+		}
+		if got := byCPU[c.CPU]; got.PID != c.PID || got.Comm != c.Comm {
+			t.Errorf("%s: CPU %d runs %d %q, the console says %d %q", format, c.CPU, got.PID, got.Comm, c.PID, c.Comm)
+		}
+		return
 	}
 	if !s.Panic {
 		if r.PanicCPU != nil {
