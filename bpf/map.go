@@ -112,9 +112,67 @@ func EnumName(p *objects.Program, enum, prefix string, v uint64) string {
 // map_idr (kernel/bpf/syscall.c), as bpftool's "map show" lists them.
 // A damaged IDR node or a map that cannot be read at all is a
 // *objects.Damage, noted in the Program's damage log, and the walk goes
-// on; a map read in part comes with its error.
+// on; a map read in part comes with its error. When the walk met
+// damage, the maps the IDR lost but a program uses (prog->aux->used_maps,
+// the second index of maps) are yielded last, and named in one more
+// *objects.Damage.
 func MapForEach(p *objects.Program) iter.Seq2[*Map, error] {
-	return idrWalk(p, "map_idr", "struct bpf_map", NewMap, func(m *Map) uint32 { return m.ID })
+	return func(yield func(*Map, error) bool) {
+		seen := map[uint32]bool{}
+		damaged := false
+		for m, err := range idrWalk(p, "map_idr", "struct bpf_map", NewMap, func(m *Map) uint32 { return m.ID }) {
+			if m != nil {
+				seen[m.ID] = true
+			} else if objects.IsDamage(err) {
+				damaged = true
+			}
+			if !yield(m, err) {
+				return
+			}
+		}
+		if damaged {
+			usedMapsOfProgs(p, seen, yield)
+		}
+	}
+}
+
+// usedMapsOfProgs yields the maps the programs use that are not in seen.
+func usedMapsOfProgs(p *objects.Program, seen map[uint32]bool, yield func(*Map, error) bool) {
+	var found []string
+	for bp, err := range ProgForEach(p) {
+		if err != nil && bp == nil {
+			if objects.IsDamage(err) {
+				continue
+			}
+			break
+		}
+		mv, err1 := bp.Aux.Member("used_maps")
+		cnt, err2 := bp.Aux.MemberUint("used_map_cnt")
+		if err1 != nil || err2 != nil || cnt > maxProgMaps {
+			continue
+		}
+		ma, err := mv.Uint()
+		if err != nil {
+			continue
+		}
+		ptrs, _ := p.ReadPointers(ma, int(cnt))
+		for _, a := range ptrs {
+			m, err := NewMap(p.Pointer(nil, a))
+			if err != nil || m.ID == 0 || seen[m.ID] {
+				continue
+			}
+			seen[m.ID] = true
+			found = append(found, fmt.Sprintf("id %d (%s, used by program %d)", m.ID, m.Name, bp.ID))
+			if !yield(m, nil) {
+				return
+			}
+		}
+	}
+	if len(found) > 0 {
+		yield(nil, p.NoteDamage(&objects.Damage{Walk: "map_idr", Expected: "every map",
+			Found:    fmt.Sprintf("%d more used by programs: %s", len(found), strings.Join(found, ", ")),
+			Recovery: "found through the programs' used_maps", Err: objects.ErrCorrupt}))
+	}
 }
 
 // MapByID returns the map with the given ID. Errors wrap ErrNotFound.

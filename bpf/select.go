@@ -1,9 +1,11 @@
 package bpf
 
 import (
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/kinspect/kinspect/objects"
 )
@@ -96,6 +98,9 @@ func SelectProgs(p *objects.Program, s Selector) ([]*Prog, error) {
 	if s.Kind != SelectAll && len(out) == 0 {
 		return nil, fmt.Errorf("no BPF program with %s: %w", s, objects.ErrNotFound)
 	}
+	// In ID order, as bpftool lists them: those a damaged prog_idr lost
+	// come from bpf_kallsyms after the others.
+	slices.SortStableFunc(out, func(a, b *Prog) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

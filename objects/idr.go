@@ -57,6 +57,14 @@ func IDRForEachEntry(idr Value, typeName string) iter.Seq2[IndexedValue, error] 
 				continue
 			}
 			if e.IsValue {
+				// An IDR of objects holds pointers only: a value entry
+				// is a damaged slot.
+				v, _ := e.Value.Uint()
+				if !yield(IndexedValue{}, &Damage{Walk: fmt.Sprintf("idr at %#x", idr.addr), Addr: Hex(idr.addr),
+					Expected: "a pointer to " + typeName + fmt.Sprintf(" at index %d", e.Index),
+					Found:    fmt.Sprintf("a value entry %#x", v<<1|1), Err: ErrCorrupt}) {
+					return
+				}
 				continue
 			}
 			a, _ := e.Value.Uint()

@@ -39,6 +39,9 @@ type damageCase struct {
 	lostProg   uint32
 	lostModule string
 	lostSeq    int64
+	// idrs: prog_idr and map_idr are broken: the programs come back
+	// from bpf_kallsyms, the maps the programs use from their used_maps.
+	idrs bool
 }
 
 // damageCases picks, in the kernel of a lab dump, the objects to damage:
@@ -111,6 +114,10 @@ func damageCases(t *testing.T, k *kinspect.Kernel) []damageCase {
 			named: prog.Obj.Addr(), lostTID: -1, lostProg: prog.ID, lostSeq: -1},
 		{name: "module list broken", patches: []labcorrupt.Patch{labcorrupt.U64(mod.Addr()+off("struct module", "list"), garbage)},
 			named: mod.Addr() + off("struct module", "list"), lostTID: -1, lostModule: mname, lostSeq: -1},
+		{name: "BPF IDRs broken", patches: []labcorrupt.Patch{
+			labcorrupt.U64(mustVar(t, p, "prog_idr")+off("struct idr", "idr_rt.xa_head"), garbage),
+			labcorrupt.U64(mustVar(t, p, "map_idr")+off("struct idr", "idr_rt.xa_head"), garbage)},
+			named: mustVar(t, p, "prog_idr"), lostTID: -1, lostSeq: -1, idrs: true},
 		{name: "printk text_len garbage", patches: []labcorrupt.Patch{{Addr: textLen, Data: []byte{0xf0, 0xff}}},
 			lostTID: -1, lostSeq: int64(rec.Seq)},
 	}
@@ -169,9 +176,7 @@ func TestDamagedDumps(t *testing.T) {
 		k := labkernel.Open(t, s, format)
 		cases := damageCases(t, k)
 		truthPs, excluded := readTruthPs(t, s)
-		var truthProgs []struct {
-			ID uint32 `json:"id"`
-		}
+		var truthProgs []truthProg
 		labdata.ReadJSON(t, s.Path("truth/bpftool/prog.json"), &truthProgs)
 		truthMods := truthModules(t, s)
 		dmesgTruth, err := os.ReadFile(s.Path("truth/dmesg.txt"))
@@ -268,10 +273,14 @@ func runDamaged(t *testing.T, v any, named uint64, args ...string) []objects.Dam
 	return reports
 }
 
+// truthProg is what the checks need of bpftool prog show --json.
+type truthProg struct {
+	ID     uint32   `json:"id"`
+	MapIDs []uint32 `json:"map_ids"`
+}
+
 func checkDamaged(t *testing.T, dump string, c damageCase, truthPs []truthPs, excluded int,
-	truthProgs []struct {
-		ID uint32 `json:"id"`
-	}, truthMods []string, dmesgTruth []string, origBt []btJSON, lostText string) {
+	truthProgs []truthProg, truthMods []string, dmesgTruth []string, origBt []btJSON, lostText string) {
 	// ps: every task of the truth but the damaged one.
 	var ps []linux.PSRow
 	named := c.named
@@ -301,8 +310,8 @@ func checkDamaged(t *testing.T, dump string, c damageCase, truthPs []truthPs, ex
 	var progs []struct {
 		ID uint32 `json:"id"`
 	}
-	if c.lostProg != 0 {
-		runDamaged(t, &progs, c.named, "--json", "-c", dump, "prog", "show")
+	if c.lostProg != 0 || c.idrs {
+		runDamaged(t, &progs, 0, "--json", "-c", dump, "prog", "show")
 	} else {
 		out.Reset()
 		errb.Reset()
@@ -323,6 +332,30 @@ func checkDamaged(t *testing.T, dump string, c damageCase, truthPs []truthPs, ex
 		}
 	}
 	t.Logf("prog show: %d programs of %d in the truth", len(progs), len(truthProgs))
+
+	// map show, with map_idr broken: every map a program uses.
+	if c.idrs {
+		var maps []struct {
+			ID uint32 `json:"id"`
+		}
+		runDamaged(t, &maps, 0, "--json", "-c", dump, "map", "show")
+		used := map[uint32]bool{}
+		for _, tp := range truthProgs {
+			for _, id := range tp.MapIDs {
+				used[id] = true
+			}
+		}
+		for id := range used {
+			if !slices.ContainsFunc(maps, func(m struct {
+				ID uint32 `json:"id"`
+			}) bool {
+				return m.ID == id
+			}) {
+				t.Errorf("map show: map %d, used by a program, missing", id)
+			}
+		}
+		t.Logf("map show: %d maps; %d used by programs in the truth", len(maps), len(used))
+	}
 
 	// bt --all-tasks: every other stack, as the undamaged dump has it.
 	var bts []btJSON
@@ -486,4 +519,12 @@ func TestSamplesFiltered(t *testing.T) {
 			})
 		}
 	}
+}
+
+func mustVar(t *testing.T, p *objects.Program, name string) uint64 {
+	v, err := p.Variable(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Addr()
 }
