@@ -107,7 +107,7 @@ func FileForEach(p *objects.Program) iter.Seq2[File, error] {
 					if !yield(File{}, fmt.Errorf("task %d: %w", tk.tid, err)) {
 						return
 					}
-					break
+					continue
 				}
 				fop, err := tf.File.MemberUint("f_op")
 				if err != nil {

@@ -42,11 +42,12 @@ func truthSlabinfo(t *testing.T, path string) (map[string][7]uint64, []string) {
 // /proc/PID/{status,fd,maps} of every process (proc inodes, dentries,
 // their LSM blobs, open files), runs ps and the snapshot (tasks and
 // their stacks, VMAs, taskstats at exit), and the workload's sockets
-// stay busy.
+// stay busy; the truth files it writes grow the page cache and its
+// xarray nodes; kmalloc caches serve all of these.
 var slabMovers = map[string]bool{"proc_inode_cache": true, "dentry": true, "lsm_inode_cache": true, "filp": true,
 	"task_struct": true, "vmap_area": true, "maple_node": true, "taskstats": true, "TCP": true, "sock_inode_cache": true,
 	"kmalloc-64": true, "kmalloc-32": true, "kmalloc-192": true, "anon_vma_chain": true, "anon_vma": true, "vm_area_struct": true,
-	"pid": true, "signal_cache": true, "sighand_cache": true, "files_cache": true, "mm_struct": true, "cred_jar": true}
+	"pid": true, "radix_tree_node": true, "buffer_head": true, "signal_cache": true, "sighand_cache": true, "files_cache": true, "mm_struct": true, "cred_jar": true}
 
 // TestLabSlabInfo: the slab caches are /proc/slabinfo's, in its order,
 // with its object size, objects per slab and pages per slab exactly;
@@ -84,7 +85,7 @@ func TestLabSlabInfo(t *testing.T) {
 				}
 				moved++
 				diffs = append(diffs, fmt.Sprintf("%s %v/%v", si.Name, got, want))
-				if !slabMovers[si.Name] {
+				if !slabMovers[si.Name] && !strings.HasPrefix(si.Name, "kmalloc-") {
 					t.Errorf("%s: counts %v, truth %v (not a cache the capture uses after reading slabinfo)", si.Name, got, want)
 				}
 			}

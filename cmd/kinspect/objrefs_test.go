@@ -76,6 +76,35 @@ func tryRun(t reporter, args ...string) ([]byte, bool) {
 	return out.Bytes(), true
 }
 
+// tryRunFiltered is tryRun where the dump left out zero pages
+// (makedumpfile's dump level bit 1): a read of such a page (an fd array's
+// unused half is all NULL) is reported on stderr and is no failure.
+func tryRunFiltered(t reporter, s *labdata.Scenario, dump string, args ...string) ([]byte, bool) {
+	zero := false
+	for _, fm := range s.Formats {
+		if s.Path(fm.Path) == dump && fm.Producer == "makedumpfile" && fm.DumpLevel&1 != 0 {
+			zero = true
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run(args, &out, &errb); code != 0 {
+		t.Errorf("kinspect %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
+		return nil, false
+	}
+	for _, l := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		if zero && strings.HasSuffix(l, "page excluded from the dump") {
+			t.Logf("kinspect %s: %s", strings.Join(args, " "), l)
+			continue
+		}
+		t.Errorf("kinspect %s: %s", strings.Join(args, " "), l)
+		return out.Bytes(), false
+	}
+	return out.Bytes(), true
+}
+
 // TestShowPinnedTruth: "prog|map|link show -f", text and JSON, against
 // bpftool's (truth/bpftool/NOUN_f.{txt,json}) on every dump, byte for
 // byte. Where the outputs differ outside the pinned paths (link show,
@@ -205,7 +234,7 @@ func TestShowPidsTruth(t *testing.T) {
 		got := map[string][]bpf.Holder{}
 		gotPids := map[int]bool{}
 		for _, noun := range []string{"prog", "map", "link"} {
-			out, good := tryRun(t, "-c", dump, "--json", noun, "show", "--pids")
+			out, good := tryRunFiltered(t, s, dump, "-c", dump, "--json", noun, "show", "--pids")
 			if !good {
 				return
 			}

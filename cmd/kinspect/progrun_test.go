@@ -86,9 +86,13 @@ func TestDebuggerDoc(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	// Kernel addresses move with KASLR from one build of the lab to the
-	// next.
-	kaddr := regexp.MustCompile(`\bffff[0-9a-f]{12}\b`)
-	norm := func(s string) string { return kaddr.ReplaceAllString(s, "ffff............") }
+	// next, map IDs with the objects the workload creates.
+	kaddr := regexp.MustCompile(`\bffff[0-9a-f]{12}\b|\b0xffff[0-9a-f]{12}\b`)
+	// Map IDs move when the lab's workload creates other objects first.
+	mapID := regexp.MustCompile(`\bmap\[id:\d+\]|\bmap \d+\b`)
+	norm := func(s string) string {
+		return mapID.ReplaceAllString(kaddr.ReplaceAllString(s, "ffff............"), "map ID")
+	}
 	if norm(out) != norm(want) {
 		t.Errorf("the session differs from docs/debugger.md:\n%s", lineDiff(norm(want), norm(out)))
 	}
@@ -135,8 +139,24 @@ func lineDiff(want, got string) string {
 	return ""
 }
 
+// mapIDs reads the map IDs by name from the guest's bpftool map show.
+func mapIDs(t *testing.T, s *labdata.Scenario) map[string]uint32 {
+	t.Helper()
+	var maps []struct {
+		ID   uint32 `json:"id"`
+		Name string `json:"name"`
+	}
+	labdata.ReadJSON(t, s.Path("truth/bpftool/map.json"), &maps)
+	ids := map[string]uint32{}
+	for _, m := range maps {
+		ids[m.Name] = m.ID
+	}
+	return ids
+}
+
 func TestProgRun(t *testing.T) {
 	dump := basicELF(t)
+	ids := mapIDs(t, labdata.Require(t, "basic"))
 	pkt := writeTemp(t, "pkt.bin", docPacket())
 	// bpftool's output: data_out in hex, then the return value line;
 	// kinspect's additions after it.
@@ -144,16 +164,16 @@ func TestProgRun(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	wantRe := regexp.MustCompile(`^0000000\t0000 0000 0000 0200 0000 0001 0800 4500 \| \.\.\.\.\.\.\.\. \.\.\.\.\.\.E\.
+	wantRe := regexp.MustCompile(fmt.Sprintf(`^0000000\t0000 0000 0000 0200 0000 0001 0800 4500 \| \.\.\.\.\.\.\.\. \.\.\.\.\.\.E\.
 0000010\t0000 0000 0000 0000 0000 0a00 0001 0a01 \| \.\.\.\.\.\.\.\. \.\.\.\.\.\.\.\.
 0000020\t0203 0000 0000 0000 0000 0000 0000 0000 \| \.\.\.\.\.\.\.\. \.\.\.\.\.\.\.\.
 0000030\t0000 0000 0000 0000 0000 0000 0000 0000 \| \.\.\.\.\.\.\.\. \.\.\.\.\.\.\.\.
 Return value: 2, duration: \d+ns
 Instructions executed: 80
-output by bpf_xdp_event_output \(insn 74\) to map 41, cpu 0, 24 bytes: 465245505f494b0058040000000000004000000004000000
+output by bpf_xdp_event_output \(insn 74\) to map %d, cpu 0, 24 bytes: 465245505f494b0058040000000000004000000004000000
 Map changes: 1
-  map 45 ki_counters \(array\) key 04000000: 0100000000000000 -> 0200000000000000
-$`)
+  map %d ki_counters \(array\) key 04000000: 0100000000000000 -> 0200000000000000
+$`, ids["ki_perf_events"], ids["ki_counters"]))
 	if !wantRe.MatchString(out) {
 		t.Errorf("prog run:\n%s", out)
 	}
@@ -206,14 +226,16 @@ func TestProgStateAndBt(t *testing.T) {
 		t.Skip("panic has no ELF dump")
 	}
 	dump := s.Path(f.Path)
+	w := readSpinner(t, s)
 	// The spinner, through the NMI's registers.
 	code, out, errs := runIn(t, "", "-c", dump, "prog", "state", "name", "ki_spin")
-	if code != 0 || !strings.Contains(out, `COMMAND: "ki_spinner"`) || !strings.Contains(out, "prog 304 ki_spin, ki_spin at ffffffffc00e8e15 (interrupted)") ||
+	at := regexp.MustCompile(fmt.Sprintf(`prog %d ki_spin, ki_spin at ffffffffc[0-9a-f]{7} \(interrupted\)`, w.ProgID))
+	if code != 0 || !strings.Contains(out, `COMMAND: "ki_spinner"`) || !at.MatchString(out) ||
 		!strings.Contains(out, "insn 26: (05) goto pc-21") || !strings.Contains(out, "spin.bpf.c:23:2: for (int i = 0; i < KI_SPIN_ITERS; i++) {") ||
 		!strings.Contains(out, "r1=0x9e3779b97f4a7c15") {
 		t.Errorf("prog state: %d %s\n%s", code, errs, out)
 	}
-	code, out, errs = runIn(t, "", "-c", dump, "bt", "-f", "127")
+	code, out, errs = runIn(t, "", "-c", dump, "bt", "-f", fmt.Sprint(w.TID))
 	if code != 0 || !strings.Contains(out, "--- BPF view ---\n     insn 26: (05) goto pc-21\n") {
 		t.Errorf("bt -f: %d %s\n%s", code, errs, out)
 	}
