@@ -86,6 +86,29 @@ type StackState struct {
 	Frames []FrameState `json:"frames"`
 }
 
+// OfProgs keeps the frames of the programs progs in states, and the
+// stacks that still have one (prog state PROG).
+func OfProgs(states []StackState, progs []*bpf.Prog) []StackState {
+	want := map[uint32]bool{}
+	for _, p := range progs {
+		want[p.ID] = true
+	}
+	var keep []StackState
+	for _, st := range states {
+		var fs []FrameState
+		for _, f := range st.Frames {
+			if want[f.ProgID] {
+				fs = append(fs, f)
+			}
+		}
+		if len(fs) > 0 {
+			st.Frames = fs
+			keep = append(keep, st)
+		}
+	}
+	return keep
+}
+
 // State computes the BPF view of every BPF frame of the backtraces;
 // stacks without one are left out.
 func (r *Replayer) State(bts []*orc.Backtrace) []StackState {

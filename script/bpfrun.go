@@ -106,24 +106,7 @@ func (e *Engine) setupReplay(set func(string, func(goja.FunctionCall) goja.Value
 			if err != nil {
 				e.throw(err)
 			}
-			want := map[uint32]bool{}
-			for _, p := range progs {
-				want[p.ID] = true
-			}
-			var keep []bpfrun.StackState
-			for _, st := range states {
-				var fs []bpfrun.FrameState
-				for _, f := range st.Frames {
-					if want[f.ProgID] {
-						fs = append(fs, f)
-					}
-				}
-				if len(fs) > 0 {
-					st.Frames = fs
-					keep = append(keep, st)
-				}
-			}
-			states = keep
+			states = bpfrun.OfProgs(states, progs)
 		}
 		if states == nil {
 			states = []bpfrun.StackState{}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kinspect/kinspect"
 	"github.com/kinspect/kinspect/linux"
 	"github.com/kinspect/kinspect/objects"
 )
@@ -101,28 +102,40 @@ func findTasks(p *objects.Program, cmd string, pids []int) ([]objects.Value, err
 	return out, nil
 }
 
+// openTasks parses a command's PIDs (and -k FILE), opens the kernel and
+// finds their tasks; the kernel is nil when help was asked for or on an
+// error. what names the tasks "foreach CMD" runs over.
+func openTasks(e *env, cmd string, args []string, help, what string) (*kinspect.Kernel, []objects.Value, error) {
+	var file string
+	pids, done, err := parsePIDs(cmd, args, help, e, kallsymsOpt(cmd, args, &file))
+	if done || err != nil {
+		return nil, nil, err
+	}
+	if len(pids) == 0 {
+		return nil, nil, fmt.Errorf("%s: give a PID (foreach %s: every %s): %w", cmd, cmd, what, errUsage)
+	}
+	k, err := openKernel(e, file)
+	if err != nil {
+		return nil, nil, err
+	}
+	tasks, err := findTasks(k.Program(), cmd, pids)
+	if err != nil {
+		k.Close()
+		return nil, nil, err
+	}
+	return k, tasks, nil
+}
+
 func taskHeader(w io.Writer, pid int, task objects.Hex, cpu int, comm string) {
 	fmt.Fprintf(w, "PID: %-7d TASK: %016x  CPU: %-3d COMMAND: %q\n", pid, uint64(task), cpu, comm)
 }
 
 func runFiles(e *env, args []string) error {
-	var file string
-	pids, done, err := parsePIDs("files", args, filesHelp, e, kallsymsOpt("files", args, &file))
-	if done || err != nil {
-		return err
-	}
-	if len(pids) == 0 {
-		return fmt.Errorf("files: give a PID (foreach files: every process): %w", errUsage)
-	}
-	k, err := openKernel(e, file)
-	if err != nil {
+	k, tasks, err := openTasks(e, "files", args, filesHelp, "process")
+	if k == nil || err != nil {
 		return err
 	}
 	defer k.Close()
-	tasks, err := findTasks(k.Program(), "files", pids)
-	if err != nil {
-		return err
-	}
 	var out []*linux.TaskFilesInfo
 	var ferr error
 	for _, t := range tasks {

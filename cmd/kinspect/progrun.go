@@ -539,24 +539,7 @@ func runProgState(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		want := map[uint32]bool{}
-		for _, p := range progs {
-			want[p.ID] = true
-		}
-		var keep []bpfrun.StackState
-		for _, st := range states {
-			var fs []bpfrun.FrameState
-			for _, f := range st.Frames {
-				if want[f.ProgID] {
-					fs = append(fs, f)
-				}
-			}
-			if len(fs) > 0 {
-				st.Frames = fs
-				keep = append(keep, st)
-			}
-		}
-		states = keep
+		states = bpfrun.OfProgs(states, progs)
 	}
 	if e.json {
 		return writeJSON(e, nonNil(states))

@@ -115,23 +115,11 @@ func printTask(w io.Writer, d *linux.TaskDetail, max int) error {
 }
 
 func runSig(e *env, args []string) error {
-	var file string
-	pids, done, err := parsePIDs("sig", args, sigHelp, e, kallsymsOpt("sig", args, &file))
-	if done || err != nil {
-		return err
-	}
-	if len(pids) == 0 {
-		return fmt.Errorf("sig: give a PID (foreach sig: every task): %w", errUsage)
-	}
-	k, err := openKernel(e, file)
-	if err != nil {
+	k, tasks, err := openTasks(e, "sig", args, sigHelp, "task")
+	if k == nil || err != nil {
 		return err
 	}
 	defer k.Close()
-	tasks, err := findTasks(k.Program(), "sig", pids)
-	if err != nil {
-		return err
-	}
 	var out []*linux.TaskSignals
 	for _, t := range tasks {
 		s, err := linux.ReadTaskSignals(t)

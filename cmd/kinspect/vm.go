@@ -35,23 +35,11 @@ JSON: an array of {"task", "pid", "tid", "comm", "mm", "pgd", "total_vm",
 `
 
 func runVm(e *env, args []string) error {
-	var file string
-	pids, done, err := parsePIDs("vm", args, vmHelp, e, kallsymsOpt("vm", args, &file))
-	if done || err != nil {
-		return err
-	}
-	if len(pids) == 0 {
-		return fmt.Errorf("vm: give a PID (foreach vm: every process): %w", errUsage)
-	}
-	k, err := openKernel(e, file)
-	if err != nil {
+	k, tasks, err := openTasks(e, "vm", args, vmHelp, "process")
+	if k == nil || err != nil {
 		return err
 	}
 	defer k.Close()
-	tasks, err := findTasks(k.Program(), "vm", pids)
-	if err != nil {
-		return err
-	}
 	var out []*linux.TaskVM
 	var verr error
 	for _, t := range tasks {
