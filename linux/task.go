@@ -92,21 +92,7 @@ func ForEachThread(task objects.Value) iter.Seq2[objects.Value, error] {
 			return
 		}
 		if head, herr := sig.Member("thread_head"); herr == nil {
-			for t, err := range objects.ListForEachEntry(head, "struct task_struct", "thread_node") {
-				if err != nil {
-					if d := task.Program().DamageOf(err, fmt.Sprintf("threads of task %#x", addr)); d != nil {
-						if !yield(objects.Value{}, d) {
-							return
-						}
-						continue
-					}
-					yield(objects.Value{}, fmt.Errorf("for_each_thread of task %#x: %w", addr, err))
-					return
-				}
-				if !yield(t, nil) {
-					return
-				}
-			}
+			yieldThreads(task.Program(), addr, objects.ListForEachEntry(head, "struct task_struct", "thread_node"), yield)
 			return
 		} else if !errors.Is(herr, objects.ErrNotFound) {
 			yield(objects.Value{}, fmt.Errorf("for_each_thread of task %#x: %w", addr, herr))
@@ -125,20 +111,26 @@ func ForEachThread(task objects.Value) iter.Seq2[objects.Value, error] {
 			yield(objects.Value{}, fmt.Errorf("for_each_thread of task %#x: %w", addr, err))
 			return
 		}
-		for t, err := range objects.ListForEachEntry(ring, "struct task_struct", "thread_group") {
-			if err != nil {
-				if d := task.Program().DamageOf(err, fmt.Sprintf("threads of task %#x", addr)); d != nil {
-					if !yield(objects.Value{}, d) {
-						return
-					}
-					continue
+		yieldThreads(task.Program(), addr, objects.ListForEachEntry(ring, "struct task_struct", "thread_group"), yield)
+	}
+}
+
+// yieldThreads passes a thread list's tasks on, each damaged link as
+// damage of task addr's threads, the walk going on past it.
+func yieldThreads(p *objects.Program, addr uint64, list iter.Seq2[objects.Value, error], yield func(objects.Value, error) bool) {
+	for t, err := range list {
+		if err != nil {
+			if d := p.DamageOf(err, fmt.Sprintf("threads of task %#x", addr)); d != nil {
+				if !yield(objects.Value{}, d) {
+					return
 				}
-				yield(objects.Value{}, fmt.Errorf("for_each_thread of task %#x: %w", addr, err))
-				return
+				continue
 			}
-			if !yield(t, nil) {
-				return
-			}
+			yield(objects.Value{}, fmt.Errorf("for_each_thread of task %#x: %w", addr, err))
+			return
+		}
+		if !yield(t, nil) {
+			return
 		}
 	}
 }
