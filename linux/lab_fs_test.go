@@ -168,7 +168,9 @@ func TestLabVMAs(t *testing.T) {
 	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib", "kdump-lzo-d31.flat") {
 		t.Run(name, func(t *testing.T) {
 			sc := labkernel.Scenario(name)
-			lines, match, procs := 0, 0, 0
+			f, _ := sc.Format(strings.SplitN(name, "/", 2)[1])
+			misfiltered := sc.Misfiltered(f)
+			lines, match, procs, lost := 0, 0, 0, 0
 			for _, pid := range truthPIDs(t, sc.Dir, "maps") {
 				b, err := os.ReadFile(sc.Path(fmt.Sprintf("truth/proc/%d.maps", pid)))
 				if err != nil {
@@ -186,9 +188,14 @@ func TestLabVMAs(t *testing.T) {
 					continue
 				}
 				var got []string
-				for _, v := range vmas {
+				unread := map[int]bool{} // lines whose file is on a misfiltered page
+				for i, v := range vmas {
 					got = append(got, v.MapsLine())
 					if v.Err != "" {
+						if misfiltered != "" && strings.Contains(v.Err, vmcore.ErrPageExcluded.Error()) {
+							unread[i] = true
+							continue
+						}
 						t.Errorf("pid %d vma %#x: %s", pid, uint64(v.Start), v.Err)
 					}
 				}
@@ -200,6 +207,10 @@ func TestLabVMAs(t *testing.T) {
 						match++
 						continue
 					}
+					if unread[i] && strings.HasPrefix(l, strings.Fields(got[i])[0]+" ") {
+						lost++ // the range is right; the file is unreadable
+						continue
+					}
 					ok = false
 				}
 				if !ok || len(got) != len(truth) {
@@ -207,6 +218,9 @@ func TestLabVMAs(t *testing.T) {
 				}
 			}
 			t.Logf("%d processes, %d of %d maps lines equal", procs, match, lines)
+			if lost > 0 {
+				t.Logf("%d lines lack their file: its inode is on a page %s", lost, misfiltered)
+			}
 		})
 	}
 }
