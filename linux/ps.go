@@ -12,7 +12,7 @@ type PSRow struct {
 	// PID is the thread group's ID, TID the task's own.
 	PID  int         `json:"pid"`
 	TID  int         `json:"tid"`
-	PPID int         `json:"ppid"`
+	PPID int         `json:"ppid"` // -1: the parent cannot be read
 	CPU  int         `json:"cpu"`
 	Task objects.Hex `json:"task"`
 	// State is the letter ps and /proc show.
@@ -94,6 +94,10 @@ func psRow(task objects.Value, notes *[]string) (PSRow, error) {
 	t, err := NewTask(task)
 	if err != nil {
 		return PSRow{}, err
+	}
+	if t.ParentErr != nil {
+		task.Program().NoteDamage(&objects.Damage{Walk: "ps", Addr: objects.Hex(t.Addr), Object: "struct task_struct",
+			Expected: "a readable real_parent", Recovery: "its PPID is unknown (-1)", Err: t.ParentErr})
 	}
 	name, err := TaskName(task)
 	if err != nil {

@@ -619,12 +619,16 @@ type Task struct {
 	// process ID; TID is the task's own (task->pid).
 	PID, TID int
 	// PPID is the thread group ID of the real parent (0 for init,
-	// kthreadd and the idle tasks), as /proc shows it.
-	PPID  int
-	Comm  string // task->comm
-	State TaskState
-	CPU   int    // task_cpu
-	Flags uint64 // task->flags (PF_*)
+	// kthreadd and the idle tasks), as /proc shows it; -1 where the
+	// parent cannot be read (ParentErr says why: in a damaged or
+	// filtered dump, the parent's task_struct page may be missing while
+	// the task's is not).
+	PPID      int
+	ParentErr error
+	Comm      string // task->comm
+	State     TaskState
+	CPU       int    // task_cpu
+	Flags     uint64 // task->flags (PF_*)
 }
 
 // The PF_* flags of include/linux/sched.h that Task and TaskName use.
@@ -691,9 +695,10 @@ func NewTask(task objects.Value) (*Task, error) {
 			}
 			n, err := pp.Int()
 			if err != nil {
-				return fail(fmt.Errorf("real_parent %#x: %w", pa, err))
+				t.PPID, t.ParentErr = -1, fmt.Errorf("real_parent %#x: %w", pa, err)
+			} else {
+				t.PPID = int(n)
 			}
-			t.PPID = int(n)
 		}
 	}
 	return &t, nil

@@ -8,7 +8,8 @@
 //
 // Run: kinspect -c DUMP script samples/mounts.js [--json]
 //      (--json: an array of {devname, mountpoint, fstype}, or {mount,
-//      error} for a mount that could not be read)
+//      error} for a mount that could not be read, or for the namespace
+//      when its mounts cannot be walked)
 
 const json = kinspect.args.includes("--json");
 const ns = kernel.var("init_task").nsproxy.mnt_ns;
@@ -33,19 +34,25 @@ const mounts = kernel.hasMember("struct mount", "mnt_node")
 	? kernel.rbtree(ns.mounts, "struct mount", "mnt_node")
 	: kernel.listForEach(ns.list, "struct mount", "mnt_list");
 const out = [];
-for (const m of mounts) {
-	// A crash dump may lack a mount's pages (or hold garbage): that mount
-	// gets an error, the others are still listed.
-	try {
-		const mountpoint = m.mnt_parent.addr_ === m.addr_ ? "/" : dPath(m.mnt_mountpoint, m.mnt_parent.deref_());
-		out.push({
-			devname: m.mnt_devname.is_null_() ? "none" : m.mnt_devname.string_(),
-			mountpoint,
-			fstype: m.mnt.mnt_sb.s_type.name.string_(),
-		});
-	} catch (e) {
-		out.push({ mount: "0x" + m.addr_.toString(16), error: e.message });
+try {
+	for (const m of mounts) {
+		// A crash dump may lack a mount's pages (or hold garbage): that
+		// mount gets an error, the others are still listed.
+		try {
+			const mountpoint = m.mnt_parent.addr_ === m.addr_ ? "/" : dPath(m.mnt_mountpoint, m.mnt_parent.deref_());
+			out.push({
+				devname: m.mnt_devname.is_null_() ? "none" : m.mnt_devname.string_(),
+				mountpoint,
+				fstype: m.mnt.mnt_sb.s_type.name.string_(),
+			});
+		} catch (e) {
+			out.push({ mount: "0x" + m.addr_.toString(16), error: e.message });
+		}
 	}
+} catch (e) {
+	// The walk itself failed: the namespace (its tree or list head) is
+	// unreadable; the mounts listed so far stand.
+	out.push({ mount: "init's mount namespace", error: e.message });
 }
 if (json) {
 	print(kinspect.json(out));

@@ -26,7 +26,8 @@ then every thread of every process, by PID. A '>' marks the task running on
 a CPU at the time of the dump. Columns:
 
   PID    the task's own ID (a thread's TID, as in crash)
-  PPID   the parent process's ID
+  PPID   the parent process's ID ("?", in JSON -1, where the parent's
+         task_struct cannot be read: the damage report says why)
   CPU    the CPU the task last ran on
   TASK   the address of its struct task_struct
   ST     the state letter ps and /proc show: R running, S sleeping,
@@ -130,7 +131,11 @@ func printPs(w io.Writer, tasks []linux.PSRow) {
 		if t.KThread {
 			name = "[" + name + "]"
 		}
-		fmt.Fprintf(w, "%s  %7d %7d %4d %016x  %2s  %s\n", mark, t.TID, t.PPID, t.CPU, uint64(t.Task), t.State, name)
+		ppid := strconv.Itoa(t.PPID)
+		if t.PPID < 0 {
+			ppid = "?"
+		}
+		fmt.Fprintf(w, "%s  %7d %7s %4d %016x  %2s  %s\n", mark, t.TID, ppid, t.CPU, uint64(t.Task), t.State, name)
 	}
 }
 
