@@ -21,7 +21,8 @@ for s in "${scenarios[@]}"; do
 	times=()
 	peak=0
 	for i in 1 2 3 4 5; do
-		out=$( { /usr/bin/time -f "%e %M" "$bin" -c "$d/kdump-zlib-d31" triage >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+		/usr/bin/time -o "$bin.time" -f "%e %M" "$bin" -c "$d/kdump-zlib-d31" triage >/dev/null 2>&1 || true
+		out=$(tail -1 "$bin.time")
 		times+=("${out% *}")
 		kb=${out#* }
 		[ "$kb" -gt "$peak" ] && peak=$kb
