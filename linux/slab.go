@@ -555,10 +555,21 @@ func ForEachSlabPage(p *objects.Program) iter.Seq2[SlabPage, error] {
 			}
 			return x >> bit & (1<<n - 1)
 		}
+		// A filtered dump says which page frames it holds: a slab on a
+		// frame it lacks has no object to read, so its struct pages are
+		// not read either (on a -d 31 dump, most of the vmemmap).
+		dumped, _ := p.Memory().(interface {
+			AnyPageDumped(lo, hi uint64) (bool, bool)
+		})
 		const chunk = 64
 		buf := make([]byte, chunk*l.PageSize)
 		for base := uint64(0); base < l.MaxPFN; base += chunk {
 			n := min(chunk, l.MaxPFN-base)
+			if dumped != nil {
+				if any, ok := dumped.AnyPageDumped(base, base+n); ok && !any {
+					continue
+				}
+			}
 			b := buf[:n*l.PageSize]
 			if err := p.Read(b, l.PFNToPage(base)); err != nil {
 				continue // a hole: no struct pages there

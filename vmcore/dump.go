@@ -383,6 +383,17 @@ func (d *Dump) ReadPhys(p []byte, paddr uint64) (int, error) {
 	return d.elf.readPhys(p, paddr)
 }
 
+// AnyPageDumped says whether the file holds any of the page frames
+// [lo, hi), so that a walk over every page frame (struct pages, say) can
+// skip what no read could return. ok is false where the format does not
+// say (ELF, LiME: ask by reading).
+func (d *Dump) AnyPageDumped(lo, hi uint64) (any, ok bool) {
+	if d.kd != nil {
+		return d.kd.anyDumped(lo, hi)
+	}
+	return false, false
+}
+
 // DropCaches empties the page cache (for measuring cold reads).
 func (d *Dump) DropCaches() {
 	if d.kd != nil {

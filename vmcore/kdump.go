@@ -238,6 +238,26 @@ func bitSet(w []uint64, pfn uint64) bool {
 	return w[pfn/64]&(1<<(pfn%64)) != 0
 }
 
+// anyDumped says whether a page of pfns [lo, hi) is in the file (2nd
+// bitmap); ok is false when the bitmaps cannot be read.
+func (k *kdumpFile) anyDumped(lo, hi uint64) (any, ok bool) {
+	if k.loadBitmaps() != nil {
+		return false, false
+	}
+	hi = min(hi, k.maxMapnr)
+	for pfn := lo; pfn < hi; {
+		w := k.dumped[pfn/64] >> (pfn % 64)
+		if n := 64 - pfn%64; hi-pfn < n {
+			w &= 1<<(hi-pfn) - 1
+		}
+		if w != 0 {
+			return true, true
+		}
+		pfn += 64 - pfn%64
+	}
+	return false, true
+}
+
 // descIndex is the number of dumped pages before pfn.
 func (k *kdumpFile) descIndex(pfn uint64) uint64 {
 	wi := pfn / 64

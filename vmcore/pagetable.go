@@ -51,6 +51,12 @@ type KernelAS struct {
 	pageOffsetErr  error
 }
 
+// AnyPageDumped is the dump's AnyPageDumped: whether any page frame of
+// [lo, hi) is in the dump, ok false where the format does not say.
+func (a *KernelAS) AnyPageDumped(lo, hi uint64) (any, ok bool) {
+	return a.d.AnyPageDumped(lo, hi)
+}
+
 // Kernel returns the kernel address space of the dump, built on first use.
 // Errors wrap ErrNotSupported (no page-table root: neither VMCOREINFO nor
 // QEMU CPU notes) or the error of reading the root.
