@@ -8,12 +8,20 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/kinspect/kinspect"
 )
 
 func main() {
+	// Most of what a command keeps is the kernel's types and symbols,
+	// read once; collecting at half the default growth keeps the peak
+	// near that (a 6.12 kernel's triage: 55 MB, not up to 64) for a few
+	// ms. GOGC still overrides it.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
