@@ -368,6 +368,31 @@ func volatileEntry(mapName string, key []byte) bool {
 	return mapName == "ki_counters" && len(key) == 4 && binary.LittleEndian.Uint32(key) < 3
 }
 
+// keepCounters runs fn, which runs programs that count in ki_counters
+// (the pending records' ki_rb_produce and ki_xdp), and writes back the
+// counters it moved, but the volatile ones: the test runs' truth has the
+// counters' values before those runs, and the dump must hold them.
+func (r *runner) keepCounters(fn func() error) error {
+	m := r.core.Maps["ki_counters"]
+	before := map[uint32]uint64{}
+	for i := uint32(3); i < m.MaxEntries(); i++ {
+		var v uint64
+		if err := m.Lookup(i, &v); err != nil {
+			return fmt.Errorf("ki_counters[%d]: %w", i, err)
+		}
+		before[i] = v
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	for i, v := range before {
+		if err := m.Update(i, v, ebpf.UpdateExist); err != nil {
+			return fmt.Errorf("ki_counters[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
 // testRuns runs the programs of testrunInputs that only selects and
 // writes DIR/NAME.json; it does nothing without -testrun.
 func (r *runner) testRuns(only func(name string) bool) error {
