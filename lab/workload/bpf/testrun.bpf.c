@@ -74,9 +74,16 @@ struct {
 	__type(value, __u64);
 } ki_tr_pcpu SEC(".maps");
 
+/*
+ * Big enough that neither the runs nor the workload's restoring of the
+ * entries a run changed evict: an update from user space takes a node
+ * from the LRU as a program's does, and a small LRU evicts then (each
+ * CPU's local free list takes up to 128 nodes at once), so the dump would
+ * not hold the state the runs started from.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 32);
+	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, __u64);
 } ki_tr_lru SEC(".maps");
