@@ -157,7 +157,7 @@ func checkTruth(t *testing.T, k *kinspect.Kernel, dir string) (found bool, probl
 }
 
 // TestLabTruth replays the kernel's own test runs, where the lab
-// recorded them.
+// recorded them, on every dump format of the scenario.
 func TestLabTruth(t *testing.T) {
 	ran := false
 	for _, sc := range dumpScenarios(t) {
@@ -165,12 +165,14 @@ func TestLabTruth(t *testing.T) {
 		if _, err := os.Stat(dir); err != nil {
 			continue
 		}
-		t.Run(sc.Scenario, func(t *testing.T) {
-			_, problems := checkTruth(t, labkernel.Open(t, sc, "elf"), dir)
-			for _, p := range problems {
-				t.Error(p)
-			}
-		})
+		for _, f := range sc.Formats {
+			t.Run(sc.Scenario+"/"+f.Name, func(t *testing.T) {
+				_, problems := checkTruth(t, labkernel.Open(t, sc, f.Name), dir)
+				for _, p := range problems {
+					t.Error(p)
+				}
+			})
+		}
 		ran = true
 	}
 	if !ran {
