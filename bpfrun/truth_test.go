@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -165,6 +166,7 @@ func TestLabTruth(t *testing.T) {
 		if _, err := os.Stat(dir); err != nil {
 			continue
 		}
+		t.Run(sc.Scenario+"/covered", func(t *testing.T) { checkCovered(t, sc, dir) })
 		for _, f := range sc.Formats {
 			t.Run(sc.Scenario+"/"+f.Name, func(t *testing.T) {
 				_, problems := checkTruth(t, labkernel.Open(t, sc, f.Name), dir)
@@ -177,6 +179,32 @@ func TestLabTruth(t *testing.T) {
 	}
 	if !ran {
 		t.Skip("no scenario has truth/testrun/: built before the lab recorded BPF_PROG_TEST_RUN runs (rebuild it)")
+	}
+}
+
+// testRunnable are the program types (enum bpf_prog_type) of the
+// workload that BPF_PROG_TEST_RUN runs: socket_filter, sched_cls, xdp,
+// cgroup_skb, raw_tracepoint.
+var testRunnable = map[uint32]bool{1: true, 3: true, 6: true, 8: true, 17: true}
+
+// checkCovered checks that the lab test-ran every test-runnable program
+// of the workload but ki_lockup (whose run never ends) and the scale
+// scenario's ki_sNNNN (copies of one program), with no run failing.
+func checkCovered(t *testing.T, sc *labdata.Scenario, dir string) {
+	w := readWorkload(t, sc)
+	for _, n := range w.Notes {
+		if strings.HasPrefix(n, "test runs of ") {
+			t.Errorf("workload: %s", n)
+		}
+	}
+	small := regexp.MustCompile(`^ki_s[0-9]{4}$`)
+	for _, p := range w.Progs {
+		if !testRunnable[p.TypeNum] || p.Name == "ki_lockup" || small.MatchString(p.Name) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, p.Name+".json")); err != nil {
+			t.Errorf("program %s (type %d): no truth of test runs: %v", p.Name, p.TypeNum, err)
+		}
 	}
 }
 
