@@ -17,6 +17,7 @@ import (
 	"github.com/kinspect/kinspect/bpfrun"
 	"github.com/kinspect/kinspect/internal/labdata"
 	"github.com/kinspect/kinspect/internal/labkernel"
+	"github.com/kinspect/kinspect/vmcore"
 )
 
 // The truth of test runs: the lab runs programs in the guest with
@@ -170,8 +171,20 @@ func TestLabTruth(t *testing.T) {
 		for _, f := range sc.Formats {
 			t.Run(sc.Scenario+"/"+f.Name, func(t *testing.T) {
 				_, problems := checkTruth(t, labkernel.Open(t, sc, f.Name), dir)
+				why := sc.Misfiltered(f)
+				missing := 0
 				for _, p := range problems {
+					// A misfiltered dump lacks slab pages: a map or
+					// program on one cannot be replayed, but a run
+					// that was must still equal the kernel's.
+					if why != "" && (strings.Contains(p, vmcore.ErrPageExcluded.Error()) || strings.Contains(p, "not found")) {
+						missing++
+						continue
+					}
 					t.Error(p)
+				}
+				if missing > 0 {
+					t.Logf("%d runs or programs not replayed: %s", missing, why)
 				}
 			})
 		}
