@@ -454,10 +454,6 @@ func (r *runner) testRuns(only func(name string) bool) error {
 		total += len(tf.Runs)
 	}
 	r.logf("test runs: %d programs, %d runs, written to %s", len(names), total, dir)
-	// Collect the runs' garbage now: a collection after the truth is
-	// read would let the heap grow into new pages then, and the
-	// process's resident size in the dump differ from its truth.
-	runtime.GC()
 	return nil
 }
 
