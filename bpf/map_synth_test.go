@@ -620,7 +620,7 @@ func TestStackQueueRingbuf(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := mp.RingBuf()
-	if err != nil || r.Size != 4096 || r.ConsumerPos != 8192+4080 || !r.HasPendingPos || r.PendingPos != 8192+4128 || uint64(r.Addr) != rb.Addr {
+	if err != nil || r.Size != 4096 || r.ConsumerPos != 8192+4080 || r.PendingPos == nil || *r.PendingPos != 8192+4128 || uint64(r.Addr) != rb.Addr {
 		t.Errorf("ring buffer %+v, %v", r, err)
 	}
 	var recs []string

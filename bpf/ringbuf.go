@@ -31,10 +31,10 @@ type RingBuf struct {
 	ConsumerPos uint64      `json:"consumer_pos"`
 	ProducerPos uint64      `json:"producer_pos"`
 	// PendingPos is the oldest uncommitted record's position (6.8+,
-	// 56d2c28a1b4c "bpf: Add bpf_ringbuf_reserve/commit ... pending_pos").
-	PendingPos    uint64 `json:"pending_pos,omitempty"`
-	HasPendingPos bool   `json:"-"`
-	data          uint64
+	// 56d2c28a1b4c "bpf: Add bpf_ringbuf_reserve/commit ... pending_pos");
+	// nil when the kernel has no such member (0 is a position).
+	PendingPos *uint64 `json:"pending_pos,omitempty"`
+	data       uint64
 }
 
 // RingBuf reads a ring buffer map's state. Errors wrap ErrType for a map
@@ -72,7 +72,7 @@ func (m *Map) RingBuf() (*RingBuf, error) {
 		return nil, err
 	}
 	if pp, err := rb.MemberUint("pending_pos"); err == nil {
-		out.PendingPos, out.HasPendingPos = pp, true
+		out.PendingPos = &pp
 	}
 	dOff, _, err := p.MemberOffset("struct bpf_ringbuf", "data")
 	if err != nil {

@@ -259,6 +259,9 @@ func (s *Session) htabUpdate(mapAddr, keyAddr, valueAddr, flags uint64) (uint64,
 	if err != nil {
 		return 0, err
 	}
+	if mi.lru() && s.lruLayout().err == nil {
+		return s.htabLRUUpdate(mi, key, value, flags)
+	}
 	old, hash, err := s.htabFind(mi, key)
 	if err != nil {
 		return 0, err
@@ -345,5 +348,13 @@ func (s *Session) htabDelete(mapAddr, keyAddr uint64) (uint64, error) {
 		return 0, err
 	}
 	mi.count--
+	if mi.lru() && s.lruLayout().err == nil {
+		// htab_lru_push_free: the element goes back to the LRU.
+		o, err := s.lruOf(mi)
+		if err != nil {
+			return 0, err
+		}
+		return 0, o.pushFree(e + uint64(o.l.elemNode))
+	}
 	return 0, nil
 }

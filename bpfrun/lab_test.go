@@ -27,10 +27,12 @@ import (
 // workload is what the tests read of truth/workload.json.
 type workload struct {
 	Progs []struct {
-		Name string `json:"name"`
-		ID   uint32 `json:"id"`
+		Name    string `json:"name"`
+		ID      uint32 `json:"id"`
+		TypeNum uint32 `json:"type_num"`
 	} `json:"progs"`
-	Maps []struct {
+	Notes []string `json:"notes"`
+	Maps  []struct {
 		Name string `json:"name"`
 		ID   uint32 `json:"id"`
 	} `json:"maps"`

@@ -38,6 +38,7 @@ type Replayer struct {
 	loaded map[uint64]*Prog // by struct bpf_prog address
 	lay    *layouts
 	layErr error
+	lruLay *lruLayout
 
 	ctxOnce sync.Once
 	skbLay  *skbLayout

@@ -656,14 +656,14 @@ func dumpMap(e *env, k *kinspect.Kernel, m *bpf.Map, order bpf.MapOrder) error {
 			d.j.UintField("size", rb.Size)
 			d.j.UintField("consumer_pos", rb.ConsumerPos)
 			d.j.UintField("producer_pos", rb.ProducerPos)
-			if rb.HasPendingPos {
-				d.j.UintField("pending_pos", rb.PendingPos)
+			if rb.PendingPos != nil {
+				d.j.UintField("pending_pos", *rb.PendingPos)
 			}
 			d.j.Name("records")
 		} else {
 			fmt.Fprintf(d.w, "size %d  consumer_pos %d  producer_pos %d", rb.Size, rb.ConsumerPos, rb.ProducerPos)
-			if rb.HasPendingPos {
-				fmt.Fprintf(d.w, "  pending_pos %d", rb.PendingPos)
+			if rb.PendingPos != nil {
+				fmt.Fprintf(d.w, "  pending_pos %d", *rb.PendingPos)
 			}
 			fmt.Fprintln(d.w)
 		}

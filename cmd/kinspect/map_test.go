@@ -118,7 +118,7 @@ func TestMapDump(t *testing.T) {
 						if !reflect.DeepEqual(g, w) {
 							t.Errorf("keys %v, bpftool %v", g, w)
 						}
-					case strings.TrimSpace(string(rc)) == "0" && m.Name != "ki_perf_events":
+					case strings.TrimSpace(string(rc)) == "0" && m.Name != "ki_perf_events" && m.Name != "ki_tr_perf":
 						jsonEqual(t, "map dump --json", gotJ, readTruth(t, s.Path("truth/maps/"+id+".json")))
 						if want := readTruth(t, s.Path("truth/maps/"+id+".txt")); !bytes.Equal(gotT, want) {
 							t.Errorf("map dump text:\n%.1000s\nbpftool:\n%.1000s", gotT, want)
@@ -206,6 +206,42 @@ func checkDescribed(t *testing.T, m workloadMap, got []byte) {
 			d := hexBytes(t, r.Data)
 			if r.Len != 16 || r.Busy || len(d) != 16 || le(d[:8]) != 0x4b495f524242 || le(d[8:12]) != uint64(60+i-14) || le(d[12:]) != 0 {
 				t.Errorf("record %d: %+v %x", i, r, d)
+			}
+		}
+	case "ki_tr_rb":
+		// "ki_tr_rawtp's records, consumed after each test run": none
+		// pending, everything produced consumed.
+		var rb struct {
+			ConsumerPos uint64 `json:"consumer_pos"`
+			ProducerPos uint64 `json:"producer_pos"`
+			Records     []any
+		}
+		if err := json.Unmarshal(got, &rb); err != nil {
+			t.Fatal(err)
+		}
+		if len(rb.Records) != 0 || rb.ConsumerPos != rb.ProducerPos || rb.ProducerPos == 0 {
+			t.Errorf("%s: want no pending records and some consumed", got)
+		}
+	case "ki_tr_perf":
+		// "a BPF output perf event on each of 2 CPUs; ki_tr_xdp's records
+		// consumed after each test run"
+		var es []struct {
+			Value struct {
+				CPU       int
+				EventType int   `json:"event_type"`
+				Config    int   `json:"config"`
+				Records   []any `json:"records"`
+			}
+		}
+		if err := json.Unmarshal(got, &es); err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 2 {
+			t.Fatalf("%d slots, want 2", len(es))
+		}
+		for i, e := range es {
+			if v := e.Value; v.CPU != i || v.EventType != 1 || v.Config != 10 || len(v.Records) != 0 {
+				t.Errorf("slot %d: %+v, want cpu %d, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_BPF_OUTPUT, no records", i, v, i)
 			}
 		}
 	case "ki_perf_events":

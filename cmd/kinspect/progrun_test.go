@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,22 +87,35 @@ func TestDebuggerDoc(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	// Kernel addresses move with KASLR from one build of the lab to the
-	// next, map IDs with the objects the workload creates.
-	kaddr := regexp.MustCompile(`\bffff[0-9a-f]{12}\b|\b0xffff[0-9a-f]{12}\b`)
-	// Map IDs move when the lab's workload creates other objects first.
-	mapID := regexp.MustCompile(`\bmap\[id:\d+\]|\bmap \d+\b`)
+	// next, map IDs whenever the workload creates more objects: the
+	// lines that name a map's ID name the map too, or are checked below.
+	kaddr := regexp.MustCompile(`(0x|\b)ffff[0-9a-f]{12}\b`)
+	mapID := regexp.MustCompile(`\bmap( |\[id:)[0-9]+\b`)
 	norm := func(s string) string {
-		return mapID.ReplaceAllString(kaddr.ReplaceAllString(s, "ffff............"), "map ID")
+		return mapID.ReplaceAllString(kaddr.ReplaceAllString(s, "${1}ffff............"), "map${1}N")
 	}
 	if norm(out) != norm(want) {
 		t.Errorf("the session differs from docs/debugger.md:\n%s", lineDiff(norm(want), norm(out)))
 	}
+	checkMapIDs(t, out)
 	// --resume: the spinner's run continued from the dump; 218 is what
 	// its whole run returns (TestLabSpinnerState).
 	w := readSpinner(t, labdata.Require(t, "basic"))
 	code, out, errs = runIn(t, "continue\n", "-c", dump, "prog", "debug", "id", fmt.Sprint(w.ProgID), "--resume", fmt.Sprint(w.TID))
 	if code != 0 || !strings.Contains(out, "(bpf) continue\nexited after ") || !strings.HasSuffix(out, " instructions\nReturn value: 218\n") {
 		t.Errorf("--resume: %d %s\n%s", code, errs, out)
+	}
+}
+
+// checkMapIDs checks that every "map ID NAME" of out has the ID
+// truth/workload.json gives NAME.
+func checkMapIDs(t *testing.T, out string) {
+	t.Helper()
+	maps := workloadMaps(t, labdata.Require(t, "basic"))
+	for _, m := range regexp.MustCompile(`\bmap ([0-9]+) (ki_[a-z0-9_]+)`).FindAllStringSubmatch(out, -1) {
+		if id := strconv.Itoa(maps[m[2]].ID); id != m[1] {
+			t.Errorf("%q: %s is map %s in the truth", m[0], m[2], id)
+		}
 	}
 }
 
@@ -139,24 +153,9 @@ func lineDiff(want, got string) string {
 	return ""
 }
 
-// mapIDs reads the map IDs by name from the guest's bpftool map show.
-func mapIDs(t *testing.T, s *labdata.Scenario) map[string]uint32 {
-	t.Helper()
-	var maps []struct {
-		ID   uint32 `json:"id"`
-		Name string `json:"name"`
-	}
-	labdata.ReadJSON(t, s.Path("truth/bpftool/map.json"), &maps)
-	ids := map[string]uint32{}
-	for _, m := range maps {
-		ids[m.Name] = m.ID
-	}
-	return ids
-}
-
 func TestProgRun(t *testing.T) {
 	dump := basicELF(t)
-	ids := mapIDs(t, labdata.Require(t, "basic"))
+	maps := workloadMaps(t, labdata.Require(t, "basic"))
 	pkt := writeTemp(t, "pkt.bin", docPacket())
 	// bpftool's output: data_out in hex, then the return value line;
 	// kinspect's additions after it.
@@ -164,18 +163,22 @@ func TestProgRun(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	wantRe := regexp.MustCompile(fmt.Sprintf(`^0000000\t0000 0000 0000 0200 0000 0001 0800 4500 \| \.\.\.\.\.\.\.\. \.\.\.\.\.\.E\.
+	wantRe := regexp.MustCompile(`^0000000\t0000 0000 0000 0200 0000 0001 0800 4500 \| \.\.\.\.\.\.\.\. \.\.\.\.\.\.E\.
 0000010\t0000 0000 0000 0000 0000 0a00 0001 0a01 \| \.\.\.\.\.\.\.\. \.\.\.\.\.\.\.\.
 0000020\t0203 0000 0000 0000 0000 0000 0000 0000 \| \.\.\.\.\.\.\.\. \.\.\.\.\.\.\.\.
 0000030\t0000 0000 0000 0000 0000 0000 0000 0000 \| \.\.\.\.\.\.\.\. \.\.\.\.\.\.\.\.
 Return value: 2, duration: \d+ns
 Instructions executed: 80
-output by bpf_xdp_event_output \(insn 74\) to map %d, cpu 0, 24 bytes: 465245505f494b0058040000000000004000000004000000
+output by bpf_xdp_event_output \(insn 74\) to map ` + strconv.Itoa(maps["ki_perf_events"].ID) + `, cpu 0, 24 bytes: 465245505f494b0058040000000000004000000004000000
 Map changes: 1
-  map %d ki_counters \(array\) key 04000000: 0100000000000000 -> 0200000000000000
-$`, ids["ki_perf_events"], ids["ki_counters"]))
-	if !wantRe.MatchString(out) {
+  map ` + strconv.Itoa(maps["ki_counters"].ID) + ` ki_counters \(array\) key 04000000: ([0-9a-f]{2})00000000000000 -> ([0-9a-f]{2})00000000000000
+$`)
+	if m := wantRe.FindStringSubmatch(out); m == nil {
 		t.Errorf("prog run:\n%s", out)
+	} else if b, _ := strconv.ParseUint(m[1], 16, 8); m[2] != fmt.Sprintf("%02x", b+1) {
+		// The counter's value in the dump is not the truth's (it
+		// counts): the run adds one.
+		t.Errorf("ki_counters[4]: %s -> %s", m[1], m[2])
 	}
 	// repeat: "(average)", the counter grows by the repeats.
 	code, out, _ = runIn(t, "", "-c", dump, "prog", "run", "name", "ki_cgroup_skb", "data_in", pkt, "repeat", "4")

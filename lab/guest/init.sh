@@ -63,9 +63,11 @@ uname -r > $T/uname.txt
 bpftool feature probe kernel --json > $T/bpftool/feature.json 2> $T/bpftool/feature.err
 say stage probed
 
+# -testrun: the workload test-runs its programs and writes the truth of
+# the runs (truth/testrun/NAME.json) before it is ready.
 # The spinner waits for SIGUSR1: under TCG the guest's CPUs share one host
 # thread, and the truth is captured twice as fast without it.
-workload run -bpfdir /bpf -ready /run/workload.ready -spin-on-signal $scale $lockup > $T/workload.log 2>&1 &
+workload run -bpfdir /bpf -ready /run/workload.ready -testrun $T/testrun -spin-on-signal $scale $lockup > $T/workload.log 2>&1 &
 wpid=$!
 n=0
 while [ ! -e /run/workload.ready ]; do

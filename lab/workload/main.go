@@ -9,8 +9,9 @@
 //
 // Subcommands:
 //
-//	workload run -bpfdir DIR -ready FILE [-scale] [-spin-on-signal] [-lockup]
-//	    create every object, write FILE (JSON, see Ready) and stay alive
+//	workload run -bpfdir DIR -ready FILE [-scale] [-spin-on-signal] [-lockup] [-testrun DIR]
+//	    create every object, write FILE (JSON, see Ready) and stay alive;
+//	    with -testrun, first test-run the programs and write DIR/NAME.json
 //	workload jited OUTDIR
 //	    write OUTDIR/prog-<id>.json (and -jited-linfo.json) for every BPF program
 //	workload snapshot OUTDIR
@@ -47,7 +48,7 @@ func init() {
 }
 
 const usage = `usage:
-  workload run -bpfdir DIR -ready FILE [-scale] [-spin-on-signal] [-lockup]
+  workload run -bpfdir DIR -ready FILE [-scale] [-spin-on-signal] [-lockup] [-testrun DIR]
   workload jited OUTDIR
   workload snapshot OUTDIR
   workload sleeper NAME KIND
@@ -93,13 +94,14 @@ func runCmd(args []string) error {
 	scale := fs.Bool("scale", false, "also create ~1M hash entries, ~500 programs and ~2000 sleeping threads")
 	spinOnSignal := fs.Bool("spin-on-signal", false, "start spinning only when the process gets SIGUSR1 (the spinner thread exists from the start)")
 	lockup := fs.Bool("lockup", false, "load ki_lockup and run it once on CPU 0 when the process gets SIGUSR2")
+	testrun := fs.String("testrun", "", "test-run every test-runnable program and write the truth of the runs here (testrun.go)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("run: unexpected arguments %q", fs.Args())
 	}
-	return run(runConfig{BPFDir: *bpfDir, ReadyFile: *ready, Scale: *scale, SpinOnSignal: *spinOnSignal, Lockup: *lockup})
+	return run(runConfig{BPFDir: *bpfDir, ReadyFile: *ready, Scale: *scale, SpinOnSignal: *spinOnSignal, Lockup: *lockup, TestrunDir: *testrun})
 }
 
 // oneDirCmd runs a subcommand whose only argument is an output directory,

@@ -41,7 +41,7 @@ var lpmPrefixes = []struct {
 const (
 	hashContent      = `keys 1..8: counters={k,10k,100k,1000k} name="ki_entry_%02d"(k) flags=0x100+k id=k`
 	arrayContent     = `all 16 slots: value=0x1000+i`
-	countersContent  = `program run counters (not deterministic): 0 kprobe, 1 tracepoint, 2 fentry, 3 cgroup_skb, 4 xdp, 5 sock_filter, 6 tail_tgt, 7 rb_produce`
+	countersContent  = `program run counters (not deterministic): 0 kprobe, 1 tracepoint, 2 fentry, 3 cgroup_skb, 4 xdp, 5 sock_filter, 6 tail_tgt, 7 rb_produce; 3..7 as the test runs found them (the pending records' runs are not counted)`
 	pcpuArrayContent = `all 8 slots: value on cpu c = 0xa000+0x10*i+c`
 	pcpuHashContent  = `keys 100..104: value on cpu c = 1000*k+c`
 	lruContent       = `keys 1..10: value=k*k+0x5000`

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/perf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +29,9 @@ type runConfig struct {
 	// Lockup loads ki_lockup and starts the thread that runs it on
 	// SIGUSR2 (see lockup.go).
 	Lockup bool
+	// TestrunDir receives the test runs' truth, NAME.json per program
+	// (testrun.go); empty: no test runs.
+	TestrunDir string
 }
 
 // keep holds every object that must stay open for the life of the
@@ -73,6 +77,8 @@ type runner struct {
 	coreSpec *ebpf.CollectionSpec
 	spin     *ebpf.Program
 	lockup   *ebpf.Program
+	tr       *ebpf.Collection // testrun.bpf.o
+	trPerf   *perf.Reader     // ki_tr_perf's buffers
 
 	progs []*progEntry
 	maps  []*mapEntry
@@ -148,8 +154,11 @@ func run(cfg runConfig) error {
 		{"load core object", r.loadCore},
 		{"fill maps", r.fillMaps},
 		{"attach programs", r.attachProgs},
-		{"pending records", r.produceRecords},
+		{"load test-run object", r.loadTestrun},
+		{"test runs", func() error { return r.testRuns(func(n string) bool { return n != "ki_spin" }) }},
+		{"pending records", func() error { return r.keepCounters(r.produceRecords) }},
 		{"load spin program", r.loadSpin},
+		{"test runs: ki_spin", func() error { return r.testRuns(func(n string) bool { return n == "ki_spin" }) }},
 		{"struct_ops", r.loadStructOps},
 		{"iter and netns links", r.loadLinks},
 	}
