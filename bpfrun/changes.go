@@ -139,6 +139,11 @@ func (s *Session) MapChanges() ([]MapChange, error) {
 			}
 		}
 	}
+	// A program whose used maps cannot be read (their array on a page
+	// the dump lacks) may have changed maps MapChanges does not know.
+	for _, err := range s.mapErrs {
+		errs = append(errs, fmt.Errorf("maps of a program run unknown, so changes to them too: %w", err))
+	}
 	if len(errs) > 0 {
 		return out, fmt.Errorf("map changes: %w", errors.Join(errs...))
 	}
