@@ -88,6 +88,7 @@ type psDiff struct {
 	matched                      int
 	missing, extra, wrong, descs []string
 	states                       []string
+	newThreads                   []string // threads of truth processes started after the truth
 }
 
 func comparePs(got []linux.PSRow, truth []truthPs, excluded int) psDiff {
@@ -120,8 +121,18 @@ func comparePs(got []linux.PSRow, truth []truthPs, excluded int) psDiff {
 		}
 		d.matched++
 	}
+	comm := map[int]string{}
+	for _, tr := range truth {
+		comm[tr.TID] = tr.Comm
+	}
 	for tid, g := range byTID {
-		if g.PID != excluded {
+		switch {
+		case g.PID == excluded:
+		case g.PID != tid && comm[g.PID] != "" && comm[g.PID] == g.Name:
+			// A thread a truth process started after the truth (the
+			// workload's Go runtime does, as goroutines block).
+			d.newThreads = append(d.newThreads, fmt.Sprintf("%d(%s)", tid, g.Name))
+		default:
 			d.extra = append(d.extra, fmt.Sprintf("%d(%s)", tid, g.Name))
 		}
 	}
@@ -168,8 +179,8 @@ func TestPsLab(t *testing.T) {
 				var got []linux.PSRow
 				runJSON(t, &got, "--json", "-c", s.Path(fm.Path), "ps")
 				d := comparePs(got, truth, excluded)
-				t.Logf("%d truth tasks, %d listed: %d match pid, tid, ppid, name; kworkers that changed workqueue: %v; states differ: %v",
-					len(truth), len(got), d.matched, d.descs, d.states)
+				t.Logf("%d truth tasks, %d listed: %d match pid, tid, ppid, name; kworkers that changed workqueue: %v; states differ: %v; threads started since: %v",
+					len(truth), len(got), d.matched, d.descs, d.states, d.newThreads)
 				if len(d.missing)+len(d.extra)+len(d.wrong) > 0 {
 					t.Errorf("missing %v, extra %v, wrong %v", d.missing, d.extra, d.wrong)
 				}
