@@ -78,6 +78,10 @@ func entries(p *objects.Program, addr uint64) (*mapState, error) {
 	return st, nil
 }
 
+// ErrMapChangesUnknown marks MapChanges's error when a program run has
+// maps that cannot be read: what it changed there is unknown.
+var ErrMapChangesUnknown = errors.New("map changes unknown")
+
 // MapChanges compares every map the session's runs used with the dump:
 // the bpf package's walkers over the dump and over the session's View.
 // Maps that are not keys and values (ring buffers, perf event arrays,
@@ -142,7 +146,7 @@ func (s *Session) MapChanges() ([]MapChange, error) {
 	// A program whose used maps cannot be read (their array on a page
 	// the dump lacks) may have changed maps MapChanges does not know.
 	for _, err := range s.mapErrs {
-		errs = append(errs, fmt.Errorf("maps of a program run unknown, so changes to them too: %w", err))
+		errs = append(errs, fmt.Errorf("%w: a program's maps cannot be read: %w", ErrMapChangesUnknown, err))
 	}
 	if len(errs) > 0 {
 		return out, fmt.Errorf("map changes: %w", errors.Join(errs...))

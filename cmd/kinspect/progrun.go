@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -270,13 +271,17 @@ func runProgRun(e *env, args []string) error {
 			j.BeginArray()
 		}
 	}
+	// A run whose map changes are unknown (a program's maps unreadable)
+	// ran: its result stands, the error says so instead of a count.
+	unknown := errors.Is(err, bpfrun.ErrMapChangesUnknown)
 	for i, res := range results {
-		failed := err != nil && i == len(results)-1
+		last := i == len(results)-1
+		failed := err != nil && !unknown && last
 		prefix := ""
 		if pcap != nil {
 			prefix = fmt.Sprintf("packet %d: ", i)
 		}
-		if perr := printRun(e, bw, j, o, res, prefix, failed, pcap == nil || i == len(results)-1); perr != nil && err == nil {
+		if perr := printRun(e, bw, j, o, res, prefix, failed, (pcap == nil || last) && !unknown); perr != nil && err == nil {
 			err = perr
 		}
 	}
