@@ -205,6 +205,16 @@ func (o *lru) ref(n uint64) (bool, error) {
 	v, err := o.s.m.ReadUint(n+uint64(o.l.nodeRef), 1)
 	return v != 0, err
 }
+
+// refList is the list a node goes to when its list is rotated or
+// flushed: the active list if it was referenced, else the inactive.
+func (o *lru) refList(n uint64) (uint8, error) {
+	r, err := o.ref(n)
+	if r {
+		return lruActive, err
+	}
+	return lruInactive, err
+}
 func (o *lru) setRef(n uint64, r bool) error {
 	v := uint64(0)
 	if r {
@@ -382,13 +392,9 @@ func (o *lru) rotateActive(l uint64) error {
 	}
 	i := uint32(0)
 	for _, n := range nodes {
-		r, err := o.ref(n)
+		t, err := o.refList(n)
 		if err != nil {
 			return err
-		}
-		t := uint8(lruInactive)
-		if r {
-			t = lruActive
 		}
 		if err := o.move(l, n, t); err != nil {
 			return err
@@ -667,13 +673,9 @@ func (o *lru) popFreeToLocal(loc uint64) error {
 		return err
 	}
 	for _, n := range pending {
-		r, err := o.ref(n)
+		t, err := o.refList(n)
 		if err != nil {
 			return err
-		}
-		t := uint8(lruInactive)
-		if r {
-			t = lruActive
 		}
 		if err := o.moveIn(l, n, t); err != nil {
 			return err

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kinspect/kinspect/internal/labdata"
 	"github.com/kinspect/kinspect/internal/labkernel"
 	"github.com/kinspect/kinspect/linux"
 	"github.com/kinspect/kinspect/vmcore"
@@ -256,12 +255,7 @@ func TestLabStatus(t *testing.T) {
 			fields, match := 0, 0
 			// The workload (a Go program whose spinner and sleepers run
 			// on) may touch more memory between the truth and the dump.
-			var w struct {
-				Spinner struct {
-					PID int `json:"pid"`
-				} `json:"spinner"`
-			}
-			labdata.ReadJSON(t, sc.Path("truth/workload.json"), &w)
+			workload := workloadPID(t, sc)
 			for _, pid := range truthPIDs(t, sc.Dir, "status") {
 				b, err := os.ReadFile(sc.Path(fmt.Sprintf("truth/proc/%d.status", pid)))
 				if err != nil {
@@ -309,7 +303,7 @@ func TestLabStatus(t *testing.T) {
 					// gives freed heap back to the system in the
 					// background (and takes more). The file-backed and
 					// shared parts stay exact.
-					if (k == "VmRSS" || k == "RssAnon") && pid == w.Spinner.PID {
+					if (k == "VmRSS" || k == "RssAnon") && pid == workload {
 						t.Logf("pid %d (the workload) %s: %s kB, truth %s kB", pid, k, g, truth[k])
 						match++
 						continue

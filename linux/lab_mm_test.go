@@ -57,16 +57,23 @@ var slabMovers = map[string]bool{"proc_inode_cache": true, "dentry": true, "lsm_
 // the truth and the dump.
 var anonCounters = map[string]bool{"AnonPages": true, "Active(anon)": true, "Inactive(anon)": true, "Active": true, "Inactive": true}
 
-// workloadAnonMoved is how far (kB) the workload's RssAnon moved from
-// its truth (/proc/PID/status) to the dump.
-func workloadAnonMoved(t *testing.T, sc *labdata.Scenario, p *objects.Program) uint64 {
+// workloadPID is the lab workload's process (its spinner's thread
+// group), from truth/workload.json.
+func workloadPID(t *testing.T, sc *labdata.Scenario) int {
 	var w struct {
 		Spinner struct {
 			PID int `json:"pid"`
 		} `json:"spinner"`
 	}
 	labdata.ReadJSON(t, sc.Path("truth/workload.json"), &w)
-	b, err := os.ReadFile(sc.Path(fmt.Sprintf("truth/proc/%d.status", w.Spinner.PID)))
+	return w.Spinner.PID
+}
+
+// workloadAnonMoved is how far (kB) the workload's RssAnon moved from
+// its truth (/proc/PID/status) to the dump.
+func workloadAnonMoved(t *testing.T, sc *labdata.Scenario, p *objects.Program) uint64 {
+	pid := workloadPID(t, sc)
+	b, err := os.ReadFile(sc.Path(fmt.Sprintf("truth/proc/%d.status", pid)))
 	if err != nil {
 		return 0
 	}
@@ -76,7 +83,7 @@ func workloadAnonMoved(t *testing.T, sc *labdata.Scenario, p *objects.Program) u
 			fmt.Sscan(v, &truth)
 		}
 	}
-	task, err := linux.FindTask(p, w.Spinner.PID)
+	task, err := linux.FindTask(p, pid)
 	if err != nil {
 		return 0
 	}
