@@ -145,7 +145,11 @@ func BenchmarkZlibDecode(b *testing.B) {
 	for _, va := range addrs {
 		pa, _ := as.Translate(va)
 		pfn := pa / 4096
-		doff := kf.descOff + int64(kf.descIndex(pfn))*rawPageDescSize
+		idx, err := kf.descIndex(pfn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		doff := kf.descOff + int64(idx)*rawPageDescSize
 		var db [rawPageDescSize]byte
 		kf.r.ReadAt(db[:], doff)
 		off, size, flags := int64(leU64(db[:])), leU32(db[8:]), leU32(db[12:])
