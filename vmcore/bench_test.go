@@ -145,7 +145,7 @@ func BenchmarkZlibDecode(b *testing.B) {
 	for _, va := range addrs {
 		pa, _ := as.Translate(va)
 		pfn := pa / 4096
-		idx, err := kf.descIndex(pfn)
+		idx, _, err := kf.descIndex(pfn)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -240,7 +240,7 @@ func TestCorruptPages(t *testing.T) {
 		}
 		// The descriptor of a compressible page (9 MiB, periodic).
 		pfn := uint64(9<<20) / synthPage
-		idx, err := kf.descIndex(pfn)
+		idx, _, err := kf.descIndex(pfn)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,7 +52,7 @@ type kdumpFile struct {
 	rank   []uint64 // pages dumped (2nd bitmap) before chunk i, i <= chunks
 	ndumps uint64   // pages dumped
 	bmMu   sync.Mutex
-	chunks map[bmChunkKey][]uint64 // bitmap chunks read, at most bmCacheChunks
+	chunks map[bmChunkKey]*bmChunk // bitmap chunks read, at most bmCacheChunks
 
 	rangesOnce sync.Once
 	rangeList  []Range
@@ -212,6 +212,13 @@ type bmChunkKey struct {
 	chunk  uint64
 }
 
+// bmChunk is a chunk of a bitmap: its words, and the bits set before each
+// 8 words (the rank within the chunk).
+type bmChunk struct {
+	w   []uint64
+	sub []uint16
+}
+
 // loadBitmaps indexes the 2nd bitmap, once: one pass over it counts the
 // dumped pages before each chunk (rank), the descriptor index's base.
 // Nothing else of the bitmaps is kept.
@@ -234,7 +241,7 @@ func (k *kdumpFile) loadBitmaps() error {
 		}
 		rank[nchunks] = total
 		k.rank, k.ndumps = rank, total
-		k.chunks = map[bmChunkKey][]uint64{}
+		k.chunks = map[bmChunkKey]*bmChunk{}
 		if total > uint64(k.size-k.descOff)/rawPageDescSize {
 			k.bmErr = formatErr("kdump bitmap", k.bitmapOff+k.bitmapLen/2, "%d dumped pages need %d bytes of descriptors at %#x; the file has %d bytes", total, total*rawPageDescSize, k.descOff, k.size)
 		}
@@ -292,36 +299,44 @@ func (k *kdumpFile) scanBitmap(second bool, fn func(word uint64, w []uint64)) er
 
 // chunk returns chunk c of a bitmap (bmChunkWords words, the last one
 // fewer), read on demand and kept in a small cache.
-func (k *kdumpFile) chunk(second bool, c uint64) ([]uint64, error) {
+func (k *kdumpFile) chunk(second bool, c uint64) (*bmChunk, error) {
 	key := bmChunkKey{second, c}
 	k.bmMu.Lock()
-	w, ok := k.chunks[key]
+	ch, ok := k.chunks[key]
 	k.bmMu.Unlock()
 	if ok {
-		return w, nil
+		return ch, nil
 	}
 	first := c * bmChunkWords
-	w = make([]uint64, min(bmChunkWords, k.bitmapWords()-first))
+	w := make([]uint64, min(bmChunkWords, k.bitmapWords()-first))
 	if err := k.bitmapRead(second, first, w, make([]byte, 8*len(w))); err != nil {
 		return nil, err
+	}
+	ch = &bmChunk{w: w, sub: make([]uint16, (len(w)+7)/8)}
+	var n int
+	for i, x := range w {
+		if i%8 == 0 {
+			ch.sub[i/8] = uint16(n)
+		}
+		n += bits.OnesCount64(x)
 	}
 	k.bmMu.Lock()
 	if len(k.chunks) >= bmCacheChunks {
 		clear(k.chunks)
 	}
-	k.chunks[key] = w
+	k.chunks[key] = ch
 	k.bmMu.Unlock()
-	return w, nil
+	return ch, nil
 }
 
 // bit reads pfn's bit of a bitmap (pfn < max_mapnr).
 func (k *kdumpFile) bit(second bool, pfn uint64) (bool, error) {
-	w, err := k.chunk(second, pfn/bmChunkPFNs)
+	ch, err := k.chunk(second, pfn/bmChunkPFNs)
 	if err != nil {
 		return false, err
 	}
 	i := pfn % bmChunkPFNs
-	return w[i/64]&(1<<(i%64)) != 0, nil
+	return ch.w[i/64]&(1<<(i%64)) != 0, nil
 }
 
 // anyDumped says whether a page of pfns [lo, hi) is in the file (2nd
@@ -339,10 +354,11 @@ func (k *kdumpFile) anyDumped(lo, hi uint64) (any, ok bool) {
 			lo = end
 			continue
 		}
-		w, err := k.chunk(true, c)
+		ch, err := k.chunk(true, c)
 		if err != nil {
 			return false, false
 		}
+		w := ch.w
 		for pfn := lo; pfn < end; {
 			i := pfn % bmChunkPFNs
 			x := w[i/64] >> (i % 64)
@@ -360,19 +376,22 @@ func (k *kdumpFile) anyDumped(lo, hi uint64) (any, ok bool) {
 }
 
 // descIndex is the number of dumped pages before pfn: the rank of its
-// chunk and a count within the chunk.
-func (k *kdumpFile) descIndex(pfn uint64) (uint64, error) {
+// chunk, the rank within the chunk of its group of 8 words, and a count
+// within the group. The 2nd bitmap says whether pfn is dumped.
+func (k *kdumpFile) descIndex(pfn uint64) (idx uint64, dumped bool, err error) {
 	c := pfn / bmChunkPFNs
-	w, err := k.chunk(true, c)
+	ch, err := k.chunk(true, c)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	i := pfn % bmChunkPFNs
-	n := k.rank[c]
-	for _, x := range w[:i/64] {
+	wi := i / 64
+	n := k.rank[c] + uint64(ch.sub[wi/8])
+	for _, x := range ch.w[wi&^7 : wi] {
 		n += uint64(bits.OnesCount64(x))
 	}
-	return n + uint64(bits.OnesCount64(w[i/64]&(1<<(i%64)-1))), nil
+	bit := uint64(1) << (i % 64)
+	return n + uint64(bits.OnesCount64(ch.w[wi]&(bit-1))), ch.w[wi]&bit != 0, nil
 }
 
 // memorySize is the number of bytes of memory the 1st bitmap says exist:
@@ -435,7 +454,7 @@ func (k *kdumpFile) readPage(pfn uint64, dst []byte) error {
 	if pfn >= k.maxMapnr {
 		return ErrNotInDump
 	}
-	dumped, err := k.bit(true, pfn)
+	idx, dumped, err := k.descIndex(pfn)
 	if err != nil {
 		return err
 	}
@@ -446,10 +465,6 @@ func (k *kdumpFile) readPage(pfn uint64, dst []byte) error {
 			return ErrPageExcluded
 		}
 		return ErrNotInDump
-	}
-	idx, err := k.descIndex(pfn)
-	if err != nil {
-		return err
 	}
 	doff := k.descOff + int64(idx)*rawPageDescSize
 	var db [rawPageDescSize]byte

@@ -23,8 +23,8 @@ func TestKdumpRank(t *testing.T) {
 	var n uint64
 	for pfn := uint64(0); pfn < kf.maxMapnr; pfn++ {
 		if !excl(pfn) {
-			if got, err := kf.descIndex(pfn); got != n || err != nil {
-				t.Fatalf("descIndex(%#x) = %d, %v; want %d", pfn, got, err, n)
+			if got, dumped, err := kf.descIndex(pfn); got != n || !dumped || err != nil {
+				t.Fatalf("descIndex(%#x) = %d, %v, %v; want %d, true", pfn, got, dumped, err, n)
 			}
 			n++
 		}
