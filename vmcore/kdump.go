@@ -66,9 +66,11 @@ type kdumpFile struct {
 // size of any architecture makedumpfile supports.
 const maxPageSize = 64 << 10
 
-// maxBitmapBytes bounds the bitmaps we load: 2 x 256 MiB covers 8 TiB of
-// 4 KiB pages.
-const maxBitmapBytes = 512 << 20
+// maxBitmapBytes bounds the bitmaps: 2 x 2 GiB covers 64 TiB of 4 KiB
+// pages, x86-64's physical limit with 4-level paging. They are never
+// held whole: what is allocated from their size is the rank table, 8
+// bytes per 4 KiB of a bitmap (4 MiB at 64 TiB).
+const maxBitmapBytes = 4 << 30
 
 func isKdump(hdr []byte) bool {
 	return len(hdr) >= 8 && (string(hdr[:8]) == kdumpSignature || string(hdr[:8]) == diskdumpSig)
