@@ -141,9 +141,14 @@ func TestSyntaxAgreesWithParsers(t *testing.T) {
 				t.Errorf("%s %q: no sentence of %q takes it: %s", path, opt, c.syntax, out)
 			}
 		}
-		// One word more than the syntax allows is refused by the syntax.
+		// One word more than the syntax allows is refused by the syntax
+		// (where a sentence ends in an optional value, "bogus" is that
+		// value: it is the longer sentence that must refuse one more).
+		longer := func(s []string) bool {
+			return slices.ContainsFunc(sentences, func(l []string) bool { return len(l) == len(s)+1 && slices.Equal(l[:len(s)], s) })
+		}
 		for _, s := range sentences {
-			if !strings.Contains(c.syntax, "...") && syn.accepts(append(slices.Clone(s), "bogus")) {
+			if !strings.Contains(c.syntax, "...") && !longer(s) && syn.accepts(append(slices.Clone(s), "bogus")) {
 				t.Errorf("%s: syntax %q accepts %q bogus", path, c.syntax, s)
 			}
 		}

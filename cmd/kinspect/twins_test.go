@@ -418,3 +418,13 @@ func TestTwinTaskCommands(t *testing.T) {
 		})
 	}
 }
+
+// TestTwinRaw: the raw-access commands and their twins.
+func TestTwinRaw(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "dis schedule", cliJSON(t, d, "dis", "schedule"), js(t, d, `kernel.dis("schedule")`))
+			sub(t, "dis schedule+4 3", cliJSON(t, d, "dis", "schedule+4", "3"), js(t, d, `kernel.dis("schedule+4", 3)`))
+		})
+	}
+}

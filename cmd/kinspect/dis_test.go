@@ -1,0 +1,56 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labdata"
+)
+
+// TestDis: crash's forms of dis on a lab dump (the disassembly itself is
+// checked against objdump by linux's TestLabDisObjdump).
+func TestDis(t *testing.T) {
+	s := labdata.Require(t, "basic")
+	f, ok := s.Format("elf")
+	if !ok {
+		t.Skip("no elf dump")
+	}
+	d := s.Path(f.Path)
+	whole := strings.Split(strings.TrimSpace(string(runOK(t, "-c", d, "dis", "schedule"))), "\n")
+	if len(whole) < 10 || !strings.Contains(whole[0], " <schedule>:") || !strings.Contains(whole[1], " <schedule+") {
+		t.Errorf("dis schedule:\n%s", strings.Join(whole, "\n"))
+	}
+	named := false
+	for _, l := range whole {
+		named = named || strings.Contains(l, "call   0x") && strings.HasSuffix(l, ">")
+	}
+	if !named {
+		t.Errorf("dis schedule: no call's target named:\n%s", strings.Join(whole, "\n"))
+	}
+	same := func(a, b string) bool {
+		return strings.Join(strings.Fields(a), " ") == strings.Join(strings.Fields(b), " ")
+	}
+	one := strings.Split(strings.TrimSpace(string(runOK(t, "-c", d, "dis", "schedule+5"))), "\n")
+	if len(one) != 1 || !same(one[0], whole[1]) {
+		t.Errorf("dis schedule+5: %q, want %q", one, whole[1])
+	}
+	three := strings.Split(strings.TrimSpace(string(runOK(t, "-c", d, "dis", "schedule", "3"))), "\n")
+	if len(three) != 3 || !same(three[2], whole[2]) {
+		t.Errorf("dis schedule 3: %q", three)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"dis"}, 2, "give a SYMBOL"},
+		{[]string{"dis", "schedule", "x"}, 2, "not a positive number"},
+		{[]string{"dis", "no_such_function_x"}, 1, "no symbol"},
+		{[]string{"dis", "0x10", "2"}, 1, "0x10"},
+	} {
+		var out strings.Builder
+		if code := run(append([]string{"-c", d}, c.args...), &out, &out); code != c.code || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%q: exit %d, output %q; want %d and %q", c.args, code, out.String(), c.code, c.want)
+		}
+	}
+}

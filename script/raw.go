@@ -1,0 +1,70 @@
+package script
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/dop251/goja"
+	"github.com/kinspect/kinspect/kallsyms"
+	"github.com/kinspect/kinspect/linux"
+)
+
+// The twins of crash's raw-access commands: dis, rd, search, struct,
+// whatis, list, sym -l.
+
+// setupRawTwins adds the kernel functions of the raw-access commands.
+func (e *Engine) setupRawTwins(k *goja.Object) {
+	p := e.prog
+	fn := func(name string, f func(goja.FunctionCall) goja.Value) { _ = k.Set(name, f) }
+	// dis FUNC|ADDR [COUNT]: a function's name disassembles the
+	// function, an address one instruction, unless a count is given.
+	fn("dis", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.dis(target, count)"
+		addr, name := e.textArg(c, 0, what)
+		count := 1
+		if name {
+			count = 0
+		}
+		if a := c.Argument(1); !goja.IsUndefined(a) {
+			if count = int(e.intArg(c, 1, what)); count <= 0 {
+				e.throwf("%s: count %d is not positive", what, count)
+			}
+		}
+		d, err := linux.Disassemble(p, e.k.Symbols(), addr, count)
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(d)
+	})
+}
+
+// textArg reads a place in the kernel: an address (as addrArg), or a
+// string naming a symbol, "NAME" or "NAME+OFF"; name says it was a bare
+// symbol's name.
+func (e *Engine) textArg(c goja.FunctionCall, i int, what string) (addr uint64, name bool) {
+	a := c.Argument(i)
+	s, isStr := a.Export().(string)
+	if addr, err := ParseAddr(a); err == nil || !isStr {
+		if err != nil {
+			e.throwf("%s: %s argument: %v", what, argName(i), err)
+		}
+		return addr, false
+	}
+	sym, off, hasOff := strings.Cut(s, "+")
+	var o uint64
+	if hasOff {
+		var err error
+		if o, err = strconv.ParseUint(off, 0, 64); err != nil {
+			e.throwf("%s: bad offset in %q", what, s)
+		}
+	}
+	if e.k.Symbols() == nil {
+		e.throw(fmt.Errorf("%s: %q: no symbol table: %w", what, s, kallsyms.ErrNotFound))
+	}
+	base, err := e.k.Symbols().Addr(sym)
+	if err != nil {
+		e.throw(fmt.Errorf("%s: %w", what, err))
+	}
+	return base + o, !hasOff
+}
