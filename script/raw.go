@@ -10,8 +10,7 @@ import (
 	"github.com/kinspect/kinspect/linux"
 )
 
-// The twins of crash's raw-access commands: dis, rd, search, struct,
-// whatis, list, sym -l.
+// The twins of crash's raw-access commands.
 
 // setupRawTwins adds the kernel functions of the raw-access commands.
 func (e *Engine) setupRawTwins(k *goja.Object) {
@@ -36,6 +35,26 @@ func (e *Engine) setupRawTwins(k *goja.Object) {
 			e.throw(err)
 		}
 		return e.result(d)
+	})
+	// rd [-8|-16|-32|-64] [-s] [-p] ADDR [N].
+	fn("rd", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.rd(addr, options)"
+		addr, _ := e.textArg(c, 0, what)
+		o := e.optionsArg(c, 1)
+		ro := linux.RdOptions{Size: int(e.optInt(o, "size", what, 8)), Count: int(e.optInt(o, "count", what, 1)),
+			Symbolic: o.bool("symbolic"), Physical: o.bool("physical")}
+		if ro.Count <= 0 {
+			e.throwf("%s: count %d is not positive", what, ro.Count)
+		}
+		read := linux.ReadFunc(p.Read)
+		if ro.Physical {
+			read = e.k.ReadPhys
+		}
+		r, err := linux.ReadMemory(read, e.k.Symbols(), addr, ro)
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(r)
 	})
 }
 

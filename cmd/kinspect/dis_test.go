@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -47,6 +48,45 @@ func TestDis(t *testing.T) {
 		{[]string{"dis", "schedule", "x"}, 2, "not a positive number"},
 		{[]string{"dis", "no_such_function_x"}, 1, "no symbol"},
 		{[]string{"dis", "0x10", "2"}, 1, "0x10"},
+	} {
+		var out strings.Builder
+		if code := run(append([]string{"-c", d}, c.args...), &out, &out); code != c.code || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%q: exit %d, output %q; want %d and %q", c.args, code, out.String(), c.code, c.want)
+		}
+	}
+}
+
+// TestRd: rd's text and its errors on a lab dump (what it reads is
+// checked against the dump's bytes by linux's TestLabRd).
+func TestRd(t *testing.T) {
+	s := labdata.Require(t, "basic")
+	f, ok := s.Format("elf")
+	if !ok {
+		t.Skip("no elf dump")
+	}
+	d := s.Path(f.Path)
+	uname, err := os.ReadFile(s.Path("truth/uname.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(runOK(t, "-c", d, "rd", "-8", "init_uts_ns", "400"))
+	if !strings.Contains(out, "   Linux.") || !strings.Contains(strings.ReplaceAll(out, "\n", ""), strings.TrimSpace(string(uname))[:8]) {
+		t.Errorf("rd -8 init_uts_ns 400: no Linux, no release:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(runOK(t, "-c", d, "rd", "-64", "init_task", "5"))), "\n")
+	if len(lines) != 3 || len(strings.Fields(lines[2])) != 3 {
+		t.Errorf("rd init_task 5: 3 lines, the last of one unit:\n%s", strings.Join(lines, "\n"))
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"rd"}, 2, "give an ADDR"},
+		{[]string{"rd", "-s", "-32", "init_task"}, 2, "64-bit"},
+		{[]string{"rd", "init_task", "0"}, 2, "not a positive"},
+		{[]string{"rd", "0x10"}, 1, "0x10"},
+		{[]string{"rd", "init_task", "100000000"}, 1, "over"},
 	} {
 		var out strings.Builder
 		if code := run(append([]string{"-c", d}, c.args...), &out, &out); code != c.code || !strings.Contains(out.String(), c.want) {
