@@ -56,6 +56,21 @@ func (e *Engine) setupRawTwins(k *goja.Object) {
 		}
 		return e.result(r)
 	})
+	// sym -l [PATTERN].
+	fn("symbols", func(c goja.FunctionCall) goja.Value {
+		pattern := ""
+		if a := c.Argument(0); !goja.IsUndefined(a) {
+			pattern = e.strArg(c, 0, "kernel.symbols(pattern)")
+		}
+		if e.k.Symbols() == nil {
+			e.throw(fmt.Errorf("kernel.symbols: no symbol table: %w", kallsyms.ErrNotFound))
+		}
+		rows, err := linux.ListSymbols(e.k.Symbols(), pattern)
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(rows)
+	})
 }
 
 // textArg reads a place in the kernel: an address (as addrArg), or a

@@ -425,6 +425,8 @@ func TestTwinRaw(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			sub(t, "dis schedule", cliJSON(t, d, "dis", "schedule"), js(t, d, `kernel.dis("schedule")`))
 			sub(t, "dis schedule+4 3", cliJSON(t, d, "dis", "schedule+4", "3"), js(t, d, `kernel.dis("schedule+4", 3)`))
+			sub(t, "sym -l", cliJSON(t, d, "sym", "-l", "*sched*"), js(t, d, `kernel.symbols("*sched*")`))
+			sub(t, "sym -l bpf", cliJSON(t, d, "sym", "-l", "bpf_prog_"), js(t, d, `kernel.symbols("bpf_prog_")`))
 			sub(t, "rd -8", cliJSON(t, d, "rd", "-8", "init_uts_ns", "40"), js(t, d, `kernel.rd("init_uts_ns", {size: 1, count: 40})`))
 			sub(t, "rd -s", cliJSON(t, d, "rd", "-s", "init_task", "64"), js(t, d, `kernel.rd("init_task", {symbolic: true, count: 64})`))
 			sub(t, "rd -p -32", cliJSON(t, d, "rd", "-p", "-32", "0x100000", "10"), js(t, d, `kernel.rd(0x100000, {physical: true, size: 4, count: 10})`))
