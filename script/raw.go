@@ -71,6 +71,29 @@ func (e *Engine) setupRawTwins(k *goja.Object) {
 		}
 		return e.result(rows)
 	})
+	// struct and union TYPE [ADDR] [-o].
+	for _, kind := range []string{"struct", "union"} {
+		fn(kind, func(c goja.FunctionCall) goja.Value {
+			what := "kernel." + kind + "(type, addr, options)"
+			var addr *uint64
+			if a := c.Argument(1); !goja.IsUndefined(a) && !goja.IsNull(a) {
+				v, _ := e.textArg(c, 1, what)
+				addr = &v
+			}
+			sv, err := linux.ViewStruct(p, kind, e.strArg(c, 0, what), addr, e.optionsArg(c, 2).bool("offsets"))
+			if err != nil {
+				e.throw(err)
+			}
+			return e.result(sv)
+		})
+	}
+	fn("whatis", func(c goja.FunctionCall) goja.Value {
+		w, err := linux.WhatIs(p, e.strArg(c, 0, "kernel.whatis(name)"))
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(w)
+	})
 }
 
 // textArg reads a place in the kernel: an address (as addrArg), or a

@@ -427,6 +427,14 @@ func TestTwinRaw(t *testing.T) {
 			sub(t, "dis schedule+4 3", cliJSON(t, d, "dis", "schedule+4", "3"), js(t, d, `kernel.dis("schedule+4", 3)`))
 			sub(t, "sym -l", cliJSON(t, d, "sym", "-l", "*sched*"), js(t, d, `kernel.symbols("*sched*")`))
 			sub(t, "sym -l bpf", cliJSON(t, d, "sym", "-l", "bpf_prog_"), js(t, d, `kernel.symbols("bpf_prog_")`))
+			sub(t, "struct -o", cliJSON(t, d, "struct", "-o", "task_struct"), js(t, d, `kernel.struct("task_struct", null, {offsets: true})`))
+			sub(t, "struct -o ADDR", cliJSON(t, d, "struct", "-o", "list_head", "init_task"), js(t, d, `kernel.struct("list_head", "init_task", {offsets: true})`))
+			sub(t, "union", cliJSON(t, d, "union", "bpf_attr"), js(t, d, `kernel.union("bpf_attr")`))
+			sub(t, "whatis", cliJSON(t, d, "whatis", "init_task"), js(t, d, `kernel.whatis("init_task")`))
+			sub(t, "whatis", cliJSON(t, d, "whatis", "schedule"), js(t, d, `kernel.whatis("schedule")`))
+			if got := js(t, d, `kernel.struct("task_struct", "init_task").value.comm`); got != "swapper/0" {
+				t.Errorf("kernel.struct(task_struct, init_task).value.comm = %v", got)
+			}
 			sub(t, "rd -8", cliJSON(t, d, "rd", "-8", "init_uts_ns", "40"), js(t, d, `kernel.rd("init_uts_ns", {size: 1, count: 40})`))
 			sub(t, "rd -s", cliJSON(t, d, "rd", "-s", "init_task", "64"), js(t, d, `kernel.rd("init_task", {symbolic: true, count: 64})`))
 			sub(t, "rd -p -32", cliJSON(t, d, "rd", "-p", "-32", "0x100000", "10"), js(t, d, `kernel.rd(0x100000, {physical: true, size: 4, count: 10})`))
