@@ -94,6 +94,35 @@ func (e *Engine) setupRawTwins(k *goja.Object) {
 		}
 		return e.result(w)
 	})
+	// list -H HEAD [-o OFFSET] [-s TYPE[.MEMBER,...]].
+	fn("list", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.list(head, options)"
+		head, _ := e.textArg(c, 0, what)
+		o := e.optionsArg(c, 1)
+		var lo linux.ListOptions
+		if o.o != nil {
+			if v := o.o.Get("offset"); v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
+				off, err := linux.ListOffset(p, v.String())
+				if err != nil {
+					e.throw(err)
+				}
+				lo.Offset = off
+			}
+			if v := o.o.Get("type"); v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
+				lo.Type = v.String()
+			}
+			if v := o.o.Get("members"); v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
+				if err := e.rt.ExportTo(v, &lo.Members); err != nil {
+					e.throwf("%s: members: %v", what, err)
+				}
+			}
+		}
+		r, err := linux.WalkList(p, head, lo)
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(r)
+	})
 }
 
 // textArg reads a place in the kernel: an address (as addrArg), or a

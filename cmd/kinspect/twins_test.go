@@ -435,6 +435,8 @@ func TestTwinRaw(t *testing.T) {
 			if got := js(t, d, `kernel.struct("task_struct", "init_task").value.comm`); got != "swapper/0" {
 				t.Errorf("kernel.struct(task_struct, init_task).value.comm = %v", got)
 			}
+			sub(t, "list modules", cliJSON(t, d, "list", "-H", "modules", "-o", "module.list"), js(t, d, `kernel.list("modules", {offset: "module.list"})`))
+			sub(t, "list tasks", cliJSON(t, d, "list", "-o", "task_struct.tasks", "init_task.tasks"), js(t, d, `kernel.list(kernel.eval("init_task.tasks"), {offset: "task_struct.tasks"})`))
 			sub(t, "rd -8", cliJSON(t, d, "rd", "-8", "init_uts_ns", "40"), js(t, d, `kernel.rd("init_uts_ns", {size: 1, count: 40})`))
 			sub(t, "rd -s", cliJSON(t, d, "rd", "-s", "init_task", "64"), js(t, d, `kernel.rd("init_task", {symbolic: true, count: 64})`))
 			sub(t, "rd -p -32", cliJSON(t, d, "rd", "-p", "-32", "0x100000", "10"), js(t, d, `kernel.rd(0x100000, {physical: true, size: 4, count: 10})`))
