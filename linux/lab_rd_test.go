@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -118,6 +120,83 @@ func TestLabRd(t *testing.T) {
 				t.Errorf("rd -8 init_uts_ns.name.release: %q, uname -r %q", ascii, rel)
 			}
 			t.Logf("%d physical samples, %d of RAM also through the direct map at %#x", samples, direct, pageOffset)
+		})
+	}
+}
+
+// TestLabSearch: search finds a value (init_task's address, from the
+// guest's /proc/kallsyms) where the ELF dump's segments, read by
+// debug/elf, hold it: every aligned 8-byte unit of RAM equal to it,
+// physically (-p) and through the direct map.
+func TestLabSearch(t *testing.T) {
+	for _, sc := range labdata.Built(t) {
+		if sc.Live || (sc.Scenario != "basic" && sc.Scenario != "k612") {
+			continue
+		}
+		t.Run(sc.Scenario, func(t *testing.T) {
+			k := labkernel.Open(t, sc, "elf")
+			p := k.Program()
+			ks, err := os.ReadFile(sc.Path("truth/kallsyms.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var value uint64
+			for _, line := range strings.Split(string(ks), "\n") {
+				if fs := strings.Fields(line); len(fs) == 3 && fs[2] == "init_task" {
+					value, _ = strconv.ParseUint(fs[0], 16, 64)
+				}
+			}
+			if value == 0 {
+				t.Fatal("no init_task in the truth")
+			}
+			f, _ := sc.Format("elf")
+			ef, err := elf.Open(sc.Path(f.Path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ef.Close()
+			ram := uint64(sc.MemoryMB) << 20
+			var want []uint64
+			for _, ph := range ef.Progs {
+				if ph.Type != elf.PT_LOAD || ph.Paddr >= ram {
+					continue
+				}
+				b := make([]byte, min(ph.Filesz, ram-ph.Paddr))
+				if _, err := ph.ReadAt(b, 0); err != nil && err != io.EOF {
+					t.Fatal(err)
+				}
+				for i := 0; i+8 <= len(b); i += 8 {
+					if binary.LittleEndian.Uint64(b[i:]) == value {
+						want = append(want, ph.Paddr+uint64(i))
+					}
+				}
+			}
+			l, err := linux.ReadMemLayout(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, phys := range []bool{true, false} {
+				read := linux.ReadFunc(p.Read)
+				if phys {
+					read = k.ReadPhys
+				}
+				r, err := linux.SearchMemory(p, read, linux.SearchOptions{Values: []uint64{value}, Physical: phys, Max: 1 << 20})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []uint64
+				for _, h := range r.Hits {
+					a := uint64(h.Addr)
+					if !phys {
+						a -= l.PageOffset
+					}
+					got = append(got, a)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("search (physical %v) %#x: %d hits %#x, the ELF segments %d %#x", phys, value, len(got), got, len(want), want)
+				}
+				t.Logf("physical %v: %d hits, as the ELF segments hold them; %d pages unreadable", phys, len(got), r.Unreadable)
+			}
 		})
 	}
 }

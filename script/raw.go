@@ -2,6 +2,7 @@ package script
 
 import (
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -123,17 +124,57 @@ func (e *Engine) setupRawTwins(k *goja.Object) {
 		}
 		return e.result(r)
 	})
+	// search [-s START] [-e END] [-8|-16|-32|-64] [-p] [--max N] VALUE...
+	fn("search", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.search(values, options)"
+		var vals []goja.Value
+		if a := c.Argument(0); a.ExportType() != nil && a.ExportType().Kind() == reflect.Slice {
+			for _, k := range a.ToObject(e.rt).Keys() {
+				vals = append(vals, a.ToObject(e.rt).Get(k))
+			}
+		} else {
+			vals = []goja.Value{a}
+		}
+		o := e.optionsArg(c, 1)
+		so := linux.SearchOptions{Size: int(e.optInt(o, "size", what, 8)), Physical: o.bool("physical"), Max: int(e.optInt(o, "max", what, 0))}
+		for _, v := range vals {
+			a, _ := e.textValue(v, what+": a value")
+			so.Values = append(so.Values, a)
+		}
+		if o.o != nil {
+			if v := o.o.Get("start"); v != nil && !goja.IsUndefined(v) {
+				so.Start, _ = e.textValue(v, what+": start")
+			}
+			if v := o.o.Get("end"); v != nil && !goja.IsUndefined(v) {
+				so.End, _ = e.textValue(v, what+": end")
+			}
+			so.Length = uint64(e.optInt(o, "length", what, 0))
+		}
+		read := linux.ReadFunc(p.Read)
+		if so.Physical {
+			read = e.k.ReadPhys
+		}
+		r, err := linux.SearchMemory(p, read, so)
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(r)
+	})
 }
 
 // textArg reads a place in the kernel: an address (as addrArg), or a
 // string naming a symbol, "NAME" or "NAME+OFF"; name says it was a bare
 // symbol's name.
 func (e *Engine) textArg(c goja.FunctionCall, i int, what string) (addr uint64, name bool) {
-	a := c.Argument(i)
+	return e.textValue(c.Argument(i), what+": "+argName(i)+" argument")
+}
+
+// textValue is textArg's reading of a value.
+func (e *Engine) textValue(a goja.Value, what string) (addr uint64, name bool) {
 	s, isStr := a.Export().(string)
 	if addr, err := ParseAddr(a); err == nil || !isStr {
 		if err != nil {
-			e.throwf("%s: %s argument: %v", what, argName(i), err)
+			e.throwf("%s: %v", what, err)
 		}
 		return addr, false
 	}

@@ -64,3 +64,41 @@ func TestListLab(t *testing.T) {
 		})
 	}
 }
+
+// TestSearch: search's text and errors on a lab dump (what it finds is
+// checked against the ELF dump's bytes by linux's TestLabSearch).
+func TestSearch(t *testing.T) {
+	s := labdata.Require(t, "basic")
+	f, ok := s.Format("elf")
+	if !ok {
+		t.Skip("no elf dump")
+	}
+	d := s.Path(f.Path)
+	init := truthSymbols(t, s)["init_task"]
+	out := strings.Split(strings.TrimSpace(string(runOK(t, "-c", d, "search", "--max", "3", "init_task"))), "\n")
+	if len(out) != 3 || !strings.HasSuffix(out[0], ": "+init) {
+		t.Errorf("search --max 3 init_task: %q, want 3 hits of %s", out, init)
+	}
+	// init_task's first 4 bytes (thread_info.flags) hold what rd reads.
+	rd := strings.Fields(string(runOK(t, "-c", d, "rd", "-32", "init_task")))
+	out = strings.Split(strings.TrimSpace(string(runOK(t, "-c", d, "search", "-s", "init_task", "-l", "4", "-32", "0x"+rd[1]))), "\n")
+	if len(out) != 1 || out[0] != init+": "+rd[1] {
+		t.Errorf("search -s init_task -l 4 -32 0x%s: %q", rd[1], out)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"search"}, 2, "give a VALUE"},
+		{[]string{"search", "-e", "init_task", "-l", "8", "1"}, 2, "not both"},
+		{[]string{"search", "-s", "0x2000", "-e", "0x1000", "1"}, 1, "empty range"},
+		{[]string{"search", "-s", "0x0", "-l", "0x100000000000", "1"}, 1, "over"},
+		{[]string{"search", "no_such_symbol_x"}, 1, "no symbol"},
+	} {
+		var out strings.Builder
+		if code := run(append([]string{"-c", d}, c.args...), &out, &out); code != c.code || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%q: exit %d, output %q; want %d and %q", c.args, code, out.String(), c.code, c.want)
+		}
+	}
+}

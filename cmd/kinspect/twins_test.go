@@ -437,6 +437,9 @@ func TestTwinRaw(t *testing.T) {
 			}
 			sub(t, "list modules", cliJSON(t, d, "list", "-H", "modules", "-o", "module.list"), js(t, d, `kernel.list("modules", {offset: "module.list"})`))
 			sub(t, "list tasks", cliJSON(t, d, "list", "-o", "task_struct.tasks", "init_task.tasks"), js(t, d, `kernel.list(kernel.eval("init_task.tasks"), {offset: "task_struct.tasks"})`))
+			sub(t, "search", cliJSON(t, d, "search", "--max", "20", "init_task"), js(t, d, `kernel.search("init_task", {max: 20})`))
+			sub(t, "search -s -l", cliJSON(t, d, "search", "-s", "init_task", "-l", "0x3000", "-32", "0", "1"), js(t, d, `kernel.search([0, 1n], {start: "init_task", end: kernel.sym("init_task").addr + 0x3000n, size: 4})`))
+			sub(t, "search -p", cliJSON(t, d, "search", "-p", "--max", "5", "init_task"), js(t, d, `kernel.search(["init_task"], {physical: true, max: 5})`))
 			sub(t, "rd -8", cliJSON(t, d, "rd", "-8", "init_uts_ns", "40"), js(t, d, `kernel.rd("init_uts_ns", {size: 1, count: 40})`))
 			sub(t, "rd -s", cliJSON(t, d, "rd", "-s", "init_task", "64"), js(t, d, `kernel.rd("init_task", {symbolic: true, count: 64})`))
 			sub(t, "rd -p -32", cliJSON(t, d, "rd", "-p", "-32", "0x100000", "10"), js(t, d, `kernel.rd(0x100000, {physical: true, size: 4, count: 10})`))
