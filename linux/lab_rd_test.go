@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kinspect/kinspect/internal/labdata"
 	"github.com/kinspect/kinspect/internal/labkernel"
 	"github.com/kinspect/kinspect/linux"
 )
@@ -37,10 +36,7 @@ func rdBytes(r *linux.RdResult) []byte {
 // same bytes where they are RAM (below the guest's memory size); and the kernel's release string, read with rd -8 at
 // init_uts_ns, is the guest's uname -r.
 func TestLabRd(t *testing.T) {
-	for _, sc := range labdata.Built(t) {
-		if sc.Live || (sc.Scenario != "basic" && sc.Scenario != "k612") {
-			continue
-		}
+	for _, sc := range basicAndK612(t) {
 		t.Run(sc.Scenario, func(t *testing.T) {
 			k := labkernel.Open(t, sc, "elf")
 			p, syms := k.Program(), k.Symbols()
@@ -129,10 +125,7 @@ func TestLabRd(t *testing.T) {
 // debug/elf, hold it: every aligned 8-byte unit of RAM equal to it,
 // physically (-p) and through the direct map.
 func TestLabSearch(t *testing.T) {
-	for _, sc := range labdata.Built(t) {
-		if sc.Live || (sc.Scenario != "basic" && sc.Scenario != "k612") {
-			continue
-		}
+	for _, sc := range basicAndK612(t) {
 		t.Run(sc.Scenario, func(t *testing.T) {
 			k := labkernel.Open(t, sc, "elf")
 			p := k.Program()

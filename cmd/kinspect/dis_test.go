@@ -11,12 +11,7 @@ import (
 // TestDis: crash's forms of dis on a lab dump (the disassembly itself is
 // checked against objdump by linux's TestLabDisObjdump).
 func TestDis(t *testing.T) {
-	s := labdata.Require(t, "basic")
-	f, ok := s.Format("elf")
-	if !ok {
-		t.Skip("no elf dump")
-	}
-	d := s.Path(f.Path)
+	d := basicELF(t)
 	whole := strings.Split(strings.TrimSpace(string(runOK(t, "-c", d, "dis", "schedule"))), "\n")
 	if len(whole) < 10 || !strings.Contains(whole[0], " <schedule>:") || !strings.Contains(whole[1], " <schedule+") {
 		t.Errorf("dis schedule:\n%s", strings.Join(whole, "\n"))
@@ -59,12 +54,7 @@ func TestDis(t *testing.T) {
 // TestRd: rd's text and its errors on a lab dump (what it reads is
 // checked against the dump's bytes by linux's TestLabRd).
 func TestRd(t *testing.T) {
-	s := labdata.Require(t, "basic")
-	f, ok := s.Format("elf")
-	if !ok {
-		t.Skip("no elf dump")
-	}
-	d := s.Path(f.Path)
+	s, d := labdata.Require(t, "basic"), basicELF(t)
 	uname, err := os.ReadFile(s.Path("truth/uname.txt"))
 	if err != nil {
 		t.Fatal(err)

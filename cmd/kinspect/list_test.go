@@ -68,12 +68,7 @@ func TestListLab(t *testing.T) {
 // TestSearch: search's text and errors on a lab dump (what it finds is
 // checked against the ELF dump's bytes by linux's TestLabSearch).
 func TestSearch(t *testing.T) {
-	s := labdata.Require(t, "basic")
-	f, ok := s.Format("elf")
-	if !ok {
-		t.Skip("no elf dump")
-	}
-	d := s.Path(f.Path)
+	s, d := labdata.Require(t, "basic"), basicELF(t)
 	init := truthSymbols(t, s)["init_task"]
 	out := strings.Split(strings.TrimSpace(string(runOK(t, "-c", d, "search", "--max", "3", "init_task"))), "\n")
 	if len(out) != 3 || !strings.HasSuffix(out[0], ": "+init) {
