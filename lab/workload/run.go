@@ -78,6 +78,7 @@ type runner struct {
 	spin     *ebpf.Program
 	lockup   *ebpf.Program
 	tr       *ebpf.Collection // testrun.bpf.o
+	lruev    *lruevCopies     // lruev.bpf.o, twice
 	trPerf   *perf.Reader     // ki_tr_perf's buffers
 
 	progs []*progEntry
