@@ -190,6 +190,16 @@ cat /proc/net/dev > $T/proc/net_dev.txt
 cat /proc/sys/kernel/tainted > $T/proc/tainted.txt
 cat /proc/cmdline > $T/proc/cmdline.txt
 cat /sys/kernel/vmcoreinfo > $T/proc/vmcoreinfo_note.txt 2>/dev/null
+# For crash's irq, timer, runq, dev and net (sockets), and uptime/loadavg.
+for f in interrupts timer_list loadavg uptime devices stat vmallocinfo; do
+	cat /proc/$f > $T/proc/$f.txt 2>/dev/null
+done
+for f in tcp tcp6 udp udp6 raw unix; do
+	cat /proc/net/$f > $T/proc/net_$f.txt 2>/dev/null
+done
+# For btf funcs: every function's prototype and which ftrace can trace.
+cat /sys/kernel/tracing/available_filter_functions > $T/proc/available_filter_functions.txt 2>/dev/null
+b $T/btf/vmlinux.txt btf dump file /sys/kernel/btf/vmlinux
 # busybox ip has no -d.
 ip link show > $T/proc/ip_link.txt 2>&1
 for d in /proc/[0-9]*; do
