@@ -97,13 +97,13 @@ func (r *runner) lruevReplay(tf *trFile) error {
 }
 
 // lruevOps is ki_tr_lruev's packet: an Ethernet header, then the
-// operations (operation, key) pairs.
+// (operation, key) pairs, zeros after them: 32 in all.
 func lruevOps(ops ...[2]byte) []byte {
 	b := ether(0x88b5, nil, 14)
 	for _, o := range ops {
 		b = append(b, o[0], o[1])
 	}
-	return append(b, 0, 0)
+	return append(b, make([]byte, 14+2*32-len(b))...)
 }
 
 // lruevInputs are ki_tr_lruev_k's chained runs: fill both maps (the
@@ -129,5 +129,7 @@ func lruevInputs() []trInput {
 	}
 	add(turn...)
 	in = append(in, trInput{data: lruevOps([2]byte{upd, 40}, [2]byte{look, 40}, [2]byte{upd, 41}), repeat: 3})
+	add([2]byte{look, 1}, [2]byte{9, 0}, [2]byte{upd, 50})             // an unknown operation ends the list
+	in = append(in, trInput{data: ether(0x88b5, []byte{upd, 60}, 40)}) // too short for 32 operations
 	return in
 }

@@ -22,9 +22,11 @@ char LICENSE[] SEC("license") = "GPL";
 static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
 static long (*bpf_skb_load_bytes)(const void *skb, __u32 offset, void *to,
 				  __u32 len) = (void *)26;
+static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx,
+			__u64 flags) = (void *)181;
 
 #define BPF_F_NO_COMMON_LRU (1U << 1)
-#define KI_LRUEV_OPS 24
+#define KI_LRUEV_OPS 32 /* a power of 2: the index is masked */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -61,27 +63,47 @@ static __attribute__((noinline)) int ki_lruev_op(void *map, __u32 op, __u32 key,
 	}
 }
 
+struct ki_lruev_ctx {
+	__u8 ops[2 * KI_LRUEV_OPS];
+	__u32 ok;
+};
+
 /*
- * ki_tr_lruev: after the Ethernet header, up to 24 operations of two
- * bytes (operation: 1 lookup, 2 update, 3 delete, 4 update if absent,
- * 5 update if present; 0 ends the list; then the key). Each applies to
- * both maps; an update writes key << 16 | the operation's index. It
- * returns the successes on ki_tr_lrue plus 256 times those on ki_tr_lrup.
+ * ki_lruev_step applies operation i of c->ops (a bpf_loop callback: the
+ * verifier checks it once, where a loop of 32 rounds calling
+ * ki_lruev_op four ways exceeds its million instructions).
+ */
+static long ki_lruev_step(__u32 i, struct ki_lruev_ctx *c)
+{
+	__u32 op, key;
+	__u64 val;
+
+	i &= KI_LRUEV_OPS - 1; /* bounds the stack offset for the verifier */
+	op = c->ops[2 * i];
+	key = c->ops[2 * i + 1];
+	if (op == 0 || op > 5)
+		return 1;
+	val = ((__u64)key << 16) | i;
+	c->ok += ki_lruev_op(&ki_tr_lrue, op, key, val);
+	c->ok += 256 * ki_lruev_op(&ki_tr_lrup, op, key, val);
+	return 0;
+}
+
+/*
+ * ki_tr_lruev: after the Ethernet header, 32 operations of two bytes
+ * (operation: 1 lookup, 2 update, 3 delete, 4 update if absent, 5 update
+ * if present; 0 ends the list; then the key). Each applies to both maps;
+ * an update writes key << 16 | the operation's index. It returns the
+ * successes on ki_tr_lrue plus 256 times those on ki_tr_lrup, or 0 for a
+ * packet too short to hold the 32.
  */
 SEC("socket")
 int ki_tr_lruev(struct __sk_buff *skb)
 {
-	__u8 op[2];
-	int ok = 0;
+	struct ki_lruev_ctx c = {};
 
-	for (__u32 i = 0; i < KI_LRUEV_OPS; i++) {
-		if (bpf_skb_load_bytes(skb, 14 + 2 * i, op, 2) < 0)
-			break;
-		if (op[0] == 0 || op[0] > 5)
-			break;
-		__u64 val = ((__u64)op[1] << 16) | i;
-		ok += ki_lruev_op(&ki_tr_lrue, op[0], op[1], val);
-		ok += 256 * ki_lruev_op(&ki_tr_lrup, op[0], op[1], val);
-	}
-	return ok;
+	if (bpf_skb_load_bytes(skb, 14, c.ops, sizeof(c.ops)) < 0)
+		return 0;
+	bpf_loop(KI_LRUEV_OPS, ki_lruev_step, &c, 0);
+	return c.ok;
 }
