@@ -102,7 +102,8 @@ int ki_tr_lruev(struct __sk_buff *skb)
 {
 	struct ki_lruev_ctx c = {};
 
-	if (bpf_skb_load_bytes(skb, 14, c.ops, sizeof(c.ops)) < 0)
+	/* A socket filter's test run pulls the Ethernet header: offset 0 is after it. */
+	if (bpf_skb_load_bytes(skb, 0, c.ops, sizeof(c.ops)) < 0)
 		return 0;
 	bpf_loop(KI_LRUEV_OPS, ki_lruev_step, &c, 0);
 	return c.ok;
