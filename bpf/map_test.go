@@ -101,7 +101,6 @@ func TestLabHashOrders(t *testing.T) {
 				if m.MaxEntries > 1<<16 {
 					continue
 				}
-				n++
 				var sets [2][]string
 				for i, o := range []bpf.MapOrder{bpf.OrderKernel, bpf.OrderMemory} {
 					for e, err := range m.EntriesIn(o) {
@@ -112,12 +111,15 @@ func TestLabHashOrders(t *testing.T) {
 					}
 					sort.Strings(sets[i])
 				}
-				if strings.Join(sets[0], " ") != strings.Join(sets[1], " ") || len(sets[0]) == 0 {
+				if strings.Join(sets[0], " ") != strings.Join(sets[1], " ") {
 					t.Errorf("map %d (%s): buckets %v\nelement array %v", m.ID, m.Name, sets[0], sets[1])
+				}
+				if len(sets[0]) > 0 {
+					n++
 				}
 			}
 			if n < 3 {
-				t.Errorf("only %d hash maps", n)
+				t.Errorf("only %d hash maps with elements", n)
 			}
 		})
 	}

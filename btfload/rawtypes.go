@@ -229,3 +229,18 @@ func (b *RawBTF) StrOK(off uint32) bool {
 	}
 	return off < uint32(len(b.strs))
 }
+
+// TypeByID returns type id of b or of its base, nil if there is none
+// (0 is void).
+func (b *RawBTF) TypeByID(id uint32) *RawBTFType {
+	if id < b.StartID {
+		if b.base != nil {
+			return b.base.TypeByID(id)
+		}
+		return nil
+	}
+	if i := id - b.StartID; i < uint32(len(b.Types)) {
+		return &b.Types[i]
+	}
+	return nil
+}

@@ -497,6 +497,10 @@ func rawTypePlain(w *bufio.Writer, rb *btfload.RawBTF, t *btfload.RawBTFType) {
 		fmt.Fprintf(w, " size=%d vlen=%d", t.SizeOrType, t.Vlen)
 		for _, v := range t.Vars {
 			fmt.Fprintf(w, "\n\ttype_id=%d offset=%d size=%d", v.Type, v.Offset, v.Size)
+			// bpftool names the variable (kind and name) when its id exists.
+			if vt := rb.TypeByID(v.Type); vt != nil {
+				fmt.Fprintf(w, " (%s '%s')", vt.KindName(), rb.Str(vt.NameOff))
+			}
 		}
 	case btfload.BTFKindFloat:
 		fmt.Fprintf(w, " size=%d", t.SizeOrType)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,6 +132,15 @@ func TestBTFObjects(t *testing.T) {
 				if !ok || s.Scenario == "scale" && n >= 40 {
 					continue
 				}
+				if id == "vmlinux" {
+					// bpftool btf dump file /sys/kernel/btf/vmlinux: the
+					// kernel's BTF, the object bpftool names vmlinux.
+					vid := vmlinuxBTFID(t, s.Path("truth/bpftool/btf.json"))
+					if got, want := runOK(t, "-c", d, "btf", "dump", "id", vid), readTruth(t, s.Path("truth/btf/vmlinux.txt")); !bytes.Equal(got, want) {
+						t.Errorf("btf dump id %s (vmlinux) differs from bpftool's: %s", vid, firstDiff(string(got), string(want)))
+					}
+					continue
+				}
 				n++
 				if got, want := runOK(t, "-c", d, "btf", "dump", "id", id), readTruth(t, s.Path("truth/btf/"+id+".txt")); !bytes.Equal(got, want) {
 					t.Errorf("btf dump id %s:\n%s\nbpftool:\n%s", id, got, want)
@@ -144,6 +154,25 @@ func TestBTFObjects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// vmlinuxBTFID is the id of the BTF object bpftool's btf show (JSON)
+// names vmlinux.
+func vmlinuxBTFID(t *testing.T, path string) string {
+	var objs []struct {
+		ID   uint32 `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(readTruth(t, path), &objs); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.Name == "vmlinux" {
+			return fmt.Sprint(o.ID)
+		}
+	}
+	t.Fatalf("%s: no BTF object named vmlinux", path)
+	return ""
 }
 
 // TestBTFDumpModuleType finds a type only a module's split BTF has:
