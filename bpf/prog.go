@@ -608,6 +608,13 @@ func (bp *Prog) Funcs() ([]ProgFunc, error) {
 		if r.Err() != nil {
 			return nil, fmt.Errorf("bpf prog %d: func[%d]: %w", bp.ID, i, r.Err())
 		}
+		if i == 0 && bp.FuncCnt > 0 {
+			// The main function's symbol is the program's own ksym
+			// (named from its BTF func_info); func[0]'s ksym is not
+			// listed, and its name is the program's name, which differs
+			// when the loader renamed the program.
+			aux, _ = bp.Aux.Address()
+		}
 		if aux != 0 {
 			if av, err := p.ObjectOf("struct bpf_prog_aux", aux); err == nil {
 				// aux->ksym: 5.8+ ("bpf: Add bpf_ksym_add/del functions").
