@@ -79,7 +79,7 @@ func hiddenFromBpftool(t *testing.T, s *labdata.Scenario, noun string, id uint32
 	if rc, err := os.ReadFile(s.Path("truth/bpftool/" + noun + ".json.rc")); err == nil && string(bytes.TrimSpace(rc)) != "0" {
 		t.Errorf("the guest's bpftool %s show --json exited %s", noun, bytes.TrimSpace(rc))
 	}
-	t.Logf("bpftool %s show: %d objects, none with the hidden id %d, %d above it", noun, len(objs), id, above)
+	t.Logf("bpftool %s show: %d objects, %d of them above the hidden id %d", noun, len(objs), above, id)
 }
 
 // listedByKinspect checks that kinspect lists the hidden program and link
