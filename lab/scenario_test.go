@@ -36,9 +36,15 @@ var (
 
 type readyDoc struct {
 	Progs []struct {
-		Name string `json:"name"`
-		ID   int    `json:"id"`
+		Name   string `json:"name"`
+		ID     int    `json:"id"`
+		Hidden bool   `json:"hidden"`
 	} `json:"progs"`
+	Links []struct {
+		Prog   string `json:"prog"`
+		ID     int    `json:"id"`
+		Hidden bool   `json:"hidden"`
+	} `json:"links"`
 	Maps []struct {
 		Name string `json:"name"`
 		ID   int    `json:"id"`
@@ -109,10 +115,29 @@ func TestScenarioTruth(t *testing.T) {
 			if len(ready.Progs) == 0 || len(ready.Maps) == 0 {
 				t.Fatalf("workload.json lists %d programs and %d maps", len(ready.Progs), len(ready.Maps))
 			}
-			// Object names are cut to 15 characters by the kernel.
+			// Object names are cut to 15 characters by the kernel. A
+			// hidden program (ki_hide) must be missing from bpftool's
+			// list, and its link from bpftool's links.
 			for _, p := range ready.Progs {
+				if _, listed := progByID[p.ID]; p.Hidden {
+					if listed {
+						t.Errorf("program %s (id %d) is hidden, but bpftool lists it", p.Name, p.ID)
+					}
+					continue
+				}
 				if got := progByID[p.ID].Name; got == "" || !strings.HasPrefix(p.Name, got) || !strings.HasPrefix(got, "ki_") {
 					t.Errorf("program %s (id %d): bpftool names it %q", p.Name, p.ID, got)
+				}
+			}
+			var links []bpftoolObj
+			labdata.ReadJSON(t, s.Path("truth/bpftool/link.json"), &links)
+			linkByID := map[int]bool{}
+			for _, l := range links {
+				linkByID[l.ID] = true
+			}
+			for _, l := range ready.Links {
+				if l.ID != 0 && linkByID[l.ID] == l.Hidden {
+					t.Errorf("link %d of %s: hidden %v, listed by bpftool %v", l.ID, l.Prog, l.Hidden, linkByID[l.ID])
 				}
 			}
 			for _, m := range ready.Maps {

@@ -163,6 +163,31 @@ func truthValues(t *testing.T, s *labdata.Scenario, file, key string) []string {
 	return out
 }
 
+// hiddenValues are the ids, names or tags of the objects hidden from
+// bpftool that a truth file of its lists would have had.
+func hiddenValues(h labdata.Hidden, file, key string) []string {
+	var out []string
+	switch file + " " + key {
+	case "prog.json id":
+		for id := range h.Progs {
+			out = append(out, strconv.Itoa(int(id)))
+		}
+	case "prog.json name":
+		for _, name := range h.Progs {
+			out = append(out, name)
+		}
+	case "prog.json tag":
+		if h.Prog.ID != 0 {
+			out = append(out, h.Prog.Tag)
+		}
+	case "link.json id":
+		for id := range h.Links {
+			out = append(out, strconv.Itoa(int(id)))
+		}
+	}
+	return out
+}
+
 // TestCompleteFromDump: the ids and names offered are the dump's, as
 // bpftool listed them in the guest.
 func TestCompleteFromDump(t *testing.T) {
@@ -183,7 +208,9 @@ func TestCompleteFromDump(t *testing.T) {
 		{[]string{"struct_ops", "dump", "name", ""}, "struct_ops.json", "name"},
 	} {
 		t.Run(strings.Join(tc.words, " "), func(t *testing.T) {
-			want := truthValues(t, s, tc.truth, tc.truthKey)
+			// The objects hidden from bpftool are the dump's too
+			// (labdata.Hidden).
+			want := append(truthValues(t, s, tc.truth, tc.truthKey), hiddenValues(s.Hidden(t), tc.truth, tc.truthKey)...)
 			// -c before the command, and after it.
 			for _, words := range [][]string{
 				append([]string{"-c", dump}, tc.words...),
