@@ -14,8 +14,8 @@
 // /proc/meminfo (ReadMeminfo), vmalloc areas (VmapAreas, VmallocInfo),
 // what an address is (IdentifyAddress), cgroups
 // (CgroupForEachDescendantPre, CgroupPath), /proc/modules
-// (ProcModules), the panicking CPU (PanicCPU) and the timekeeper
-// (RealMinusBoot).
+// (ProcModules), the panicking CPU (PanicCPU), the timekeeper
+// (RealMinusBoot) and the runqueues (CPURQ, RunQueues, ReadRunQueue).
 //
 // Walkers are named after the kernel macro or drgn helper they mirror and
 // yield the kernel's objects as objects.Values; New<Type> decodes one

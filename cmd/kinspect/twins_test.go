@@ -418,3 +418,13 @@ func TestTwinTaskCommands(t *testing.T) {
 		})
 	}
 }
+
+// TestTwinMachineCommands: runq and its twin.
+func TestTwinMachineCommands(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "runq", cliJSON(t, d, "runq"), js(t, d, "kernel.runq()"))
+			sub(t, "runq 1", cliJSON(t, d, "runq", "1"), js(t, d, "[kernel.runq(1)]"))
+		})
+	}
+}

@@ -1,0 +1,108 @@
+package linux_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/internal/labkernel"
+	"github.com/kinspect/kinspect/linux"
+)
+
+// TestLabRunQueues: each CPU's runqueue has a current task (its idle
+// task is swapper/N); the spinner, running in the truth (ps.json), is
+// a CPU's current task or queued, CPU 1's current where no crash came
+// after the truth; of the other tasks the truth saw running (a kthread
+// woken for a moment, rcu_preempt), at most 2 are on no runqueue; at
+// most 3 (6 on a kdump scenario, whose crash came well after the
+// truth) of the tasks queued were not running in the truth: those
+// that ran between the truth and the dump.
+func TestLabRunQueues(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			var ps []truthTask
+			labdata.ReadJSON(t, sc.Path("truth/ps.json"), &ps)
+			var meta struct {
+				Excluded int `json:"excluded_pid"`
+			}
+			labdata.ReadJSON(t, sc.Path("truth/snapshot-meta.json"), &meta)
+			truth := map[int]truthTask{}
+			for _, tr := range ps {
+				truth[tr.TID] = tr
+			}
+			rqs, err := linux.RunQueues(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rqs) != sc.CPUs {
+				t.Fatalf("%d runqueues, want %d", len(rqs), sc.CPUs)
+			}
+			where := map[int]string{} // TID: "current of CPU n" or "CFS of CPU n"
+			var queued, notRunning []string
+			for _, rq := range rqs {
+				if rq.Current.PID == 0 && !rq.Idle || rq.Idle && rq.Current.Comm != fmt.Sprintf("swapper/%d", rq.CPU) {
+					t.Errorf("CPU %d: current %+v, idle %v", rq.CPU, rq.Current, rq.Idle)
+				}
+				if !rq.Idle {
+					where[rq.Current.PID] = fmt.Sprintf("current of CPU %d", rq.CPU)
+				}
+				for class, ts := range map[string][]linux.RQTask{"RT": rq.RT, "CFS": rq.CFS, "DL": rq.DL} {
+					for _, q := range ts {
+						where[q.PID] = fmt.Sprintf("%s of CPU %d", class, rq.CPU)
+						queued = append(queued, fmt.Sprintf("%d(%s) %s CPU %d", q.PID, q.Comm, class, rq.CPU))
+						if tr, ok := truth[q.PID]; ok && tr.State != "R" {
+							notRunning = append(notRunning, fmt.Sprintf("%d(%s) %s", q.PID, q.Comm, tr.State))
+						}
+					}
+				}
+				if n := len(rq.RT) + len(rq.CFS) + len(rq.DL); !rq.Idle && n+1 > rq.NrRunning+countDelayed(rq) || rq.Idle && n > rq.NrRunning+countDelayed(rq) {
+					t.Errorf("CPU %d: %d queued besides the current task, nr_running %d", rq.CPU, n, rq.NrRunning)
+				}
+			}
+			t.Logf("current: %v; queued: %v; queued but not running in the truth: %v", currents(rqs), queued, notRunning)
+			var slept []string
+			for _, tr := range ps {
+				if tr.State != "R" || tr.PID == meta.Excluded {
+					continue
+				}
+				w, ok := where[tr.TID]
+				switch {
+				case tr.Comm == "ki_spinner" && !ok:
+					t.Errorf("ki_spinner (%d) is on no runqueue", tr.TID)
+				case tr.Comm == "ki_spinner" && !sc.Kdump && w != "current of CPU 1":
+					t.Errorf("ki_spinner is the %s, want CPU 1's current", w)
+				case !ok:
+					slept = append(slept, fmt.Sprintf("%d(%s)", tr.TID, tr.Comm))
+				}
+			}
+			// A kthread the truth caught running (woken for a moment:
+			// rcu_preempt) may have gone back to sleep before the dump.
+			if len(slept) > 2 {
+				t.Errorf("running tasks on no runqueue: %v", slept)
+			}
+			t.Logf("running in the truth, on no runqueue in the dump (slept since): %v", slept)
+			if limit := map[bool]int{false: 3, true: 6}[sc.Kdump]; len(notRunning) > limit {
+				t.Errorf("%d queued tasks were not running in the truth: %v", len(notRunning), notRunning)
+			}
+		})
+	}
+}
+
+func countDelayed(rq linux.RunQueue) int {
+	n := 0
+	for _, q := range rq.CFS {
+		if q.Delayed {
+			n++
+		}
+	}
+	return n
+}
+
+func currents(rqs []linux.RunQueue) []string {
+	var out []string
+	for _, rq := range rqs {
+		out = append(out, fmt.Sprintf("CPU %d: %d(%s)", rq.CPU, rq.Current.PID, rq.Current.Comm))
+	}
+	return out
+}

@@ -1,0 +1,27 @@
+package script
+
+import (
+	"github.com/dop251/goja"
+	"github.com/kinspect/kinspect/linux"
+)
+
+// setupMachineTwins defines the twins of the scheduler, CPU and device
+// commands: runq.
+func (e *Engine) setupMachineTwins(k *goja.Object) {
+	p := e.prog
+	fn := func(name string, f func(goja.FunctionCall) goja.Value) { _ = k.Set(name, f) }
+	fn("runq", func(c goja.FunctionCall) goja.Value {
+		if len(c.Arguments) > 0 && !goja.IsUndefined(c.Argument(0)) {
+			rq, err := linux.ReadRunQueue(p, int(e.intArg(c, 0, "kernel.runq(cpu)")))
+			if err != nil {
+				e.throw(err)
+			}
+			return e.result(rq)
+		}
+		rqs, err := linux.RunQueues(p)
+		if err != nil && len(rqs) == 0 {
+			e.throw(err)
+		}
+		return e.result(rqs)
+	})
+}
