@@ -137,6 +137,8 @@ var Builtin = []string{
 	"unsigned int nr_vmap_nodes",
 	"int vsyscall_mode",
 	"struct vm_area_struct gate_vma",
+	"struct char_device_struct *chrdevs[255]",
+	"struct blk_major_name *major_names[255]",
 }
 
 // Decls is a set of declarations: Builtin, then what users add (a later

@@ -15,7 +15,8 @@
 // what an address is (IdentifyAddress), cgroups
 // (CgroupForEachDescendantPre, CgroupPath), /proc/modules
 // (ProcModules), the panicking CPU (PanicCPU), the timekeeper
-// (RealMinusBoot) and the runqueues (CPURQ, RunQueues, ReadRunQueue).
+// (RealMinusBoot), the runqueues (CPURQ, RunQueues, ReadRunQueue) and
+// the device majors of /proc/devices (Devices).
 //
 // Walkers are named after the kernel macro or drgn helper they mirror and
 // yield the kernel's objects as objects.Values; New<Type> decodes one

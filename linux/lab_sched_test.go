@@ -1,7 +1,10 @@
 package linux_test
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/labdata"
@@ -105,4 +108,49 @@ func currents(rqs []linux.RunQueue) []string {
 		out = append(out, fmt.Sprintf("CPU %d: %d(%s)", rq.CPU, rq.Current.PID, rq.Current.Comm))
 	}
 	return out
+}
+
+// procTruth reads truth/proc/NAME of a scenario, skipping the test
+// where the lab that built it did not capture that file yet.
+func procTruth(t *testing.T, name, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(labkernel.Scenario(name).Path("truth/proc/" + file))
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skipf("%s: the truth has no proc/%s (a lab from before it was captured)", name, file)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestLabDevices: the device majors are /proc/devices' lines, in its
+// order.
+func TestLabDevices(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			truth := procTruth(t, name, "devices.txt")
+			devs, err := linux.Devices(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			b.WriteString("Character devices:\n")
+			block := false
+			for _, d := range devs {
+				if d.Kind == "block" && !block {
+					block = true
+					b.WriteString("\nBlock devices:\n")
+				}
+				fmt.Fprintf(&b, "%3d %s\n", d.Major, d.Name)
+			}
+			if !block {
+				b.WriteString("\nBlock devices:\n")
+			}
+			if got := b.String(); got != truth {
+				t.Errorf("got\n%s\ntruth\n%s", got, truth)
+			}
+			t.Logf("%d lines equal", strings.Count(truth, "\n"))
+		})
+	}
 }

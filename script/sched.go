@@ -6,7 +6,7 @@ import (
 )
 
 // setupMachineTwins defines the twins of the scheduler, CPU and device
-// commands: runq.
+// commands: runq, dev.
 func (e *Engine) setupMachineTwins(k *goja.Object) {
 	p := e.prog
 	fn := func(name string, f func(goja.FunctionCall) goja.Value) { _ = k.Set(name, f) }
@@ -23,5 +23,12 @@ func (e *Engine) setupMachineTwins(k *goja.Object) {
 			e.throw(err)
 		}
 		return e.result(rqs)
+	})
+	fn("devices", func(c goja.FunctionCall) goja.Value {
+		devs, err := linux.Devices(p)
+		if err != nil && len(devs) == 0 {
+			e.throw(err)
+		}
+		return e.result(devs)
 	})
 }
