@@ -139,6 +139,9 @@ var Builtin = []string{
 	"struct vm_area_struct gate_vma",
 	"struct char_device_struct *chrdevs[255]",
 	"struct blk_major_name *major_names[255]",
+	"unsigned long avenrun[3]",
+	"int nr_threads",
+	"bool tick_nohz_active",
 }
 
 // Decls is a set of declarations: Builtin, then what users add (a later

@@ -15,8 +15,9 @@
 // what an address is (IdentifyAddress), cgroups
 // (CgroupForEachDescendantPre, CgroupPath), /proc/modules
 // (ProcModules), the panicking CPU (PanicCPU), the timekeeper
-// (RealMinusBoot), the runqueues (CPURQ, RunQueues, ReadRunQueue) and
-// the device majors of /proc/devices (Devices).
+// (Timekeeper, ReadClocks, RealMinusBoot), the uptime and load average
+// (ReadUptime), the runqueues (CPURQ, RunQueues, ReadRunQueue) and the
+// device majors of /proc/devices (Devices).
 //
 // Walkers are named after the kernel macro or drgn helper they mirror and
 // yield the kernel's objects as objects.Values; New<Type> decodes one

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -151,6 +152,61 @@ func TestLabDevices(t *testing.T) {
 				t.Errorf("got\n%s\ntruth\n%s", got, truth)
 			}
 			t.Logf("%d lines equal", strings.Count(truth, "\n"))
+		})
+	}
+}
+
+// TestLabUptime: the uptime, idle time and load average against
+// /proc/uptime and /proc/loadavg, read in the guest before the dump:
+// the dump's uptime and idle time are no less than the truth's, and
+// more by at most the time between the truth and the dump (measured:
+// see the log; bounded by 120 s, 900 s on a kdump scenario, whose
+// crash came later; idle grows by at most that on each CPU); the last
+// PID is no less; each load average within 1.0 of the truth's (the
+// spinner keeps it near 1-2, and it moves by a fraction of the
+// difference every 5 s); the threads within 10 (the snapshot's own,
+// the crash's trigger).
+func TestLabUptime(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			up := strings.Fields(procTruth(t, name, "uptime.txt"))
+			la := strings.Fields(procTruth(t, name, "loadavg.txt"))
+			if len(up) != 2 || len(la) != 5 {
+				t.Fatalf("truth: uptime %q, loadavg %q", up, la)
+			}
+			u, err := linux.ReadUptime(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			secs := func(s string) float64 {
+				f, err := strconv.ParseFloat(s, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+			bound := map[bool]float64{false: 120, true: 900}[sc.Kdump]
+			dUp := float64(u.UptimeNS)/1e9 - secs(up[0])
+			dIdle := float64(u.IdleNS)/1e9 - secs(up[1])
+			t.Logf("dump %s / %s; truth %s / %s: uptime +%.2f s, idle +%.2f s", u.UptimeLine(), u.LoadavgLine(), strings.Join(up, " "), strings.Join(la, " "), dUp, dIdle)
+			if dUp < 0 || dUp > bound {
+				t.Errorf("uptime %.2f s past the truth's, want 0-%.0f", dUp, bound)
+			}
+			if dIdle < -0.01 || dIdle > dUp*float64(sc.CPUs)+0.01 {
+				t.Errorf("idle %.2f s past the truth's, want 0-%.2f", dIdle, dUp*float64(sc.CPUs))
+			}
+			for i := range 3 {
+				if d := secs(u.Load[i]) - secs(la[i]); d < -1 || d > 1 {
+					t.Errorf("load %d: %s, truth %s", i, u.Load[i], la[i])
+				}
+			}
+			nr := strings.SplitN(la[3], "/", 2)
+			threads, _ := strconv.Atoi(nr[1])
+			last, _ := strconv.Atoi(la[4])
+			if u.NrThreads < threads-10 || u.NrThreads > threads+10 || u.LastPID < last {
+				t.Errorf("threads %d, last PID %d; truth %d, %d", u.NrThreads, u.LastPID, threads, last)
+			}
 		})
 	}
 }

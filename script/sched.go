@@ -6,7 +6,7 @@ import (
 )
 
 // setupMachineTwins defines the twins of the scheduler, CPU and device
-// commands: runq, dev.
+// commands: runq, dev, uptime.
 func (e *Engine) setupMachineTwins(k *goja.Object) {
 	p := e.prog
 	fn := func(name string, f func(goja.FunctionCall) goja.Value) { _ = k.Set(name, f) }
@@ -30,5 +30,12 @@ func (e *Engine) setupMachineTwins(k *goja.Object) {
 			e.throw(err)
 		}
 		return e.result(devs)
+	})
+	fn("uptime", func(c goja.FunctionCall) goja.Value {
+		u, err := linux.ReadUptime(p)
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(u)
 	})
 }
