@@ -142,6 +142,11 @@ var Builtin = []string{
 	"unsigned long avenrun[3]",
 	"int nr_threads",
 	"bool tick_nohz_active",
+	"struct maple_tree sparse_irqs",
+	"struct xarray irq_desc_tree",
+	"int nr_irqs",
+	"atomic_t irq_err_count",
+	"atomic_t irq_mis_count",
 }
 
 // Decls is a set of declarations: Builtin, then what users add (a later

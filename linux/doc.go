@@ -16,7 +16,8 @@
 // (CgroupForEachDescendantPre, CgroupPath), /proc/modules
 // (ProcModules), the panicking CPU (PanicCPU), the timekeeper
 // (Timekeeper, ReadClocks, RealMinusBoot), the uptime and load average
-// (ReadUptime), the runqueues (CPURQ, RunQueues, ReadRunQueue) and the
+// (ReadUptime), the interrupts (ForEachIRQDesc, ReadInterrupts as
+// /proc/interrupts), the runqueues (CPURQ, RunQueues, ReadRunQueue) and the
 // device majors of /proc/devices (Devices).
 //
 // Walkers are named after the kernel macro or drgn helper they mirror and

@@ -210,3 +210,87 @@ func TestLabUptime(t *testing.T) {
 		})
 	}
 }
+
+// truthUptime is the first number of truth/proc/uptime.txt, seconds.
+func truthUptime(t *testing.T, name string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(strings.Fields(procTruth(t, name, "uptime.txt"))[0], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestLabInterrupts: the lines of /proc/interrupts, read in the guest
+// before the dump: the same lines (IRQ numbers and architecture
+// counters) in the same order, each with the same chip, hardware IRQ,
+// flow handler and actions, byte for byte; every count no less than
+// the truth's, and more by at most 2,000 an online CPU for each second
+// between the truth and the dump (the local timer's rate is HZ, 250
+// on Debian, plus the hrtimers it is programmed for; the log says by
+// how much each moved).
+func TestLabInterrupts(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			truth := strings.Split(strings.TrimRight(procTruth(t, name, "interrupts.txt"), "\n"), "\n")
+			in, err := linux.ReadInterrupts(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := linux.ReadUptime(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dt := float64(u.UptimeNS)/1e9 - truthUptime(t, name)
+			ncpu := len(strings.Fields(truth[0]))
+			if ncpu != len(in.CPUs) {
+				t.Fatalf("%d CPUs, truth %d: %q", len(in.CPUs), ncpu, truth[0])
+			}
+			got := strings.Split(strings.TrimRight(in.Text(), "\n"), "\n")
+			if got[0] != truth[0] {
+				t.Errorf("header %q, truth %q", got[0], truth[0])
+			}
+			names := func(lines []string) []string {
+				var out []string
+				for _, l := range lines[1:] {
+					out = append(out, strings.TrimSpace(l[:strings.Index(l, ":")]))
+				}
+				return out
+			}
+			if g, w := names(got), names(truth); strings.Join(g, " ") != strings.Join(w, " ") {
+				t.Fatalf("lines %v, truth %v", g, w)
+			}
+			bound := uint64(2000*(dt+1)) * uint64(ncpu)
+			var moved []string
+			equal := 0
+			for i, tl := range truth[1:] {
+				l := in.Lines[i]
+				cols := strings.Fields(tl[strings.Index(tl, ":")+1:])
+				n := len(l.Counts)
+				off := in.Prec + 2 + 11*n
+				if n == 1 && l.Description == "" {
+					off = in.Prec + 2 + 10
+				}
+				gl := got[i+1]
+				if len(tl) < off || len(gl) < off || tl[off:] != gl[off:] {
+					t.Errorf("%s: %q, truth %q", l.Name, gl, tl)
+					continue
+				}
+				equal++
+				for c := range n {
+					want, err := strconv.ParseUint(cols[c], 10, 64)
+					if err != nil {
+						t.Fatalf("%s: %q", l.Name, tl)
+					}
+					if l.Counts[c] < want || l.Counts[c]-want > bound {
+						t.Errorf("%s CPU %d: %d, truth %d (bound %d)", l.Name, c, l.Counts[c], want, bound)
+					}
+					if l.Counts[c] != want {
+						moved = append(moved, fmt.Sprintf("%s/%d+%d", l.Name, c, l.Counts[c]-want))
+					}
+				}
+			}
+			t.Logf("%d/%d lines equal but for the counts; %.1f s after the truth, counts moved: %v", equal, len(truth)-1, dt, moved)
+		})
+	}
+}

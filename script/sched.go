@@ -6,7 +6,7 @@ import (
 )
 
 // setupMachineTwins defines the twins of the scheduler, CPU and device
-// commands: runq, dev, uptime.
+// commands: runq, dev, uptime, irq.
 func (e *Engine) setupMachineTwins(k *goja.Object) {
 	p := e.prog
 	fn := func(name string, f func(goja.FunctionCall) goja.Value) { _ = k.Set(name, f) }
@@ -37,5 +37,12 @@ func (e *Engine) setupMachineTwins(k *goja.Object) {
 			e.throw(err)
 		}
 		return e.result(u)
+	})
+	fn("interrupts", func(c goja.FunctionCall) goja.Value {
+		in, err := linux.ReadInterrupts(p)
+		if in == nil {
+			e.throw(err)
+		}
+		return e.result(in)
 	})
 }
