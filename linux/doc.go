@@ -17,7 +17,8 @@
 // (ProcModules), the panicking CPU (PanicCPU), the timekeeper
 // (Timekeeper, ReadClocks, RealMinusBoot), the uptime and load average
 // (ReadUptime), the interrupts (ForEachIRQDesc, ReadInterrupts as
-// /proc/interrupts), the runqueues (CPURQ, RunQueues, ReadRunQueue) and the
+// /proc/interrupts), the pending timers (ReadTimers: hrtimers and the
+// timer wheel), the runqueues (CPURQ, RunQueues, ReadRunQueue) and the
 // device majors of /proc/devices (Devices).
 //
 // Walkers are named after the kernel macro or drgn helper they mirror and

@@ -294,3 +294,107 @@ func TestLabInterrupts(t *testing.T) {
 		})
 	}
 }
+
+// truthHRTimer is a timer of /proc/timer_list's "active timers".
+type truthHRTimer struct {
+	cpu, clock int
+	function   string
+	soft, hard int64
+}
+
+// parseTimerList reads /proc/timer_list's now and active timers.
+func parseTimerList(t *testing.T, text string) (int64, []truthHRTimer) {
+	t.Helper()
+	var now int64
+	var out []truthHRTimer
+	cpu, clock := -1, -1
+	for _, l := range strings.Split(text, "\n") {
+		switch {
+		case strings.HasPrefix(l, "now at "):
+			fmt.Sscanf(l, "now at %d nsecs", &now)
+		case strings.HasPrefix(l, "cpu: "):
+			fmt.Sscanf(l, "cpu: %d", &cpu)
+		case strings.HasPrefix(l, " clock "):
+			fmt.Sscanf(l, " clock %d:", &clock)
+		case strings.HasPrefix(l, " #") && !strings.HasPrefix(l, " # "):
+			// " #0: <ffff...>, tick_sched_timer, S:01"
+			f := strings.Split(l, ", ")
+			if len(f) < 3 {
+				t.Fatalf("timer_list: %q", l)
+			}
+			out = append(out, truthHRTimer{cpu: cpu, clock: clock, function: strings.Join(f[1:len(f)-1], ", ")})
+		case strings.HasPrefix(l, " # expires at "):
+			fmt.Sscanf(l, " # expires at %d-%d", &out[len(out)-1].soft, &out[len(out)-1].hard)
+		}
+	}
+	return now, out
+}
+
+// TestLabTimers: the hrtimers against /proc/timer_list, read in the
+// guest before the dump. The same CPUs and clock bases; each CPU's
+// softlockup watchdog timer (watchdog_timer_fn, re-armed every 4 s) is
+// on its clock 0 in both; and of the truth's timers that expire after
+// the dump was taken (that cannot have fired since), those still
+// pending are found with the same callback and expiry: the log says
+// how many, and at least half must be (the rest were cancelled: a
+// poll or sleep that another event ended).
+func TestLabTimers(t *testing.T) {
+	for name, k := range labkernel.All(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			truthNow, truth := parseTimerList(t, procTruth(t, name, "timer_list.txt"))
+			ts, err := linux.ReadTimers(k.Program(), k.Symbols())
+			if err != nil {
+				t.Fatal(err)
+			}
+			type key struct {
+				cpu, clock int
+				function   string
+				soft, hard int64
+			}
+			got := map[key]bool{}
+			watchdog := map[int]bool{}
+			for _, c := range ts.CPUs {
+				for _, cb := range c.ClockBases {
+					for _, h := range cb.Timers {
+						got[key{c.CPU, cb.Index, h.Function, h.SoftExpires, h.Expires}] = true
+						if h.Function == "watchdog_timer_fn" && cb.Index == 0 {
+							watchdog[c.CPU] = true
+						}
+					}
+				}
+			}
+			truthCPUs := map[int]bool{}
+			for _, tr := range truth {
+				truthCPUs[tr.cpu] = true
+			}
+			if len(truthCPUs) != len(ts.CPUs) {
+				t.Errorf("%d CPUs, truth %d", len(ts.CPUs), len(truthCPUs))
+			}
+			for cpu := range truthCPUs {
+				if !watchdog[cpu] {
+					t.Errorf("CPU %d: no watchdog_timer_fn on clock 0", cpu)
+				}
+			}
+			var later, found int
+			var gone []string
+			for _, tr := range truth {
+				// The clock bases' now differ by their offsets; clocks
+				// 0 and 4 (monotonic) compare with now as it is.
+				if (tr.clock != 0 && tr.clock != 4) || tr.soft <= ts.Now {
+					continue
+				}
+				later++
+				if got[key(tr)] {
+					found++
+				} else {
+					gone = append(gone, fmt.Sprintf("CPU %d %s@%d", tr.cpu, tr.function, tr.soft))
+				}
+			}
+			t.Logf("truth: %d timers at %d ns; dump %.2f s later: %d of the %d monotonic timers expiring after it found, not: %v",
+				len(truth), truthNow, float64(ts.Now-truthNow)/1e9, found, later, gone)
+			if found*2 < later {
+				t.Errorf("found %d of %d", found, later)
+			}
+		})
+	}
+}

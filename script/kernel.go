@@ -24,7 +24,7 @@ var (
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
 		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "modules", "dmesg",
 		"damage", "identify", "files", "vmas", "signals", "task", "cmdline", "mounts", "cgroup",
-		"runq", "devices", "uptime", "interrupts"}
+		"runq", "devices", "uptime", "interrupts", "timers"}
 	kernelProps = []string{"bpf", "cpus", "info", "slab", "mm"}
 	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "ringbuf", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features", "run", "state", "debug", "cgroupTree"}
 )

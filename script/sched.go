@@ -6,7 +6,7 @@ import (
 )
 
 // setupMachineTwins defines the twins of the scheduler, CPU and device
-// commands: runq, dev, uptime, irq.
+// commands: runq, dev, uptime, irq, timer.
 func (e *Engine) setupMachineTwins(k *goja.Object) {
 	p := e.prog
 	fn := func(name string, f func(goja.FunctionCall) goja.Value) { _ = k.Set(name, f) }
@@ -44,5 +44,12 @@ func (e *Engine) setupMachineTwins(k *goja.Object) {
 			e.throw(err)
 		}
 		return e.result(in)
+	})
+	fn("timers", func(c goja.FunctionCall) goja.Value {
+		ts, err := linux.ReadTimers(p, e.k.Symbols())
+		if ts == nil {
+			e.throw(err)
+		}
+		return e.result(ts)
 	})
 }
