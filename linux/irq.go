@@ -240,7 +240,7 @@ var archIRQLines = []struct {
 // action that is not the chained handler's, or with a count), then the
 // architecture's lines. A descriptor that cannot be read is left out
 // and noted in the Program's damage log, as is a damaged node of the
-// descriptors' tree.
+// descriptors' tree (and the tree, when it cannot be walked at all).
 func ReadInterrupts(p *objects.Program) (*Interrupts, error) {
 	cpus, err := OnlineCPUs(p)
 	if err != nil {
@@ -266,7 +266,11 @@ func ReadInterrupts(p *objects.Program) (*Interrupts, error) {
 				p.NoteDamage(d)
 				continue
 			}
-			return in, fmt.Errorf("interrupts: %w", err)
+			// The tree cannot be walked (its root node missing from
+			// a filtered dump): the architecture's lines still can.
+			p.NoteDamage(&objects.Damage{Walk: "irq descriptors", Expected: "a readable tree",
+				Recovery: "the IRQs it holds are left out", Err: err})
+			break
 		}
 		if int64(e.Index) >= nr {
 			break
