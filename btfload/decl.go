@@ -147,6 +147,7 @@ var Builtin = []string{
 	"int nr_irqs",
 	"atomic_t irq_err_count",
 	"atomic_t irq_mis_count",
+	"unsigned int hrtimer_resolution",
 }
 
 // Decls is a set of declarations: Builtin, then what users add (a later

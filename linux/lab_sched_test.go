@@ -225,10 +225,11 @@ func truthUptime(t *testing.T, name string) float64 {
 // before the dump: the same lines (IRQ numbers and architecture
 // counters) in the same order, each with the same chip, hardware IRQ,
 // flow handler and actions, byte for byte; every count no less than
-// the truth's, and more by at most 2,000 an online CPU for each second
-// between the truth and the dump (the local timer's rate is HZ, 250
-// on Debian, plus the hrtimers it is programmed for; the log says by
-// how much each moved).
+// the truth's, and more by at most 10,000 for each second between the
+// truth and the dump (measured on basic, 64 s after the truth: the
+// virtio queue's +238,185 and CPU 0's function calls +229,826, 3,700/s
+// while the lab copied files over 9p; the local timers +13,490 and
+// +14,770; the log says by how much each moved).
 func TestLabInterrupts(t *testing.T) {
 	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
 		t.Run(name, func(t *testing.T) {
@@ -260,7 +261,7 @@ func TestLabInterrupts(t *testing.T) {
 			if g, w := names(got), names(truth); strings.Join(g, " ") != strings.Join(w, " ") {
 				t.Fatalf("lines %v, truth %v", g, w)
 			}
-			bound := uint64(2000*(dt+1)) * uint64(ncpu)
+			bound := uint64(10000 * (dt + 1))
 			var moved []string
 			equal := 0
 			for i, tl := range truth[1:] {
@@ -295,6 +296,14 @@ func TestLabInterrupts(t *testing.T) {
 	}
 }
 
+// truthClockBase is a clock base of /proc/timer_list: its get_time
+// and offset lines.
+type truthClockBase struct {
+	cpu, clock int
+	getTime    string
+	offset     int64
+}
+
 // truthHRTimer is a timer of /proc/timer_list's "active timers".
 type truthHRTimer struct {
 	cpu, clock int
@@ -303,10 +312,11 @@ type truthHRTimer struct {
 }
 
 // parseTimerList reads /proc/timer_list's now and active timers.
-func parseTimerList(t *testing.T, text string) (int64, []truthHRTimer) {
+func parseTimerList(t *testing.T, text string) (int64, []truthClockBase, []truthHRTimer) {
 	t.Helper()
 	var now int64
 	var out []truthHRTimer
+	var bases []truthClockBase
 	cpu, clock := -1, -1
 	for _, l := range strings.Split(text, "\n") {
 		switch {
@@ -316,6 +326,11 @@ func parseTimerList(t *testing.T, text string) (int64, []truthHRTimer) {
 			fmt.Sscanf(l, "cpu: %d", &cpu)
 		case strings.HasPrefix(l, " clock "):
 			fmt.Sscanf(l, " clock %d:", &clock)
+			bases = append(bases, truthClockBase{cpu: cpu, clock: clock})
+		case strings.HasPrefix(l, "  .get_time:"):
+			bases[len(bases)-1].getTime = strings.TrimSpace(strings.TrimPrefix(l, "  .get_time:"))
+		case strings.HasPrefix(l, "  .offset:"):
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "  .offset:")), "%d nsecs", &bases[len(bases)-1].offset)
 		case strings.HasPrefix(l, " #") && !strings.HasPrefix(l, " # "):
 			// " #0: <ffff...>, tick_sched_timer, S:01"
 			f := strings.Split(l, ", ")
@@ -327,13 +342,16 @@ func parseTimerList(t *testing.T, text string) (int64, []truthHRTimer) {
 			fmt.Sscanf(l, " # expires at %d-%d", &out[len(out)-1].soft, &out[len(out)-1].hard)
 		}
 	}
-	return now, out
+	return now, bases, out
 }
 
 // TestLabTimers: the hrtimers against /proc/timer_list, read in the
-// guest before the dump. The same CPUs and clock bases; each CPU's
-// softlockup watchdog timer (watchdog_timer_fn, re-armed every 4 s) is
-// on its clock 0 in both; and of the truth's timers that expire after
+// guest before the dump. The same CPUs and clock bases, each with the
+// same get_time and offset (the realtime clocks' is the boot's wall
+// time, which nobody set since); each CPU's tick (tick_sched_timer,
+// tick_nohz_handler on 6.12) and softlockup watchdog timer
+// (watchdog_timer_fn, re-armed every 4 s) are on its clock 0 in both,
+// when the truth has them; and of the truth's timers that expire after
 // the dump was taken (that cannot have fired since), those still
 // pending are found with the same callback and expiry: the log says
 // how many, and at least half must be (the rest were cancelled: a
@@ -341,7 +359,7 @@ func parseTimerList(t *testing.T, text string) (int64, []truthHRTimer) {
 func TestLabTimers(t *testing.T) {
 	for name, k := range labkernel.All(t, "elf", "kdump-zlib") {
 		t.Run(name, func(t *testing.T) {
-			truthNow, truth := parseTimerList(t, procTruth(t, name, "timer_list.txt"))
+			truthNow, truthBases, truth := parseTimerList(t, procTruth(t, name, "timer_list.txt"))
 			ts, err := linux.ReadTimers(k.Program(), k.Symbols())
 			if err != nil {
 				t.Fatal(err)
@@ -352,16 +370,25 @@ func TestLabTimers(t *testing.T) {
 				soft, hard int64
 			}
 			got := map[key]bool{}
-			watchdog := map[int]bool{}
+			type fn struct {
+				cpu      int
+				function string
+			}
+			clock0 := map[fn]bool{}
+			var bases []truthClockBase
 			for _, c := range ts.CPUs {
 				for _, cb := range c.ClockBases {
+					bases = append(bases, truthClockBase{c.CPU, cb.Index, cb.GetTime, cb.Offset})
 					for _, h := range cb.Timers {
 						got[key{c.CPU, cb.Index, h.Function, h.SoftExpires, h.Expires}] = true
-						if h.Function == "watchdog_timer_fn" && cb.Index == 0 {
-							watchdog[c.CPU] = true
+						if cb.Index == 0 {
+							clock0[fn{c.CPU, h.Function}] = true
 						}
 					}
 				}
+			}
+			if fmt.Sprint(bases) != fmt.Sprint(truthBases) {
+				t.Errorf("clock bases %v, truth %v", bases, truthBases)
 			}
 			truthCPUs := map[int]bool{}
 			for _, tr := range truth {
@@ -370,9 +397,12 @@ func TestLabTimers(t *testing.T) {
 			if len(truthCPUs) != len(ts.CPUs) {
 				t.Errorf("%d CPUs, truth %d", len(ts.CPUs), len(truthCPUs))
 			}
-			for cpu := range truthCPUs {
-				if !watchdog[cpu] {
-					t.Errorf("CPU %d: no watchdog_timer_fn on clock 0", cpu)
+			for _, tr := range truth {
+				switch tr.function {
+				case "tick_sched_timer", "tick_nohz_handler", "watchdog_timer_fn":
+					if tr.clock == 0 && !clock0[fn{tr.cpu, tr.function}] {
+						t.Errorf("CPU %d: no %s on clock 0", tr.cpu, tr.function)
+					}
 				}
 			}
 			var later, found int

@@ -67,9 +67,12 @@ type CPUTimers struct {
 type Timers struct {
 	// Now is CLOCK_MONOTONIC (ns) as the timekeeper last updated it,
 	// Jiffies the jiffies counter.
-	Now     int64       `json:"now"`
-	Jiffies uint64      `json:"jiffies"`
-	CPUs    []CPUTimers `json:"cpus"`
+	Now     int64  `json:"now"`
+	Jiffies uint64 `json:"jiffies"`
+	// Resolution is hrtimer_resolution, ns (1 with high resolution
+	// timers on).
+	Resolution uint64      `json:"resolution"`
+	CPUs       []CPUTimers `json:"cpus"`
 }
 
 // timerFunc names a callback as %ps does.
@@ -103,6 +106,9 @@ func ReadTimers(p *objects.Program, syms *kallsyms.Table) (*Timers, error) {
 	out := &Timers{Now: clocks.Monotonic, CPUs: []CPUTimers{}}
 	if j, err := p.Variable("jiffies"); err == nil {
 		out.Jiffies, _ = j.Uint()
+	}
+	if r, err := p.Variable("hrtimer_resolution"); err == nil {
+		out.Resolution, _ = r.Uint()
 	}
 	cpus, err := OnlineCPUs(p)
 	if err != nil {
@@ -271,6 +277,7 @@ func (ts *Timers) TimerListText() string {
 			fmt.Fprintf(&b, " clock %d:\n", cb.Index)
 			fmt.Fprintf(&b, "  .base:       %016x\n", uint64(cb.Base))
 			fmt.Fprintf(&b, "  .index:      %d\n", cb.Index)
+			fmt.Fprintf(&b, "  .resolution: %d nsecs\n", ts.Resolution)
 			fmt.Fprintf(&b, "  .get_time:   %s\n", cb.GetTime)
 			fmt.Fprintf(&b, "  .offset:     %d nsecs\n", cb.Offset)
 			b.WriteString("active timers:\n")

@@ -27,7 +27,7 @@ Options:
                        their timers, with expiries relative to now)
   -k, --kallsyms FILE  symbols from FILE, a copy of the kernel's /proc/kallsyms
 
-JSON: {"now", "jiffies", "cpus": [{"cpu", "hrtimer_cpu_base",
+JSON: {"now", "jiffies", "resolution", "cpus": [{"cpu", "hrtimer_cpu_base",
 "clock_bases": [{"index", "clockid", "base", "get_time", "offset",
 "timers": [{"timer", "function", "function_addr", "state",
 "soft_expires", "expires"}]}], "wheel": [{"timer", "function",
