@@ -428,3 +428,32 @@ func TestLabTimers(t *testing.T) {
 		})
 	}
 }
+
+// TestLabTimerWheel: the timer wheel is not in /proc/timer_list; each
+// of its timers' flags name the CPU whose base holds it (TIMER_CPUMASK)
+// and, deferrable (TIMER_DEFERRABLE), put it on the last base,
+// BASE_DEF (6.1 has 2 bases, 6.12 3).
+func TestLabTimerWheel(t *testing.T) {
+	for name, k := range labkernel.All(t, "elf") {
+		t.Run(name, func(t *testing.T) {
+			ts, err := linux.ReadTimers(k.Program(), k.Symbols())
+			if err != nil {
+				t.Fatal(err)
+			}
+			wheel := 0
+			for _, c := range ts.CPUs {
+				for _, w := range c.Wheel {
+					wheel++
+					last := w.Base == c.Wheels-1
+					if int(w.Flags&0x3ffff) != c.CPU || (w.Flags&0x80000 != 0) != last {
+						t.Errorf("CPU %d wheel %d: timer %#x (%s) flags %#x", c.CPU, w.Base, uint64(w.Timer), w.Function, w.Flags)
+					}
+				}
+			}
+			if wheel == 0 {
+				t.Error("no timer on the wheel")
+			}
+			t.Logf("%d timers on %d CPUs' wheels (%d bases)", wheel, len(ts.CPUs), ts.CPUs[0].Wheels)
+		})
+	}
+}

@@ -59,8 +59,10 @@ type CPUTimers struct {
 	// HRTimerBase is the CPU's struct hrtimer_cpu_base.
 	HRTimerBase objects.Hex `json:"hrtimer_cpu_base"`
 	ClockBases  []ClockBase `json:"clock_bases"`
-	// Wheel are the timer wheel's timers, by base then expiry.
-	Wheel []WheelTimer `json:"wheel"`
+	// Wheels is how many timer bases the CPU has (NR_BASES: 2 in 6.1,
+	// 3 from 6.9), Wheel their timers, by base then expiry.
+	Wheels int          `json:"wheels"`
+	Wheel  []WheelTimer `json:"wheel"`
 }
 
 // Timers are the pending timers of every online CPU.
@@ -187,6 +189,7 @@ func readCPUTimers(p *objects.Program, syms *kallsyms.Table, cpu int) (*CPUTimer
 	if err != nil {
 		return nil, err
 	}
+	ct.Wheels = nw
 	for w := range nw {
 		base, err := wheels.Index(int64(w))
 		if err == nil {

@@ -30,7 +30,8 @@ Options:
 JSON: {"now", "jiffies", "resolution", "cpus": [{"cpu", "hrtimer_cpu_base",
 "clock_bases": [{"index", "clockid", "base", "get_time", "offset",
 "timers": [{"timer", "function", "function_addr", "state",
-"soft_expires", "expires"}]}], "wheel": [{"timer", "function",
+"soft_expires", "expires"}]}], "wheels" (how many timer bases),
+"wheel": [{"timer", "function",
 "function_addr", "expires", "flags", "base"}]}]}.
 `
 
