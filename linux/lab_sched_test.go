@@ -162,7 +162,8 @@ func TestLabDevices(t *testing.T) {
 // the dump's uptime and idle time are no less than the truth's, and
 // more by at most the time between the truth and the dump (measured:
 // see the log; bounded by 120 s, 900 s on a kdump scenario, whose
-// crash came later; idle grows by at most that on each CPU); the last
+// crash came later; idle grows by at most that on each CPU, each
+// CPU's against /proc/stat's idle column where captured); the last
 // PID is no less; each load average within 1.0 of the truth's (the
 // spinner keeps it near 1-2, and it moves by a fraction of the
 // difference every 5 s); the threads within 10 (the snapshot's own,
@@ -196,6 +197,27 @@ func TestLabUptime(t *testing.T) {
 			}
 			if dIdle < -0.01 || dIdle > dUp*float64(sc.CPUs)+0.01 {
 				t.Errorf("idle %.2f s past the truth's, want 0-%.2f", dIdle, dUp*float64(sc.CPUs))
+			}
+			// /proc/stat's idle column (USER_HZ, 100 a second), each
+			// CPU's: no less, and more by at most the time since.
+			if stat, err := os.ReadFile(sc.Path("truth/proc/stat.txt")); err == nil {
+				for cpu, idle := range u.CPUIdleNS {
+					var f []string
+					for _, l := range strings.Split(string(stat), "\n") {
+						if strings.HasPrefix(l, fmt.Sprintf("cpu%d ", cpu)) {
+							f = strings.Fields(l)
+						}
+					}
+					if len(f) < 5 {
+						t.Fatalf("stat has no line of CPU %d", cpu)
+					}
+					want := secs(f[4]) / 100
+					d := float64(idle)/1e9 - want
+					t.Logf("CPU %d: idle %.2f s, stat's %.2f s", cpu, float64(idle)/1e9, want)
+					if d < -0.01 || d > dUp+0.01 {
+						t.Errorf("CPU %d: idle %.2f s, stat's %.2f s", cpu, float64(idle)/1e9, want)
+					}
+				}
 			}
 			for i := range 3 {
 				if d := secs(u.Load[i]) - secs(la[i]); d < -1 || d > 1 {

@@ -24,6 +24,9 @@ type Uptime struct {
 	// summed (at the same time for an idle CPU).
 	UptimeNS int64 `json:"uptime_ns"`
 	IdleNS   int64 `json:"idle_ns"`
+	// CPUIdleNS is each possible CPU's idle time, in the order of
+	// PossibleCPUs (/proc/stat's idle column, in ns).
+	CPUIdleNS []int64 `json:"cpu_idle_ns"`
 	// Avenrun are the 1, 5 and 15 minute load averages in the kernel's
 	// fixed point (11 bits of fraction); Load the same as /proc/loadavg
 	// prints them ("0.42").
@@ -76,6 +79,7 @@ func ReadUptime(p *objects.Program) (*Uptime, error) {
 			return nil, fmt.Errorf("uptime: idle time of CPU %d: %w", cpu, err)
 		}
 		u.IdleNS += idle
+		u.CPUIdleNS = append(u.CPUIdleNS, idle)
 		rq, err := CPURQ(p, cpu)
 		if err != nil {
 			return nil, fmt.Errorf("loadavg: %w", err)

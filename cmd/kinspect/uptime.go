@@ -26,7 +26,8 @@ Options:
                        summed over the CPUs) and /proc/loadavg's
   -k, --kallsyms FILE  symbols from FILE, a copy of the kernel's /proc/kallsyms
 
-JSON: {"uptime_ns", "idle_ns", "avenrun" (fixed point, 11 bits of
+JSON: {"uptime_ns", "idle_ns", "cpu_idle_ns" (each possible CPU's),
+"avenrun" (fixed point, 11 bits of
 fraction), "load" (as /proc/loadavg prints them), "nr_running",
 "nr_threads", "last_pid"}.
 `
