@@ -418,3 +418,17 @@ func TestTwinTaskCommands(t *testing.T) {
 		})
 	}
 }
+
+// TestTwinMachineCommands: runq, dev, uptime, irq, timer and their twins.
+func TestTwinMachineCommands(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "runq", cliJSON(t, d, "runq"), js(t, d, "kernel.runq()"))
+			sub(t, "runq 1", cliJSON(t, d, "runq", "1"), js(t, d, "[kernel.runq(1)]"))
+			sub(t, "dev", cliJSON(t, d, "dev"), js(t, d, "kernel.devices()"))
+			sub(t, "uptime", cliJSON(t, d, "uptime"), js(t, d, "kernel.uptime()"))
+			sub(t, "irq", cliJSON(t, d, "irq"), js(t, d, "kernel.interrupts()"))
+			sub(t, "timer", cliJSON(t, d, "timer"), js(t, d, "kernel.timers()"))
+		})
+	}
+}
