@@ -170,7 +170,12 @@ func TestPsLab(t *testing.T) {
 			continue
 		}
 		truth, excluded := readTruthPs(t, s)
-		for _, f := range []string{"kdump-zlib", "elf"} {
+		formats := []string{"kdump-zlib", "elf"}
+		if s.NoVMCOREINFO {
+			// No makedumpfile formats: QEMU's kdump too.
+			formats = append(formats, "qemu-kdump-zlib.flat")
+		}
+		for _, f := range formats {
 			fm, ok := s.Format(f)
 			if !ok {
 				continue

@@ -27,13 +27,14 @@ if [ -e /proc/vmcore ]; then
 	kdump_capture
 fi
 
-scale=; panic=; live=; crash=; lockup=
+scale=; panic=; live=; crash=; lockup=; lime=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ki.scale=1) scale=-scale ;;
 	ki.panic=1) panic=1 ;;
 	ki.live=1) live=1 ;;
 	ki.crash=*) crash=${arg#ki.crash=} ;;
+	ki.lime=1) lime=1 ;;
 	esac
 done
 [ "$crash" = lockup ] && lockup=-lockup
@@ -237,15 +238,17 @@ dmesg > $T/dmesg.txt
 
 # The panic trigger waits on the console for the host's word, and is in
 # place before the snapshot so that the snapshot's task list is the dump's.
-# A crash (kdump scenarios) runs on CPU 0, away from the spinner.
+# A crash (kdump scenarios) runs on CPU 0, away from the spinner, and so
+# does the LiME capture ("lime", after QEMU's dumps: lime.sh).
 (
 	read -r cmd
 	case "$cmd" in
 	panic) echo c > /proc/sysrq-trigger ;;
 	crash) kdump_crash ;;
+	lime) . /lime.sh ;;
 	esac
 ) < /dev/console &
-[ -n "$crash" ] && taskset -p 1 $! > /dev/null
+[ -n "$crash$lime" ] && taskset -p 1 $! > /dev/null
 sleep 1
 # Last: every task and its stack, read in one process that leaves nothing behind.
 workload snapshot $T || fail "workload snapshot"
