@@ -364,7 +364,13 @@ func crashGuest(v *vm, dir string, s scenario, syms *truthSymbols, m *labdata.Ma
 	m.Crash.Seconds["crash_to_capture"] = time.Since(start).Seconds()
 	logf("%s: crashed; capture kernel up %v later", s.Name, time.Since(start).Round(time.Second))
 	capStart := time.Now()
-	if err := v.waitLine("capture-done", 20*time.Minute); err != nil {
+	// cp /proc/vmcore over 9p (25-37 MB/s under TCG) and each
+	// makedumpfile's scan of mem_map take time in proportion to the memory.
+	capTimeout := 20 * time.Minute
+	if s.MemoryMB > 1024 {
+		capTimeout = time.Duration(s.MemoryMB/1024) * 3 * time.Minute
+	}
+	if err := v.waitLine("capture-done", capTimeout); err != nil {
 		return err
 	}
 	m.Crash.Seconds["capture"] = time.Since(capStart).Seconds()

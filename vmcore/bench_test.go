@@ -1,8 +1,13 @@
 package vmcore
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/kinspect/kinspect/internal/labdata"
@@ -140,7 +145,11 @@ func BenchmarkZlibDecode(b *testing.B) {
 	for _, va := range addrs {
 		pa, _ := as.Translate(va)
 		pfn := pa / 4096
-		doff := kf.descOff + int64(kf.descIndex(pfn))*rawPageDescSize
+		idx, _, err := kf.descIndex(pfn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		doff := kf.descOff + int64(idx)*rawPageDescSize
 		var db [rawPageDescSize]byte
 		kf.r.ReadAt(db[:], doff)
 		off, size, flags := int64(leU64(db[:])), leU32(db[8:]), leU32(db[12:])
@@ -158,5 +167,146 @@ func BenchmarkZlibDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// writeSparseKdump writes to path a kdump file of a machine of mem bytes
+// of 4 KiB pages, all existing (1st bitmap) and all but the lowest
+// lowPages and the highest highPages excluded (2nd bitmap): a mostly free
+// machine dumped with -d 31. The dumped pages are stored raw, each filled
+// with its pfn. It returns the pfn of the highest dumped page.
+func writeSparseKdump(tb testing.TB, path string, mem uint64, lowPages, highPages uint64) uint64 {
+	tb.Helper()
+	le := binary.LittleEndian
+	maxMapnr := mem / synthPage
+	bitmapBytes := (maxMapnr + 7) / 8
+	bitmapBlocks := (2*bitmapBytes + synthPage - 1) / synthPage
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	h := make([]byte, synthPage)
+	copy(h, kdumpSignature)
+	le.PutUint32(h[8:], 6)
+	le.PutUint32(h[428:], synthPage)
+	le.PutUint32(h[432:], 1) // sub-header blocks
+	le.PutUint32(h[436:], uint32(bitmapBlocks))
+	le.PutUint32(h[440:], uint32(min(maxMapnr, 1<<32-1)))
+	le.PutUint32(h[460:], 2)
+	sub := make([]byte, synthPage)
+	le.PutUint32(sub[8:], 31)
+	le.PutUint64(sub[96:], maxMapnr)
+	w.Write(h)
+	w.Write(sub)
+	dumped := func(pfn uint64) bool { return pfn < lowPages || pfn >= maxMapnr-highPages }
+	half := bitmapBlocks * synthPage / 2
+	chunk := make([]byte, 1<<20)
+	for second := range 2 {
+		for off := uint64(0); off < half; off += uint64(len(chunk)) {
+			c := chunk[:min(uint64(len(chunk)), half-off)]
+			for i := range c {
+				c[i] = 0
+				for bit := range uint64(8) {
+					pfn := (off+uint64(i))*8 + bit
+					if pfn < maxMapnr && (second == 0 || dumped(pfn)) {
+						c[i] |= 1 << bit
+					}
+				}
+			}
+			w.Write(c)
+		}
+	}
+	n := lowPages + highPages
+	dataOff := uint64(1+1+bitmapBlocks)*synthPage + n*rawPageDescSize
+	var d [rawPageDescSize]byte
+	for i := range n {
+		le.PutUint64(d[0:], dataOff+i*synthPage)
+		le.PutUint32(d[8:], synthPage)
+		w.Write(d[:])
+	}
+	page := make([]byte, synthPage)
+	for pfn := uint64(0); pfn < maxMapnr; pfn++ {
+		if pfn == lowPages {
+			pfn = maxMapnr - highPages
+		}
+		for o := 0; o < synthPage; o += 8 {
+			le.PutUint64(page[o:], pfn)
+		}
+		w.Write(page)
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	return maxMapnr - 1
+}
+
+// BenchmarkOpenBySize opens synthetic kdump files of mostly free machines
+// of 1 GiB to 2 TiB (16 MiB dumped at the bottom, 1 MiB at the top) and
+// reads one page, the highest: what opening a huge machine's dump costs
+// before any kernel structure is read (docs/huge-dumps.md). It needs no
+// lab. B/op is what the bitmaps and their index take.
+func BenchmarkOpenBySize(b *testing.B) {
+	for _, gib := range []uint64{1, 16, 256, 2048} {
+		b.Run(fmt.Sprintf("%dGiB", gib), func(b *testing.B) {
+			p := filepath.Join(b.TempDir(), "kdump")
+			top := writeSparseKdump(b, p, gib<<30, 4096, 256)
+			page := make([]byte, synthPage)
+			b.ReportAllocs()
+			for b.Loop() {
+				d, err := Open(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := d.ReadPhys(page, top*synthPage); err != nil {
+					b.Fatal(err)
+				}
+				if binary.LittleEndian.Uint64(page) != top {
+					b.Fatalf("page %#x holds %#x", top, binary.LittleEndian.Uint64(page))
+				}
+				d.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkOpenLab opens the kdump-zlib-d31 dumps of the 1 GiB kd-sysrq
+// and the 16 GiB kd-16g scenarios (not in CI's set: it skips when absent)
+// and reads the kernel's first pages: the kernel address space, init_task's
+// page.
+func BenchmarkOpenLab(b *testing.B) {
+	for _, name := range []string{"kd-sysrq", "kd-16g"} {
+		b.Run(name, func(b *testing.B) {
+			s, err := labdata.Load(name)
+			if err != nil {
+				b.Skip(err)
+			}
+			f, ok := s.Format("kdump-zlib-d31")
+			if !ok {
+				b.Skipf("%s has no kdump-zlib-d31", name)
+			}
+			p := s.Path(f.Path)
+			page := make([]byte, synthPage)
+			b.ReportAllocs()
+			for b.Loop() {
+				d, err := Open(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				as, err := d.Kernel()
+				if err != nil {
+					b.Fatal(err)
+				}
+				text, ok := as.TextStart()
+				if !ok {
+					b.Fatal("no _stext")
+				}
+				if _, err := as.ReadVirt(page, text); err != nil {
+					b.Fatal(err)
+				}
+				d.Close()
+			}
+		})
 	}
 }

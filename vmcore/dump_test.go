@@ -240,7 +240,11 @@ func TestCorruptPages(t *testing.T) {
 		}
 		// The descriptor of a compressible page (9 MiB, periodic).
 		pfn := uint64(9<<20) / synthPage
-		doff := kf.descOff + int64(kf.descIndex(pfn))*rawPageDescSize
+		idx, _, err := kf.descIndex(pfn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doff := kf.descOff + int64(idx)*rawPageDescSize
 		var db [24]byte
 		kf.r.ReadAt(db[:], doff)
 		dataOff := int64(leU64(db[:]))

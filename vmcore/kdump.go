@@ -24,8 +24,10 @@ import (
 //	page data
 //
 // Open reads the two headers and the small note and VMCOREINFO areas. The
-// bitmaps are read on the first page access and indexed with a rank table
-// (one uint32 per 512 pfns); descriptors and pages are read on demand.
+// first page access reads the 2nd bitmap once, in 1 MiB pieces, to count
+// the dumped pages before each 32768-pfn chunk (one uint64 per 128 MiB of
+// memory); bitmap chunks, descriptors and pages are read on demand
+// (docs/huge-dumps.md).
 type kdumpFile struct {
 	r    io.ReaderAt // the (logical) file
 	size int64       // its size
@@ -47,10 +49,14 @@ type kdumpFile struct {
 
 	bmOnce sync.Once
 	bmErr  error
-	valid  []uint64 // 1st bitmap
-	dumped []uint64 // 2nd bitmap
-	rank   []uint32 // set bits of dumped before word 8*i
-	ndumps uint64   // bits set in dumped
+	rank   []uint64 // pages dumped (2nd bitmap) before chunk i, i <= chunks
+	ndumps uint64   // pages dumped
+	bmMu   sync.Mutex
+	chunks map[bmChunkKey]*bmChunk // bitmap chunks read, at most bmCacheChunks
+
+	rangesOnce sync.Once
+	rangeList  []Range
+	rangesErr  error
 
 	cache   *pageCache
 	bufPool sync.Pool // *[]byte of a page, for compressed data and pages
@@ -60,9 +66,11 @@ type kdumpFile struct {
 // size of any architecture makedumpfile supports.
 const maxPageSize = 64 << 10
 
-// maxBitmapBytes bounds the bitmaps we load: 2 x 256 MiB covers 8 TiB of
-// 4 KiB pages.
-const maxBitmapBytes = 512 << 20
+// maxBitmapBytes bounds the bitmaps: 2 x 2 GiB covers 64 TiB of 4 KiB
+// pages, x86-64's physical limit with 4-level paging. They are never
+// held whole: what is allocated from their size is the rank table, 8
+// bytes per 4 KiB of a bitmap (4 MiB at 64 TiB).
+const maxBitmapBytes = 4 << 30
 
 func isKdump(hdr []byte) bool {
 	return len(hdr) >= 8 && (string(hdr[:8]) == kdumpSignature || string(hdr[:8]) == diskdumpSig)
@@ -189,44 +197,53 @@ func cString(b []byte) string {
 	return string(b)
 }
 
-// loadBitmaps reads both bitmaps and builds the rank table, once.
+// The bitmaps are read in chunks of bmChunkBytes (32768 pfns: 128 MiB of
+// 4 KiB pages), on demand, and at most bmCacheChunks of them are kept: a
+// 2 TiB machine's bitmaps are 64 MiB each (docs/huge-dumps.md).
+const (
+	bmChunkBytes  = 4096
+	bmChunkWords  = bmChunkBytes / 8
+	bmChunkPFNs   = bmChunkBytes * 8
+	bmCacheChunks = 256
+	bmReadBytes   = 1 << 20 // a streaming pass reads this much at once
+)
+
+// bmChunkKey names a chunk: which bitmap (0: 1st, 1: 2nd) and its index.
+type bmChunkKey struct {
+	second bool
+	chunk  uint64
+}
+
+// bmChunk is a chunk of a bitmap: its words, and the bits set before each
+// 8 words (the rank within the chunk).
+type bmChunk struct {
+	w   []uint64
+	sub []uint16
+}
+
+// loadBitmaps indexes the 2nd bitmap, once: one pass over it counts the
+// dumped pages before each chunk (rank), the descriptor index's base.
+// Nothing else of the bitmaps is kept.
 func (k *kdumpFile) loadBitmaps() error {
 	k.bmOnce.Do(func() {
-		nbytes := int64((k.maxMapnr + 7) / 8)
-		words := (nbytes + 7) / 8
-		read := func(off int64) ([]uint64, error) {
-			b := make([]byte, words*8)
-			if _, err := k.r.ReadAt(b[:nbytes], off); err != nil {
-				return nil, formatErr("kdump bitmap", off, "%v", err)
-			}
-			w := make([]uint64, words)
-			for i := range w {
-				w[i] = binary.LittleEndian.Uint64(b[8*i:])
-			}
-			// Bits past max_mapnr are not pages.
-			if extra := uint64(words*64) - k.maxMapnr; extra > 0 && words > 0 {
-				w[words-1] &= ^uint64(0) >> extra
-			}
-			return w, nil
-		}
-		var err error
-		if k.valid, err = read(k.bitmapOff); err != nil {
-			k.bmErr = err
-			return
-		}
-		if k.dumped, err = read(k.bitmapOff + k.bitmapLen/2); err != nil {
-			k.bmErr = err
-			return
-		}
-		k.rank = make([]uint32, (len(k.dumped)+7)/8+1)
+		nchunks := (k.maxMapnr + bmChunkPFNs - 1) / bmChunkPFNs
+		rank := make([]uint64, nchunks+1)
 		var total uint64
-		for i, w := range k.dumped {
-			if i%8 == 0 {
-				k.rank[i/8] = uint32(total)
+		err := k.scanBitmap(true, func(word uint64, w []uint64) {
+			for i, x := range w {
+				if (word+uint64(i))%bmChunkWords == 0 {
+					rank[(word+uint64(i))/bmChunkWords] = total
+				}
+				total += uint64(bits.OnesCount64(x))
 			}
-			total += uint64(bits.OnesCount64(w))
+		})
+		if err != nil {
+			k.bmErr = err
+			return
 		}
-		k.ndumps = total
+		rank[nchunks] = total
+		k.rank, k.ndumps = rank, total
+		k.chunks = map[bmChunkKey]*bmChunk{}
 		if total > uint64(k.size-k.descOff)/rawPageDescSize {
 			k.bmErr = formatErr("kdump bitmap", k.bitmapOff+k.bitmapLen/2, "%d dumped pages need %d bytes of descriptors at %#x; the file has %d bytes", total, total*rawPageDescSize, k.descOff, k.size)
 		}
@@ -234,80 +251,199 @@ func (k *kdumpFile) loadBitmaps() error {
 	return k.bmErr
 }
 
-func bitSet(w []uint64, pfn uint64) bool {
-	return w[pfn/64]&(1<<(pfn%64)) != 0
+// bitmapWords is the number of 64-bit words of one bitmap.
+func (k *kdumpFile) bitmapWords() uint64 { return (k.maxMapnr + 63) / 64 }
+
+// decodeWords turns the bitmap bytes b, from word first on, into w,
+// clearing the bits past max_mapnr (they are not pages).
+func (k *kdumpFile) decodeWords(w []uint64, b []byte, first uint64) {
+	for i := range w {
+		w[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	last := k.bitmapWords() - 1
+	if extra := (last+1)*64 - k.maxMapnr; extra > 0 && first <= last && last < first+uint64(len(w)) {
+		w[last-first] &= ^uint64(0) >> extra
+	}
+}
+
+// bitmapRead reads words [first, first+len(w)) of a bitmap into w (b is
+// a buffer of 8*len(w) bytes).
+func (k *kdumpFile) bitmapRead(second bool, first uint64, w []uint64, b []byte) error {
+	off := k.bitmapOff + int64(first)*8
+	if second {
+		off += k.bitmapLen / 2
+	}
+	nbytes := int64((k.maxMapnr + 7) / 8)
+	n := min(int64(len(b)), nbytes-int64(first)*8)
+	clear(b[n:])
+	if _, err := k.r.ReadAt(b[:n], off); err != nil {
+		return formatErr("kdump bitmap", off, "%v", err)
+	}
+	k.decodeWords(w, b, first)
+	return nil
+}
+
+// scanBitmap calls fn on the whole of a bitmap, bmReadBytes at a time:
+// word is the index of w's first word.
+func (k *kdumpFile) scanBitmap(second bool, fn func(word uint64, w []uint64)) error {
+	nw := k.bitmapWords()
+	w := make([]uint64, min(bmReadBytes/8, nw))
+	b := make([]byte, 8*len(w))
+	for first := uint64(0); first < nw; first += uint64(len(w)) {
+		m := min(uint64(len(w)), nw-first)
+		if err := k.bitmapRead(second, first, w[:m], b[:8*m]); err != nil {
+			return err
+		}
+		fn(first, w[:m])
+	}
+	return nil
+}
+
+// chunk returns chunk c of a bitmap (bmChunkWords words, the last one
+// fewer), read on demand and kept in a small cache.
+func (k *kdumpFile) chunk(second bool, c uint64) (*bmChunk, error) {
+	key := bmChunkKey{second, c}
+	k.bmMu.Lock()
+	ch, ok := k.chunks[key]
+	k.bmMu.Unlock()
+	if ok {
+		return ch, nil
+	}
+	first := c * bmChunkWords
+	w := make([]uint64, min(bmChunkWords, k.bitmapWords()-first))
+	if err := k.bitmapRead(second, first, w, make([]byte, 8*len(w))); err != nil {
+		return nil, err
+	}
+	ch = &bmChunk{w: w, sub: make([]uint16, (len(w)+7)/8)}
+	var n int
+	for i, x := range w {
+		if i%8 == 0 {
+			ch.sub[i/8] = uint16(n)
+		}
+		n += bits.OnesCount64(x)
+	}
+	k.bmMu.Lock()
+	if len(k.chunks) >= bmCacheChunks {
+		clear(k.chunks)
+	}
+	k.chunks[key] = ch
+	k.bmMu.Unlock()
+	return ch, nil
+}
+
+// bit reads pfn's bit of a bitmap (pfn < max_mapnr).
+func (k *kdumpFile) bit(second bool, pfn uint64) (bool, error) {
+	ch, err := k.chunk(second, pfn/bmChunkPFNs)
+	if err != nil {
+		return false, err
+	}
+	i := pfn % bmChunkPFNs
+	return ch.w[i/64]&(1<<(i%64)) != 0, nil
 }
 
 // anyDumped says whether a page of pfns [lo, hi) is in the file (2nd
-// bitmap); ok is false when the bitmaps cannot be read.
+// bitmap); ok is false when the bitmaps cannot be read. Chunks with no
+// dumped page (the rank says so) are not read.
 func (k *kdumpFile) anyDumped(lo, hi uint64) (any, ok bool) {
 	if k.loadBitmaps() != nil {
 		return false, false
 	}
 	hi = min(hi, k.maxMapnr)
-	for pfn := lo; pfn < hi; {
-		w := k.dumped[pfn/64] >> (pfn % 64)
-		if n := 64 - pfn%64; hi-pfn < n {
-			w &= 1<<(hi-pfn) - 1
+	for lo < hi {
+		c := lo / bmChunkPFNs
+		end := min(hi, (c+1)*bmChunkPFNs)
+		if k.rank[c+1] == k.rank[c] {
+			lo = end
+			continue
 		}
-		if w != 0 {
-			return true, true
+		ch, err := k.chunk(true, c)
+		if err != nil {
+			return false, false
 		}
-		pfn += 64 - pfn%64
+		w := ch.w
+		for pfn := lo; pfn < end; {
+			i := pfn % bmChunkPFNs
+			x := w[i/64] >> (i % 64)
+			if n := 64 - i%64; end-pfn < n {
+				x &= 1<<(end-pfn) - 1
+			}
+			if x != 0 {
+				return true, true
+			}
+			pfn += 64 - i%64
+		}
+		lo = end
 	}
 	return false, true
 }
 
-// descIndex is the number of dumped pages before pfn.
-func (k *kdumpFile) descIndex(pfn uint64) uint64 {
-	wi := pfn / 64
-	n := uint64(k.rank[wi/8])
-	for i := wi &^ 7; i < wi; i++ {
-		n += uint64(bits.OnesCount64(k.dumped[i]))
+// descIndex is the number of dumped pages before pfn: the rank of its
+// chunk, the rank within the chunk of its group of 8 words, and a count
+// within the group. The 2nd bitmap says whether pfn is dumped.
+func (k *kdumpFile) descIndex(pfn uint64) (idx uint64, dumped bool, err error) {
+	c := pfn / bmChunkPFNs
+	ch, err := k.chunk(true, c)
+	if err != nil {
+		return 0, false, err
 	}
-	return n + uint64(bits.OnesCount64(k.dumped[wi]&(1<<(pfn%64)-1)))
+	i := pfn % bmChunkPFNs
+	wi := i / 64
+	n := k.rank[c] + uint64(ch.sub[wi/8])
+	for _, x := range ch.w[wi&^7 : wi] {
+		n += uint64(bits.OnesCount64(x))
+	}
+	bit := uint64(1) << (i % 64)
+	return n + uint64(bits.OnesCount64(ch.w[wi]&(bit-1))), ch.w[wi]&bit != 0, nil
 }
 
-// memorySize is the number of bytes of memory the 1st bitmap says exist.
+// memorySize is the number of bytes of memory the 1st bitmap says exist:
+// one pass over it, nothing kept.
 func (k *kdumpFile) memorySize() (uint64, error) {
 	if err := k.loadBitmaps(); err != nil {
 		return 0, err
 	}
 	var n uint64
-	for _, w := range k.valid {
-		n += uint64(bits.OnesCount64(w))
-	}
-	return n * uint64(k.pageSize), nil
+	err := k.scanBitmap(false, func(_ uint64, w []uint64) {
+		for _, x := range w {
+			n += uint64(bits.OnesCount64(x))
+		}
+	})
+	return n * uint64(k.pageSize), err
 }
 
-// ranges lists the runs of existing pages (1st bitmap).
+// ranges lists the runs of existing pages (1st bitmap): one pass over it,
+// the runs kept.
 func (k *kdumpFile) ranges() ([]Range, error) {
 	if err := k.loadBitmaps(); err != nil {
 		return nil, err
 	}
-	var out []Range
-	ps := uint64(k.pageSize)
-	for pfn := uint64(0); pfn < k.maxMapnr; {
-		w := k.valid[pfn/64] >> (pfn % 64)
-		if w == 0 {
-			pfn = (pfn/64 + 1) * 64
-			continue
+	k.rangesOnce.Do(func() {
+		ps := uint64(k.pageSize)
+		var out []Range
+		add := func(start, end uint64) { // pfns
+			if n := len(out); n > 0 && out[n-1].End() == start*ps {
+				out[n-1].Size += (end - start) * ps
+			} else {
+				out = append(out, Range{Start: start * ps, Size: (end - start) * ps})
+			}
 		}
-		pfn += uint64(bits.TrailingZeros64(w))
-		if pfn >= k.maxMapnr {
-			break
-		}
-		start := pfn
-		for pfn < k.maxMapnr && bitSet(k.valid, pfn) {
-			pfn++
-		}
-		if n := len(out); n > 0 && out[n-1].End() == start*ps {
-			out[n-1].Size += (pfn - start) * ps
-		} else {
-			out = append(out, Range{Start: start * ps, Size: (pfn - start) * ps})
-		}
-	}
-	return out, nil
+		k.rangesErr = k.scanBitmap(false, func(word uint64, w []uint64) {
+			for i, x := range w {
+				base := (word + uint64(i)) * 64
+				for x != 0 {
+					lo := uint64(bits.TrailingZeros64(x))
+					ones := uint64(bits.TrailingZeros64(^(x >> lo)))
+					add(base+lo, base+lo+ones)
+					if lo+ones >= 64 {
+						break
+					}
+					x &^= (1<<ones - 1) << lo
+				}
+			}
+		})
+		k.rangeList = out
+	})
+	return k.rangeList, k.rangesErr
 }
 
 // readPage fills dst (one page) with page pfn. Errors: ErrNotInDump,
@@ -320,13 +456,18 @@ func (k *kdumpFile) readPage(pfn uint64, dst []byte) error {
 	if pfn >= k.maxMapnr {
 		return ErrNotInDump
 	}
-	if !bitSet(k.dumped, pfn) {
-		if bitSet(k.valid, pfn) {
+	idx, dumped, err := k.descIndex(pfn)
+	if err != nil {
+		return err
+	}
+	if !dumped {
+		if valid, err := k.bit(false, pfn); err != nil {
+			return err
+		} else if valid {
 			return ErrPageExcluded
 		}
 		return ErrNotInDump
 	}
-	idx := k.descIndex(pfn)
 	doff := k.descOff + int64(idx)*rawPageDescSize
 	var db [rawPageDescSize]byte
 	if _, err := k.r.ReadAt(db[:], doff); err != nil {

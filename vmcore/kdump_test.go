@@ -23,8 +23,8 @@ func TestKdumpRank(t *testing.T) {
 	var n uint64
 	for pfn := uint64(0); pfn < kf.maxMapnr; pfn++ {
 		if !excl(pfn) {
-			if got := kf.descIndex(pfn); got != n {
-				t.Fatalf("descIndex(%#x) = %d, want %d", pfn, got, n)
+			if got, dumped, err := kf.descIndex(pfn); got != n || !dumped || err != nil {
+				t.Fatalf("descIndex(%#x) = %d, %v, %v; want %d, true", pfn, got, dumped, err, n)
 			}
 			n++
 		}
@@ -56,7 +56,7 @@ func TestKdumpOpenIsLazy(t *testing.T) {
 	if r.n > 3*synthPage {
 		t.Errorf("open read %d bytes", r.n)
 	}
-	if d.kd.valid != nil {
+	if d.kd.rank != nil {
 		t.Error("bitmaps loaded at open")
 	}
 }
