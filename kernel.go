@@ -253,6 +253,17 @@ func (k *Kernel) Close() error {
 // memory is unavailable (MemoryErr says why).
 func (k *Kernel) Dump() *vmcore.Dump { return k.dump }
 
+// ReadPhys reads len(b) bytes of physical memory at paddr: the dump's
+// (under Live, what /proc/kcore maps of it). Errors are the dump's
+// (vmcore.ReadPhys's), or MemoryErr when there is no memory.
+func (k *Kernel) ReadPhys(b []byte, paddr uint64) error {
+	if k.dump == nil {
+		return k.noMemory
+	}
+	_, err := k.dump.ReadPhys(b, paddr)
+	return err
+}
+
 // MemoryErr says why the memory is unavailable (nil when it is not).
 func (k *Kernel) MemoryErr() error { return k.noMemory }
 

@@ -160,10 +160,7 @@ func symbolNear(syms *kallsyms.Table, own map[uint64]string, addr uint64) (strin
 	if err != nil {
 		return "", false
 	}
-	if loc.Offset == 0 {
-		return loc.Name, true
-	}
-	return fmt.Sprintf("%s+0x%x", loc.Name, loc.Offset), true
+	return loc.Short(), true
 }
 
 // splitInst splits objdump text into the operation and its operands,

@@ -622,3 +622,28 @@ func (e *cEmitter) enumBody(t *btf.Enum, indent int) string {
 	}
 	return b.String()
 }
+
+// DefineC renders t's own definition in C, without the types it depends
+// on (FormatC writes those too): a named struct's, union's or enum's
+// body (other named types by their names, anonymous ones inline), a
+// typedef, or a function's prototype; any other type's name.
+func DefineC(t btf.Type) string {
+	e := formatC()
+	switch tt := t.(type) {
+	case *btf.Struct:
+		return e.compositeBody("struct", tt.Members, tt.Size, t, 0) + ";"
+	case *btf.Union:
+		return e.compositeBody("union", tt.Members, tt.Size, t, 0) + ";"
+	case *btf.Enum:
+		return e.enumBody(tt, 0) + ";"
+	case *btf.Typedef:
+		return "typedef " + cDecl(tt.Type, e.name(t), e.baseAt(0)) + ";"
+	case *btf.Func:
+		return cDecl(tt.Type, tt.Name, e.baseAt(0)) + ";"
+	}
+	return TypeString(t)
+}
+
+// DeclareC declares name as a t in C: "struct task_struct init_task",
+// "char comm[16]".
+func DeclareC(t btf.Type, name string) string { return cDecl(t, name, plainBase) }

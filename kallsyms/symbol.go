@@ -64,6 +64,15 @@ func (l Location) String() string {
 	return s
 }
 
+// Short renders the location as objdump names an address: "name", or
+// "name+0xoff" inside the symbol.
+func (l Location) Short() string {
+	if l.Offset == 0 {
+		return l.Name
+	}
+	return fmt.Sprintf("%s+%#x", l.Name, l.Offset)
+}
+
 // BPFProgName returns the kallsyms name of a BPF program, as the kernel's
 // bpf_get_prog_name (kernel/bpf/core.c) builds it: "bpf_prog_", the
 // program's 8-byte tag in hex, and "_" and the name (the function's name

@@ -24,7 +24,8 @@ var (
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
 		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "modules", "dmesg",
 		"damage", "identify", "files", "vmas", "signals", "task", "cmdline", "mounts", "cgroup",
-		"runq", "devices", "uptime", "interrupts", "timers"}
+		"runq", "devices", "uptime", "interrupts", "timers",
+		"dis", "rd", "symbols", "struct", "union", "whatis", "list", "search"}
 	kernelProps = []string{"bpf", "cpus", "info", "slab", "mm"}
 	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "ringbuf", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features", "run", "state", "debug", "cgroupTree"}
 )
@@ -411,6 +412,7 @@ func (e *Engine) setup() error {
 	e.setupMM(mm)
 	e.setupTaskTwins(k)
 	e.setupMachineTwins(k)
+	e.setupRawTwins(k)
 	_ = k.DefineAccessorProperty("cpus", r.ToValue(func(goja.FunctionCall) goja.Value { return e.cpus() }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	_ = k.DefineAccessorProperty("info", r.ToValue(func(goja.FunctionCall) goja.Value { return e.info() }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	_ = r.Set("kernel", k)

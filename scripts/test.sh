@@ -21,6 +21,9 @@ if ! command -v staticcheck >/dev/null; then
 	go install honnef.co/go/tools/cmd/staticcheck@latest
 fi
 
+# binutils' objdump: linux's TestLabDisObjdump holds dis to it.
+command -v objdump >/dev/null || apt-get install -y -qq binutils
+
 start=$(date +%s)
 # Two guests at once: each QEMU (TCG, single thread) takes one core.
 go run ./lab -j 2 $SCENARIOS

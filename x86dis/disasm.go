@@ -286,6 +286,11 @@ func format(inst x86asm.Inst, raw []byte, pc uint64) (string, uint64) {
 				name = "movabs"
 			}
 		}
+	case x86asm.LRET:
+		// A far return with REX.W pops a 64-bit CS:RIP: lretq.
+		if inst.DataSize == 64 {
+			name = "lretq"
+		}
 	case x86asm.CALL, x86asm.JMP, x86asm.PUSH, x86asm.POP, x86asm.RET, x86asm.LEAVE:
 		// No suffix in 64-bit mode (binutils 2.37+).
 		hasMem = false

@@ -48,4 +48,8 @@ ffffffffc0000090:	48 c7 45 f8 ff ff ff 	movq   $0xffffffffffffffff,-0x8(%rbp)
 ffffffffc0000097:	ff 
 ffffffffc0000098:	0f 0b                	ud2
 ffffffffc000009a:	cc                   	int3
+ffffffffc000009b:	48 cb                	lretq
+ffffffffc000009d:	cb                   	lret
+ffffffffc000009e:	ca 08 00             	lret   $0x8
+ffffffffc00000a1:	48 ca 08 00          	lretq  $0x8
 `

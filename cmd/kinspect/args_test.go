@@ -228,7 +228,9 @@ func TestGlobalOptionsAnywhere(t *testing.T) {
 // that -c, -j, -p, -e and -h mean the same after every command; where a
 // command has one, its own wins after its name.
 func TestOptionCollisions(t *testing.T) {
-	allowed := map[string]bool{"script --timeout": true}
+	// crash's own spellings, which its users type: rd -p and search -p
+	// (physical), search -e (end); --pretty and -e EXPR stay global there.
+	allowed := map[string]bool{"script --timeout": true, "rd -p": true, "search -p": true, "search -e": true}
 	forEachCommand(func(path []string, noun, c *command) {
 		for _, o := range optionsOf(noun, c) {
 			for _, n := range []string{o.short, o.long} {

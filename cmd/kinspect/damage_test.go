@@ -405,6 +405,28 @@ func checkDamaged(t *testing.T, dump string, c damageCase, truthPs []truthPs, ex
 			}
 		}
 		t.Logf("modules: %d of %d in the truth", len(mods), len(truthMods))
+		// list: the same walk, the broken link named, the rest listed.
+		var l struct {
+			Entries []struct {
+				Members []struct {
+					Value string `json:"value"`
+				} `json:"members"`
+			} `json:"entries"`
+			Damage []objects.DamageReport `json:"damage"`
+		}
+		runDamaged(t, &l, c.named, "--json", "-c", dump, "list", "-H", "modules", "-o", "module.list", "-s", "module.name")
+		var listed []string
+		for _, e := range l.Entries {
+			listed = append(listed, e.Members[0].Value)
+		}
+		for _, m := range truthMods {
+			if m != c.lostModule && !slices.Contains(listed, m) {
+				t.Errorf("list -H modules: %s missing (listed %v)", m, listed)
+			}
+		}
+		if len(l.Damage) == 0 || uint64(l.Damage[0].Addr) != c.named {
+			t.Errorf("list -H modules: damage %+v, want the link at %#x named", l.Damage, c.named)
+		}
 	}
 
 	// dmesg: every truth line but the damaged record's.

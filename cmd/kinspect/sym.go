@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/kinspect/kinspect/kallsyms"
-	"github.com/kinspect/kinspect/objects"
+	"github.com/kinspect/kinspect/linux"
 )
 
 func init() {
@@ -23,9 +25,10 @@ const symHelp = `Usage: kinspect [-c DUMP | --live] [--json] sym [-k FILE] NAME|
 Looks kernel symbols up. For a NAME, prints every symbol of that name:
 address, type and module. For an ADDR (0x-prefixed, or 8 or more hex
 digits) or NAME+OFF, prints the symbol holding it as the kernel prints stack
-frames: name+0xoff/0xsize [module]. --list prints the symbols whose names
-match PATTERN (a glob with * ? [...], else a substring), or all of them,
-like /proc/kallsyms.
+frames: name+0xoff/0xsize [module]. --list (crash's sym -l) prints the
+symbols whose names match PATTERN (a glob with * ? [...], else a
+substring), or all of them, as /proc/kallsyms lists them but sorted by
+address (modules' and BPF programs' among vmlinux's).
 
 Symbols come from the dump's memory (-c; Linux 6.0+, whose VMCOREINFO
 locates the kallsyms tables), from the running kernel's /proc/kallsyms
@@ -33,26 +36,20 @@ locates the kallsyms tables), from the running kernel's /proc/kallsyms
 
 JSON: an array of {"query", "name", "address", "type", "module", "offset",
 "size"}; address is a "0x..." string, offset and size are numbers.
+With --list, an array of {"name", "address", "type", "module", "size"}.
 `
 
 // symResult is one answer of sym; the text and JSON printers render it.
 type symResult struct {
-	Query   string      `json:"query,omitempty"`
-	Name    string      `json:"name"`
-	Address objects.Hex `json:"address"`
-	Type    string      `json:"type"`
-	Module  string      `json:"module"`
-	Offset  uint64      `json:"offset"`
-	Size    uint64      `json:"size"`
+	Query string `json:"query,omitempty"`
+	linux.SymbolRow
+	Offset uint64 `json:"offset"`
 	// ByAddr: the query was an address; Address is the symbol's start.
 	ByAddr bool `json:"-"`
-	// Hidden: the address is unknown (zeros in /proc/kallsyms).
-	Hidden bool `json:"addresses_hidden,omitempty"`
 }
 
 func resultOf(query string, s kallsyms.Symbol, off uint64, byAddr, hidden bool) symResult {
-	return symResult{Query: query, Name: s.Name, Address: objects.Hex(s.Addr), Type: string(rune(s.Type)), Module: s.Module,
-		Offset: off, Size: s.Size, ByAddr: byAddr, Hidden: hidden}
+	return symResult{Query: query, SymbolRow: linux.NewSymbolRow(s, hidden), Offset: off, ByAddr: byAddr}
 }
 
 func runSym(e *env, args []string) error {
@@ -93,16 +90,26 @@ func runSym(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var results []symResult
 	if list {
 		pattern := ""
 		if len(queries) == 1 {
 			pattern = queries[0]
 		}
-		results, err = symList(syms, pattern, info.Hidden)
-	} else {
-		results, err = symQueries(syms, queries, info.Hidden)
+		rows, err := linux.ListSymbols(syms, pattern)
+		if errors.Is(err, path.ErrBadPattern) {
+			return fmt.Errorf("sym --list: %w: %w", err, errUsage)
+		}
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return writeJSON(e, rows)
+		}
+		printSymList(e.stdout, rows)
+		printSymNotes(e, notes, info.Hidden)
+		return nil
 	}
+	results, err := symQueries(syms, queries, info.Hidden)
 	if err == nil || len(results) > 0 && !e.json {
 		if e.json {
 			if results == nil {
@@ -110,18 +117,23 @@ func runSym(e *env, args []string) error {
 			}
 			writeJSON(e, results)
 		} else {
-			printSym(e.stdout, results, list)
+			printSym(e.stdout, results)
 		}
 	}
 	if !e.json {
-		for _, n := range notes {
-			fmt.Fprintf(e.stderr, "note: %s\n", n)
-		}
-		if info.Hidden && err == nil {
-			fmt.Fprintf(e.stderr, "note: addresses unknown: %s\n", hiddenReason())
-		}
+		printSymNotes(e, notes, info.Hidden && err == nil)
 	}
 	return err
+}
+
+// printSymNotes says on stderr what the table lacks.
+func printSymNotes(e *env, notes []string, hidden bool) {
+	for _, n := range notes {
+		fmt.Fprintf(e.stderr, "note: %s\n", n)
+	}
+	if hidden {
+		fmt.Fprintf(e.stderr, "note: addresses unknown: %s\n", hiddenReason())
+	}
 }
 
 // openSymbolTable opens the symbols sym looks in: a /proc/kallsyms copy
@@ -228,51 +240,39 @@ func isHex(s string) bool {
 	return true
 }
 
-// symList lists the symbols matching pattern: a glob when it has
-// metacharacters, else a substring; "" lists all.
-func symList(t *kallsyms.Table, pattern string, hidden bool) ([]symResult, error) {
-	glob := strings.ContainsAny(pattern, "*?[")
-	if glob {
-		if _, err := path.Match(pattern, ""); err != nil {
-			return nil, fmt.Errorf("sym --list %q: %v: %w", pattern, err, errUsage)
-		}
-	}
-	var out []symResult
-	for s := range t.All() {
-		ok := pattern == ""
-		if glob {
-			ok, _ = path.Match(pattern, s.Name)
-		} else if !ok {
-			ok = strings.Contains(s.Name, pattern)
-		}
-		if ok {
-			out = append(out, resultOf("", s, 0, false, hidden))
-		}
-	}
-	if len(out) == 0 && pattern != "" {
-		return nil, fmt.Errorf("no symbol matches %q: %w", pattern, kallsyms.ErrNotFound)
-	}
-	return out, nil
-}
-
-func printSym(w io.Writer, rs []symResult, list bool) {
+func printSym(w io.Writer, rs []symResult) {
 	for _, r := range rs {
-		addr := fmt.Sprintf("%016x", uint64(r.Address))
-		if r.Hidden {
-			addr = fmt.Sprintf("%-16s", "(hidden)")
-		}
-		mod := ""
-		if r.Module != "" {
-			mod = " [" + r.Module + "]"
-		}
 		switch {
 		case r.ByAddr:
 			l := kallsyms.Location{Symbol: kallsyms.Symbol{Name: r.Name, Module: r.Module, Size: r.Size}, Offset: r.Offset}
 			fmt.Fprintf(w, "%016x %s\n", uint64(r.Address)+r.Offset, l)
-		case list || r.Size == 0:
-			fmt.Fprintf(w, "%s %s %s%s\n", addr, r.Type, r.Name, mod)
+		case r.Size == 0:
+			fmt.Fprintln(w, kallsymsLine(r.SymbolRow))
 		default:
-			fmt.Fprintf(w, "%s %s %s%s size %#x\n", addr, r.Type, r.Name, mod, r.Size)
+			fmt.Fprintf(w, "%s size %#x\n", kallsymsLine(r.SymbolRow), r.Size)
 		}
 	}
+}
+
+// printSymList prints sym --list as /proc/kallsyms.
+func printSymList(w io.Writer, rows []linux.SymbolRow) {
+	bw := bufio.NewWriter(w)
+	for _, r := range rows {
+		bw.WriteString(kallsymsLine(r))
+		bw.WriteByte('\n')
+	}
+	bw.Flush()
+}
+
+// kallsymsLine is a symbol as /proc/kallsyms's line: "ADDR TYPE NAME
+// [MODULE]" (a space before the module, not a tab).
+func kallsymsLine(r linux.SymbolRow) string {
+	addr := fmt.Sprintf("%016x", uint64(r.Address))
+	if r.Hidden {
+		addr = fmt.Sprintf("%-16s", "(hidden)")
+	}
+	if r.Module != "" {
+		return fmt.Sprintf("%s %s %s [%s]", addr, r.Type, r.Name, r.Module)
+	}
+	return fmt.Sprintf("%s %s %s", addr, r.Type, r.Name)
 }

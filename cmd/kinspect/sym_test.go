@@ -173,3 +173,63 @@ func TestSymLab(t *testing.T) {
 		})
 	}
 }
+
+// TestSymListLab: sym -l lists the guest's /proc/kallsyms, line for line
+// (vmlinux's, the modules' and the BPF programs' symbols), sorted by
+// address. The one line it lacks by design is ftrace's trampoline
+// ([__builtin__ftrace], which /proc/kallsyms makes up from ftrace's
+// state, not a symbol table).
+func TestSymListLab(t *testing.T) {
+	for _, s := range labdata.Built(t) {
+		if s.Live || (s.Scenario != "basic" && s.Scenario != "k612") {
+			continue
+		}
+		f, ok := s.Format("elf")
+		if !ok {
+			continue
+		}
+		t.Run(s.Scenario, func(t *testing.T) {
+			b, err := os.ReadFile(s.Path("truth/kallsyms.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			truth := map[string]int{}
+			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				if !strings.HasSuffix(l, "\t[__builtin__ftrace]") {
+					truth[strings.ReplaceAll(l, "\t", " ")]++
+				}
+			}
+			out := runOK(t, "-c", s.Path(f.Path), "sym", "-l")
+			var prev uint64
+			got := map[string]int{}
+			n := 0
+			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				a, err := strconv.ParseUint(strings.Fields(l)[0], 16, 64)
+				if err != nil {
+					t.Fatalf("line %q: %v", l, err)
+				}
+				if a < prev {
+					t.Errorf("not sorted by address: %q after %#x", l, prev)
+				}
+				prev = a
+				got[l]++
+				n++
+			}
+			var missing, extra []string
+			for l, c := range truth {
+				if got[l] < c {
+					missing = append(missing, l)
+				}
+			}
+			for l, c := range got {
+				if truth[l] < c {
+					extra = append(extra, l)
+				}
+			}
+			if len(missing) > 0 || len(extra) > 0 {
+				t.Errorf("missing %d %q; extra %d %q", len(missing), missing[:min(len(missing), 10)], len(extra), extra[:min(len(extra), 10)])
+			}
+			t.Logf("%d symbols, as /proc/kallsyms lists them", n)
+		})
+	}
+}

@@ -432,3 +432,31 @@ func TestTwinMachineCommands(t *testing.T) {
 		})
 	}
 }
+
+// TestTwinRaw: the raw-access commands and their twins.
+func TestTwinRaw(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "dis schedule", cliJSON(t, d, "dis", "schedule"), js(t, d, `kernel.dis("schedule")`))
+			sub(t, "dis schedule+4 3", cliJSON(t, d, "dis", "schedule+4", "3"), js(t, d, `kernel.dis("schedule+4", 3)`))
+			sub(t, "sym -l", cliJSON(t, d, "sym", "-l", "*sched*"), js(t, d, `kernel.symbols("*sched*")`))
+			sub(t, "sym -l bpf", cliJSON(t, d, "sym", "-l", "bpf_prog_"), js(t, d, `kernel.symbols("bpf_prog_")`))
+			sub(t, "struct -o", cliJSON(t, d, "struct", "-o", "task_struct"), js(t, d, `kernel.struct("task_struct", null, {offsets: true})`))
+			sub(t, "struct -o ADDR", cliJSON(t, d, "struct", "-o", "list_head", "init_task"), js(t, d, `kernel.struct("list_head", "init_task", {offsets: true})`))
+			sub(t, "union", cliJSON(t, d, "union", "bpf_attr"), js(t, d, `kernel.union("bpf_attr")`))
+			sub(t, "whatis", cliJSON(t, d, "whatis", "init_task"), js(t, d, `kernel.whatis("init_task")`))
+			sub(t, "whatis", cliJSON(t, d, "whatis", "schedule"), js(t, d, `kernel.whatis("schedule")`))
+			if got := js(t, d, `kernel.struct("task_struct", "init_task").value.comm`); got != "swapper/0" {
+				t.Errorf("kernel.struct(task_struct, init_task).value.comm = %v", got)
+			}
+			sub(t, "list modules", cliJSON(t, d, "list", "-H", "modules", "-o", "module.list"), js(t, d, `kernel.list("modules", {offset: "module.list"})`))
+			sub(t, "list tasks", cliJSON(t, d, "list", "-o", "task_struct.tasks", "init_task.tasks"), js(t, d, `kernel.list(kernel.eval("init_task.tasks"), {offset: "task_struct.tasks"})`))
+			sub(t, "search", cliJSON(t, d, "search", "--max", "20", "init_task"), js(t, d, `kernel.search("init_task", {max: 20})`))
+			sub(t, "search -s -l", cliJSON(t, d, "search", "-s", "init_task", "-l", "0x3000", "-32", "0", "1"), js(t, d, `kernel.search([0, 1n], {start: "init_task", end: kernel.sym("init_task").addr + 0x3000n, size: 4})`))
+			sub(t, "search -p", cliJSON(t, d, "search", "-p", "--max", "5", "init_task"), js(t, d, `kernel.search(["init_task"], {physical: true, max: 5})`))
+			sub(t, "rd -8", cliJSON(t, d, "rd", "-8", "init_uts_ns", "40"), js(t, d, `kernel.rd("init_uts_ns", {size: 1, count: 40})`))
+			sub(t, "rd -s", cliJSON(t, d, "rd", "-s", "init_task", "64"), js(t, d, `kernel.rd("init_task", {symbolic: true, count: 64})`))
+			sub(t, "rd -p -32", cliJSON(t, d, "rd", "-p", "-32", "0x100000", "10"), js(t, d, `kernel.rd(0x100000, {physical: true, size: 4, count: 10})`))
+		})
+	}
+}
