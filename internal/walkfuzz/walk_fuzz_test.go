@@ -10,6 +10,7 @@ package walkfuzz_test
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/kinspect/kinspect/objects"
 	"github.com/kinspect/kinspect/orc"
 	"github.com/kinspect/kinspect/vmcore"
+	"golang.org/x/sys/unix"
 )
 
 // overlay is kernel memory with bytes overwritten.
@@ -62,8 +64,25 @@ var (
 
 // setup opens the lab dump once and collects the addresses of the
 // structures the walkers follow.
+// stderrTo sends this process's stderr to PREFIX.PID when
+// $KINSPECT_FUZZ_STDERR is PREFIX: Go's fuzzing runs the target in
+// worker processes whose stderr it drops, so a worker that dies (a
+// runtime fatal error, a stack overflow) leaves no trace without it.
+func stderrTo() {
+	prefix := os.Getenv("KINSPECT_FUZZ_STDERR")
+	if prefix == "" {
+		return
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", prefix, os.Getpid()))
+	if err != nil {
+		return
+	}
+	unix.Dup2(int(f.Fd()), 2)
+}
+
 func setup(tb testing.TB) {
 	setupOnce.Do(func() {
+		stderrTo()
 		s, err := labdata.Load("basic")
 		if err != nil {
 			setupErr = err
