@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/kinspect/kinspect/bpfvm"
+	"github.com/kinspect/kinspect/objects"
 )
 
 // The LRU of the LRU hash maps (kernel/bpf/bpf_lru_list.c) on its
@@ -36,6 +37,7 @@ type lruLayout struct {
 	htabLRU, htabMap                     int64 // struct bpf_htab
 	commonList, localList, percpuList    int64 // struct bpf_lru
 	hashOffset, nrScans, percpu          int64
+	targetFree                           int64 // noOff before "bpf: Adjust free target to avoid global starvation of LRU map" (6.16, stable backports)
 	lists, counts, nextInactive          int64 // struct bpf_lru_list
 	locLists, locNextSteal               int64 // struct bpf_lru_locallist
 	nodeCPU, nodeType, nodeRef, elemNode int64 // struct bpf_lru_node, htab_elem.lru_node
@@ -63,6 +65,7 @@ func (s *Session) lruLayout() *lruLayout {
 	const b = "struct bpf_lru"
 	l.commonList, l.localList, l.percpuList = off(b, "common_lru.lru_list"), off(b, "common_lru.local_list"), off(b, "percpu_lru")
 	l.hashOffset, l.nrScans, l.percpu = off(b, "hash_offset"), off(b, "nr_scans"), off(b, "percpu")
+	l.targetFree = off(b, "target_free")
 	const ll = "struct bpf_lru_list"
 	l.lists, l.counts, l.nextInactive = off(ll, "lists"), off(ll, "counts"), off(ll, "next_inactive_rotation")
 	l.locLists, l.locNextSteal = off("struct bpf_lru_locallist", "lists"), off("struct bpf_lru_locallist", "next_steal")
@@ -91,7 +94,9 @@ type lru struct {
 	addr    uint64 // struct bpf_lru
 	percpu  bool
 	nrScans uint32
-	hashOff int64
+	// targetFree: the free nodes a CPU's local list takes at once.
+	targetFree uint32
+	hashOff    int64
 }
 
 // lruOf returns the LRU of an LRU hash map.
@@ -109,11 +114,23 @@ func (s *Session) lruOf(mi *mapInfo) (*lru, error) {
 	if err != nil {
 		return nil, err
 	}
+	// How many free nodes a CPU takes from the global list at once: the
+	// map's own target_free where the kernel has one (half a CPU's
+	// share of the elements, 1 to 128), else LOCAL_FREE_TARGET.
+	tf := uint32(lruLocalFreeTarget)
+	if l.targetFree != noOff && pc == 0 { // per-CPU lists have none
+		if tf, err = s.u32(a + uint64(l.targetFree)); err != nil {
+			return nil, err
+		}
+		if tf == 0 || tf > lruLocalFreeTarget {
+			return nil, fmt.Errorf("LRU of map at %#x: target_free %d, want 1..%d: %w", mi.addr, tf, lruLocalFreeTarget, objects.ErrCorrupt)
+		}
+	}
 	ho, err := s.u32(a + uint64(l.hashOffset)) // int hash_offset
 	if err != nil {
 		return nil, err
 	}
-	return &lru{s: s, l: l, mi: mi, addr: a, percpu: pc != 0, nrScans: ns, hashOff: int64(int32(ho))}, nil
+	return &lru{s: s, l: l, mi: mi, addr: a, percpu: pc != 0, nrScans: ns, targetFree: tf, hashOff: int64(int32(ho))}, nil
 }
 
 // list.h, on list_heads in memory.
@@ -687,7 +704,7 @@ func (o *lru) popFreeToLocal(loc uint64) error {
 	free := o.localHead(loc, lruLocalFree)
 	nfree := uint32(0)
 	fh := o.head(l, lruFree)
-	for n, err := o.next(fh); n != fh && nfree < lruLocalFreeTarget; {
+	for n, err := o.next(fh); n != fh && nfree < o.targetFree; {
 		if err != nil {
 			return err
 		}
@@ -701,8 +718,8 @@ func (o *lru) popFreeToLocal(loc uint64) error {
 		nfree++
 		n = nx
 	}
-	if nfree < lruLocalFreeTarget {
-		if _, err := o.shrink(l, lruLocalFreeTarget-nfree, free, lruLocalFree); err != nil {
+	if nfree < o.targetFree {
+		if _, err := o.shrink(l, o.targetFree-nfree, free, lruLocalFree); err != nil {
 			return err
 		}
 	}
