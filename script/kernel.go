@@ -22,7 +22,7 @@ var (
 	kernelFuncs = []string{"sym", "symbolize", "var", "object", "read", "declare", "eval", "cast",
 		"containerOf", "percpu", "sizeof", "offsetof", "hasType", "hasMember", "enumName", "constant",
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
-		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "btfFuncs", "modules", "dmesg",
+		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "btfFuncs", "net", "modules", "dmesg",
 		"damage", "identify", "files", "vmas", "signals", "task", "cmdline", "mounts", "cgroup",
 		"runq", "devices", "uptime", "interrupts", "timers",
 		"dis", "rd", "symbols", "struct", "union", "whatis", "list", "search"}
@@ -410,6 +410,13 @@ func (e *Engine) setup() error {
 			e.throw(err)
 		}
 		return e.result(res)
+	})
+	fn("net", func(c goja.FunctionCall) goja.Value {
+		n, err := linux.ReadNet(p)
+		if n == nil {
+			e.throw(err)
+		}
+		return e.result(n)
 	})
 	fn("dmesg", func(c goja.FunctionCall) goja.Value {
 		ring, err := linux.ReadPrintkRing(p)

@@ -470,3 +470,12 @@ func TestTwinBTFFuncs(t *testing.T) {
 		})
 	}
 }
+
+// TestTwinNet: net and kernel.net.
+func TestTwinNet(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "net", cliJSON(t, d, "net"), js(t, d, "kernel.net()"))
+		})
+	}
+}
