@@ -99,7 +99,7 @@ func TestCompleteLine(t *testing.T) {
 		{words: []string{"map", "dump", "--order", "=", "k"}, want: []string{"--order=kernel"}},
 		{words: []string{"link", "show", ""}, want: []string{"id", "pinned"}},
 		{words: []string{"link", "show", "--d"}, want: []string{"--details", "--declare", "--declare-file"}},
-		{words: []string{"btf", ""}, want: []string{"dump", "show", "list", "help"}},
+		{words: []string{"btf", ""}, want: []string{"dump", "show", "list", "funcs", "help"}},
 		{words: []string{"btf", "dump", "id", "3", ""}, want: []string{"format"}},
 		{words: []string{"btf", "dump", "id", "3", "format", ""}, want: []string{"raw", "c"}},
 		{words: []string{"btf", "dump", "struct", "task_struct", "format", ""}, want: []string{"c", "layout"}},

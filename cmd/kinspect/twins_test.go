@@ -460,3 +460,22 @@ func TestTwinRaw(t *testing.T) {
 		})
 	}
 }
+
+// TestTwinBTFFuncs: btf funcs and kernel.btfFuncs.
+func TestTwinBTFFuncs(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "btf funcs --arg", cliJSON(t, d, "btf", "funcs", "--arg", "struct sk_buff *"), js(t, d, `kernel.btfFuncs({arg: "struct sk_buff *"})`))
+			sub(t, "btf funcs --ret GLOB", cliJSON(t, d, "btf", "funcs", "--ret", "int", "tcp_*"), js(t, d, `kernel.btfFuncs({ret: "int", name: "tcp_*"})`))
+		})
+	}
+}
+
+// TestTwinNet: net and kernel.net.
+func TestTwinNet(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "net", cliJSON(t, d, "net"), js(t, d, "kernel.net()"))
+		})
+	}
+}
