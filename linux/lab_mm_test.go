@@ -49,7 +49,7 @@ func truthSlabinfo(t *testing.T, path string) (map[string][7]uint64, []string) {
 var slabMovers = map[string]bool{"proc_inode_cache": true, "dentry": true, "lsm_inode_cache": true, "filp": true,
 	"task_struct": true, "vmap_area": true, "maple_node": true, "taskstats": true, "TCP": true, "sock_inode_cache": true,
 	"kmalloc-64": true, "kmalloc-32": true, "kmalloc-192": true, "anon_vma_chain": true, "anon_vma": true, "vm_area_struct": true,
-	"pid": true, "radix_tree_node": true, "buffer_head": true, "signal_cache": true, "sighand_cache": true, "files_cache": true, "mm_struct": true, "cred_jar": true}
+	"pid": true, "radix_tree_node": true, "buffer_head": true, "netfs_request": true, "netfs_subrequest": true, "signal_cache": true, "sighand_cache": true, "files_cache": true, "mm_struct": true, "cred_jar": true}
 
 // anonCounters are the meminfo lines that count anonymous memory: the
 // workload's Go runtime gives freed heap back to the system in the

@@ -188,7 +188,10 @@ func TestLabUptime(t *testing.T) {
 				}
 				return f
 			}
-			bound := map[bool]float64{false: 120, true: 900}[sc.Kdump]
+			// The truth's last captures (the vmlinux BTF dump, every
+			// process's files) take minutes under TCG on a loaded host:
+			// 124 s seen between /proc/uptime and the dump on k612.
+			bound := map[bool]float64{false: 600, true: 900}[sc.Kdump]
 			dUp := float64(u.UptimeNS)/1e9 - secs(up[0])
 			dIdle := float64(u.IdleNS)/1e9 - secs(up[1])
 			t.Logf("dump %s / %s; truth %s / %s: uptime +%.2f s, idle +%.2f s", u.UptimeLine(), u.LoadavgLine(), strings.Join(up, " "), strings.Join(la, " "), dUp, dIdle)
@@ -227,7 +230,9 @@ func TestLabUptime(t *testing.T) {
 			nr := strings.SplitN(la[3], "/", 2)
 			threads, _ := strconv.Atoi(nr[1])
 			last, _ := strconv.Atoi(la[4])
-			if u.NrThreads < threads-10 || u.NrThreads > threads+10 || u.LastPID < last {
+			// nr_threads moves with the capture's own processes and the
+			// kworkers that come and go (88 against 99 seen on kd-stack).
+			if u.NrThreads < threads-20 || u.NrThreads > threads+20 || u.LastPID < last {
 				t.Errorf("threads %d, last PID %d; truth %d, %d", u.NrThreads, u.LastPID, threads, last)
 			}
 		})

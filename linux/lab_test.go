@@ -86,10 +86,18 @@ func TestLabForEachTask(t *testing.T) {
 			for _, tr := range ps {
 				comm[tr.TID] = tr.Comm
 			}
+			maxTID := 0
+			for _, tr := range ps {
+				maxTID = max(maxTID, tr.TID)
+			}
 			var extra, newThreads []string
 			for tid, g := range got {
 				switch {
 				case g.PID == meta.Excluded:
+				case tid > maxTID && g.PPID == 2 && strings.HasPrefix(names[tid], "kworker/"):
+					// A kernel worker the workqueue pool started after
+					// the truth: its PID is above every truth task's.
+					newThreads = append(newThreads, fmt.Sprintf("%d(%s)", tid, names[tid]))
 				case g.PID != tid && comm[g.PID] != "" && comm[g.PID] == g.Comm:
 					// A thread a truth process started after the truth
 					// (the workload's Go runtime does, as goroutines
