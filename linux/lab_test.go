@@ -94,9 +94,11 @@ func TestLabForEachTask(t *testing.T) {
 			for tid, g := range got {
 				switch {
 				case g.PID == meta.Excluded:
-				case tid > maxTID && g.PPID == 2 && strings.HasPrefix(names[tid], "kworker/"):
-					// A kernel worker the workqueue pool started after
-					// the truth: its PID is above every truth task's.
+				case tid > maxTID && (g.PPID == 2 && strings.HasPrefix(names[tid], "kworker/") || comm[g.PPID] != ""):
+					// A task started after the truth, its PID above every
+					// truth task's: a kernel worker the workqueue pool
+					// added, or a child of a truth process (kd-lockup's
+					// crash trigger sleeps until the watchdog fires).
 					newThreads = append(newThreads, fmt.Sprintf("%d(%s)", tid, names[tid]))
 				case g.PID != tid && comm[g.PID] != "" && comm[g.PID] == g.Comm:
 					// A thread a truth process started after the truth
