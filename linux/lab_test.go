@@ -94,11 +94,7 @@ func TestLabForEachTask(t *testing.T) {
 			for tid, g := range got {
 				switch {
 				case g.PID == meta.Excluded:
-				case tid > maxTID && (g.PPID == 2 && strings.HasPrefix(names[tid], "kworker/") || comm[g.PPID] != ""):
-					// A task started after the truth, its PID above every
-					// truth task's: a kernel worker the workqueue pool
-					// added, or a child of a truth process (kd-lockup's
-					// crash trigger sleeps until the watchdog fires).
+				case labdata.StartedAfterTruth(tid, g.PPID, names[tid], maxTID, func(pid int) bool { return comm[pid] != "" }):
 					newThreads = append(newThreads, fmt.Sprintf("%d(%s)", tid, names[tid]))
 				case g.PID != tid && comm[g.PID] != "" && comm[g.PID] == g.Comm:
 					// A thread a truth process started after the truth

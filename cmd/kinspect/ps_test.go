@@ -130,11 +130,7 @@ func comparePs(got []linux.PSRow, truth []truthPs, excluded int) psDiff {
 	for tid, g := range byTID {
 		switch {
 		case g.PID == excluded:
-		case tid > maxTID && (g.PPID == 2 && strings.HasPrefix(g.Name, "kworker/") || comm[g.PPID] != ""):
-			// A task started after the truth, its PID above every truth
-			// task's: a kworker the workqueue pool added, or a child of a
-			// truth process (kd-lockup's crash trigger sleeps until the
-			// watchdog fires).
+		case labdata.StartedAfterTruth(tid, g.PPID, g.Name, maxTID, func(pid int) bool { return comm[pid] != "" }):
 			d.newThreads = append(d.newThreads, fmt.Sprintf("%d(%s)", tid, g.Name))
 		case g.PID != tid && comm[g.PID] != "" && comm[g.PID] == g.Name:
 			// A thread a truth process started after the truth (the

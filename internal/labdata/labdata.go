@@ -384,3 +384,12 @@ func head(s []string, n int) []string {
 	}
 	return s
 }
+
+// StartedAfterTruth says whether a task the dump holds and the truth's
+// ps lacks was started after the truth: its TID is above maxTID (every
+// truth task's), and it is a kernel worker (a kworker child of kthreadd)
+// or a child of a truth process (inTruth(ppid)), such as kd-lockup's
+// crash trigger's sleep.
+func StartedAfterTruth(tid, ppid int, name string, maxTID int, inTruth func(pid int) bool) bool {
+	return tid > maxTID && (ppid == 2 && strings.HasPrefix(name, "kworker/") || inTruth(ppid))
+}
