@@ -57,11 +57,15 @@ func TestLabForEachTask(t *testing.T) {
 					t.Errorf("name of %d: %v", tk.TID, err)
 				}
 			}
-			var missing, wrong, states, cpus, descs []string
+			var missing, wrong, states, cpus, descs, exited []string
 			match := 0
 			for _, tr := range ps {
 				g, ok := got[tr.TID]
-				if !ok {
+				switch {
+				case !ok && labdata.ExitedAfterTruth(tr.PPID, tr.Comm):
+					exited = append(exited, fmt.Sprintf("%d(%s)", tr.TID, tr.Comm))
+					continue
+				case !ok:
 					missing = append(missing, fmt.Sprintf("%d(%s)", tr.TID, tr.Comm))
 					continue
 				}
@@ -106,7 +110,7 @@ func TestLabForEachTask(t *testing.T) {
 				}
 			}
 			sort.Strings(extra)
-			t.Logf("%d truth tasks: %d match pid, tid, ppid and name (of which kworkers whose last workqueue changed: %v); states differ: %v; CPUs differ (got/truth): %v; threads started since: %v", len(ps), match, descs, states, cpus, newThreads)
+			t.Logf("%d truth tasks: %d match pid, tid, ppid and name (of which kworkers whose last workqueue changed: %v); states differ: %v; CPUs differ (got/truth): %v; threads started since: %v; kworkers exited since: %v", len(ps), match, descs, states, cpus, newThreads, exited)
 			if len(missing) > 0 || len(extra) > 0 || len(wrong) > 0 {
 				t.Errorf("missing %v; extra %v; wrong %v", missing, extra, wrong)
 			}

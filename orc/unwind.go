@@ -192,7 +192,8 @@ func (k *Kernel) UnwindRegs(regs vmcore.Regs, cpu int, task objects.Value) (*Tra
 		return nil, err
 	}
 	var stacks []Stack
-	if ts, err := k.TaskStack(task); err == nil {
+	ts, tsErr := k.TaskStack(task)
+	if tsErr == nil {
 		stacks = append(stacks, ts)
 	}
 	cs, err := k.CPUStacks(cpu)
@@ -200,6 +201,13 @@ func (k *Kernel) UnwindRegs(regs vmcore.Regs, cpu int, task objects.Value) (*Tra
 		return nil, err
 	}
 	stacks = append(stacks, cs...)
+	if tsErr != nil && !onStacks(stacks, regs.RSP) && l.threadSz != 0 {
+		// task->stack is unreadable (the task_struct's page is not in
+		// the dump), and RSP is on no CPU stack: it is on the task's
+		// stack, which is THREAD_SIZE-aligned (vmap'd or not).
+		b := regs.RSP &^ (l.threadSz - 1)
+		stacks = append(stacks, Stack{Kind: StackTask, Name: "task", Begin: b, End: b + l.threadSz})
+	}
 	r := &Regs{Regs: regs}
 	tr := &Trace{Reliable: true}
 	if r.UserMode() {
@@ -545,4 +553,14 @@ func (r *pageReader) u64(addr uint64) (uint64, error) {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+// onStacks reports whether sp lies on one of stacks.
+func onStacks(stacks []Stack, sp uint64) bool {
+	for _, s := range stacks {
+		if sp >= s.Begin && sp < s.End {
+			return true
+		}
+	}
+	return false
 }

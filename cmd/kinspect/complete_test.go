@@ -309,7 +309,7 @@ func TestCompletionBash(t *testing.T) {
 		}
 	}
 	s := labdata.Require(t, "basic")
-	want := truthValues(t, s, "prog.json", "id")
+	want := append(truthValues(t, s, "prog.json", "id"), hiddenValues(s.Hidden(t), "prog.json", "id")...)
 	got := bashComplete(t, env, "-c", s.Path("dumps/elf"), "prog", "dump", "xlated", "id", "")
 	slices.Sort(got)
 	slices.Sort(want)
@@ -345,7 +345,7 @@ _kinspect`, strings.Join(quoted, " "), len(words)+1))
 	}
 	s := labdata.Require(t, "basic")
 	got := run("-c", s.Path("dumps/elf"), "prog", "dump", "xlated", "id", "")
-	for _, id := range truthValues(t, s, "prog.json", "id") {
+	for _, id := range append(truthValues(t, s, "prog.json", "id"), hiddenValues(s.Hidden(t), "prog.json", "id")...) {
 		if !strings.Contains(got, "\n"+id+":") && !strings.HasPrefix(got, id+":") {
 			t.Errorf("prog dump xlated id <Tab>: %q lacks program %s", got, id)
 		}

@@ -393,3 +393,12 @@ func head(s []string, n int) []string {
 func StartedAfterTruth(tid, ppid int, name string, maxTID int, inTruth func(pid int) bool) bool {
 	return tid > maxTID && (ppid == 2 && strings.HasPrefix(name, "kworker/") || inTruth(ppid))
 }
+
+// ExitedAfterTruth says whether a truth task the dump lacks may have
+// exited between the truth and the dump: a kernel worker (a kworker
+// child of kthreadd, not a rescuer), which its workqueue pool destroys
+// after five minutes idle (IDLE_WORKER_TIMEOUT); a slow guest's truth
+// and dump are that far apart.
+func ExitedAfterTruth(ppid int, name string) bool {
+	return ppid == 2 && strings.HasPrefix(name, "kworker/") && !strings.HasPrefix(name, "kworker/R-")
+}
