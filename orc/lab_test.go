@@ -145,7 +145,7 @@ func TestLabSleepingTasks(t *testing.T) {
 				}
 				compared, matched := 0, 0
 				seen := 0
-				explained := 0
+				explained, torn := 0, 0
 				for task, err := range linux.ForEachTask(lk.prog) {
 					if errors.Is(err, vmcore.ErrPageExcluded) && sc.Misfiltered(f) != "" {
 						// makedumpfile before 1.7.6 takes 6.10+ slab pages
@@ -199,6 +199,15 @@ func TestLabSleepingTasks(t *testing.T) {
 						continue
 					}
 					t.Logf("task %d %s changed state since the snapshot?\n  /proc: %s\n  dump:  %s (end %q)", info.TID, info.Comm, strings.Join(wantNames, " "), strings.Join(got, " "), tr.End)
+					if capture && (tr.Err != nil || tr.End == "" || !tr.Reliable) && torn < 3 {
+						// A capture copies memory for seconds while the
+						// kernel runs: a task that ran meanwhile may have
+						// its stack copied at another moment than its
+						// task_struct. A few such torn stacks, no more.
+						t.Logf("task %d: torn by the capture? err %v", info.TID, tr.Err)
+						torn++
+						continue
+					}
 					if tr.Err != nil || tr.End == "" || !tr.Reliable {
 						t.Errorf("task %d %s: a mismatch that does not unwind cleanly: err %v end %q", info.TID, info.Comm, tr.Err, tr.End)
 					}
@@ -218,8 +227,8 @@ func TestLabSleepingTasks(t *testing.T) {
 				if compared == 0 {
 					t.Fatal("no sleeping task to compare")
 				}
-				rate := float64(matched) / float64(compared-explained)
-				t.Logf("%s %s: %d/%d sleeping tasks match /proc (%.1f%%; %d more changed since, explained by the dump: another system call, or RCU between grace periods)", sc.Scenario, format, matched, compared-explained, 100*rate, explained)
+				rate := float64(matched) / float64(compared-explained-torn)
+				t.Logf("%s %s: %d/%d sleeping tasks match /proc (%.1f%%; %d more changed since, explained by the dump: another system call, or RCU between grace periods; %d torn by a capture)", sc.Scenario, format, matched, compared-explained-torn, 100*rate, explained, torn)
 				if rate < 0.98 {
 					t.Errorf("match rate %.1f%% < 98%%", 100*rate)
 				}

@@ -134,6 +134,10 @@ type state struct {
 	stacks   []Stack
 	visited  uint64
 	mem      pageReader
+	// taskUnknown: the task's stack could not be read from its
+	// task_struct (a page the dump lacks); the first address on no
+	// known stack places it (see access).
+	taskUnknown bool
 }
 
 // UnwindTask unwinds a task that is not running, from the frame
@@ -201,13 +205,6 @@ func (k *Kernel) UnwindRegs(regs vmcore.Regs, cpu int, task objects.Value) (*Tra
 		return nil, err
 	}
 	stacks = append(stacks, cs...)
-	if tsErr != nil && !onStacks(stacks, regs.RSP) && l.threadSz != 0 {
-		// task->stack is unreadable (the task_struct's page is not in
-		// the dump), and RSP is on no CPU stack: it is on the task's
-		// stack, which is THREAD_SIZE-aligned (vmap'd or not).
-		b := regs.RSP &^ (l.threadSz - 1)
-		stacks = append(stacks, Stack{Kind: StackTask, Name: "task", Begin: b, End: b + l.threadSz})
-	}
 	r := &Regs{Regs: regs}
 	tr := &Trace{Reliable: true}
 	if r.UserMode() {
@@ -215,6 +212,7 @@ func (k *Kernel) UnwindRegs(regs vmcore.Regs, cpu int, task objects.Value) (*Tra
 		return tr, nil
 	}
 	st := k.newState(l, stacks)
+	st.taskUnknown = tsErr != nil
 	st.ip, st.sp, st.bp, st.regs, st.signal = regs.RIP, regs.RSP, regs.RBP, r, true
 	if !st.access(st.sp, 8) && !st.access((st.sp+4095)&^4095, 8) {
 		tr.Err = fmt.Errorf("RSP %#x is on none of CPU %d's stacks: %w", st.sp, cpu, ErrCorrupt)
@@ -302,6 +300,17 @@ func (st *state) access(addr, n uint64) bool {
 			st.visited |= 1 << i
 			st.cur = i
 			return true
+		}
+	}
+	if st.taskUnknown && st.l.threadSz != 0 && len(st.stacks) < 64 {
+		// task->stack is unreadable, and addr is on no CPU stack: it is
+		// on the task's stack, which is THREAD_SIZE-aligned (vmap'd or
+		// not), if the dump holds it.
+		st.taskUnknown = false
+		b := addr &^ (st.l.threadSz - 1)
+		if _, err := st.mem.u64(b); err == nil && addr+n <= b+st.l.threadSz {
+			st.stacks = append(st.stacks, Stack{Kind: StackTask, Name: "task", Begin: b, End: b + st.l.threadSz})
+			return st.access(addr, n)
 		}
 	}
 	return false
@@ -553,14 +562,4 @@ func (r *pageReader) u64(addr uint64) (uint64, error) {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil
-}
-
-// onStacks reports whether sp lies on one of stacks.
-func onStacks(stacks []Stack, sp uint64) bool {
-	for _, s := range stacks {
-		if sp >= s.Begin && sp < s.End {
-			return true
-		}
-	}
-	return false
 }
