@@ -59,12 +59,16 @@ type DumpInfo struct {
 // CPUInfo is one CPU's saved registers and the task it was running
 // (per-CPU runqueues' curr; PID -1 and Comm "" when unknown).
 type CPUInfo struct {
-	CPU  int         `json:"cpu"`
-	PID  int         `json:"pid"`
-	Comm string      `json:"comm,omitempty"`
-	RIP  objects.Hex `json:"rip"`
-	RSP  objects.Hex `json:"rsp"`
-	RBP  objects.Hex `json:"rbp"`
+	CPU  int    `json:"cpu"`
+	PID  int    `json:"pid"`
+	Comm string `json:"comm,omitempty"`
+	// Task is the CPU's current task; TaskError says why its pid and
+	// comm are unknown (a task_struct page the dump lacks).
+	Task      objects.Hex `json:"task,omitempty"`
+	TaskError string      `json:"task_error,omitempty"`
+	RIP       objects.Hex `json:"rip"`
+	RSP       objects.Hex `json:"rsp"`
+	RBP       objects.Hex `json:"rbp"`
 }
 
 // Info gathers the description. What cannot be known is left out and,
@@ -93,11 +97,16 @@ func (k *Kernel) Info() *Info {
 		c.PID = -1
 		t, err := linux.CurrentTask(k.prog, c.CPU)
 		if err != nil {
+			c.TaskError = err.Error()
 			continue
 		}
-		if ti, err := linux.NewTask(t); err == nil {
-			c.PID, c.Comm = ti.TID, ti.Comm
+		c.Task = objects.Hex(t.Addr())
+		ti, err := linux.NewTask(t)
+		if err != nil {
+			c.TaskError = err.Error()
+			continue
 		}
+		c.PID, c.Comm = ti.TID, ti.Comm
 	}
 	return r
 }

@@ -73,12 +73,21 @@ func TestLabBPFProgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			seen, tagsOK, jitOK, jitTotal := 0, 0, 0, 0
+			hidden := sc.Hidden(t).Progs
+			seen, tagsOK, jitOK, jitTotal, nHidden := 0, 0, 0, 0, 0
 			for bp, err := range bpf.ProgForEach(p) {
 				if err != nil {
 					t.Fatal(err)
 				}
 				tp, ok := want[bp.ID]
+				if name, h := hidden[bp.ID]; !ok && h {
+					// Hidden from bpftool (labdata.Hidden): the workload names it.
+					if bp.FullName() != name {
+						t.Errorf("hidden prog %d: name %s, workload's %s", bp.ID, bp.FullName(), name)
+					}
+					nHidden++
+					continue
+				}
 				if !ok {
 					t.Errorf("prog %d (%s) is not in bpftool's list", bp.ID, bp.Name)
 					continue
@@ -158,6 +167,9 @@ func TestLabBPFProgs(t *testing.T) {
 			}
 			if seen != len(truth) {
 				t.Errorf("%d programs, bpftool listed %d", seen, len(truth))
+			}
+			if nHidden != len(hidden) {
+				t.Errorf("%d of the %d programs hidden from bpftool found", nHidden, len(hidden))
 			}
 			t.Logf("%d programs as bpftool; JIT images, addresses and line addresses equal for %d/%d; tag recomputed from xlated equal for %d/%d",
 				seen, jitOK, jitTotal, tagsOK, seen)

@@ -34,6 +34,19 @@ import (
 //
 // each run from the same map state, which the lab restores after each
 // run and before the dump (so the dump's maps are every run's "before").
+//
+// Runs that cannot be undone (an LRU's eviction depends on its lists,
+// which every operation moves) are "chained": true, each from the state
+// the run before left, on a program whose maps the dump no longer holds
+// as they were; "replay_prog_id" names its twin (the same object loaded
+// again, never run), whose maps hold the first run's "before", and
+// "replay_maps" maps each map ID of the runs to its twin's:
+//
+//	{"prog_id": 301, "prog_name": "ki_tr_lruev_k", "chained": true,
+//	 "replay_prog_id": 302, "replay_maps": {"60": 62, "61": 63}, "runs": [...]}
+//
+// The replay then runs the twin, the runs in one session, and compares
+// each run's own changes.
 // cpu is the CPU the run ran on (the kernel's test run runs on the
 // caller's: pin the runner), pid the runner's thread (the current task of
 // bpf_get_current_*); both optional (0: CPU 0, the idle task).
@@ -48,6 +61,10 @@ type truthFile struct {
 	ProgName string     `json:"prog_name"`
 	ProgType string     `json:"prog_type"`
 	Runs     []truthRun `json:"runs"`
+
+	ReplayProgID uint32            `json:"replay_prog_id"`
+	ReplayMaps   map[string]uint32 `json:"replay_maps"`
+	Chained      bool              `json:"chained"`
 }
 
 type truthRun struct {
@@ -106,6 +123,16 @@ func checkTruth(t *testing.T, k *kinspect.Kernel, dir string) (found bool, probl
 			bad("prog %d is %s in the dump, %s in the truth", tf.ProgID, p.Name, tf.ProgName)
 			continue
 		}
+		if tf.ReplayProgID != 0 {
+			if p, err = r.Prog(bpf.Selector{Kind: bpf.SelectID, ID: tf.ReplayProgID}); err != nil {
+				bad("replay_prog_id %d: %v", tf.ReplayProgID, err)
+				continue
+			}
+		}
+		// The chained runs' session, and the map entries as the runs
+		// before left them (key: change's map and key).
+		var chain *bpfrun.Session
+		left := map[string]truthChange{}
 		for i, run := range tf.Runs {
 			unhex := func(what, s string) []byte {
 				b, err := hex.DecodeString(s)
@@ -118,7 +145,18 @@ func checkTruth(t *testing.T, k *kinspect.Kernel, dir string) (found bool, probl
 			if run.CtxIn != "" {
 				ro.CtxIn = unhex("ctx_in", run.CtxIn)
 			}
-			res, err := r.Run(p, ro, bpfrun.Options{CPU: run.CPU, PID: run.PID})
+			var res *bpfrun.Result
+			if tf.Chained {
+				if chain == nil {
+					if chain, err = r.NewSession(bpfrun.Options{CPU: run.CPU, PID: run.PID}); err != nil {
+						bad("run %d: %v", i, err)
+						break
+					}
+				}
+				res, err = chain.Run(p, ro)
+			} else {
+				res, err = r.Run(p, ro, bpfrun.Options{CPU: run.CPU, PID: run.PID})
+			}
 			if err != nil {
 				bad("run %d: %v", i, err)
 				continue
@@ -133,6 +171,7 @@ func checkTruth(t *testing.T, k *kinspect.Kernel, dir string) (found bool, probl
 				bad("run %d: ctx_out\n%x\nthe kernel's\n%s", i, res.CtxOut, *run.CtxOut)
 			}
 			var got, want []string
+			var changes []truthChange
 			for _, c := range res.MapChanges {
 				tc := truthChange{MapID: c.MapID, Key: hex.EncodeToString(c.Key)}
 				if c.Before != nil {
@@ -143,9 +182,18 @@ func checkTruth(t *testing.T, k *kinspect.Kernel, dir string) (found bool, probl
 					s := hex.EncodeToString(*c.After)
 					tc.After = &s
 				}
-				got = append(got, tc.String())
+				changes = append(changes, tc)
+			}
+			if tf.Chained {
+				changes = runChanges(changes, left)
+			}
+			for _, c := range changes {
+				got = append(got, c.String())
 			}
 			for _, c := range run.MapChanges {
+				if id, ok := tf.ReplayMaps[fmt.Sprint(c.MapID)]; ok {
+					c.MapID = id
+				}
 				want = append(want, c.String())
 			}
 			sort.Strings(got)
@@ -156,6 +204,43 @@ func checkTruth(t *testing.T, k *kinspect.Kernel, dir string) (found bool, probl
 		}
 	}
 	return true, problems
+}
+
+// runChanges turns a chained session's changes since the dump (cum) into
+// the last run's own: the entries whose value differs from what the runs
+// before left (left, updated here).
+func runChanges(cum []truthChange, left map[string]truthChange) []truthChange {
+	str := func(s *string) string {
+		if s == nil {
+			return "null"
+		}
+		return *s
+	}
+	var out []truthChange
+	seen := map[string]bool{}
+	for _, c := range cum {
+		k := fmt.Sprint(c.MapID, "/", c.Key)
+		seen[k] = true
+		before := c.Before // the dump's value: no run before changed it
+		if prev, ok := left[k]; ok {
+			before = prev.After
+		}
+		if str(before) != str(c.After) {
+			out = append(out, truthChange{MapID: c.MapID, Key: c.Key, Before: before, After: c.After})
+		}
+		left[k] = c
+	}
+	// An entry a run before changed that is back to the dump's value is
+	// not among the changes since the dump: this run changed it back.
+	for k, prev := range left {
+		if !seen[k] {
+			if str(prev.After) != str(prev.Before) {
+				out = append(out, truthChange{MapID: prev.MapID, Key: prev.Key, Before: prev.After, After: prev.Before})
+			}
+			delete(left, k)
+		}
+	}
+	return out
 }
 
 // TestLabTruth replays the kernel's own test runs, where the lab
@@ -205,6 +290,16 @@ var testRunnable = map[uint32]bool{1: true, 3: true, 6: true, 8: true, 17: true}
 // scenario's ki_sNNNN (copies of one program), with no run failing.
 func checkCovered(t *testing.T, sc *labdata.Scenario, dir string) {
 	w := readWorkload(t, sc)
+	// A chained run's twin is replayed, never run: its runs are its twin's.
+	twins := map[uint32]bool{}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, f := range files {
+		var tf truthFile
+		labdata.ReadJSON(t, f, &tf)
+		if tf.ReplayProgID != 0 {
+			twins[tf.ReplayProgID] = true
+		}
+	}
 	for _, n := range w.Notes {
 		if strings.HasPrefix(n, "test runs of ") {
 			t.Errorf("workload: %s", n)
@@ -212,7 +307,7 @@ func checkCovered(t *testing.T, sc *labdata.Scenario, dir string) {
 	}
 	small := regexp.MustCompile(`^ki_s[0-9]{4}$`)
 	for _, p := range w.Progs {
-		if !testRunnable[p.TypeNum] || p.Name == "ki_lockup" || small.MatchString(p.Name) {
+		if !testRunnable[p.TypeNum] || twins[p.ID] || p.Name == "ki_lockup" || small.MatchString(p.Name) {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(dir, p.Name+".json")); err != nil {
@@ -273,5 +368,41 @@ func TestTruthFormat(t *testing.T) {
 	}
 	if found, _ := checkTruth(t, k, filepath.Join(dir, "none")); found {
 		t.Error("a missing directory was found")
+	}
+}
+
+// TestRunChanges checks how a chained session's changes since the dump
+// become each run's own: an entry made, changed again, deleted, and one
+// changed back to the dump's value.
+func TestRunChanges(t *testing.T) {
+	s := func(v string) *string { return &v }
+	c := func(key string, before, after *string) truthChange {
+		return truthChange{MapID: 7, Key: key, Before: before, After: after}
+	}
+	str := func(cs []truthChange) string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.String())
+		}
+		sort.Strings(out)
+		return strings.Join(out, "; ")
+	}
+	left := map[string]truthChange{}
+	steps := []struct{ cum, want []truthChange }{
+		// run 1 makes key 01 and changes 02 (which the dump has as aa).
+		{[]truthChange{c("01", nil, s("10")), c("02", s("aa"), s("bb"))},
+			[]truthChange{c("01", nil, s("10")), c("02", s("aa"), s("bb"))}},
+		// run 2 changes 01 again and puts 02 back as the dump had it.
+		{[]truthChange{c("01", nil, s("11"))},
+			[]truthChange{c("01", s("10"), s("11")), c("02", s("bb"), s("aa"))}},
+		// run 3 deletes 01 and changes nothing else.
+		{nil, []truthChange{c("01", s("11"), nil)}},
+		// run 4 changes nothing.
+		{nil, nil},
+	}
+	for i, st := range steps {
+		if got, want := str(runChanges(st.cum, left)), str(st.want); got != want {
+			t.Errorf("run %d: %s, want %s", i+1, got, want)
+		}
 	}
 }

@@ -137,6 +137,17 @@ var Builtin = []string{
 	"unsigned int nr_vmap_nodes",
 	"int vsyscall_mode",
 	"struct vm_area_struct gate_vma",
+	"struct char_device_struct *chrdevs[255]",
+	"struct blk_major_name *major_names[255]",
+	"unsigned long avenrun[3]",
+	"int nr_threads",
+	"bool tick_nohz_active",
+	"struct maple_tree sparse_irqs",
+	"struct xarray irq_desc_tree",
+	"int nr_irqs",
+	"atomic_t irq_err_count",
+	"atomic_t irq_mis_count",
+	"unsigned int hrtimer_resolution",
 }
 
 // Decls is a set of declarations: Builtin, then what users add (a later

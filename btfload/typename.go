@@ -375,3 +375,7 @@ func (s *Spec) suggestTypes(full string) string {
 // TypeString spells t in C as a type name: "struct task_struct *",
 // "char [16]", "u64", "int (*)(void *)".
 func TypeString(t btf.Type) string { return cDecl(t, "", plainBase) }
+
+// DeclString declares name of type t in C: "struct sk_buff *skb",
+// "void (*cb)(struct sock *)".
+func DeclString(t btf.Type, name string) string { return cDecl(t, name, plainBase) }

@@ -220,19 +220,8 @@ func buildKicrash(repo, root string, k *kernelFiles, hdir string, versions []str
 			return "", "", err
 		}
 	}
-	// The headers' Makefile includes the common headers by their installed
-	// path (/usr/src/...): point it at the extracted ones.
-	mk := filepath.Join(hdir, "Makefile")
-	b, err := os.ReadFile(mk)
-	if err != nil {
+	if err := fixHeadersMakefile(hdir); err != nil {
 		return "", "", err
-	}
-	extracted := filepath.Dir(filepath.Dir(filepath.Dir(hdir))) // the extraction root
-	fixed := regexp.MustCompile(`(?m)^include (/usr/src/\S+)$`).ReplaceAllString(string(b), "include "+extracted+"$1")
-	if fixed != string(b) {
-		if err := os.WriteFile(mk, []byte(fixed), 0o644); err != nil {
-			return "", "", err
-		}
 	}
 	logf("building kicrash.ko for %s", k.Package)
 	cmd := exec.Command("make", "-C", hdir, "M="+tmp, "modules")
@@ -247,6 +236,23 @@ func buildKicrash(repo, root string, k *kernelFiles, hdir string, versions []str
 		return "", "", err
 	}
 	return ko, key, nil
+}
+
+// fixHeadersMakefile points the headers' Makefile, which includes the
+// common headers by their installed path (/usr/src/...), at the extracted
+// ones.
+func fixHeadersMakefile(hdir string) error {
+	mk := filepath.Join(hdir, "Makefile")
+	b, err := os.ReadFile(mk)
+	if err != nil {
+		return err
+	}
+	extracted := filepath.Dir(filepath.Dir(filepath.Dir(hdir))) // the extraction root
+	fixed := regexp.MustCompile(`(?m)^include (/usr/src/\S+)$`).ReplaceAllString(string(b), "include "+extracted+"$1")
+	if fixed == string(b) {
+		return nil
+	}
+	return os.WriteFile(mk, []byte(fixed), 0o644)
 }
 
 // kdumpToolVersions returns the versions of the tools the kdump scenarios

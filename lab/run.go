@@ -44,7 +44,12 @@ func buildScenario(repo, root string, s scenario, force bool) (dir string, cache
 			return "", false, err
 		}
 	}
-	key, err := cacheKey(repo, s, k, gb.Kinspect, gb.Kdump)
+	if s.LiME {
+		if gb.LiME, err = prepareLiME(root, k); err != nil {
+			return "", false, err
+		}
+	}
+	key, err := cacheKey(repo, s, k, gb.Kinspect, gb.Kdump, gb.LiME)
 	if err != nil {
 		return "", false, err
 	}
@@ -156,6 +161,9 @@ func runGuest(dir string, s scenario, k *kernelFiles, initrd string, attempt int
 	if s.Live {
 		cmdline = append(cmdline, "ki.live=1")
 	}
+	if s.LiME {
+		cmdline = append(cmdline, "ki.lime=1")
+	}
 	if s.Panic {
 		// The panicking CPU then stops the others with an NMI (crash_smp_send_stop)
 		// before the pvpanic notifier pauses the VM.
@@ -177,6 +185,7 @@ func runGuest(dir string, s scenario, k *kernelFiles, initrd string, attempt int
 		Kernel: k.Vmlinuz, Initrd: initrd, Append: strings.Join(cmdline, " "),
 		MemoryMB: s.MemoryMB, CPUs: s.CPUs, LA57: s.LA57,
 		TruthDir: truth, ShareDir: share, Console: filepath.Join(dir, "console.log"),
+		NoVMCOREINFO: s.NoVMCOREINFO,
 	})
 	if err != nil {
 		return nil, err
@@ -193,6 +202,7 @@ func runGuest(dir string, s scenario, k *kernelFiles, initrd string, attempt int
 	m := &labdata.Manifest{
 		Scenario: s.Name, Kernel: k.Package, KernelVersion: k.Version,
 		MemoryMB: s.MemoryMB, CPUs: s.CPUs, LA57: s.LA57, Panic: s.Panic, Scale: s.Scale, Live: s.Live,
+		NoVMCOREINFO: s.NoVMCOREINFO,
 	}
 	if k.Note != "" {
 		m.Notes = append(m.Notes, k.Note)
@@ -241,13 +251,26 @@ func runGuest(dir string, s scenario, k *kernelFiles, initrd string, attempt int
 	if err != nil {
 		return nil, err
 	}
-	v.kill()
-	more, err := makedumpfileDumps(dumps)
-	if err != nil {
-		return nil, err
+	if s.LiME {
+		f, err := limeGuest(v, dir)
+		if err != nil {
+			return nil, err
+		}
+		m.Captures = append(m.Captures, f)
 	}
-	m.Formats = append(formats, more...)
-	checks, err := checkELFNotes(dumps, s.CPUs)
+	v.kill()
+	m.Formats = formats
+	elfs := []string{"elf"}
+	// makedumpfile needs VMCOREINFO: without the note, QEMU's formats only.
+	if !s.NoVMCOREINFO {
+		more, err := makedumpfileDumps(dumps)
+		if err != nil {
+			return nil, err
+		}
+		m.Formats = append(m.Formats, more...)
+		elfs = append(elfs, "elf-d31")
+	}
+	checks, err := checkELFNotes(dumps, elfs, s.CPUs, !s.NoVMCOREINFO)
 	if err != nil {
 		return nil, err
 	}
@@ -255,22 +278,27 @@ func runGuest(dir string, s scenario, k *kernelFiles, initrd string, attempt int
 	return m, nil
 }
 
-// checkELFNotes verifies with readelf that each ELF dump has VMCOREINFO
-// and one NT_PRSTATUS per CPU.
-func checkELFNotes(dumps string, cpus int) ([]string, error) {
+// checkELFNotes verifies with readelf that each ELF dump has one
+// NT_PRSTATUS per CPU, and a VMCOREINFO note or (QEMU without -device
+// vmcoreinfo) none.
+func checkELFNotes(dumps string, names []string, cpus int, vmcoreinfo bool) ([]string, error) {
 	var out []string
-	for _, name := range []string{"elf", "elf-d31"} {
+	for _, name := range names {
 		b, err := exec.Command("readelf", "-n", filepath.Join(dumps, name)).CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("readelf -n %s: %v\n%s", name, err, tail(b, 1000))
 		}
 		s := string(b)
 		prstatus := strings.Count(s, "NT_PRSTATUS")
-		vmcoreinfo := strings.Count(s, "VMCOREINFO")
-		if prstatus != cpus || vmcoreinfo < 1 {
-			return nil, fmt.Errorf("readelf -n %s: %d NT_PRSTATUS (want %d) and %d VMCOREINFO notes", name, prstatus, cpus, vmcoreinfo)
+		notes := strings.Count(s, "VMCOREINFO")
+		if prstatus != cpus || (notes > 0) != vmcoreinfo {
+			return nil, fmt.Errorf("readelf -n %s: %d NT_PRSTATUS (want %d) and %d VMCOREINFO notes (want them: %v)", name, prstatus, cpus, notes, vmcoreinfo)
 		}
-		out = append(out, fmt.Sprintf("readelf -n dumps/%s: %d NT_PRSTATUS, VMCOREINFO present", name, prstatus))
+		present := "present"
+		if !vmcoreinfo {
+			present = "absent"
+		}
+		out = append(out, fmt.Sprintf("readelf -n dumps/%s: %d NT_PRSTATUS, VMCOREINFO %s", name, prstatus, present))
 	}
 	return out, nil
 }

@@ -10,6 +10,13 @@ type scenario struct {
 	Panic    bool   `json:"panic"`
 	Scale    bool   `json:"scale"`
 	Live     bool   `json:"live"` // run kinspect inside the guest; no dumps
+	// NoVMCOREINFO boots QEMU without -device vmcoreinfo: its dumps carry
+	// no VMCOREINFO note, and only QEMU's own formats are made
+	// (makedumpfile needs the note).
+	NoVMCOREINFO bool `json:"no_vmcoreinfo,omitempty"`
+	// LiME takes a LiME capture (lab/guest/lime.sh) after QEMU's dumps,
+	// with the guest running again.
+	LiME bool `json:"lime,omitempty"`
 	// Crash, for a kdump scenario, is how the guest crashes (lab/guest/kdump.sh):
 	// sysrq, lockup, hung, warn or a trigger of the kicrash module.
 	Crash string `json:"crash,omitempty"`
@@ -45,6 +52,8 @@ var scenarios = []scenario{
 		About: "kernel 6.1, a real panic via sysrq, dumped while paused on panic"},
 	{Name: "scale", Kernel: "6.1", MemoryMB: 2048, CPUs: 2, Scale: true,
 		About: "kernel 6.1, 2 GB, 1M hash entries, 500 programs, 2000 threads"},
+	{Name: "noinfo", Kernel: "6.1", MemoryMB: 512, CPUs: 2, NoVMCOREINFO: true, LiME: true,
+		About: "kernel 6.1, 512 MB, 2 CPUs; QEMU without -device vmcoreinfo (QEMU's dumps only), then a LiME capture"},
 
 	// kdump: a real crash, the dump saved by a capture kernel (kexec -p).
 	kd("kd-sysrq", "6.1", "sysrq", false, "panic from sysrq c"),

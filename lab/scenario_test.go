@@ -26,6 +26,8 @@ var (
 		"kdump-raw", "kdump-zstd", "kdump-snappy", "kdump-zlib-d31", "kdump-lzo-d31.flat", "elf-d31"}
 	// What the capture kernel of a kdump scenario saves.
 	wantKdumpFormats = []string{"elf", "kdump-zlib-d31", "kdump-lzo-d31", "elf-d31", "kdump-zlib-d31.flat"}
+	// QEMU's own formats: all a scenario without VMCOREINFO has.
+	wantQEMUFormats = []string{"elf", "qemu-kdump-zlib.flat"}
 )
 
 // The scale scenario's copies of one program, and those init.sh dumps.
@@ -36,9 +38,15 @@ var (
 
 type readyDoc struct {
 	Progs []struct {
-		Name string `json:"name"`
-		ID   int    `json:"id"`
+		Name   string `json:"name"`
+		ID     int    `json:"id"`
+		Hidden bool   `json:"hidden"`
 	} `json:"progs"`
+	Links []struct {
+		Prog   string `json:"prog"`
+		ID     int    `json:"id"`
+		Hidden bool   `json:"hidden"`
+	} `json:"links"`
 	Maps []struct {
 		Name string `json:"name"`
 		ID   int    `json:"id"`
@@ -109,10 +117,29 @@ func TestScenarioTruth(t *testing.T) {
 			if len(ready.Progs) == 0 || len(ready.Maps) == 0 {
 				t.Fatalf("workload.json lists %d programs and %d maps", len(ready.Progs), len(ready.Maps))
 			}
-			// Object names are cut to 15 characters by the kernel.
+			// Object names are cut to 15 characters by the kernel. A
+			// hidden program (ki_hide) must be missing from bpftool's
+			// list, and its link from bpftool's links.
 			for _, p := range ready.Progs {
+				if _, listed := progByID[p.ID]; p.Hidden {
+					if listed {
+						t.Errorf("program %s (id %d) is hidden, but bpftool lists it", p.Name, p.ID)
+					}
+					continue
+				}
 				if got := progByID[p.ID].Name; got == "" || !strings.HasPrefix(p.Name, got) || !strings.HasPrefix(got, "ki_") {
 					t.Errorf("program %s (id %d): bpftool names it %q", p.Name, p.ID, got)
+				}
+			}
+			var links []bpftoolObj
+			labdata.ReadJSON(t, s.Path("truth/bpftool/link.json"), &links)
+			linkByID := map[int]bool{}
+			for _, l := range links {
+				linkByID[l.ID] = true
+			}
+			for _, l := range ready.Links {
+				if l.ID != 0 && linkByID[l.ID] == l.Hidden {
+					t.Errorf("link %d of %s: hidden %v, listed by bpftool %v", l.ID, l.Prog, l.Hidden, linkByID[l.ID])
 				}
 			}
 			for _, m := range ready.Maps {
@@ -180,8 +207,20 @@ func TestScenarioDumps(t *testing.T) {
 		}
 		t.Run(s.Scenario, func(t *testing.T) {
 			want := wantFormats
-			if s.Kdump {
+			switch {
+			case s.Kdump:
 				want = wantKdumpFormats
+			case s.NoVMCOREINFO:
+				want = wantQEMUFormats
+				if len(s.Formats) != len(want) {
+					t.Errorf("formats %v, want only %v: makedumpfile needs VMCOREINFO", s.Formats, want)
+				}
+			}
+			for _, c := range s.Captures {
+				if c.Layout != "lime" {
+					t.Errorf("capture %s: layout %q", c.Name, c.Layout)
+				}
+				want = append(want, c.Name)
 			}
 			for _, name := range want {
 				f, ok := s.Format(name)
@@ -205,6 +244,8 @@ func TestScenarioDumps(t *testing.T) {
 					magic = "KDUMP   "
 				case "kdump-flat":
 					magic = "makedumpfile"
+				case "lime":
+					magic = "EMiL" // LIME_MAGIC, little-endian
 				}
 				if !bytes.HasPrefix(head, []byte(magic)) {
 					t.Errorf("%s: starts %q, want %q", name, head, magic)
@@ -215,7 +256,8 @@ func TestScenarioDumps(t *testing.T) {
 }
 
 // TestScenarioELFNotes runs readelf -n, as the issue asks: VMCOREINFO and
-// one NT_PRSTATUS per CPU.
+// one NT_PRSTATUS per CPU; no VMCOREINFO where QEMU ran without
+// -device vmcoreinfo.
 func TestScenarioELFNotes(t *testing.T) {
 	if _, err := exec.LookPath("readelf"); err != nil {
 		t.Skip("no readelf")
@@ -226,6 +268,9 @@ func TestScenarioELFNotes(t *testing.T) {
 		}
 		t.Run(s.Scenario, func(t *testing.T) {
 			for _, name := range []string{"elf", "elf-d31"} {
+				if _, ok := s.Format(name); !ok && s.NoVMCOREINFO {
+					continue
+				}
 				out, err := exec.Command("readelf", "-n", s.Path("dumps/"+name)).CombinedOutput()
 				if err != nil {
 					t.Fatalf("readelf -n %s: %v\n%s", name, err, out)
@@ -233,8 +278,8 @@ func TestScenarioELFNotes(t *testing.T) {
 				if n := strings.Count(string(out), "NT_PRSTATUS"); n != s.CPUs {
 					t.Errorf("%s: %d NT_PRSTATUS notes, want %d", name, n, s.CPUs)
 				}
-				if !strings.Contains(string(out), "VMCOREINFO") {
-					t.Errorf("%s: no VMCOREINFO note", name)
+				if has := strings.Contains(string(out), "VMCOREINFO"); has == s.NoVMCOREINFO {
+					t.Errorf("%s: VMCOREINFO note %v, want %v", name, has, !s.NoVMCOREINFO)
 				}
 			}
 		})
@@ -270,5 +315,65 @@ func TestScenarioStops(t *testing.T) {
 			}
 			t.Logf("%s: %d stop(s), last %s %s", s.Scenario, len(s.Stops), last.RIP, where)
 		})
+	}
+}
+
+// TestScenarioLiME: a LiME capture holds every System RAM range of the
+// guest's /proc/iomem, and truth/lime.json names the insmod that took it
+// (not a truth task) and its parent (one).
+func TestScenarioLiME(t *testing.T) {
+	for _, s := range builtScenarios(t) {
+		f, ok := s.Format("lime")
+		if !ok {
+			continue
+		}
+		t.Run(s.Scenario, func(t *testing.T) {
+			want, n, err := limeSize(s.Path("truth/proc/iomem.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(s.Path(f.Path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() != want || f.Bytes != want {
+				t.Errorf("%s: %d bytes (manifest %d), want %d: %d ranges of /proc/iomem", f.Name, fi.Size(), f.Bytes, want, n)
+			}
+			lc := s.LiME(t)
+			var ps []struct {
+				PID int `json:"pid"`
+			}
+			labdata.ReadJSON(t, s.Path("truth/ps.json"), &ps)
+			parent := false
+			for _, p := range ps {
+				if p.PID == lc.PID {
+					t.Errorf("the capture's insmod %d is in the truth", lc.PID)
+				}
+				parent = parent || p.PID == lc.Parent
+			}
+			if !parent || lc.RC != 0 {
+				t.Errorf("lime.json %+v: parent in the truth %v", lc, parent)
+			}
+		})
+	}
+}
+
+func TestLiMESize(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "iomem")
+	os.WriteFile(p, []byte(`00000000-00000fff : Reserved
+00001000-0009fbff : System RAM
+0009fc00-0009ffff : Reserved
+000f0000-000fffff : System ROM
+00100000-1ffdffff : System RAM
+  01000000-01e02116 : Kernel code
+1ffe0000-1fffffff : Reserved
+`), 0o644)
+	size, n, err := limeSize(p)
+	if want := int64(0x9fbff-0x1000+1+32) + 0x1ffdffff - 0x100000 + 1 + 32; err != nil || size != want || n != 2 {
+		t.Errorf("limeSize: %d, %d ranges, %v; want %d, 2", size, n, err, want)
+	}
+	os.WriteFile(p, []byte("00000000-00000000 : Reserved\n"), 0o644)
+	if _, _, err := limeSize(p); err == nil || !strings.Contains(err.Error(), "no System RAM") {
+		t.Errorf("no RAM: %v", err)
 	}
 }

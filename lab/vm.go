@@ -38,6 +38,9 @@ type vmConfig struct {
 	TruthDir string // shared with the guest over 9p
 	ShareDir string // if set, shared over 9p too, as "scenario" (kdump scenarios)
 	Console  string // the serial console's log file
+	// NoVMCOREINFO leaves out -device vmcoreinfo: QEMU's dumps then have
+	// no VMCOREINFO note.
+	NoVMCOREINFO bool
 }
 
 // startVM boots QEMU under TCG. KVM is not used: it was seen to hang on
@@ -66,11 +69,13 @@ func startVM(c vmConfig) (*vm, error) {
 		"-monitor", "none",
 		"-serial", "stdio",
 		"-no-reboot",
-		"-device", "vmcoreinfo",
 		"-device", "pvpanic",
 		"-action", "panic=pause",
 		"-virtfs", "local,path=" + c.TruthDir + ",mount_tag=truth,security_model=none,id=truth",
 		"-qmp", "unix:" + sock + ",server=on,wait=off",
+	}
+	if !c.NoVMCOREINFO {
+		args = append(args, "-device", "vmcoreinfo")
 	}
 	if c.ShareDir != "" {
 		args = append(args, "-virtfs", "local,path="+c.ShareDir+",mount_tag=scenario,security_model=none,id=scenario")

@@ -14,8 +14,12 @@
 // /proc/meminfo (ReadMeminfo), vmalloc areas (VmapAreas, VmallocInfo),
 // what an address is (IdentifyAddress), cgroups
 // (CgroupForEachDescendantPre, CgroupPath), /proc/modules
-// (ProcModules), the panicking CPU (PanicCPU) and the timekeeper
-// (RealMinusBoot).
+// (ProcModules), the panicking CPU (PanicCPU), the timekeeper
+// (Timekeeper, ReadClocks, RealMinusBoot), the uptime and load average
+// (ReadUptime), the interrupts (ForEachIRQDesc, ReadInterrupts as
+// /proc/interrupts), the pending timers (ReadTimers: hrtimers and the
+// timer wheel), the runqueues (CPURQ, RunQueues, ReadRunQueue) and the
+// device majors of /proc/devices (Devices).
 //
 // Walkers are named after the kernel macro or drgn helper they mirror and
 // yield the kernel's objects as objects.Values; New<Type> decodes one

@@ -319,6 +319,14 @@ func TestLabStatus(t *testing.T) {
 						match++
 						continue
 					}
+					// The lab's init, a shell, goes on running the capture
+					// after its status was read: its heap may take a page
+					// or a few, never give them back.
+					if (k == "VmRSS" || k == "RssAnon") && pid == 1 && grewBy(g, truth[k], 16) {
+						t.Logf("pid 1 (the lab's init) %s: %s kB, truth %s kB", k, g, truth[k])
+						match++
+						continue
+					}
 					if k == "Threads" {
 						n := 0
 						for _, err := range linux.ForEachThread(task) {
@@ -390,7 +398,9 @@ func TestLabCmdline(t *testing.T) {
 					t.Fatalf("pid %d: %v", a.PID, err)
 				}
 				base := func(s string) string { return s[strings.LastIndex(s, "/")+1:] }
-				if base(a.Args[0]) == base(vmas[0].Name) {
+				if base(a.Args[0]) == base(vmas[0].Name) || base(vmas[0].Name) == "busybox" {
+					// A busybox applet (kd-lockup's trigger's sleep) runs
+					// /bin/busybox under its own name.
 					named++
 				} else {
 					renamed++
@@ -428,4 +438,11 @@ func TestLabCmdlineFiltered(t *testing.T) {
 			t.Logf("%d processes' arguments left out of the dump, each error saying so", excluded)
 		})
 	}
+}
+
+// grewBy says whether kB value got is truth's or up to max kB more.
+func grewBy(got, truth string, max int) bool {
+	g, err1 := strconv.Atoi(got)
+	w, err2 := strconv.Atoi(truth)
+	return err1 == nil && err2 == nil && g >= w && g-w <= max
 }

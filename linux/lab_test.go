@@ -57,11 +57,15 @@ func TestLabForEachTask(t *testing.T) {
 					t.Errorf("name of %d: %v", tk.TID, err)
 				}
 			}
-			var missing, wrong, states, cpus, descs []string
+			var missing, wrong, states, cpus, descs, exited []string
 			match := 0
 			for _, tr := range ps {
 				g, ok := got[tr.TID]
-				if !ok {
+				switch {
+				case !ok && labdata.ExitedAfterTruth(tr.PPID, tr.Comm):
+					exited = append(exited, fmt.Sprintf("%d(%s)", tr.TID, tr.Comm))
+					continue
+				case !ok:
 					missing = append(missing, fmt.Sprintf("%d(%s)", tr.TID, tr.Comm))
 					continue
 				}
@@ -106,7 +110,7 @@ func TestLabForEachTask(t *testing.T) {
 				}
 			}
 			sort.Strings(extra)
-			t.Logf("%d truth tasks: %d match pid, tid, ppid and name (of which kworkers whose last workqueue changed: %v); states differ: %v; CPUs differ (got/truth): %v; threads started since: %v", len(ps), match, descs, states, cpus, newThreads)
+			t.Logf("%d truth tasks: %d match pid, tid, ppid and name (of which kworkers whose last workqueue changed: %v); states differ: %v; CPUs differ (got/truth): %v; threads started since: %v; kworkers exited since: %v", len(ps), match, descs, states, cpus, newThreads, exited)
 			if len(missing) > 0 || len(extra) > 0 || len(wrong) > 0 {
 				t.Errorf("missing %v; extra %v; wrong %v", missing, extra, wrong)
 			}
@@ -374,4 +378,78 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// TestLabCaptureModules: a LiME capture lists the modules of the truth's
+// /proc/modules, line for line, and one more, exactly the capture's own:
+// lime, still in its init function (the capture runs there): state
+// MODULE_STATE_COMING, "Loading" with "+" in its taints, one reference
+// (load_module holds one during init), unsigned and out of tree (OE).
+// Its kallsyms are there too: every line of the truth's module kallsyms,
+// and lime's.
+func TestLabCaptureModules(t *testing.T) {
+	n := 0
+	for _, s := range labdata.Built(t) {
+		for _, f := range s.Captures {
+			n++
+			t.Run(s.Scenario+"/"+f.Name, func(t *testing.T) {
+				p := labkernel.Open(t, s, f.Name).Program()
+				b, err := os.ReadFile(s.Path("truth/modules.txt"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := strings.Split(strings.TrimSpace(string(b)), "\n")
+				mods, err := linux.ProcModules(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				var lime *linux.ModuleInfo
+				for i, m := range mods {
+					if m.Name == labdata.LiMEModule {
+						lime = &mods[i]
+						continue
+					}
+					got = append(got, m.Line())
+				}
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("/proc/modules but lime:\n%s", diffLines(got, want))
+				}
+				if lime == nil {
+					t.Fatalf("no module %s", labdata.LiMEModule)
+				}
+				t.Logf("%d modules of the truth, and %s", len(want), lime.Line())
+				if lime.State != "MODULE_STATE_COMING" || lime.Status != "Loading" || lime.Refcount != 1 || lime.Taints != "(OE+)" {
+					t.Errorf("%s: %+v", lime.Name, lime)
+				}
+				if len(mods) != len(want)+1 {
+					t.Errorf("%d modules, truth %d and lime", len(mods), len(want))
+				}
+
+				tab := kallsyms.FromMemory(nil, kallsyms.Locations{})
+				if err := linux.AddModuleSymbols(p, tab); err != nil {
+					t.Fatal(err)
+				}
+				truth := labdata.KallsymsLines(t, s.Path("truth/kallsyms.txt"), false)
+				read := map[string]bool{}
+				limeSyms := 0
+				for sym := range tab.All() {
+					switch sym.Module {
+					case "":
+					case labdata.LiMEModule:
+						limeSyms++
+					default:
+						read[fmt.Sprintf("%016x %c %s [%s]", sym.Addr, sym.Type, sym.Name, sym.Module)] = true
+					}
+				}
+				labdata.CompareSets(t, "module kallsyms but lime's", read, truth)
+				if limeSyms == 0 {
+					t.Errorf("no kallsyms of %s", labdata.LiMEModule)
+				}
+			})
+		}
+	}
+	if n == 0 {
+		t.Skip("no scenario with a capture built")
+	}
 }

@@ -221,7 +221,15 @@ func ForEachTask(p *objects.Program) iter.Seq2[objects.Value, error] {
 			if seen[a] {
 				return true
 			}
-			pid, _ := t.MemberInt("pid")
+			pid, err := t.MemberInt("pid")
+			if err != nil {
+				// An index points at a task_struct the dump lacks (a
+				// misfiltered or absent page): name it, yield nothing a
+				// caller could not read.
+				seen[a] = true
+				return yield(objects.Value{}, p.NoteDamage(&objects.Damage{Walk: "tasks (" + how + ")", Addr: objects.Hex(a),
+					Object: "struct task_struct", Expected: "a readable task_struct", Err: err}))
+			}
 			found = append(found, fmt.Sprintf("pid %d (%#x)", pid, a))
 			if !slices.Contains(index, how) {
 				index = append(index, how)

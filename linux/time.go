@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/kinspect/kinspect/objects"
@@ -11,12 +12,7 @@ import (
 // load_time plus it is the wall-clock time bpftool prints as loaded_at
 // (it takes the same difference from the live clocks).
 //
-// The timekeeper is tk_core.timekeeper; tk_core is typed by BTF as
-// struct tk_data where that exists (6.13+, "timekeeping: Define a
-// struct type for tk_core to make it reusable"), else its anonymous type
-// has no BTF and the copy
-// timekeeping_advance works on and mirrors, shadow_timekeeper (a struct
-// timekeeper), is read instead.
+// The timekeeper is Timekeeper's.
 //
 // It is computed once per Program.
 func RealMinusBoot(p *objects.Program) (int64, error) {
@@ -26,25 +22,9 @@ func RealMinusBoot(p *objects.Program) (int64, error) {
 }
 
 func realMinusBoot(p *objects.Program) (int64, error) {
-	var tk objects.Value
-	if t, err := p.Type("struct tk_data"); err == nil {
-		addr, err := p.Symbol("tk_core")
-		if err != nil {
-			return 0, fmt.Errorf("timekeeper: %w", err)
-		}
-		if tk, err = p.Object(t, addr).Member("timekeeper"); err != nil {
-			return 0, fmt.Errorf("timekeeper: %w", err)
-		}
-	} else {
-		t, err := p.Type("struct timekeeper")
-		if err != nil {
-			return 0, fmt.Errorf("timekeeper: %w", err)
-		}
-		addr, err := p.Symbol("shadow_timekeeper")
-		if err != nil {
-			return 0, fmt.Errorf("timekeeper: %w", err)
-		}
-		tk = p.Object(t, addr)
+	tk, err := Timekeeper(p)
+	if err != nil {
+		return 0, err
 	}
 	var offs [2]int64
 	for i, name := range []string{"offs_real", "offs_boot"} {
@@ -57,4 +37,63 @@ func realMinusBoot(p *objects.Program) (int64, error) {
 		}
 	}
 	return offs[0] - offs[1], nil
+}
+
+// Timekeeper returns the kernel's timekeeper (a struct timekeeper):
+// tk_core.timekeeper, typed by BTF as struct tk_data where that exists
+// (6.13+, "timekeeping: Define a struct type for tk_core to make it
+// reusable"); before, tk_core's anonymous type has no BTF and the copy
+// timekeeping_advance works on and mirrors, shadow_timekeeper, is read
+// instead.
+func Timekeeper(p *objects.Program) (objects.Value, error) {
+	if t, err := p.Type("struct tk_data"); err == nil {
+		addr, err := p.Symbol("tk_core")
+		if err != nil {
+			return objects.Value{}, fmt.Errorf("timekeeper: %w", err)
+		}
+		tk, err := p.Object(t, addr).Member("timekeeper")
+		if err != nil {
+			return objects.Value{}, fmt.Errorf("timekeeper: %w", err)
+		}
+		return tk, nil
+	}
+	t, err := p.Type("struct timekeeper")
+	if err != nil {
+		return objects.Value{}, fmt.Errorf("timekeeper: %w", err)
+	}
+	addr, err := p.Symbol("shadow_timekeeper")
+	if err != nil {
+		return objects.Value{}, fmt.Errorf("timekeeper: %w", err)
+	}
+	return p.Object(t, addr), nil
+}
+
+// Clocks are the kernel's clocks as its timekeeper last updated them
+// (at its last tick; a dump has no clocksource to read the time since):
+// CLOCK_MONOTONIC and CLOCK_BOOTTIME, in ns.
+type Clocks struct {
+	Monotonic int64
+	Boottime  int64
+}
+
+// ReadClocks reads the timekeeper's clocks: CLOCK_MONOTONIC is
+// tkr_mono.base plus tkr_mono.xtime_nsec >> tkr_mono.shift (the ns of
+// its last update), CLOCK_BOOTTIME that plus offs_boot.
+func ReadClocks(p *objects.Program) (Clocks, error) {
+	tk, err := Timekeeper(p)
+	if err != nil {
+		return Clocks{}, err
+	}
+	base, e1 := tk.MemberInt("tkr_mono.base")
+	xtime, e2 := tk.MemberUint("tkr_mono.xtime_nsec")
+	shift, e3 := tk.MemberUint("tkr_mono.shift")
+	boot, e4 := tk.MemberInt("offs_boot")
+	if err := errors.Join(e1, e2, e3, e4); err != nil {
+		return Clocks{}, fmt.Errorf("timekeeper at %#x: %w", tk.Addr(), err)
+	}
+	if shift >= 64 {
+		return Clocks{}, fmt.Errorf("timekeeper at %#x: tkr_mono.shift %d: %w", tk.Addr(), shift, objects.ErrCorrupt)
+	}
+	mono := base + int64(xtime>>shift)
+	return Clocks{Monotonic: mono, Boottime: mono + boot}, nil
 }

@@ -189,7 +189,12 @@ func (w *listWalk) step(pos, to uint64, fwd, back string) (uint64, *Damage) {
 	}
 	n, pv, err := w.read(to)
 	if err != nil {
-		return 0, damage(pos, fwd+" pointing at a readable list node", fmt.Sprintf("%#x", to), err)
+		found := fmt.Sprintf("%#x", to)
+		if w.container != nil && to != w.head {
+			// The unreadable node's container is what is lost.
+			found += " (" + w.container(to) + ")"
+		}
+		return 0, damage(pos, fwd+" pointing at a readable list node", found, err)
 	}
 	if fwd == "prev" {
 		n, pv = pv, n

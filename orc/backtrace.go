@@ -74,18 +74,22 @@ type BacktraceRegs struct {
 // Backtrace is one task's stack as bt shows it: the task, the frames
 // symbolized, and the registers of interrupted contexts.
 type Backtrace struct {
-	PID         int              `json:"pid"`
-	TID         int              `json:"tid"`
-	Comm        string           `json:"comm"`
-	Task        objects.Hex      `json:"task"`
-	CPU         int              `json:"cpu"`
-	OnCPU       bool             `json:"on_cpu"` // unwound from the CPU's saved registers
-	Panic       bool             `json:"panic,omitempty"`
-	Reliable    bool             `json:"reliable"`
-	End         string           `json:"end,omitempty"`
-	UnwindError string           `json:"unwind_error,omitempty"`
-	Frames      []BacktraceFrame `json:"frames"`
-	UserRegs    *BacktraceRegs   `json:"user_regs,omitempty"`
+	PID         int         `json:"pid"`
+	TID         int         `json:"tid"`
+	Comm        string      `json:"comm"`
+	Task        objects.Hex `json:"task"`
+	CPU         int         `json:"cpu"`
+	OnCPU       bool        `json:"on_cpu"` // unwound from the CPU's saved registers
+	Panic       bool        `json:"panic,omitempty"`
+	Reliable    bool        `json:"reliable"`
+	End         string      `json:"end,omitempty"`
+	UnwindError string      `json:"unwind_error,omitempty"`
+	// TaskError says why the task_struct could not be read (a page the
+	// dump lacks): PID, TID and Comm are then unknown (-1, -1, ""), and
+	// a task running on a CPU is still unwound from its registers.
+	TaskError string           `json:"task_error,omitempty"`
+	Frames    []BacktraceFrame `json:"frames"`
+	UserRegs  *BacktraceRegs   `json:"user_regs,omitempty"`
 	// Scanned are the other kernel text addresses on the stacks crossed:
 	// the kernel's "?" entries, kept apart as unreliable.
 	Scanned []BacktraceScan `json:"scanned"`
@@ -264,9 +268,18 @@ func (b *Backtracer) CPU(cpu int) (*Backtrace, error) {
 func (b *Backtracer) Task(t objects.Value) (*Backtrace, error) {
 	info, err := linux.NewTask(t)
 	if err != nil {
-		return nil, fmt.Errorf("bt: %w", err)
+		// A task the dump lacks the task_struct of: only a running one,
+		// whose registers its CPU saved, can still be unwound.
+		a, ok := t.Address()
+		if _, running := b.running.CPUOf(a); !ok || !running {
+			return nil, fmt.Errorf("bt: %w", err)
+		}
+		info = &linux.Task{Addr: a, PID: -1, TID: -1}
 	}
 	r := &Backtrace{PID: info.PID, TID: info.TID, Comm: info.Comm, Task: objects.Hex(info.Addr), CPU: info.CPU, Frames: []BacktraceFrame{}}
+	if err != nil {
+		r.TaskError = err.Error()
+	}
 	tr, cpu, err := b.orc.Unwind(t, b.running)
 	if cpu >= 0 {
 		r.CPU, r.OnCPU, r.Panic = cpu, true, cpu == b.panicCPU

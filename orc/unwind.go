@@ -134,6 +134,10 @@ type state struct {
 	stacks   []Stack
 	visited  uint64
 	mem      pageReader
+	// taskUnknown: the task's stack could not be read from its
+	// task_struct (a page the dump lacks); the first address on no
+	// known stack places it (see access).
+	taskUnknown bool
 }
 
 // UnwindTask unwinds a task that is not running, from the frame
@@ -192,7 +196,8 @@ func (k *Kernel) UnwindRegs(regs vmcore.Regs, cpu int, task objects.Value) (*Tra
 		return nil, err
 	}
 	var stacks []Stack
-	if ts, err := k.TaskStack(task); err == nil {
+	ts, tsErr := k.TaskStack(task)
+	if tsErr == nil {
 		stacks = append(stacks, ts)
 	}
 	cs, err := k.CPUStacks(cpu)
@@ -207,6 +212,7 @@ func (k *Kernel) UnwindRegs(regs vmcore.Regs, cpu int, task objects.Value) (*Tra
 		return tr, nil
 	}
 	st := k.newState(l, stacks)
+	st.taskUnknown = tsErr != nil
 	st.ip, st.sp, st.bp, st.regs, st.signal = regs.RIP, regs.RSP, regs.RBP, r, true
 	if !st.access(st.sp, 8) && !st.access((st.sp+4095)&^4095, 8) {
 		tr.Err = fmt.Errorf("RSP %#x is on none of CPU %d's stacks: %w", st.sp, cpu, ErrCorrupt)
@@ -294,6 +300,17 @@ func (st *state) access(addr, n uint64) bool {
 			st.visited |= 1 << i
 			st.cur = i
 			return true
+		}
+	}
+	if st.taskUnknown && st.l.threadSz != 0 && len(st.stacks) < 64 {
+		// task->stack is unreadable, and addr is on no CPU stack: it is
+		// on the task's stack, which is THREAD_SIZE-aligned (vmap'd or
+		// not), if the dump holds it.
+		st.taskUnknown = false
+		b := addr &^ (st.l.threadSz - 1)
+		if _, err := st.mem.u64(b); err == nil && addr+n <= b+st.l.threadSz {
+			st.stacks = append(st.stacks, Stack{Kind: StackTask, Name: "task", Begin: b, End: b + st.l.threadSz})
+			return st.access(addr, n)
 		}
 	}
 	return false

@@ -14,8 +14,14 @@ const out = [];
 for (const c of kernel.cpus) {
 	const r = { cpu: c.cpu, pid: null, comm: null, progs: [] };
 	if (c.task) {
-		r.pid = c.task.pid;
-		r.comm = c.task.comm;
+		// A crashed kernel's dump may lack the task_struct's page: the
+		// stack is still unwound from the CPU's registers.
+		try {
+			r.pid = c.task.pid;
+			r.comm = c.task.comm;
+		} catch (e) {
+			r.error = e.message;
+		}
 		let frames = [];
 		try {
 			frames = kernel.stack(c.task);

@@ -9,16 +9,23 @@
 
 const json = kinspect.args.includes("--json");
 const out = [];
+const errors = [];
 for (const t of kernel.tasks()) {
-	if (kernel.taskState(t) !== "D") continue;
-	let stack = [];
+	// A task on a page the dump lacks is one error, not the end.
 	try {
-		stack = kernel.stack(t).map((f) => f.symbol);
+		if (kernel.taskState(t) !== "D") continue;
+		let stack = [];
+		try {
+			stack = kernel.stack(t).map((f) => f.symbol);
+		} catch (e) {
+			stack = [`(no stack: ${e.message})`];
+		}
+		out.push({ pid: t.tgid, tid: t.pid, comm: t.comm, stack });
 	} catch (e) {
-		stack = [`(no stack: ${e.message})`];
+		errors.push(e.message);
 	}
-	out.push({ pid: t.tgid, tid: t.pid, comm: t.comm, stack });
 }
+for (const e of errors) console.warn(`dstate: ${e}`);
 if (json) {
 	print(kinspect.json(out));
 } else {

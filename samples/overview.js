@@ -11,9 +11,18 @@
 
 const json = kinspect.args.includes("--json");
 const verbose = kinspect.args.includes("--verbose");
-const r = { tasks: 0, frames: 0, unwind_errors: 0, progs: 0, maps: 0, states: {} };
+const r = { tasks: 0, unreadable_tasks: 0, frames: 0, unwind_errors: 0, progs: 0, maps: 0, states: {} };
 for (const t of kernel.tasks()) {
-	const state = kernel.taskState(t);
+	let state;
+	try {
+		state = kernel.taskState(t);
+	} catch (e) {
+		// A task_struct on a page the dump lacks: counted, named on
+		// stderr, and the walk goes on.
+		r.unreadable_tasks++;
+		console.warn(`overview.js: ${e.message}`);
+		continue;
+	}
 	r.tasks++;
 	r.states[state] = (r.states[state] ?? 0) + 1;
 	let stack = [];
@@ -38,4 +47,4 @@ for (const m of kernel.bpf.maps()) {
 	if (verbose) print(`map ${m.id} ${m.type} ${m.name} entries ${m.max_entries}`);
 }
 if (json) print(kinspect.json(r));
-else print(`${r.tasks} tasks (${Object.entries(r.states).map(([s, n]) => `${n} ${s}`).join(", ")}), ${r.frames} frames, ${r.unwind_errors} unwind errors; ${r.progs} BPF programs, ${r.maps} maps`);
+else print(`${r.tasks} tasks${r.unreadable_tasks ? ` (+${r.unreadable_tasks} unreadable)` : ""} (${Object.entries(r.states).map(([s, n]) => `${n} ${s}`).join(", ")}), ${r.frames} frames, ${r.unwind_errors} unwind errors; ${r.progs} BPF programs, ${r.maps} maps`);

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"math/big"
@@ -33,23 +34,26 @@ const maxWrite = 1 << 30
 
 func (e *Engine) setupConsole() error {
 	r := e.rt
-	logf := func(c goja.FunctionCall) goja.Value {
-		parts := make([]string, len(c.Arguments))
-		for i, a := range c.Arguments {
-			if s, ok := a.Export().(string); ok {
-				parts[i] = s
-				continue
+	printer := func(w io.Writer) func(goja.FunctionCall) goja.Value {
+		return func(c goja.FunctionCall) goja.Value {
+			parts := make([]string, len(c.Arguments))
+			for i, a := range c.Arguments {
+				if s, ok := a.Export().(string); ok {
+					parts[i] = s
+					continue
+				}
+				parts[i] = e.Format(a)
 			}
-			parts[i] = e.Format(a)
+			fmt.Fprintln(w, strings.Join(parts, " "))
+			return goja.Undefined()
 		}
-		fmt.Fprintln(e.out, strings.Join(parts, " "))
-		return goja.Undefined()
 	}
+	logf, errf := printer(e.out), printer(e.cfg.Stderr)
 	console := r.NewObject()
 	_ = console.Set("log", logf)
 	_ = console.Set("info", logf)
-	_ = console.Set("error", logf)
-	_ = console.Set("warn", logf)
+	_ = console.Set("error", errf)
+	_ = console.Set("warn", errf)
 	_ = r.Set("console", console)
 	_ = r.Set("print", logf)
 

@@ -22,6 +22,10 @@ type Config struct {
 	Kernel *kinspect.Kernel
 	// Stdout receives console.log and print (default os.Stdout).
 	Stdout io.Writer
+	// Stderr receives console.warn and console.error, as in Node
+	// (default os.Stderr): a script's --json output on Stdout stays one
+	// document when it reports per-object errors.
+	Stderr io.Writer
 	// Args are the script's arguments, kinspect.args.
 	Args []string
 	// Overwrite lets kinspect.writeFile replace an existing file.
@@ -62,6 +66,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = os.Stdout
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
 	}
 	e := &Engine{cfg: cfg, rt: goja.New(), out: cfg.Stdout, k: cfg.Kernel, prog: cfg.Kernel.Program(), cache: newIdentity(),
 		open: map[*pullIter]struct{}{}}

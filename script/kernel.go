@@ -22,8 +22,9 @@ var (
 	kernelFuncs = []string{"sym", "symbolize", "var", "object", "read", "declare", "eval", "cast",
 		"containerOf", "percpu", "sizeof", "offsetof", "hasType", "hasMember", "enumName", "constant",
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
-		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "modules", "dmesg",
+		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "btfFuncs", "net", "modules", "dmesg",
 		"damage", "identify", "files", "vmas", "signals", "task", "cmdline", "mounts", "cgroup",
+		"runq", "devices", "uptime", "interrupts", "timers",
 		"dis", "rd", "symbols", "struct", "union", "whatis", "list", "search"}
 	kernelProps = []string{"bpf", "cpus", "info", "slab", "mm"}
 	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "ringbuf", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features", "run", "state", "debug", "cgroupTree"}
@@ -392,6 +393,31 @@ func (e *Engine) setup() error {
 			return o
 		})
 	})
+	fn("btfFuncs", func(c goja.FunctionCall) goja.Value {
+		o := e.optionsArg(c, 0)
+		str := func(name string) string {
+			if o.o == nil {
+				return ""
+			}
+			v := o.o.Get(name)
+			if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+				return ""
+			}
+			return v.String()
+		}
+		res, err := bpf.FindBTFFuncs(p, e.k.Symbols(), bpf.FuncQuery{Arg: str("arg"), Ret: str("ret"), Glob: str("name")})
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(res)
+	})
+	fn("net", func(c goja.FunctionCall) goja.Value {
+		n, err := linux.ReadNet(p)
+		if n == nil {
+			e.throw(err)
+		}
+		return e.result(n)
+	})
 	fn("dmesg", func(c goja.FunctionCall) goja.Value {
 		ring, err := linux.ReadPrintkRing(p)
 		if err != nil {
@@ -410,6 +436,7 @@ func (e *Engine) setup() error {
 	_ = k.Set("mm", mm)
 	e.setupMM(mm)
 	e.setupTaskTwins(k)
+	e.setupMachineTwins(k)
 	e.setupRawTwins(k)
 	_ = k.DefineAccessorProperty("cpus", r.ToValue(func(goja.FunctionCall) goja.Value { return e.cpus() }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	_ = k.DefineAccessorProperty("info", r.ToValue(func(goja.FunctionCall) goja.Value { return e.info() }), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)

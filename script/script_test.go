@@ -187,6 +187,8 @@ func TestIterators(t *testing.T) {
 		Name string `json:"name"`
 	}
 	truthJSON(t, k.s, "bpftool/prog.json", &progs)
+	// The programs hidden from bpftool are in prog_idr (labdata.Hidden).
+	nprogs := len(progs) + len(k.s.Hidden(t).Progs)
 	var maps []struct {
 		ID int `json:"id"`
 	}
@@ -199,9 +201,9 @@ func TestIterators(t *testing.T) {
 	}{
 		{`let n = 0; for (const t of kernel.tasks()) n++; n`, len(ps)},
 		{`let n = 0; for (const t of kernel.listForEach(kernel.var("init_task").tasks, "struct task_struct", "tasks")) n++; n + 1`, -1},
-		{`let n = 0; for (const [id, p] of kernel.idr(kernel.var("prog_idr"), "struct bpf_prog")) { if (p.aux.id !== Number(id)) throw new Error("id"); n++ } n`, len(progs)},
+		{`let n = 0; for (const [id, p] of kernel.idr(kernel.var("prog_idr"), "struct bpf_prog")) { if (p.aux.id !== Number(id)) throw new Error("id"); n++ } n`, nprogs},
 		{`let n = 0; for (const [id, p] of kernel.idr(kernel.var("map_idr"))) n++; n`, len(maps)},
-		{`[...kernel.bpf.progs()].length`, len(progs)},
+		{`[...kernel.bpf.progs()].length`, nprogs},
 		{`[...kernel.bpf.maps()].length`, len(maps)},
 		{`let n = 0; for (const t of kernel.tasks()) { n++; if (n == 3) break; } n`, 3},
 		{`[...kernel.var("init_task").member_("comm")].length`, 16},

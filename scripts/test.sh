@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # resolved (see README):
 #   SCENARIOS="basic-live $(go run ./lab list | awk '$1 !~ /NAME|kd-16g/ {print $1}')" scripts/test.sh
 KDUMP_CI="kd-oops kd-oops-post kd-softirq kd-stack kd-lockup kd612-bug"
-SCENARIOS=${SCENARIOS:-"basic k612 la57 panic scale basic-live $KDUMP_CI"}
+SCENARIOS=${SCENARIOS:-"basic k612 la57 panic scale noinfo basic-live $KDUMP_CI"}
 export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
 
 command -v go >/dev/null || { echo "test.sh: Go 1.26 or newer is needed (/usr/local/go)"; exit 1; }

@@ -168,6 +168,13 @@ func Build(k *kinspect.Kernel) (*Report, error) {
 		if t, err := linux.CurrentTask(p, r.CPU); err == nil {
 			if ti, err := linux.NewTask(t); err == nil {
 				r.PID, r.Comm = ti.TID, ti.Comm
+			} else {
+				problem(fmt.Sprintf("CPU %d's task %#x", r.CPU, t.Addr()), err)
+				if log.cpu == r.CPU && log.pid >= 0 {
+					// The dump lacks the task_struct (a misfiltered
+					// page): the report's header named the task.
+					r.PID, r.Comm = log.pid, log.comm
+				}
 			}
 		} else {
 			problem(fmt.Sprintf("CPU %d's task", r.CPU), err)
@@ -466,15 +473,18 @@ type logReport struct {
 	// CPU ("CPU: 0 PID: 1 Comm: x Tainted: G   OE  6.1.0 #1 ...").
 	taint     string
 	haveTaint bool
-	lockup    *Lockup
-	hung      *hungReport
-	fault     *Fault
+	// pid and comm are the task that header names (-1, "": none).
+	pid    int
+	comm   string
+	lockup *Lockup
+	hung   *hungReport
+	fault  *Fault
 }
 
 // parseLog finds the last crash report in the log's lines: the panic
 // line, and before it the report that led to it.
 func parseLog(lines []string) logReport {
-	r := logReport{kind: "none", cpu: -1, start: max(len(lines)-40, 0)}
+	r := logReport{kind: "none", cpu: -1, pid: -1, start: max(len(lines)-40, 0)}
 	end := len(lines)
 	for i := len(lines) - 1; i >= 0; i-- {
 		if m := rePanic.FindStringSubmatch(lines[i]); m != nil {
@@ -565,6 +575,8 @@ func parseLog(lines []string) logReport {
 		if m == nil || m[1] != strconv.Itoa(r.cpu) {
 			continue
 		}
+		r.pid, _ = strconv.Atoi(m[2])
+		r.comm = m[3]
 		if t := reTaint.FindStringSubmatch(lines[i]); t != nil {
 			r.taint, r.haveTaint = t[1], true
 		} else if strings.Contains(lines[i], " Not tainted ") {

@@ -281,6 +281,20 @@ func labAddresses(t *testing.T, s *labdata.Scenario, ref *Dump) map[string][]uin
 			d.Close()
 		}
 	}
+	if ram := iomemRAM(t, s); len(ram) > 0 {
+		// The guest's own word: the kernel direct-maps its System RAM
+		// (of which a kdump lacks the capture kernel's reservation).
+		var both []Range
+		for _, a := range ranges {
+			for _, b := range ram {
+				lo, hi := max(a.Start, b.Start), min(a.End(), b.End())
+				if hi > lo {
+					both = append(both, Range{Start: lo, Size: hi - lo})
+				}
+			}
+		}
+		ranges = both
+	}
 	var total uint64
 	for _, r := range ranges {
 		total += r.Size
@@ -490,4 +504,32 @@ func TestLabPhysicalExclusion(t *testing.T) {
 			t.Logf("%d pages excluded (%d zero)", nexcl, nzero)
 		})
 	}
+}
+
+// iomemRAM reads the System RAM ranges of the guest's /proc/iomem
+// (truth/proc/iomem.txt), whole pages; none where the truth lacks it.
+func iomemRAM(t *testing.T, s *labdata.Scenario) []Range {
+	b, err := os.ReadFile(s.Path("truth/proc/iomem.txt"))
+	if err != nil {
+		return nil
+	}
+	var out []Range
+	for _, line := range strings.Split(string(b), "\n") {
+		span, name, ok := strings.Cut(line, " : ")
+		if !ok || strings.HasPrefix(span, " ") || strings.TrimSpace(name) != "System RAM" {
+			continue
+		}
+		lo, hi, _ := strings.Cut(span, "-")
+		a, err1 := strconv.ParseUint(lo, 16, 64)
+		e, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("iomem: %q", line)
+		}
+		a = (a + 4095) &^ 4095
+		e = (e + 1) &^ 4095
+		if e > a {
+			out = append(out, Range{Start: a, Size: e - a})
+		}
+	}
+	return out
 }

@@ -159,7 +159,11 @@ func printBt(out io.Writer, results []*orc.Backtrace, full, scan bool, views fun
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "PID: %-7d TASK: %016x  CPU: %-3d COMMAND: %q", r.TID, uint64(r.Task), r.CPU, r.Comm)
+		if r.TaskError != "" {
+			fmt.Fprintf(w, "PID: %-7s TASK: %016x  CPU: %-3d COMMAND: ?", "?", uint64(r.Task), r.CPU)
+		} else {
+			fmt.Fprintf(w, "PID: %-7d TASK: %016x  CPU: %-3d COMMAND: %q", r.TID, uint64(r.Task), r.CPU, r.Comm)
+		}
 		if r.Panic {
 			fmt.Fprint(w, "  (panic)")
 		}
@@ -167,6 +171,9 @@ func printBt(out io.Writer, results []*orc.Backtrace, full, scan bool, views fun
 			fmt.Fprint(w, "  (unreliable)")
 		}
 		fmt.Fprintln(w)
+		if r.TaskError != "" {
+			fmt.Fprintf(w, "    (task unreadable: %s)\n", r.TaskError)
+		}
 		var view map[int]bpfrun.FrameState
 		if views != nil {
 			view = views(r)

@@ -20,6 +20,7 @@ func init() {
 }
 
 const btfHelp = `Usage: kinspect [-c DUMP | --live] [--json] btf dump [-k FILE] [format c] [--layout] TYPE...
+       kinspect [-c DUMP | --live] [--json] btf funcs [--arg TYPE] [--ret TYPE] [NAME-GLOB]
 
 Dumps kernel types from the kernel's BTF (from the dump's memory, or
 /sys/kernel/btf/vmlinux under --live; no kernel memory needed then).
@@ -38,6 +39,22 @@ Dumps kernel types from the kernel's BTF (from the dump's memory, or
                                         records, or C (format c)
   btf show [id N]                       list the BTF objects (btf_idr) with
                                         the programs and maps using them
+  btf funcs [--arg TYPE] [--ret TYPE] [NAME-GLOB]
+                                        vmlinux's functions by their BTF
+                                        prototype, with address and whether
+                                        ftrace (fentry, kprobe) can trace them
+
+btf funcs lists the functions (BTF FUNC, in id order) taking an argument
+of type --arg, returning --ret, named as NAME-GLOB (a shell pattern:
+'tcp_*'), each with its address and whether it can be traced: the
+kernel's ftrace records (ftrace_pages_start's dyn_ftrace records, named
+by kallsyms as available_filter_functions names them) have one not
+disabled in its symbol, so fentry/fexit and a kprobe at its start attach.
+A TYPE is C: 'struct sk_buff *', 'const struct sock *', 'unsigned int',
+'u32'. Qualifiers (const, volatile, restrict) are ignored at every level;
+a TYPE naming a typedef matches that typedef only ('u32': not 'unsigned
+int'), a TYPE without one matches through typedefs too ('unsigned int'
+finds u32 arguments).
 
 TYPE is a C type name: "struct task_struct", "task_struct", "u64",
 "enum bpf_prog_type" (quote it, or give the words as separate arguments).
@@ -49,7 +66,11 @@ Options:
 JSON: for format c, {"type", "c"}; for --layout, the layout: {"type",
 "size", "members": [{"name", "type", "bit_offset", "offset", "size",
 "bitfield_size", "bitfield_offset", "nested", "hole_after", ...}],
-"holes", "sum_holes", "padding", "cachelines", ...}.
+"holes", "sum_holes", "padding", "cachelines", ...}; for funcs,
+{"funcs": [{"name", "btf_id", "linkage", "proto", "args" (the positions
+of the arguments --arg matched), "addr", "traceable"}], "ftrace_records",
+"ftrace_disabled", "ftrace_error" (why traceable may be false where it
+is not)}.
 `
 
 var btfCommands = []*command{
@@ -58,6 +79,9 @@ var btfCommands = []*command{
 		opts:   []*option{{short: "-l", long: "--layout", help: "a pahole-style layout"}, {long: "--cacheline", value: "N", help: "cacheline size for --layout"}}},
 	{name: "show", summary: "list BTF objects (btf_idr)", run: runBTFShow, syntax: "[id BTF_ID]"},
 	{name: "list", summary: "list BTF objects (btf_idr)", run: runBTFShow, syntax: "[id BTF_ID]"},
+	{name: "funcs", summary: "functions by BTF prototype, with address and whether ftrace can trace them", run: runBTFFuncs,
+		syntax: "[NAME-GLOB]",
+		opts:   []*option{{long: "--arg", value: "TYPE", help: "an argument of this C type"}, {long: "--ret", value: "TYPE", help: "returning this C type"}}},
 	{name: "help", summary: "this help", run: func(e *env, _ []string) error { fmt.Fprint(e.stdout, btfHelp); return nil }},
 }
 
@@ -604,4 +628,63 @@ func rawTypeJSON(j *jsonw, rb *btfload.RawBTF, t *btfload.RawBTFType) {
 		j.UintField("type_id", uint64(t.SizeOrType))
 		j.IntField("component_idx", int64(t.ComponentIdx))
 	}
+}
+
+func runBTFFuncs(e *env, args []string) error {
+	var file string
+	var q bpf.FuncQuery
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-h" || a == "--help" || i == 0 && a == "help":
+			fmt.Fprint(e.stdout, btfHelp)
+			return nil
+		case a == "--arg" || a == "--ret" || a == "-k" || a == "--kallsyms":
+			if i+1 == len(args) {
+				return fmt.Errorf("btf funcs %s: want a value: %w", a, errUsage)
+			}
+			i++
+			switch a {
+			case "--arg":
+				q.Arg = args[i]
+			case "--ret":
+				q.Ret = args[i]
+			default:
+				file = args[i]
+			}
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			return fmt.Errorf("btf funcs: unknown option %q: %w", a, errUsage)
+		case q.Glob != "":
+			return fmt.Errorf("btf funcs: one NAME-GLOB, not %q and %q: %w", q.Glob, a, errUsage)
+		default:
+			q.Glob = a
+		}
+	}
+	k, err := openKernel(e, file)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	res, err := bpf.FindBTFFuncs(k.Program(), k.Symbols(), q)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeJSON(e, res)
+	}
+	w := bufio.NewWriter(e.stdout)
+	fmt.Fprintf(w, "%-16s  %-5s %s\n", "ADDRESS", "TRACE", "FUNCTION")
+	for _, f := range res.Funcs {
+		tr := "no"
+		if f.Traceable {
+			tr = "yes"
+		}
+		fmt.Fprintf(w, "%016x  %-5s %s\n", uint64(f.Addr), tr, f.Proto)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if res.FtraceError != "" {
+		fmt.Fprintf(e.stderr, "note: which functions ftrace can trace is incomplete: %s\n", res.FtraceError)
+	}
+	return nil
 }

@@ -121,8 +121,11 @@ func TestBTFObjects(t *testing.T) {
 		}
 		t.Run(s.Scenario, func(t *testing.T) {
 			d := s.Path("dumps/elf")
-			jsonEqual(t, "btf show --json", runOK(t, "-c", d, "--json", "btf", "show"), readTruth(t, s.Path("truth/bpftool/btf.json")))
-			if got, want := runOK(t, "-c", d, "btf", "show"), readTruth(t, s.Path("truth/bpftool/btf.txt")); !bytes.Equal(got, want) {
+			// bpftool cannot open the hidden program: its BTF object has
+			// no prog_ids there (TestHiddenProg).
+			hidden := s.Hidden(t).Progs
+			jsonEqual(t, "btf show --json", labdata.DropBTFJSON(runOK(t, "-c", d, "--json", "btf", "show"), hidden), readTruth(t, s.Path("truth/bpftool/btf.json")))
+			if got, want := labdata.DropBTFText(runOK(t, "-c", d, "btf", "show"), hidden), readTruth(t, s.Path("truth/bpftool/btf.txt")); !bytes.Equal(got, want) {
 				t.Errorf("btf show text differs:\n%.800s\nbpftool:\n%.800s", got, want)
 			}
 			files, _ := os.ReadDir(s.Path("truth/btf"))

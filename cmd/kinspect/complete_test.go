@@ -99,7 +99,7 @@ func TestCompleteLine(t *testing.T) {
 		{words: []string{"map", "dump", "--order", "=", "k"}, want: []string{"--order=kernel"}},
 		{words: []string{"link", "show", ""}, want: []string{"id", "pinned"}},
 		{words: []string{"link", "show", "--d"}, want: []string{"--details", "--declare", "--declare-file"}},
-		{words: []string{"btf", ""}, want: []string{"dump", "show", "list", "help"}},
+		{words: []string{"btf", ""}, want: []string{"dump", "show", "list", "funcs", "help"}},
 		{words: []string{"btf", "dump", "id", "3", ""}, want: []string{"format"}},
 		{words: []string{"btf", "dump", "id", "3", "format", ""}, want: []string{"raw", "c"}},
 		{words: []string{"btf", "dump", "struct", "task_struct", "format", ""}, want: []string{"c", "layout"}},
@@ -163,6 +163,31 @@ func truthValues(t *testing.T, s *labdata.Scenario, file, key string) []string {
 	return out
 }
 
+// hiddenValues are the ids, names or tags of the objects hidden from
+// bpftool that a truth file of its lists would have had.
+func hiddenValues(h labdata.Hidden, file, key string) []string {
+	var out []string
+	switch file + " " + key {
+	case "prog.json id":
+		for id := range h.Progs {
+			out = append(out, strconv.Itoa(int(id)))
+		}
+	case "prog.json name":
+		for _, name := range h.Progs {
+			out = append(out, name)
+		}
+	case "prog.json tag":
+		if h.Prog.ID != 0 {
+			out = append(out, h.Prog.Tag)
+		}
+	case "link.json id":
+		for id := range h.Links {
+			out = append(out, strconv.Itoa(int(id)))
+		}
+	}
+	return out
+}
+
 // TestCompleteFromDump: the ids and names offered are the dump's, as
 // bpftool listed them in the guest.
 func TestCompleteFromDump(t *testing.T) {
@@ -183,7 +208,9 @@ func TestCompleteFromDump(t *testing.T) {
 		{[]string{"struct_ops", "dump", "name", ""}, "struct_ops.json", "name"},
 	} {
 		t.Run(strings.Join(tc.words, " "), func(t *testing.T) {
-			want := truthValues(t, s, tc.truth, tc.truthKey)
+			// The objects hidden from bpftool are the dump's too
+			// (labdata.Hidden).
+			want := append(truthValues(t, s, tc.truth, tc.truthKey), hiddenValues(s.Hidden(t), tc.truth, tc.truthKey)...)
 			// -c before the command, and after it.
 			for _, words := range [][]string{
 				append([]string{"-c", dump}, tc.words...),
@@ -282,7 +309,7 @@ func TestCompletionBash(t *testing.T) {
 		}
 	}
 	s := labdata.Require(t, "basic")
-	want := truthValues(t, s, "prog.json", "id")
+	want := append(truthValues(t, s, "prog.json", "id"), hiddenValues(s.Hidden(t), "prog.json", "id")...)
 	got := bashComplete(t, env, "-c", s.Path("dumps/elf"), "prog", "dump", "xlated", "id", "")
 	slices.Sort(got)
 	slices.Sort(want)
@@ -318,7 +345,7 @@ _kinspect`, strings.Join(quoted, " "), len(words)+1))
 	}
 	s := labdata.Require(t, "basic")
 	got := run("-c", s.Path("dumps/elf"), "prog", "dump", "xlated", "id", "")
-	for _, id := range truthValues(t, s, "prog.json", "id") {
+	for _, id := range append(truthValues(t, s, "prog.json", "id"), hiddenValues(s.Hidden(t), "prog.json", "id")...) {
 		if !strings.Contains(got, "\n"+id+":") && !strings.HasPrefix(got, id+":") {
 			t.Errorf("prog dump xlated id <Tab>: %q lacks program %s", got, id)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/kinspect/kinspect"
@@ -112,7 +113,11 @@ func printInfo(w io.Writer, r *kinspect.Info) {
 	if len(r.CPUs) > 0 {
 		fmt.Fprintf(w, "\n%4s %7s  %-18s  %-18s  %-18s  %s\n", "CPU", "PID", "RIP", "RSP", "RBP", "COMMAND")
 		for _, c := range r.CPUs {
-			fmt.Fprintf(w, "%4d %7d  0x%016x  0x%016x  0x%016x  %s\n", c.CPU, c.PID, uint64(c.RIP), uint64(c.RSP), uint64(c.RBP), c.Comm)
+			pid, comm := strconv.Itoa(c.PID), c.Comm
+			if c.TaskError != "" {
+				pid, comm = "?", "? ("+c.TaskError+")"
+			}
+			fmt.Fprintf(w, "%4d %7s  0x%016x  0x%016x  0x%016x  %s\n", c.CPU, pid, uint64(c.RIP), uint64(c.RSP), uint64(c.RBP), comm)
 		}
 	}
 	if r.Unavailable != "" {

@@ -15,22 +15,24 @@ import (
 	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/bpfinsn"
 	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/internal/labkernel"
 )
 
 // TestProgShowTruth runs "prog show" and "--json prog show" on each
 // scenario's dumps and compares them byte for byte with what bpftool
 // printed in the guest (truth/bpftool/prog.{txt,json}): every format of
-// basic, the ELF dump of the others.
+// basic and of a scenario without VMCOREINFO, the ELF dump of the others.
 func TestProgShowTruth(t *testing.T) {
 	for _, s := range labdata.Built(t) {
 		if s.Live {
 			continue
 		}
 		for _, f := range s.Formats {
-			if s.Scenario != "basic" && f.Name != "elf" {
+			if s.Scenario != "basic" && !s.NoVMCOREINFO && f.Name != "elf" {
 				continue
 			}
 			t.Run(s.Scenario+"/"+f.Name, func(t *testing.T) {
+				hidden := s.Hidden(t)
 				for _, tc := range []struct{ args, truth string }{
 					{"--json prog show", "truth/bpftool/prog.json"},
 					{"prog show", "truth/bpftool/prog.txt"},
@@ -47,11 +49,16 @@ func TestProgShowTruth(t *testing.T) {
 					if code := run(args, &out, &errb); code != 0 {
 						t.Fatalf("%s: exit %d: %s", tc.args, code, errb.String())
 					}
-					if !bytes.Equal(out.Bytes(), want) {
-						t.Errorf("%s differs from bpftool's:\n%s", tc.args, firstDiff(out.String(), string(want)))
+					// bpftool cannot list the hidden program (TestHiddenProg).
+					got := labdata.DropText(out.Bytes(), hidden.Progs)
+					if strings.HasPrefix(tc.args, "--json") {
+						got = labdata.DropJSON(out.Bytes(), hidden.Progs)
+					}
+					if !bytes.Equal(got, want) {
+						t.Errorf("%s differs from bpftool's:\n%s", tc.args, firstDiff(string(got), string(want)))
 						if strings.HasPrefix(tc.args, "--json") {
 							var a, b any
-							json.Unmarshal(out.Bytes(), &a)
+							json.Unmarshal(got, &a)
 							json.Unmarshal(want, &b)
 							if reflect.DeepEqual(a, b) {
 								t.Logf("(equal as JSON values)")
@@ -183,12 +190,21 @@ func TestProgLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	// bpftool ran after kinspect: programs loaded in between are only
-	// in its list; each of kinspect's must be there, equal.
+	// in its list; each of kinspect's must be there, equal, but the
+	// hidden ones, which bpftool cannot list (labdata.Hidden).
 	byID := map[float64]map[string]any{}
 	for _, p := range exp {
 		byID[p["id"].(float64)] = p
 	}
+	hidden := s.Hidden(t).Progs
 	for _, g := range got {
+		if name, ok := hidden[uint32(g["id"].(float64))]; ok {
+			if g["name"] != name {
+				t.Errorf("hidden program %v: name %v, workload's %s", g["id"], g["name"], name)
+			}
+			delete(hidden, uint32(g["id"].(float64)))
+			continue
+		}
 		w, ok := byID[g["id"].(float64)]
 		if !ok {
 			t.Errorf("program %v is not in bpftool's list", g["id"])
@@ -197,6 +213,9 @@ func TestProgLive(t *testing.T) {
 		if !reflect.DeepEqual(g, w) {
 			t.Errorf("program %v:\n got %v\nwant %v", g["id"], g, w)
 		}
+	}
+	for id, name := range hidden {
+		t.Errorf("hidden program %d (%s) not listed", id, name)
 	}
 }
 
@@ -307,7 +326,24 @@ func TestProgTagTruth(t *testing.T) {
 						t.Errorf("prog %d: recomputed %s, bpftool's tag %s, but equal is %v", tp.ID, g.Recomputed, tp.Tag, g.Equal)
 					}
 					if !g.Equal && len(g.Kept) == 0 {
-						t.Errorf("prog %d: recomputed %s differs from %s with no rewrite named", tp.ID, g.Recomputed, tp.Tag)
+						// Dead code the verifier removed leaves no trace:
+						// the object file the lab loaded says whether
+						// instructions went (as in bpf's
+						// TestLabBPFProgAsLoaded).
+						removed, n, have := false, 0, 0
+						if bp, err := bpf.ProgByID(labkernel.Open(t, s, f).Program(), tp.ID); err == nil {
+							if l, err := bp.AsLoaded(nil); err == nil {
+								var ok bool
+								n, ok = labdata.ObjectInsns(t, s, bp.Name)
+								have = len(l.Insns)
+								removed = ok && have < n
+							}
+						}
+						if removed {
+							t.Logf("prog %d: %d instructions in the object file, %d reconstructed: the verifier removed dead code", tp.ID, n, have)
+						} else {
+							t.Errorf("prog %d: recomputed %s differs from %s with no rewrite named", tp.ID, g.Recomputed, tp.Tag)
+						}
 					}
 					if !g.Equal {
 						continue
@@ -393,6 +429,10 @@ func TestProgLiveDump(t *testing.T) {
 	tags := map[int]string{}
 	for _, p := range truth {
 		tags[p.ID] = p.Tag
+	}
+	// The hidden program's tag is the workload's (labdata.Hidden).
+	if h := s.Hidden(t); h.Prog.ID != 0 {
+		tags[int(h.Prog.ID)] = h.Prog.Tag
 	}
 	for _, g := range got {
 		// As on the dumps: a rewrite without an inverse (a context

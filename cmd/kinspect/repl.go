@@ -64,7 +64,7 @@ func runRepl(e *env, args []string) error {
 func replLines(e *env, k *kinspect.Kernel, r io.Reader) error {
 	w := bufio.NewWriter(e.stdout)
 	defer w.Flush()
-	en, err := newEngine(k, w, nil, false)
+	en, err := newEngine(k, w, w, nil, false)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func replTerminal(e *env, k *kinspect.Kernel, fd int) error {
 	}
 	hist := loadHistory()
 	t.History = hist
-	en, err := newEngine(k, t, nil, false)
+	en, err := newEngine(k, t, t, nil, false)
 	if err != nil {
 		return err
 	}

@@ -125,7 +125,7 @@ func withEngine(e *env, args []string, o scriptOptions, f func(context.Context, 
 	defer k.Close()
 	w := bufio.NewWriterSize(e.stdout, 64<<10)
 	defer w.Flush()
-	en, err := newEngine(k, w, args, o.overwrite)
+	en, err := newEngine(k, w, e.stderr, args, o.overwrite)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func withEngine(e *env, args []string, o scriptOptions, f func(context.Context, 
 	return f(ctx, en)
 }
 
-func newEngine(k *kinspect.Kernel, w io.Writer, args []string, overwrite bool) (*script.Engine, error) {
+func newEngine(k *kinspect.Kernel, w, stderr io.Writer, args []string, overwrite bool) (*script.Engine, error) {
 	script.Version = version
-	return script.New(script.Config{Kernel: k, Stdout: w, Args: args, Overwrite: overwrite})
+	return script.New(script.Config{Kernel: k, Stdout: w, Stderr: stderr, Args: args, Overwrite: overwrite})
 }

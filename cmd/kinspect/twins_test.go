@@ -419,6 +419,20 @@ func TestTwinTaskCommands(t *testing.T) {
 	}
 }
 
+// TestTwinMachineCommands: runq, dev, uptime, irq, timer and their twins.
+func TestTwinMachineCommands(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "runq", cliJSON(t, d, "runq"), js(t, d, "kernel.runq()"))
+			sub(t, "runq 1", cliJSON(t, d, "runq", "1"), js(t, d, "[kernel.runq(1)]"))
+			sub(t, "dev", cliJSON(t, d, "dev"), js(t, d, "kernel.devices()"))
+			sub(t, "uptime", cliJSON(t, d, "uptime"), js(t, d, "kernel.uptime()"))
+			sub(t, "irq", cliJSON(t, d, "irq"), js(t, d, "kernel.interrupts()"))
+			sub(t, "timer", cliJSON(t, d, "timer"), js(t, d, "kernel.timers()"))
+		})
+	}
+}
+
 // TestTwinRaw: the raw-access commands and their twins.
 func TestTwinRaw(t *testing.T) {
 	for _, d := range twinDumps(t) {
@@ -443,6 +457,25 @@ func TestTwinRaw(t *testing.T) {
 			sub(t, "rd -8", cliJSON(t, d, "rd", "-8", "init_uts_ns", "40"), js(t, d, `kernel.rd("init_uts_ns", {size: 1, count: 40})`))
 			sub(t, "rd -s", cliJSON(t, d, "rd", "-s", "init_task", "64"), js(t, d, `kernel.rd("init_task", {symbolic: true, count: 64})`))
 			sub(t, "rd -p -32", cliJSON(t, d, "rd", "-p", "-32", "0x100000", "10"), js(t, d, `kernel.rd(0x100000, {physical: true, size: 4, count: 10})`))
+		})
+	}
+}
+
+// TestTwinBTFFuncs: btf funcs and kernel.btfFuncs.
+func TestTwinBTFFuncs(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "btf funcs --arg", cliJSON(t, d, "btf", "funcs", "--arg", "struct sk_buff *"), js(t, d, `kernel.btfFuncs({arg: "struct sk_buff *"})`))
+			sub(t, "btf funcs --ret GLOB", cliJSON(t, d, "btf", "funcs", "--ret", "int", "tcp_*"), js(t, d, `kernel.btfFuncs({ret: "int", name: "tcp_*"})`))
+		})
+	}
+}
+
+// TestTwinNet: net and kernel.net.
+func TestTwinNet(t *testing.T) {
+	for _, d := range twinDumps(t) {
+		t.Run(d, func(t *testing.T) {
+			sub(t, "net", cliJSON(t, d, "net"), js(t, d, "kernel.net()"))
 		})
 	}
 }

@@ -6,9 +6,11 @@ package labcorrupt
 
 import (
 	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/kinspect/kinspect"
 )
@@ -32,10 +34,25 @@ func U64(addr, v uint64) Patch {
 // applied, each translated through k's page tables to a physical address
 // and through the ELF's PT_LOAD headers to a file offset.
 func Copy(k *kinspect.Kernel, dst string, patches ...Patch) error {
+	return CopyWithout(k, dst, nil, patches...)
+}
+
+// CopyWithout is Copy, and the copy lacks the pages holding the kernel
+// virtual addresses of drop, as a dump a filter misjudged lacks them: its
+// PT_LOAD headers, rewritten at the end of the file, leave them out.
+func CopyWithout(k *kinspect.Kernel, dst string, drop []uint64, patches ...Patch) error {
 	src := k.Dump().Path()
 	as, err := k.Dump().Kernel()
 	if err != nil {
 		return err
+	}
+	var dropped []uint64 // physical page addresses
+	for _, va := range drop {
+		pa, err := as.Translate(va)
+		if err != nil {
+			return fmt.Errorf("labcorrupt: translate %#x: %w", va, err)
+		}
+		dropped = append(dropped, pa&^4095)
 	}
 	f, err := elf.Open(src)
 	if err != nil {
@@ -87,5 +104,82 @@ func Copy(k *kinspect.Kernel, dst string, patches ...Patch) error {
 			return err
 		}
 	}
+	if len(dropped) > 0 {
+		if err := dropPages(out, f, dropped); err != nil {
+			out.Close()
+			return fmt.Errorf("labcorrupt: %s: %w", dst, err)
+		}
+	}
 	return out.Close()
+}
+
+// dropPages appends to out (a copy of f) program headers that leave the
+// physical pages dropped out of f's PT_LOAD segments, and points the ELF
+// header at them. The data stays where it was.
+func dropPages(out *os.File, f *elf.File, dropped []uint64) error {
+	if f.Class != elf.ELFCLASS64 || f.Data != elf.ELFDATA2LSB {
+		return fmt.Errorf("not a little-endian ELF64 core")
+	}
+	slices.Sort(dropped)
+	var phdrs []elf.ProgHeader
+	for _, p := range f.Progs {
+		h := p.ProgHeader
+		if h.Type != elf.PT_LOAD {
+			phdrs = append(phdrs, h)
+			continue
+		}
+		start := uint64(0) // offset into the segment of the piece to emit
+		for _, pa := range dropped {
+			if pa < h.Paddr+start || pa >= h.Paddr+h.Filesz {
+				continue
+			}
+			cut := pa - h.Paddr
+			if cut > start {
+				phdrs = append(phdrs, piece(h, start, cut-start, cut-start))
+			}
+			start = min(cut+4096, h.Filesz)
+		}
+		if start < h.Filesz || start == 0 {
+			phdrs = append(phdrs, piece(h, start, h.Filesz-start, h.Memsz-start))
+		}
+	}
+	end, err := out.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	phoff := (end + 7) &^ 7
+	b := make([]byte, 0, 56*len(phdrs))
+	for _, h := range phdrs {
+		b = binary.LittleEndian.AppendUint32(b, uint32(h.Type))
+		b = binary.LittleEndian.AppendUint32(b, uint32(h.Flags))
+		for _, v := range []uint64{h.Off, h.Vaddr, h.Paddr, h.Filesz, h.Memsz, h.Align} {
+			b = binary.LittleEndian.AppendUint64(b, v)
+		}
+	}
+	if _, err := out.WriteAt(b, phoff); err != nil {
+		return err
+	}
+	if len(phdrs) >= 0xffff {
+		return fmt.Errorf("%d program headers: more than e_phnum holds", len(phdrs))
+	}
+	var hdr [10]byte
+	binary.LittleEndian.PutUint64(hdr[:8], uint64(phoff))
+	if _, err := out.WriteAt(hdr[:8], 0x20); err != nil { // e_phoff
+		return err
+	}
+	binary.LittleEndian.PutUint16(hdr[8:], uint16(len(phdrs)))
+	_, err = out.WriteAt(hdr[8:], 0x38) // e_phnum
+	return err
+}
+
+// piece is the part of PT_LOAD h from off, filesz bytes long in the file.
+func piece(h elf.ProgHeader, off, filesz, memsz uint64) elf.ProgHeader {
+	p := h
+	p.Off += off
+	p.Paddr += off
+	if p.Vaddr != 0 {
+		p.Vaddr += off
+	}
+	p.Filesz, p.Memsz = filesz, memsz
+	return p
 }

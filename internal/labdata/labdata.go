@@ -53,12 +53,20 @@ type Manifest struct {
 	Panic         bool   `json:"panic"` // dumped after a real panic
 	Scale         bool   `json:"scale"` // workload run with -scale
 	Live          bool   `json:"live"`  // kinspect was run inside the guest; no dumps
+	// NoVMCOREINFO: QEMU ran without -device vmcoreinfo, so its dumps
+	// have no VMCOREINFO note, and only QEMU's formats were made.
+	NoVMCOREINFO bool `json:"no_vmcoreinfo,omitempty"`
 	// BuiltAt is when the lab finished the scenario (RFC 3339).
 	BuiltAt string `json:"built_at"`
 	// Seconds is how long building it took.
 	Seconds float64 `json:"seconds"`
 	// Formats lists the dump files of this scenario.
 	Formats []Format `json:"formats"`
+	// Captures lists the forensic captures of the guest (LiME), taken
+	// after the dumps of Formats with the guest running again: they hold
+	// what the capture added (truth/lime.json names it). Format finds
+	// them too.
+	Captures []Format `json:"captures,omitempty"`
 	// Stops records the attempts to stop the VM with the spinner's CPU
 	// inside a BPF program.
 	Stops []Stop `json:"stops"`
@@ -115,10 +123,10 @@ type Crash struct {
 type Format struct {
 	Name        string `json:"name"`        // e.g. "kdump-zlib-d31"
 	Path        string `json:"path"`        // relative to the scenario directory
-	Layout      string `json:"layout"`      // "elf", "kdump" or "kdump-flat"
+	Layout      string `json:"layout"`      // "elf", "kdump", "kdump-flat" or "lime"
 	Compression string `json:"compression"` // "none", "zlib", "lzo", "snappy", "zstd"
 	DumpLevel   int    `json:"dump_level"`  // makedumpfile -d; 0 = every page
-	Producer    string `json:"producer"`    // "qemu", "makedumpfile", "lab-recompress", "kdump" (cp /proc/vmcore)
+	Producer    string `json:"producer"`    // "qemu", "makedumpfile", "lab-recompress", "kdump" (cp /proc/vmcore), "lime" (lime.ko)
 	Bytes       int64  `json:"bytes,omitempty"`
 }
 
@@ -164,9 +172,9 @@ func Load(name string) (*Scenario, error) {
 // relative to its directory (e.g. "truth/kallsyms.txt").
 func (s *Scenario) Path(rel string) string { return filepath.Join(s.Dir, rel) }
 
-// Format returns the dump format called name.
+// Format returns the dump format or capture called name.
 func (s *Scenario) Format(name string) (Format, bool) {
-	for _, f := range s.Formats {
+	for _, f := range append(slices.Clone(s.Formats), s.Captures...) {
 		if f.Name == name {
 			return f, true
 		}
@@ -175,7 +183,7 @@ func (s *Scenario) Format(name string) (Format, bool) {
 }
 
 // Names lists the scenarios the lab knows, in the order tests use them.
-var Names = []string{"basic", "la57", "k612", "panic", "scale"}
+var Names = []string{"basic", "la57", "k612", "panic", "scale", "noinfo"}
 
 // KdumpNames lists the kdump scenarios: a real crash, saved by a capture
 // kernel. Built returns them after Names; BuiltKdump only them.
@@ -284,6 +292,34 @@ func BuiltLive(tb testing.TB) []*Scenario {
 	return out
 }
 
+// LiMECapture is truth/lime.json: what a LiME capture (Captures, taken
+// after the truth) holds that the truth does not. lab/guest/lime.sh
+// writes it.
+type LiMECapture struct {
+	// PID is the insmod that loaded lime.ko: the capture ran inside its
+	// init_module call, so it is in the capture, and not in the truth.
+	PID int `json:"pid"`
+	// Parent is its parent, the trigger subshell of /init: in the truth
+	// reading the console, in the capture waiting for the insmod.
+	Parent int `json:"parent"`
+	RC     int `json:"rc"` // insmod's exit status
+}
+
+// LiMEModule is the module a LiME capture adds: lime.ko, still in its
+// init function (MODULE_STATE_COMING) while it captures.
+const LiMEModule = "lime"
+
+// LiME reads truth/lime.json of a scenario with a LiME capture.
+func (s *Scenario) LiME(tb testing.TB) LiMECapture {
+	tb.Helper()
+	var c LiMECapture
+	ReadJSON(tb, s.Path("truth/lime.json"), &c)
+	if c.PID == 0 || c.Parent == 0 {
+		tb.Fatalf("%s: truth/lime.json names no insmod (%+v)", s.Scenario, c)
+	}
+	return c
+}
+
 // ReadJSON decodes the JSON file at path into v, failing the test when
 // it cannot: truth files are part of a built scenario.
 func ReadJSON(tb testing.TB, path string, v any) {
@@ -356,4 +392,13 @@ func head(s []string, n int) []string {
 // crash trigger's sleep.
 func StartedAfterTruth(tid, ppid int, name string, maxTID int, inTruth func(pid int) bool) bool {
 	return tid > maxTID && (ppid == 2 && strings.HasPrefix(name, "kworker/") || inTruth(ppid))
+}
+
+// ExitedAfterTruth says whether a truth task the dump lacks may have
+// exited between the truth and the dump: a kernel worker (a kworker
+// child of kthreadd, not a rescuer), which its workqueue pool destroys
+// after five minutes idle (IDLE_WORKER_TIMEOUT); a slow guest's truth
+// and dump are that far apart.
+func ExitedAfterTruth(ppid int, name string) bool {
+	return ppid == 2 && strings.HasPrefix(name, "kworker/") && !strings.HasPrefix(name, "kworker/R-")
 }

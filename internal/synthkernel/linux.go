@@ -75,10 +75,21 @@ func (b *BTF) Linux(l LinuxLayout) map[string]uint32 {
 	} else {
 		fields = append(fields, F("thread_node", lh))
 	}
+	// include/linux/sched.h: the scheduling entities.
+	cfsRQ := b.Decl("cfs_rq")
+	b.Struct("sched_entity", F("run_node", b.RBNode()), F("on_rq", b.U32), F("sum_exec_runtime", b.U64),
+		F("vruntime", b.U64), F("depth", b.Int), F("my_q", Ptr(cfsRQ)))
+	b.Struct("sched_rt_entity", F("run_list", lh), F("on_rq", b.U16))
+	fields = append(fields, F("prio", b.Int), F("se", b.Decl("sched_entity")), F("rt", b.Decl("sched_rt_entity")),
+		F("sched_class", b.VoidPtr))
 	b.Struct("task_struct", fields...)
 
 	// kernel/sched/sched.h; arch/x86/include/asm/current.h.
-	b.Struct("rq", F("nr_running", b.U32), F("curr", taskp), F("idle", taskp))
+	b.Struct("cfs_rq", F("nr_running", b.U32), F("tasks_timeline", b.RBRoot()))
+	b.Struct("rt_prio_array", F("bitmap", b.Array(b.ULong, 2)), F("queue", b.Array(lh, 100)))
+	b.Struct("rt_rq", F("active", b.Decl("rt_prio_array")))
+	b.Struct("rq", F("nr_running", b.U32), F("curr", taskp), F("idle", taskp), F("clock", b.U64),
+		F("cfs", cfsRQ), F("rt", b.Decl("rt_rq")))
 	pcpu["runqueues"] = b.PerCPU("runqueues", b.Decl("rq"))
 	switch l.Current {
 	case "current_task":

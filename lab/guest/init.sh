@@ -27,13 +27,14 @@ if [ -e /proc/vmcore ]; then
 	kdump_capture
 fi
 
-scale=; panic=; live=; crash=; lockup=
+scale=; panic=; live=; crash=; lockup=; lime=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ki.scale=1) scale=-scale ;;
 	ki.panic=1) panic=1 ;;
 	ki.live=1) live=1 ;;
 	ki.crash=*) crash=${arg#ki.crash=} ;;
+	ki.lime=1) lime=1 ;;
 	esac
 done
 [ "$crash" = lockup ] && lockup=-lockup
@@ -190,6 +191,16 @@ cat /proc/net/dev > $T/proc/net_dev.txt
 cat /proc/sys/kernel/tainted > $T/proc/tainted.txt
 cat /proc/cmdline > $T/proc/cmdline.txt
 cat /sys/kernel/vmcoreinfo > $T/proc/vmcoreinfo_note.txt 2>/dev/null
+# For crash's irq, timer, runq, dev and net (sockets), and uptime/loadavg.
+for f in interrupts timer_list loadavg uptime devices stat vmallocinfo; do
+	cat /proc/$f > $T/proc/$f.txt 2>/dev/null
+done
+for f in tcp tcp6 udp udp6 raw unix; do
+	cat /proc/net/$f > $T/proc/net_$f.txt 2>/dev/null
+done
+# For btf funcs: every function's prototype and which ftrace can trace.
+cat /sys/kernel/tracing/available_filter_functions > $T/proc/available_filter_functions.txt 2>/dev/null
+b $T/btf/vmlinux.txt btf dump file /sys/kernel/btf/vmlinux
 # busybox ip has no -d.
 ip link show > $T/proc/ip_link.txt 2>&1
 for d in /proc/[0-9]*; do
@@ -227,15 +238,17 @@ dmesg > $T/dmesg.txt
 
 # The panic trigger waits on the console for the host's word, and is in
 # place before the snapshot so that the snapshot's task list is the dump's.
-# A crash (kdump scenarios) runs on CPU 0, away from the spinner.
+# A crash (kdump scenarios) runs on CPU 0, away from the spinner, and so
+# does the LiME capture ("lime", after QEMU's dumps: lime.sh).
 (
 	read -r cmd
 	case "$cmd" in
 	panic) echo c > /proc/sysrq-trigger ;;
 	crash) kdump_crash ;;
+	lime) . /lime.sh ;;
 	esac
 ) < /dev/console &
-[ -n "$crash" ] && taskset -p 1 $! > /dev/null
+[ -n "$crash$lime" ] && taskset -p 1 $! > /dev/null
 sleep 1
 # Last: every task and its stack, read in one process that leaves nothing behind.
 workload snapshot $T || fail "workload snapshot"

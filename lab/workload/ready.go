@@ -50,6 +50,10 @@ type ProgRecord struct {
 	Attach string `json:"attach,omitempty"`
 	// Pinned is the bpffs path the program is pinned at, if any.
 	Pinned string `json:"pinned,omitempty"`
+	// Hidden tells that the program keeps BPF_PROG_GET_FD_BY_ID from
+	// opening it (ki_hide, see hide.go): bpftool does not list it, and
+	// the truth's bpftool files lack it.
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // MapRecord describes one BPF map.
@@ -87,6 +91,9 @@ type LinkRecord struct {
 	ProgID  uint32 `json:"prog_id"`
 	Target  string `json:"target"`
 	Pinned  string `json:"pinned,omitempty"`
+	// Hidden tells that BPF_LINK_GET_FD_BY_ID cannot open the link
+	// (ki_hide's, see hide.go): bpftool does not list it.
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // PinRecord describes one bpffs pin.

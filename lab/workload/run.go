@@ -46,6 +46,8 @@ type progEntry struct {
 	prog   *ebpf.Program
 	attach string
 	pinned string
+	// hidden: the program hides itself from BPF_PROG_GET_FD_BY_ID (hide.go).
+	hidden bool
 }
 
 // mapEntry is a map the workload created.
@@ -65,6 +67,8 @@ type linkEntry struct {
 	prog   string
 	target string
 	pinned string
+	// hidden: the link is hidden from BPF_LINK_GET_FD_BY_ID (hide.go).
+	hidden bool
 }
 
 // runner carries the state of "workload run" between its phases.
@@ -78,6 +82,7 @@ type runner struct {
 	spin     *ebpf.Program
 	lockup   *ebpf.Program
 	tr       *ebpf.Collection // testrun.bpf.o
+	lruev    *lruevCopies     // lruev.bpf.o, twice
 	trPerf   *perf.Reader     // ki_tr_perf's buffers
 
 	progs []*progEntry
@@ -159,6 +164,9 @@ func run(cfg runConfig) error {
 		{"pending records", func() error { return r.keepCounters(r.produceRecords) }},
 		{"load spin program", r.loadSpin},
 		{"test runs: ki_spin", func() error { return r.testRuns(func(n string) bool { return n == "ki_spin" }) }},
+		// Before the struct_ops and link phases, so that programs and
+		// links with higher ids follow the hidden ones.
+		{"hidden program", r.loadHide},
 		{"struct_ops", r.loadStructOps},
 		{"iter and netns links", r.loadLinks},
 	}
@@ -231,7 +239,7 @@ func (r *runner) describe() error {
 		id, _ := info.ID()
 		r.ready.Progs = append(r.ready.Progs, ProgRecord{
 			Name: e.name, Type: info.Type.String(), TypeNum: uint32(info.Type),
-			ID: uint32(id), Tag: info.Tag, Attach: e.attach, Pinned: e.pinned,
+			ID: uint32(id), Tag: info.Tag, Attach: e.attach, Pinned: e.pinned, Hidden: e.hidden,
 		})
 		if e.pinned != "" {
 			r.ready.Pins = append(r.ready.Pins, PinRecord{Path: e.pinned, Kind: "prog", Name: e.name, ID: uint32(id)})
@@ -257,7 +265,7 @@ func (r *runner) describe() error {
 		}
 	}
 	for _, e := range r.links {
-		rec := LinkRecord{Prog: e.prog, Target: e.target, Pinned: e.pinned}
+		rec := LinkRecord{Prog: e.prog, Target: e.target, Pinned: e.pinned, Hidden: e.hidden}
 		if p := r.findProg(e.prog); p != nil {
 			if info, err := p.prog.Info(); err == nil {
 				id, _ := info.ID()

@@ -135,7 +135,7 @@ func (r *runner) loadTestrun() error {
 	r.addProg("ki_tr_xdp", p["ki_tr_xdp"], "")
 	r.addProg("ki_tr_cgskb", p["ki_tr_cgskb"], "")
 	r.addProg("ki_tr_rawtp", p["ki_tr_rawtp"], "")
-	return nil
+	return r.loadLRUEv()
 }
 
 // trInput is one test run's input.
@@ -147,11 +147,15 @@ type trInput struct {
 
 // Truth file types: bpfrun/truth_test.go's format.
 type trFile struct {
-	ProgID   uint32  `json:"prog_id"`
-	ProgName string  `json:"prog_name"`
-	ProgType string  `json:"prog_type"`
-	Note     string  `json:"note,omitempty"`
-	Runs     []trRun `json:"runs"`
+	ProgID   uint32 `json:"prog_id"`
+	ProgName string `json:"prog_name"`
+	ProgType string `json:"prog_type"`
+	Note     string `json:"note,omitempty"`
+	// ReplayProgID, ReplayMaps and Chained: see lruev.go.
+	ReplayProgID uint32            `json:"replay_prog_id,omitempty"`
+	ReplayMaps   map[string]uint32 `json:"replay_maps,omitempty"`
+	Chained      bool              `json:"chained,omitempty"`
+	Runs         []trRun           `json:"runs"`
 }
 
 type trRun struct {
@@ -303,14 +307,14 @@ func testrunInputs() (map[string][]trInput, map[string]string) {
 			{data: ipv4Frame(17, [4]byte{10, 1, 2, 3}, 64)},
 			{data: ipv4Frame(17, [4]byte{10, 1, 2, 3}, 100), repeat: 2},
 			{data: ether(0x86dd, nil, 70)},
-			{data: ether(0x0806, nil, 1500)},
+			{data: ether(0x0806, nil, 1500)}, // key 11: no entry
 		},
 		"ki_tail_entry": {
 			{data: ether(0x88b5, nil, 14)},
 			{data: ipv4Frame(17, [4]byte{10, 1, 2, 3}, 64)},
 			{data: ipv4Frame(17, [4]byte{10, 1, 2, 3}, 100), repeat: 2},
 			{data: ether(0x86dd, nil, 70)},
-			{data: ether(0x0806, nil, 300)},
+			{data: ether(0x0806, nil, 1200)}, // the empty slot 3
 		},
 		"ki_tail_tgt": {
 			{data: ether(0x88b5, nil, 14)},
@@ -349,13 +353,13 @@ func testrunInputs() (map[string][]trInput, map[string]string) {
 			{data: ether(0x0806, nil, 1514), ctx: skbCtx(0xffffffff, 0)},
 		},
 	}
+	in[lruevRun] = lruevInputs()
 	notes := map[string]string{
-		"ki_sock_filter": "the 'return 0' branch needs ki_lru_hash[1] == 0: the workload's state has 0x5001",
-		"ki_tail_entry":  "the 'return 1' branch needs an empty ki_prog_array[0]: the workload's state has ki_tail_tgt",
-		"ki_xdp":         "run before ki_perf_events has perf buffers: bpf_perf_event_output fails with ENOENT (its result is not used), so no record is left",
-		"ki_tr_xdp":      "its records in ki_tr_perf are consumed after each run; ki_tr_array[6] holds bpf_perf_event_output's result",
-		"ki_tr_rawtp":    "its records in ki_tr_rb are consumed after each run",
-		"ki_rb_produce":  "its records in ki_ringbuf are consumed after each run (before the pending records are written)",
+		lruevRun:        "chained: each run starts from the state the one before left; replayed on " + lruevTwin + ", whose maps hold the state the first run started from (lruev.bpf.c)",
+		"ki_xdp":        "run before ki_perf_events has perf buffers: bpf_perf_event_output fails with ENOENT (its result is not used), so no record is left",
+		"ki_tr_xdp":     "its records in ki_tr_perf are consumed after each run; ki_tr_array[6] holds bpf_perf_event_output's result",
+		"ki_tr_rawtp":   "its records in ki_tr_rb are consumed after each run",
+		"ki_rb_produce": "its records in ki_ringbuf are consumed after each run (before the pending records are written)",
 	}
 	return in, notes
 }
@@ -411,6 +415,7 @@ func (r *runner) testRuns(only func(name string) bool) error {
 	for n, p := range r.tr.Programs {
 		progs[n] = p
 	}
+	progs[lruevRun] = r.lruev.run.Programs[lruevTwin]
 	// ki_tr_xdp's perf records, consumed after each run.
 	drainPerf := func() error {
 		if r.trPerf == nil {
@@ -440,7 +445,10 @@ func (r *runner) testRuns(only func(name string) bool) error {
 		if p == nil {
 			return fmt.Errorf("no program %s", name)
 		}
-		tf, err := testrunProg(name, p, inputs[name], drainPerf)
+		tf, err := testrunProg(name, p, inputs[name], drainPerf, name == lruevRun)
+		if err == nil && name == lruevRun {
+			err = r.lruevReplay(tf)
+		}
 		if err != nil {
 			// A failed run leaves no truth file: the test sees the
 			// program missing, and the note says why.
@@ -476,9 +484,10 @@ func snapshotable(t ebpf.MapType) bool {
 }
 
 // testrunProg runs p on every input, pinned to testrunCPU. After each
-// run it restores the maps, consumes the records of the ring buffers p
-// uses and calls drainPerf.
-func testrunProg(name string, p *ebpf.Program, inputs []trInput, drainPerf func() error) (*trFile, error) {
+// run it restores the maps (unless chained: then each run starts from
+// the state the one before left), consumes the records of the ring
+// buffers p uses and calls drainPerf.
+func testrunProg(name string, p *ebpf.Program, inputs []trInput, drainPerf func() error, chained bool) (*trFile, error) {
 	info, err := p.Info()
 	if err != nil {
 		return nil, err
@@ -577,6 +586,9 @@ func testrunProg(name string, p *ebpf.Program, inputs []trInput, drainPerf func(
 			for mi, tm := range maps {
 				changes := diffMap(tm, before[mi], after[mi])
 				run.MapChanges = append(run.MapChanges, changes...)
+				if chained {
+					continue
+				}
 				if err := restoreMap(tm, before[mi], after[mi]); err != nil {
 					return fmt.Errorf("run %d: restore map %s: %w", i, tm.name, err)
 				}

@@ -249,25 +249,32 @@ int ki_xdp(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-/* ki_sock_filter is attached to a socket; it counts and looks up ki_lru_hash. */
+/*
+ * ki_sock_filter is attached to a socket; it counts and looks up
+ * ki_lru_hash: key 1 for a packet under 1000 bytes, else key 11, which
+ * the workload does not create (the packet is dropped).
+ */
 SEC("socket")
 int ki_sock_filter(struct __sk_buff *skb)
 {
-	__u32 key = 1;
+	__u32 key = skb->len < 1000 ? 1 : 11;
 	__u64 *v;
 
 	ki_count(KI_CNT_SOCK_FILTER);
 	v = bpf_map_lookup_elem(&ki_lru_hash, &key);
-	if (v && *v == 0)
+	if (!v)
 		return 0;
 	return skb->len;
 }
 
-/* ki_tail_entry tail-calls ki_prog_array[0] (ki_tail_tgt). */
+/*
+ * ki_tail_entry tail-calls ki_prog_array[0] (ki_tail_tgt), or slot 3,
+ * which stays empty, for a packet of 1000 bytes or more.
+ */
 SEC("socket")
 int ki_tail_entry(struct __sk_buff *skb)
 {
-	bpf_tail_call(skb, &ki_prog_array, 0);
+	bpf_tail_call(skb, &ki_prog_array, skb->len < 1000 ? 0 : 3);
 	return 1; /* only reached if the slot is empty */
 }
 

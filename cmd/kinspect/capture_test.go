@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect"
+	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/linux"
+)
+
+// TestCaptureLab: a real LiME capture of a lab guest (lime.ko in the
+// guest, after QEMU's dumps; lab/guest/lime.sh) opens with no flags and
+// passes the checks of the dumps: info finds VMCOREINFO in memory and
+// the truth's KASLR offset; ps lists the truth's tasks, and one more,
+// exactly the insmod that ran the capture (truth/lime.json), a child of
+// the truth's trigger subshell; prog show prints what bpftool printed in
+// the guest, byte for byte. bt -a has no registers to show (a capture has
+// no CPU notes); the tasks' backtraces are checked in orc
+// (TestLabSleepingTasks).
+func TestCaptureLab(t *testing.T) {
+	n := 0
+	for _, s := range labdata.Built(t) {
+		for _, f := range s.Captures {
+			n++
+			t.Run(s.Scenario+"/"+f.Name, func(t *testing.T) {
+				lc := s.LiME(t)
+				path := s.Path(f.Path)
+
+				var info kinspect.Info
+				runJSON(t, &info, "--json", "-c", path, "info")
+				t.Logf("VMCOREINFO: %q; symbols: %q; problems: %q", info.VMCOREINFO, info.Symbols, info.Problems)
+				uname, err := os.ReadFile(s.Path("truth/uname.txt"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.Release != strings.TrimSpace(string(uname)) {
+					t.Errorf("release %q, truth %q", info.Release, uname)
+				}
+				if !strings.HasPrefix(info.VMCOREINFO, "found in memory at phys 0x") || info.Symbols != "kallsyms tables in memory, located by VMCOREINFO" {
+					t.Errorf("VMCOREINFO from %q, symbols from %q", info.VMCOREINFO, info.Symbols)
+				}
+				if info.Dump.Format != "lime" {
+					t.Errorf("dump format %q", info.Dump.Format)
+				}
+				checkInfoKASLR(t, s, f.Name, &info)
+
+				truth, excluded := readTruthPs(t, s)
+				var got []linux.PSRow
+				runJSON(t, &got, "--json", "-c", path, "ps")
+				d := comparePs(got, truth, excluded)
+				t.Logf("%d truth tasks, %d listed: %d match; extra %v; kworkers that changed workqueue: %v; states differ: %v; threads started since: %v",
+					len(truth), len(got), d.matched, d.extra, d.descs, d.states, d.newThreads)
+				var insmod *linux.PSRow
+				for i, g := range got {
+					if g.TID == lc.PID {
+						insmod = &got[i]
+					}
+				}
+				wantExtra := fmt.Sprintf("%d(%s)", lc.PID, "?")
+				if insmod != nil {
+					wantExtra = fmt.Sprintf("%d(%s)", lc.PID, insmod.Name)
+				}
+				// The insmod started after the truth, a truth process's
+				// child: comparePs counts it with the tasks started since.
+				others := slices.DeleteFunc(slices.Clone(d.extra), func(e string) bool { return e == wantExtra })
+				found := slices.Contains(d.extra, wantExtra) || slices.Contains(d.newThreads, wantExtra)
+				if insmod == nil || insmod.PPID != lc.Parent || !found || len(others) > 0 {
+					t.Errorf("extra tasks %v (started since: %v), want only the capture's insmod %s, child of %d (%+v)", d.extra, d.newThreads, wantExtra, lc.Parent, insmod)
+				}
+				if len(d.missing)+len(d.wrong) > 0 {
+					t.Errorf("missing %v, wrong %v", d.missing, d.wrong)
+				}
+				if len(d.states) > 3 {
+					t.Errorf("%d states differ: %v", len(d.states), d.states)
+				}
+
+				for _, tc := range []struct{ args, truth string }{
+					{"--json prog show", "truth/bpftool/prog.json"},
+					{"prog show", "truth/bpftool/prog.txt"},
+				} {
+					want, err := os.ReadFile(s.Path(tc.truth))
+					if err != nil {
+						t.Fatal(err)
+					}
+					out := runOut(t, append([]string{"-c", path}, strings.Fields(tc.args)...)...)
+					// bpftool cannot list the hidden program (TestHiddenProg).
+					if strings.HasPrefix(tc.args, "--json") {
+						out = labdata.DropJSON(out, s.Hidden(t).Progs)
+					} else {
+						out = labdata.DropText(out, s.Hidden(t).Progs)
+					}
+					if !bytes.Equal(out, want) {
+						t.Errorf("%s differs from bpftool's:\n%s", tc.args, firstDiff(string(out), string(want)))
+					}
+				}
+
+				var out, errb bytes.Buffer
+				if code := run([]string{"-c", path, "bt", "-a"}, &out, &errb); code == 0 || !strings.Contains(out.String()+errb.String(), "no CPU registers") {
+					t.Errorf("bt -a on a capture without CPU notes: exit %d, %s%s", code, out.String(), errb.String())
+				}
+				var traces []json.RawMessage
+				runJSON(t, &traces, "--json", "-c", path, "bt", "--all-tasks")
+				if len(traces) < len(truth) {
+					t.Errorf("bt --all-tasks: %d traces, %d truth tasks", len(traces), len(truth))
+				}
+			})
+		}
+	}
+	if n == 0 {
+		t.Skip("no scenario with a capture built")
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kinspect/kinspect/linux"
+)
+
+func init() {
+	register(&command{name: "net", summary: "sockets and network namespaces, as /proc/net/{tcp,udp,raw,unix} (like crash's net -s)", run: runNet,
+		help: netHelp, opts: []*option{{long: "--proc", value: "FILE", choices: netProcFiles, help: "print /proc/net/FILE's lines"}, optKallsyms}})
+}
+
+var netProcFiles = []string{"tcp", "tcp6", "udp", "udp6", "raw", "raw6", "unix"}
+
+const netHelp = `Usage: kinspect [-c DUMP | --live] [--json] net [--proc FILE] [-k FILE]
+
+Lists the network namespaces (net_namespace_list: the struct net, its
+inode as /proc/PID/ns/net shows it) and the sockets of the tables
+/proc/net/{tcp,tcp6,udp,udp6,raw,raw6,unix} read, of every namespace: TCP's
+listening and established hashes (tcp_hashinfo; time-wait and request
+sockets too), udp_table, raw_v4_hashinfo and raw_v6_hashinfo, each
+namespace's unix table. Each socket: its table, struct sock, state,
+local and remote address and port, the queues, uid and inode
+(socket:[INODE] in ls -l /proc/PID/fd), for unix sockets the type and
+path. Sockets no table holds (a UDP socket never bound, a TCP socket
+never connected nor listening) are in no /proc/net file either.
+
+Options:
+  --proc FILE          print FILE's lines as /proc/net/FILE prints them, up
+                       to the inode (tcp, tcp6, udp, udp6, raw, raw6, unix;
+                       init_net's sockets, as a process of it reads them)
+  -k, --kallsyms FILE  symbols from FILE, a copy of the kernel's /proc/kallsyms
+
+JSON: {"namespaces": [{"net", "inode", "init"}], "sockets": [{"proto",
+"sock", "net_inode", "state", "state_name", "local", "local_port",
+"remote", "remote_port", "tx_queue", "rx_queue", "uid", "inode", "type",
+"path", "proc_line", "error"}], "errors" (the tables, or parts,
+that could not be read)}.
+`
+
+func runNet(e *env, args []string) error {
+	var file, proc string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case i == 0 && a == "help", a == "-h", a == "--help":
+			fmt.Fprint(e.stdout, netHelp)
+			return nil
+		case a == "--proc" || a == "-k" || a == "--kallsyms":
+			if i+1 == len(args) {
+				return fmt.Errorf("net %s: want a value: %w", a, errUsage)
+			}
+			i++
+			if a == "--proc" {
+				proc = args[i]
+				if !slices.Contains(netProcFiles, proc) {
+					return fmt.Errorf("net --proc %q: want one of %s: %w", proc, strings.Join(netProcFiles, ", "), errUsage)
+				}
+			} else {
+				file = args[i]
+			}
+		default:
+			return fmt.Errorf("net: unexpected %q (see kinspect net help): %w", a, errUsage)
+		}
+	}
+	k, err := openKernel(e, file)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	n, nerr := linux.ReadNet(k.Program())
+	if n == nil {
+		return fmt.Errorf("net: %w", nerr)
+	}
+	nerr = nil
+	if len(n.Errors) > 0 {
+		nerr = fmt.Errorf("net: %d tables (or parts) not read: %s", len(n.Errors), strings.Join(n.Errors, "; "))
+	}
+	if e.json {
+		writeJSON(e, n)
+		return noteNet(e, nerr)
+	}
+	w := bufio.NewWriter(e.stdout)
+	if proc != "" {
+		var init uint64
+		for _, ns := range n.Namespaces {
+			if ns.Init {
+				init = ns.Inode
+			}
+		}
+		i := 0
+		for _, s := range n.Sockets {
+			if s.Proto != proc || s.NetInode != init {
+				continue
+			}
+			if proc == "unix" {
+				fmt.Fprintf(w, "%016x: %s\n", uint64(s.Sock), s.ProcLine)
+			} else {
+				fmt.Fprintf(w, "%4d: %s\n", i, s.ProcLine)
+			}
+			i++
+		}
+		w.Flush()
+		return noteNet(e, nerr)
+	}
+	fmt.Fprintf(w, "%-16s  %-10s %s\n", "NET", "INODE", "")
+	for _, ns := range n.Namespaces {
+		init := ""
+		if ns.Init {
+			init = "init_net"
+		}
+		fmt.Fprintf(w, "%016x  %-10d %s\n", uint64(ns.Net), ns.Inode, init)
+	}
+	fmt.Fprintf(w, "\n%-5s %-16s %-12s %-40s %-40s %5s %8s %10s\n", "PROTO", "SOCK", "STATE", "LOCAL", "REMOTE", "UID", "INODE", "NET")
+	for _, s := range n.Sockets {
+		local, remote := fmt.Sprintf("%s:%d", s.Local, s.LocalPort), fmt.Sprintf("%s:%d", s.Remote, s.RemotePort)
+		if s.Proto == "unix" {
+			local, remote = s.Path, fmt.Sprintf("type %d", s.Type)
+		}
+		fmt.Fprintf(w, "%-5s %016x %-12s %-40s %-40s %5d %8d %10d", s.Proto, uint64(s.Sock), s.StateName, local, remote, s.UID, s.Inode, s.NetInode)
+		if s.Error != "" {
+			fmt.Fprintf(w, "  error: %s", s.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	w.Flush()
+	return noteNet(e, nerr)
+}
+
+// noteNet reports the tables that could not be read, on stderr.
+func noteNet(e *env, err error) error {
+	if err != nil {
+		fmt.Fprintf(e.stderr, "note: %v\n", err)
+	}
+	return nil
+}
