@@ -197,6 +197,9 @@ type MountInfo struct {
 	OwnOptions bool        `json:"own_options"`
 	Super      objects.Hex `json:"super_block"`
 	Root       objects.Hex `json:"root"` // mnt_root, a struct dentry
+	// Error says why a mount on the namespace could not be read (a page
+	// the dump lacks); only Mount is set then.
+	Error string `json:"error,omitempty"`
 }
 
 // The mount flags of include/linux/mount.h and the superblock flags of
@@ -526,17 +529,26 @@ func cgroup2Options(p *objects.Program, b *strings.Builder) error {
 	return nil
 }
 
-// Mounts reads the mounts of namespace ns as /proc/mounts lists them.
-// A walk that fails returns what it read before.
+// Mounts reads the mounts of namespace ns as /proc/mounts lists them. A
+// mount that cannot be read is a row with its Error, and the walk goes on;
+// a damaged link of the namespace's tree or list is noted in the
+// Program's damage log and passed. A walk that fails returns what it read
+// before.
 func Mounts(ns objects.Value) ([]MountInfo, error) {
 	var out []MountInfo
 	for m, err := range ForEachMount(ns) {
+		if objects.IsDamage(err) {
+			continue
+		}
 		if err != nil {
 			return out, err
 		}
 		mi, err := NewMountInfo(m)
 		if err != nil {
-			return out, err
+			out = append(out, MountInfo{Mount: objects.Hex(m.Addr()), Error: err.Error()})
+			ns.Program().NoteDamage(&objects.Damage{Walk: fmt.Sprintf("mounts of namespace %#x", ns.Addr()), Addr: objects.Hex(m.Addr()),
+				Object: "struct mount", Expected: "a readable mount", Err: err})
+			continue
 		}
 		out = append(out, *mi)
 	}

@@ -101,6 +101,9 @@ func runMount(e *env, args []string) error {
 	w := bufio.NewWriter(e.stdout)
 	var partial []string
 	for _, m := range ms {
+		if m.Error != "" {
+			continue // in the damage report
+		}
 		if verbose {
 			fmt.Fprintf(w, "MOUNT %016x  SUPERBLK %016x  ROOT %016x  ID %d\n  ", uint64(m.Mount), uint64(m.Super), uint64(m.Root), m.ID)
 		}
