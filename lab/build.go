@@ -22,7 +22,7 @@ import (
 // change in a way its inputs do not show.
 const labVersion = "1"
 
-//go:embed guest/init.sh guest/live-commands guest/kdump.sh guest/lime.sh
+//go:embed guest/init.sh guest/live-commands guest/kdump.sh guest/lime.sh guest/avml.sh
 var guestFiles embed.FS
 
 // repoRoot finds the module root from the working directory.
@@ -74,7 +74,7 @@ func hashTree(h io.Writer, dir string) error {
 }
 
 // cacheKey hashes everything a scenario's outputs depend on.
-func cacheKey(repo string, s scenario, k *kernelFiles, kinspectBin string, kf *kdumpFiles, lf *limeFiles) (string, error) {
+func cacheKey(repo string, s scenario, k *kernelFiles, kinspectBin string, kf *kdumpFiles, lf *limeFiles, af *avmlFiles) (string, error) {
 	h := sha256.New()
 	sj, _ := json.Marshal(s)
 	fmt.Fprintf(h, "lab %s\nscenario %s\nkernel %s %s\ngo %s\n%s", labVersion, sj, k.Package, k.Version, runtime.Version(), toolVersions())
@@ -91,6 +91,11 @@ func cacheKey(repo string, s scenario, k *kernelFiles, kinspectBin string, kf *k
 	}
 	if lf != nil {
 		if err := limeKey(h, lf); err != nil {
+			return "", err
+		}
+	}
+	if af != nil {
+		if err := avmlKey(h, af); err != nil {
 			return "", err
 		}
 	}
@@ -119,6 +124,7 @@ type guestBinaries struct {
 	Kinspect string
 	Kdump    *kdumpFiles // kdump scenarios only
 	LiME     *limeFiles  // LiME scenarios only
+	AVML     *avmlFiles  // AVML scenarios only
 }
 
 // buildGuestBinaries compiles the workload, its BPF programs and, for a
@@ -214,6 +220,11 @@ func buildInitramfs(repo, out string, k *kernelFiles, gb *guestBinaries, s scena
 	}
 	if gb.LiME != nil {
 		if err := addLiMEFiles(r, gb.LiME); err != nil {
+			return err
+		}
+	}
+	if gb.AVML != nil {
+		if err := addAVMLFiles(r, gb.AVML); err != nil {
 			return err
 		}
 	}

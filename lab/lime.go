@@ -176,9 +176,10 @@ func addLiMEFiles(r *initramfs, lf *limeFiles) error {
 
 // limeCapture is truth/lime.json, written by lab/guest/lime.sh.
 type limeCapture struct {
-	PID    int `json:"pid"`    // the insmod that loaded lime.ko (and ran the capture)
-	Parent int `json:"parent"` // its parent: the trigger subshell, a truth task
-	RC     int `json:"rc"`     // insmod's exit status
+	Tool   string `json:"tool"`   // "avml" (lab/guest/avml.sh); empty for LiME
+	PID    int    `json:"pid"`    // the insmod that loaded lime.ko (and ran the capture)
+	Parent int    `json:"parent"` // its parent: the trigger subshell, a truth task
+	RC     int    `json:"rc"`     // insmod's exit status
 }
 
 // limeGuest has the paused guest run again and take a LiME capture into

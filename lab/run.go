@@ -49,7 +49,12 @@ func buildScenario(repo, root string, s scenario, force bool) (dir string, cache
 			return "", false, err
 		}
 	}
-	key, err := cacheKey(repo, s, k, gb.Kinspect, gb.Kdump, gb.LiME)
+	if s.AVML {
+		if gb.AVML, err = prepareAVML(); err != nil {
+			return "", false, err
+		}
+	}
+	key, err := cacheKey(repo, s, k, gb.Kinspect, gb.Kdump, gb.LiME, gb.AVML)
 	if err != nil {
 		return "", false, err
 	}
@@ -161,7 +166,7 @@ func runGuest(dir string, s scenario, k *kernelFiles, initrd string, attempt int
 	if s.Live {
 		cmdline = append(cmdline, "ki.live=1")
 	}
-	if s.LiME {
+	if s.LiME || s.AVML {
 		cmdline = append(cmdline, "ki.lime=1")
 	}
 	if s.Panic {
@@ -253,6 +258,13 @@ func runGuest(dir string, s scenario, k *kernelFiles, initrd string, attempt int
 	}
 	if s.LiME {
 		f, err := limeGuest(v, dir)
+		if err != nil {
+			return nil, err
+		}
+		m.Captures = append(m.Captures, f)
+	}
+	if s.AVML {
+		f, err := avmlGuest(v, dir)
 		if err != nil {
 			return nil, err
 		}

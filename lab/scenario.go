@@ -17,6 +17,9 @@ type scenario struct {
 	// LiME takes a LiME capture (lab/guest/lime.sh) after QEMU's dumps,
 	// with the guest running again.
 	LiME bool `json:"lime,omitempty"`
+	// AVML takes an AVML capture (avml --compress, lab/guest/avml.sh)
+	// instead: the avml binary comes from $KINSPECT_AVML (lab/avml.go).
+	AVML bool `json:"avml,omitempty"`
 	// Crash, for a kdump scenario, is how the guest crashes (lab/guest/kdump.sh):
 	// sysrq, lockup, hung, warn or a trigger of the kicrash module.
 	Crash string `json:"crash,omitempty"`
@@ -54,6 +57,8 @@ var scenarios = []scenario{
 		About: "kernel 6.1, 2 GB, 1M hash entries, 500 programs, 2000 threads"},
 	{Name: "noinfo", Kernel: "6.1", MemoryMB: 512, CPUs: 2, NoVMCOREINFO: true, LiME: true,
 		About: "kernel 6.1, 512 MB, 2 CPUs; QEMU without -device vmcoreinfo (QEMU's dumps only), then a LiME capture"},
+	{Name: "avml", Kernel: "6.1", MemoryMB: 512, CPUs: 2, NoVMCOREINFO: true, AVML: true,
+		About: "noinfo with an AVML capture (avml --compress, from $KINSPECT_AVML) instead of LiME's; not in CI's set"},
 
 	// kdump: a real crash, the dump saved by a capture kernel (kexec -p).
 	kd("kd-sysrq", "6.1", "sysrq", false, "panic from sysrq c"),

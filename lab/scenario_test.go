@@ -217,7 +217,7 @@ func TestScenarioDumps(t *testing.T) {
 				}
 			}
 			for _, c := range s.Captures {
-				if c.Layout != "lime" {
+				if c.Layout != "lime" && c.Layout != "avml" {
 					t.Errorf("capture %s: layout %q", c.Name, c.Layout)
 				}
 				want = append(want, c.Name)
@@ -246,6 +246,8 @@ func TestScenarioDumps(t *testing.T) {
 					magic = "makedumpfile"
 				case "lime":
 					magic = "EMiL" // LIME_MAGIC, little-endian
+				case "avml":
+					magic = "AVML" // AVML_MAGIC, little-endian
 				}
 				if !bytes.HasPrefix(head, []byte(magic)) {
 					t.Errorf("%s: starts %q, want %q", name, head, magic)

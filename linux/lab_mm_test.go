@@ -3,6 +3,7 @@ package linux_test
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,9 +111,23 @@ func TestLabSlabInfo(t *testing.T) {
 				return
 			}
 			var names []string
-			exact, moved := 0, 0
+			exact, moved, unreadable := 0, 0, 0
 			var diffs []string
 			for _, si := range infos {
+				if si.Error != "" {
+					// A cache on a page makedumpfile misfiltered is a
+					// row with its error; the walk goes on.
+					sc := labkernel.Scenario(name)
+					if f, _ := sc.Format(strings.SplitN(name, "/", 2)[1]); sc.Misfiltered(f) != "" && strings.Contains(si.Error, "excluded") {
+						unreadable++
+						if si.Name != "" {
+							names = append(names, si.Name)
+						}
+						continue
+					}
+					t.Errorf("cache %#x (%s): %s", uint64(si.Cache), si.Name, si.Error)
+					continue
+				}
 				names = append(names, si.Name)
 				w, ok := truth[si.Name]
 				if !ok {
@@ -143,10 +158,15 @@ func TestLabSlabInfo(t *testing.T) {
 			if moved > len(infos)/4 {
 				t.Errorf("%d of %d caches moved between the truth and the dump: %v", moved, len(infos), diffs)
 			}
-			if strings.Join(names, " ") != strings.Join(order, " ") {
-				t.Errorf("caches in another order or number: %d, truth %d", len(names), len(order))
+			named := map[string]bool{}
+			for _, n := range names {
+				named[n] = true
 			}
-			t.Logf("%d caches: %d with every count equal, %d moved (active_objs num_objs active_slabs num_slabs, got/truth): %v", len(infos), exact, moved, diffs)
+			order = slices.DeleteFunc(order, func(n string) bool { return unreadable > 0 && !named[n] })
+			if strings.Join(names, " ") != strings.Join(order, " ") || len(infos) != len(truth) {
+				t.Errorf("caches in another order or number: %d, truth %d", len(infos), len(truth))
+			}
+			t.Logf("%d caches (%d on misfiltered pages): %d with every count equal, %d moved (active_objs num_objs active_slabs num_slabs, got/truth): %v", len(infos), unreadable, exact, moved, diffs)
 		})
 	}
 }

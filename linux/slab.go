@@ -18,7 +18,9 @@ import (
 // ForEachSlabCache yields every slab cache on slab_caches, in the order
 // /proc/slabinfo lists them (list_for_each_entry(s, &slab_caches,
 // list)). Merged caches (aliases) are not on the list: the cache they
-// merged into is.
+// merged into is. A damaged link is yielded as a *objects.Damage (noted
+// in the Program's damage log) and the walk goes on with what is still
+// reachable; another error ends it.
 func ForEachSlabCache(p *objects.Program) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
 		head, err := p.Variable("slab_caches")
@@ -27,6 +29,12 @@ func ForEachSlabCache(p *objects.Program) iter.Seq2[objects.Value, error] {
 			return
 		}
 		for s, err := range objects.ListForEachEntry(head, "struct kmem_cache", "list") {
+			if d := p.DamageOf(err, "slab_caches"); d != nil {
+				if !yield(objects.Value{}, d) {
+					return
+				}
+				continue
+			}
 			if err != nil {
 				yield(objects.Value{}, fmt.Errorf("slab caches: %w", err))
 				return
@@ -42,6 +50,9 @@ func ForEachSlabCache(p *objects.Program) iter.Seq2[objects.Value, error] {
 // Errors wrap ErrNotFound.
 func FindSlabCache(p *objects.Program, name string) (objects.Value, error) {
 	for s, err := range ForEachSlabCache(p) {
+		if objects.IsDamage(err) {
+			continue
+		}
 		if err != nil {
 			return objects.Value{}, err
 		}
@@ -83,6 +94,9 @@ type SlabInfo struct {
 	NumSlabs     uint64 `json:"num_slabs"`
 	// Refcount counts the caches merged into this one, plus one.
 	Refcount int64 `json:"refcount"`
+	// Error says why the cache could not be read (the counts are then
+	// zero).
+	Error string `json:"error,omitempty"`
 }
 
 // nrNodeIDs is nr_node_ids, the bound of kmem_cache.node[] (1 without
@@ -195,16 +209,29 @@ func SlabCacheInfo(cache objects.Value) (*SlabInfo, error) {
 }
 
 // SlabInfos reads every cache as /proc/slabinfo lists them. A cache
-// that cannot be read ends the list with its error.
+// that cannot be read is a row with its Error (and its name, when that
+// could be read), noted in the Program's damage log, and the walk goes
+// on; so does it past a damaged link of slab_caches. A walk that fails
+// returns what it read before.
 func SlabInfos(p *objects.Program) ([]SlabInfo, error) {
 	var out []SlabInfo
 	for s, err := range ForEachSlabCache(p) {
+		if objects.IsDamage(err) {
+			continue
+		}
 		if err != nil {
 			return out, err
 		}
 		si, err := SlabCacheInfo(s)
 		if err != nil {
-			return out, err
+			row := SlabInfo{Cache: objects.Hex(s.Addr()), Error: err.Error()}
+			if n, nerr := s.Member("name"); nerr == nil {
+				row.Name, _ = n.CString()
+			}
+			out = append(out, row)
+			p.NoteDamage(&objects.Damage{Walk: "slab_caches", Addr: objects.Hex(s.Addr()),
+				Object: "struct kmem_cache", Expected: "a readable slab cache", Err: err})
+			continue
 		}
 		out = append(out, *si)
 	}

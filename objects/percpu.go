@@ -4,8 +4,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"strconv"
+	"strings"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/kinspect/kinspect/btfload"
 )
 
 // NrCPUIDs reads nr_cpu_ids, the bound on possible CPU numbers.
@@ -102,4 +106,85 @@ func (p *Program) PerCPUOffsets() ([]uint64, error) {
 		}
 	}
 	return offs, nil
+}
+
+// ParseCPUSpec reads crash's cpuspec, the CPUs of `p SYMBOL:CPUSPEC`:
+// "a" or "all" for every possible CPU, else a comma-separated list of
+// CPU numbers and ranges ("0,2-3"), in the order given. A CPU that is not
+// possible is an error wrapping ErrNotFound.
+func (p *Program) ParseCPUSpec(spec string) ([]int, error) {
+	possible, err := p.PossibleCPUs()
+	if err != nil {
+		return nil, err
+	}
+	if spec == "a" || spec == "all" {
+		return possible, nil
+	}
+	isPossible := make(map[int]bool, len(possible))
+	for _, c := range possible {
+		isPossible[c] = true
+	}
+	var cpus []int
+	for _, part := range strings.Split(spec, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || a < 0 || b < a {
+			return nil, fmt.Errorf("cpuspec %q: %q is not a CPU or a range of CPUs (a, all, 0,2-3): %w", spec, part, btfload.ErrFormat)
+		}
+		if b-a >= len(possible) {
+			return nil, fmt.Errorf("cpuspec %q: %d CPUs in %q, %d possible: %w", spec, b-a+1, part, len(possible), ErrNotFound)
+		}
+		for c := a; c <= b; c++ {
+			if !isPossible[c] {
+				return nil, fmt.Errorf("cpuspec %q: CPU %d is not possible (possible: %s): %w", spec, c, cpuList(possible), ErrNotFound)
+			}
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
+}
+
+// cpuList writes CPUs as the kernel's cpulist format does ("0-3,6").
+func cpuList(cpus []int) string {
+	var b strings.Builder
+	for i := 0; i < len(cpus); {
+		j := i
+		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if j == i {
+			fmt.Fprintf(&b, "%d", cpus[i])
+		} else {
+			fmt.Fprintf(&b, "%d-%d", cpus[i], cpus[j])
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+// CPUValue is one CPU's copy of a per-CPU object.
+type CPUValue struct {
+	CPU   int
+	Value Value
+}
+
+// PerCPUEach returns v's copy (PerCPU) on each of cpus, in their order.
+func (p *Program) PerCPUEach(v Value, cpus []int) ([]CPUValue, error) {
+	out := make([]CPUValue, 0, len(cpus))
+	for _, c := range cpus {
+		pv, err := p.PerCPU(v, c)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, CPUValue{CPU: c, Value: pv})
+	}
+	return out, nil
 }

@@ -42,6 +42,12 @@ func (v Value) Address() (uint64, bool) { return v.addr, v.lvalue }
 // offset into each CPU's area (see Program.PerCPU).
 func (v Value) IsPerCPU() bool { return v.percpu }
 
+// IsPointer reports whether v's type is (a typedef of) a pointer.
+func (v Value) IsPointer() bool {
+	_, ok := v.underlying().(*btf.Pointer)
+	return ok
+}
+
 // BitField returns the bit offset and width of a bitfield member.
 func (v Value) BitField() (off, width uint32, ok bool) { return v.bitOff, v.bitLen, v.bitLen > 0 }
 

@@ -95,9 +95,10 @@ func names(lk *labKernel, tr *Trace, skip [][2]uint64) []string {
 // misses are tasks that went to sleep elsewhere between the snapshot and
 // the dump: each must still unwind cleanly, and they must stay under 2%.
 // A scenario without VMCOREINFO has QEMU's kdump file checked too, and a
-// LiME capture (taken later, the guest running) is checked the same way,
-// with the one task whose stack it changed by design: the insmod's parent
-// (truth/lime.json), in the truth reading the console, now waiting for it.
+// forensic capture (LiME or AVML, taken later, the guest running) is
+// checked the same way, with the one task whose stack it changed by
+// design: the parent of the capture's process (the insmod, or avml;
+// truth/lime.json), in the truth reading the console, now waiting for it.
 func TestLabSleepingTasks(t *testing.T) {
 	for _, sc := range labdata.Built(t) {
 		if sc.Live {
@@ -118,7 +119,7 @@ func TestLabSleepingTasks(t *testing.T) {
 				}
 				lk := openLab(t, sc, format)
 				capture := slices.Contains(sc.Captures, f)
-				changed := 0 // the capture's insmod's parent
+				changed := 0 // the parent of the capture's process
 				if capture {
 					changed = sc.LiME(t).Parent
 				}
@@ -166,17 +167,17 @@ func TestLabSleepingTasks(t *testing.T) {
 					}
 					if info.TID == changed {
 						// Was reading the console; now waits for the
-						// insmod: busybox's wait builtin sleeps in
+						// capture's process: busybox's wait builtin sleeps in
 						// rt_sigsuspend (a foreground command in wait4).
 						tr, err := lk.orc.UnwindTask(task)
 						if err != nil {
 							t.Fatalf("task %d: %v", info.TID, err)
 						}
 						got := names(lk, tr, skip)
-						t.Logf("task %d %s, the LiME capture's insmod's parent: %s", info.TID, info.Comm, strings.Join(got, " "))
+						t.Logf("task %d %s, the parent of the capture's process: %s", info.TID, info.Comm, strings.Join(got, " "))
 						waits := slices.ContainsFunc(got, func(n string) bool { return n == "do_wait" || strings.HasSuffix(n, "_sys_rt_sigsuspend") })
 						if !waits || tr.Err != nil || !tr.Reliable {
-							t.Errorf("task %d %s, the insmod's parent, does not wait (wait4 or rt_sigsuspend): %s (err %v)", info.TID, info.Comm, strings.Join(got, " "), tr.Err)
+							t.Errorf("task %d %s, the parent of the capture's process, does not wait (wait4 or rt_sigsuspend): %s (err %v)", info.TID, info.Comm, strings.Join(got, " "), tr.Err)
 						}
 						continue
 					}

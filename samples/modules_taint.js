@@ -2,48 +2,32 @@
 // kernel's taint.
 //
 // What it shows: the kernel's tainted mask (as /proc/sys/kernel/tainted)
-// with its letters, and each module as /proc/modules shows it: name,
-// size, reference count, state, and its taint letters, decoded with the
-// kernel's own taint_flags table (its size read from the symbol, so new
-// flags come along).
+// with its letters (kernel.taint(), the result of mod -t: read through
+// the kernel's own taint_flags[] table, so new flags come along), and
+// each module as /proc/modules shows it (kernel.modules(), mod): name,
+// size, reference count, state, and its taint letters.
 //
 // Run: kinspect -c DUMP script samples/modules_taint.js [--json]
 //      (--json: {"tainted": N, "taint_letters", "modules": [{name, size,
 //      refcount, state, taints}]})
 
 const json = kinspect.args.includes("--json");
-kernel.declare("unsigned long tainted_mask");
-
-// The kernel's struct taint_flag taint_flags[TAINT_FLAGS_COUNT].
-const tf = kernel.sym("taint_flags");
-const flagCount = tf.size ? Number(tf.size) / kernel.sizeof("struct taint_flag") : 0;
-const flags = [];
-for (let i = 0; i < flagCount; i++) {
-	const f = kernel.object("struct taint_flag", tf.addr + BigInt(i * kernel.sizeof("struct taint_flag")));
-	flags.push({ c: String.fromCharCode(f.c_true), module: f.module });
-}
-function letters(mask, moduleOnly) {
-	let s = "";
-	flags.forEach((f, i) => {
-		if ((mask >> BigInt(i)) & 1n && (!moduleOnly || f.module)) s += f.c;
-	});
-	return s;
-}
-
-const tainted = kernel.var("tainted_mask").value_();
+const taint = kernel.taint();
+const tainted = taint.mask;
+const letters = taint.flags.map((f) => f.char).join("");
 const modules = [];
 for (const m of kernel.modules()) {
-	const taints = m.obj.taints;
 	modules.push({
 		name: m.name, size: m.size, refcount: m.refcount,
 		state: m.state.replace("MODULE_STATE_", "").toLowerCase(),
-		taints: letters(taints, true),
+		taints: (m.taints ?? "").replace(/[^A-Z]/g, ""), // the letters, without "(", ")" and the state's "+" or "-"
 	});
 }
 if (json) {
-	print(kinspect.json({ tainted, taint_letters: letters(tainted, false), modules }));
+	print(kinspect.json({ tainted, taint_letters: letters, modules }));
 } else {
-	print(`kernel tainted: ${tainted}${tainted ? " (" + letters(tainted, false) + ")" : ""}`);
+	print(`kernel tainted: ${tainted}${tainted ? " (" + letters + ")" : ""}`);
+	for (const f of taint.flags) print(`  ${f.char}: ${f.desc}${f.modules ? " (" + f.modules.join(", ") + ")" : ""}`);
 	for (const m of modules) {
 		print(`${m.name.padEnd(24)} ${String(m.size).padStart(8)} ${String(m.refcount).padStart(3)} ${m.state}${m.taints ? " (" + m.taints + ")" : ""}`);
 	}

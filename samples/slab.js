@@ -1,10 +1,11 @@
 // slab.js: a memory summary and the slab caches, as /proc/meminfo and
 // /proc/slabinfo show them (SLUB).
 //
-// What it shows: total RAM (MemTotal, from _totalram_pages) and each
-// slab cache: objects allocated (num_objs, summed over the NUMA nodes'
-// total_objects), object size (s->size), objects per slab and pages per
-// slab (from s->oo), and the memory its slabs take, largest first.
+// What it shows: total RAM (MemTotal, kernel.mm.meminfo(): /proc/meminfo
+// as the kernel computes it) and each slab cache (kernel.slab.caches(),
+// the result of kmem -s): objects allocated (num_objs), object size
+// (s->size), objects per slab, pages per slab, and the memory its slabs
+// take, largest first.
 //
 // Run: kinspect -c DUMP script samples/slab.js [--json] [N]
 //      (N: only the N largest; --json: {"mem_total_kb", "caches": [{name,
@@ -16,40 +17,23 @@ const args = kinspect.args.filter((a) => a !== "--json");
 const json = kinspect.args.includes("--json");
 const limit = args.length ? Number(args[0]) : Infinity;
 const PAGE = 4096; // x86-64
-const OO_SHIFT = 16; // mm/slub.c: struct kmem_cache_order_objects packs order << 16 | objects
 
-// kmem_cache is allocated with node[nr_node_ids] only (kmem_cache_init).
-let nrNodes = 1;
-try {
-	kernel.declare("unsigned int nr_node_ids");
-	nrNodes = kernel.var("nr_node_ids").value_();
-} catch (e) {
-	// !CONFIG_NUMA: one node
-}
-const memTotalKB = Number(kernel.var("_totalram_pages").counter) * PAGE / 1024;
+const memTotal = kernel.mm.meminfo().lines.find((l) => l.name === "MemTotal");
+const memTotalKB = memTotal ? memTotal.value : null;
 const caches = [];
 const errors = [];
-for (const s of kernel.listForEach(kernel.var("slab_caches"), "struct kmem_cache", "list")) {
-	// A cache whose memory the dump lacks gets an error; the others are
-	// still counted.
-	try {
-		let objs = 0n, slabs = 0n;
-		for (let nid = 0; nid < Math.min(nrNodes, s.node.length); nid++) {
-			const n = s.node[nid];
-			if (n.is_null_()) continue;
-			objs += BigInt(n.total_objects.counter);
-			slabs += BigInt(n.nr_slabs.counter);
-		}
-		const oo = s.oo.x;
-		const order = oo >>> OO_SHIFT;
-		caches.push({
-			name: s.name.string_(), num_objs: Number(objs), objsize: s.size,
-			objperslab: oo & ((1 << OO_SHIFT) - 1), pagesperslab: 1 << order,
-			bytes: Number(slabs) * (1 << order) * PAGE,
-		});
-	} catch (e) {
-		errors.push({ cache: "0x" + s.addr_.toString(16), error: e.message });
+for (const c of kernel.slab.caches()) {
+	// A cache whose memory the dump lacks comes with its error; the
+	// others are still counted.
+	if (c.error) {
+		errors.push({ cache: "0x" + c.cache.toString(16), error: c.error });
+		continue;
 	}
+	caches.push({
+		name: c.name, num_objs: c.num_objs, objsize: c.objsize,
+		objperslab: c.objperslab, pagesperslab: c.pagesperslab,
+		bytes: c.num_slabs * c.pagesperslab * PAGE,
+	});
 }
 caches.sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
 const shown = caches.slice(0, limit);

@@ -2,6 +2,7 @@ package script
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/dop251/goja"
@@ -22,7 +23,7 @@ var (
 	kernelFuncs = []string{"sym", "symbolize", "var", "object", "read", "declare", "eval", "cast",
 		"containerOf", "percpu", "sizeof", "offsetof", "hasType", "hasMember", "enumName", "constant",
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
-		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "btfFuncs", "net", "modules", "dmesg",
+		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "btfFuncs", "net", "modules", "taint", "dmesg",
 		"damage", "identify", "files", "vmas", "signals", "task", "cmdline", "mounts", "cgroup",
 		"runq", "devices", "uptime", "interrupts", "timers",
 		"dis", "rd", "symbols", "struct", "union", "whatis", "list", "search"}
@@ -115,8 +116,36 @@ func (e *Engine) setup() error {
 		return wrapErr(objects.ContainerOf(v, e.strArg(c, 1, what), e.strArg(c, 2, what)))
 	})
 	fn("percpu", func(c goja.FunctionCall) goja.Value {
-		v := e.valueArg(c, 0, "kernel.percpu(var, cpu)")
-		return wrapErr(p.PerCPU(v, int(e.intArg(c, 1, "kernel.percpu(var, cpu)"))))
+		const what = "kernel.percpu(var, cpu)"
+		v := e.valueArg(c, 0, what)
+		spec := "a"
+		switch a := c.Argument(1); {
+		case goja.IsUndefined(a):
+		case a.ExportType() != nil && a.ExportType().Kind() == reflect.String:
+			spec = a.String()
+		default:
+			return wrapErr(p.PerCPU(v, int(e.intArg(c, 1, what))))
+		}
+		// Every CPU of a cpuspec, as print's VAR:CPUSPEC.
+		if !v.IsPerCPU() && !v.IsPointer() {
+			e.throw(fmt.Errorf("%s: a %s is not a per-CPU variable or pointer: %w", what, v.TypeName(), objects.ErrType))
+		}
+		cpus, err := p.ParseCPUSpec(spec)
+		if err != nil {
+			e.throw(err)
+		}
+		cvs, err := p.PerCPUEach(v, cpus)
+		if err != nil {
+			e.throw(err)
+		}
+		out := make([]any, len(cvs))
+		for i, cv := range cvs {
+			o := e.rt.NewObject()
+			_ = o.Set("cpu", cv.CPU)
+			_ = o.Set("value", e.wrap(cv.Value))
+			out[i] = o
+		}
+		return e.rt.NewArray(out...)
 	})
 	fn("sizeof", func(c goja.FunctionCall) goja.Value {
 		t := e.typeArg(c, 0, "kernel.sizeof(type)")
@@ -381,6 +410,13 @@ func (e *Engine) setup() error {
 			out = append(out, d.Report())
 		}
 		return e.result(out)
+	})
+	fn("taint", func(c goja.FunctionCall) goja.Value {
+		t, err := linux.ReadTaint(p)
+		if err != nil && t == nil {
+			e.throw(err)
+		}
+		return e.result(t)
 	})
 	fn("modules", func(c goja.FunctionCall) goja.Value {
 		return iterate(e, linux.ForEachModule(p), func(v objects.Value) goja.Value {

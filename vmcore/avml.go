@@ -14,11 +14,32 @@ import (
 // chunk, then chunks of at most 64 KiB of data each), then a
 // little-endian u64 holding the byte length of that stream. It splits
 // ranges into blocks of at most 16 MiB (MAX_BLOCK_SIZE) and leaves out
-// blocks that are all zeros, so a zero-filled block of RAM reads as
-// ErrNotInDump. Since the length follows the stream, opening walks the
+// blocks that are all zeros. Blocks of one range start every 16 MiB from
+// the range's start, so a hole between a whole 16 MiB block and a later
+// block, a multiple of 16 MiB long, can only be blocks left out as zeros:
+// those read as zeros (zeroHoles). Any other hole (between System RAM
+// ranges, or a zero block at a range's edge, which the capture cannot
+// tell apart) reads as ErrNotInDump. Since the length follows the stream, opening walks the
 // chunk headers of every range (a small read per chunk) to find the next
 // header; the chunks are indexed so that a page is read by decoding one
 // chunk.
+
+// avmlMaxBlock is AVML's MAX_BLOCK_SIZE: it splits ranges into blocks of
+// at most 16 MiB.
+const avmlMaxBlock = 16 << 20
+
+// zeroHoles finds the holes between sorted ranges that AVML's block
+// splitting proves were all-zero blocks it left out (see above).
+func zeroHoles(rs []limeRange) []Range {
+	var out []Range
+	for i := 1; i < len(rs); i++ {
+		p, c := rs[i-1], rs[i]
+		if p.Compressed && c.Compressed && p.End-p.Start == avmlMaxBlock && c.Start > p.End && (c.Start-p.End)%avmlMaxBlock == 0 {
+			out = append(out, Range{Start: p.End, Size: c.Start - p.End})
+		}
+	}
+	return out
+}
 
 // avmlChunk is one chunk of a compressed range that carries data.
 type avmlChunk struct {

@@ -22,6 +22,7 @@ type limeFile struct {
 	size   int64
 	ranges []limeRange // by Start, disjoint
 	avml   bool        // some range is compressed
+	holes  []Range     // AVML's left-out zero blocks, by Start (zeroHoles)
 
 	cache    *pageCache // decoded chunks, by global chunk number
 	chunkBuf sync.Pool  // *chunkBufs
@@ -120,6 +121,7 @@ func openLiME(r io.ReaderAt, size int64, cachePages int) (*limeFile, error) {
 		}
 	}
 	if lf.avml {
+		lf.holes = zeroHoles(lf.ranges)
 		lf.cache = newPageCache(cachePages*4096/snappyMaxChunkData, snappyMaxChunkData)
 		lf.chunkBuf.New = func() any { return new(chunkBufs) }
 	}
@@ -135,6 +137,15 @@ func (lf *limeFile) find(paddr uint64) (*limeRange, bool) {
 	return nil, false
 }
 
+// hole returns the zero hole holding paddr.
+func (lf *limeFile) hole(paddr uint64) (Range, bool) {
+	i := sort.Search(len(lf.holes), func(i int) bool { return lf.holes[i].End() > paddr })
+	if i < len(lf.holes) && lf.holes[i].Start <= paddr {
+		return lf.holes[i], true
+	}
+	return Range{}, false
+}
+
 // readPhys reads physical memory: straight from the file for LiME
 // ranges, through the chunk cache for compressed ones.
 func (lf *limeFile) readPhys(p []byte, paddr uint64) (int, error) {
@@ -143,7 +154,14 @@ func (lf *limeFile) readPhys(p []byte, paddr uint64) (int, error) {
 		a := paddr + uint64(n)
 		rg, ok := lf.find(a)
 		if !ok {
-			return n, physErr(a, 4096, ErrNotInDump)
+			h, ok := lf.hole(a)
+			if !ok {
+				return n, physErr(a, 4096, ErrNotInDump)
+			}
+			m := int(min(uint64(len(p)-n), h.End()-a))
+			clear(p[n : n+m])
+			n += m
+			continue
 		}
 		m := int(min(uint64(len(p)-n), rg.End-a))
 		var k int
@@ -166,15 +184,22 @@ func (lf *limeFile) readPhys(p []byte, paddr uint64) (int, error) {
 	return n, nil
 }
 
-// ranges lists the captured ranges, adjacent ones merged.
+// ranges lists the captured ranges and AVML's zero holes, adjacent ones
+// merged.
 func (lf *limeFile) physRanges() []Range {
-	var out []Range
+	all := make([]Range, 0, len(lf.ranges)+len(lf.holes))
 	for _, rg := range lf.ranges {
-		if n := len(out); n > 0 && out[n-1].End() == rg.Start {
-			out[n-1].Size += rg.End - rg.Start
+		all = append(all, Range{Start: rg.Start, Size: rg.End - rg.Start})
+	}
+	all = append(all, lf.holes...)
+	sort.Slice(all, func(i, j int) bool { return all[i].Start < all[j].Start })
+	var out []Range
+	for _, r := range all {
+		if n := len(out); n > 0 && out[n-1].End() == r.Start {
+			out[n-1].Size += r.Size
 			continue
 		}
-		out = append(out, Range{Start: rg.Start, Size: rg.End - rg.Start})
+		out = append(out, r)
 	}
 	return out
 }
@@ -183,6 +208,9 @@ func (lf *limeFile) String() string {
 	kind := "LiME"
 	if lf.avml {
 		kind = "AVML"
+	}
+	if len(lf.holes) > 0 {
+		return fmt.Sprintf("%s capture, %d ranges, %d holes of zero blocks", kind, len(lf.ranges), len(lf.holes))
 	}
 	return fmt.Sprintf("%s capture, %d ranges", kind, len(lf.ranges))
 }

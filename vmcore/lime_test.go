@@ -354,3 +354,67 @@ func TestLabCaptures(t *testing.T) {
 		}
 	}
 }
+
+// TestAVMLZeroBlocks: AVML (src/image.rs) splits a range into 16 MiB
+// blocks from its start and leaves out the blocks that are all zeros. A
+// hole that can only be such blocks (after a whole 16 MiB block, a
+// multiple of 16 MiB long) reads as zeros; a hole after a shorter block
+// (a range's last) or of another length is memory the capture lacks.
+func TestAVMLZeroBlocks(t *testing.T) {
+	const mib = 1 << 20
+	mem := make([]byte, 128*mib)
+	fill := func(from, to int) {
+		for i := from; i < to; i += 4096 {
+			copy(mem[i:], "kinspect")
+		}
+	}
+	// Range A: 60 MiB at 1 MiB, blocks at 1, 17, 33 and 49 MiB: 17 and
+	// 33 zero, 49 a 12 MiB block. Range B: 16 MiB at 77 MiB, 16 MiB after
+	// A's short last block. Range C: 16 MiB at 94 MiB, 1 MiB after B.
+	// Range D: 1 MiB at 112 MiB, 2 MiB after C.
+	fill(1*mib, 17*mib)
+	fill(49*mib, 61*mib)
+	fill(77*mib, 93*mib)
+	fill(94*mib, 110*mib)
+	fill(112*mib, 113*mib)
+	segs := []dumpedit.Segment{
+		{Phys: 1 * mib, Off: 1 * mib, Size: 60 * mib},
+		{Phys: 77 * mib, Off: 77 * mib, Size: 16 * mib},
+		{Phys: 94 * mib, Off: 94 * mib, Size: 16 * mib},
+		{Phys: 112 * mib, Off: 112 * mib, Size: 1 * mib},
+	}
+	var b bytes.Buffer
+	if err := dumpedit.WriteAVML(&b, bytes.NewReader(mem), segs); err != nil {
+		t.Fatal(err)
+	}
+	d := openBytes(t, b.Bytes())
+	want := []Range{{1 * mib, 60 * mib}, {77 * mib, 16 * mib}, {94 * mib, 16 * mib}, {112 * mib, 1 * mib}}
+	if rs, err := d.Ranges(); err != nil || fmt.Sprint(rs) != fmt.Sprint(want) {
+		t.Errorf("ranges %v, %v; want %v", rs, err, want)
+	}
+	for _, tc := range []struct {
+		addr uint64
+		ok   bool
+	}{
+		{1 * mib, true}, {17 * mib, true}, {33*mib + 4096, true}, {49*mib - 8, true}, {60*mib + 4096, true},
+		{61 * mib, false}, {70 * mib, false}, // after A's short last block
+		{93 * mib, false},  // 1 MiB between B and C
+		{110 * mib, false}, // 2 MiB between C and D
+		{113 * mib, false}, // past the last
+	} {
+		buf := make([]byte, 16)
+		n, err := d.ReadPhys(buf, tc.addr)
+		if tc.ok {
+			if err != nil || n != len(buf) || !bytes.Equal(buf, mem[tc.addr:tc.addr+16]) {
+				t.Errorf("ReadPhys(%#x) = %d, %v: % x, want % x", tc.addr, n, err, buf, mem[tc.addr:tc.addr+16])
+			}
+		} else if !errors.Is(err, ErrNotInDump) {
+			t.Errorf("ReadPhys(%#x) = %d, %v; want ErrNotInDump", tc.addr, n, err)
+		}
+	}
+	// A read across a block and a zero hole.
+	buf := make([]byte, 8192)
+	if n, err := d.ReadPhys(buf, 17*mib-4096); err != nil || n != len(buf) || !bytes.Equal(buf, mem[17*mib-4096:17*mib+4096]) {
+		t.Errorf("ReadPhys across a block and a hole: %d, %v", n, err)
+	}
+}

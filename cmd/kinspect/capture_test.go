@@ -14,12 +14,13 @@ import (
 	"github.com/kinspect/kinspect/linux"
 )
 
-// TestCaptureLab: a real LiME capture of a lab guest (lime.ko in the
-// guest, after QEMU's dumps; lab/guest/lime.sh) opens with no flags and
-// passes the checks of the dumps: info finds VMCOREINFO in memory and
-// the truth's KASLR offset; ps lists the truth's tasks, and one more,
-// exactly the insmod that ran the capture (truth/lime.json), a child of
-// the truth's trigger subshell; prog show prints what bpftool printed in
+// TestCaptureLab: real forensic captures of a lab guest, taken after
+// QEMU's dumps (LiME: lime.ko, lab/guest/lime.sh; AVML: avml --compress,
+// lab/guest/avml.sh), open with no flags and pass the checks of the
+// dumps: info finds VMCOREINFO in memory and the truth's KASLR offset; ps
+// lists the truth's tasks, and one more, exactly the process that ran the
+// capture (truth/lime.json: the insmod, or avml), a child of the truth's
+// trigger subshell; prog show prints what bpftool printed in
 // the guest, byte for byte. bt -a has no registers to show (a capture has
 // no CPU notes); the tasks' backtraces are checked in orc
 // (TestLabSleepingTasks).
@@ -45,8 +46,8 @@ func TestCaptureLab(t *testing.T) {
 				if !strings.HasPrefix(info.VMCOREINFO, "found in memory at phys 0x") || info.Symbols != "kallsyms tables in memory, located by VMCOREINFO" {
 					t.Errorf("VMCOREINFO from %q, symbols from %q", info.VMCOREINFO, info.Symbols)
 				}
-				if info.Dump.Format != "lime" {
-					t.Errorf("dump format %q", info.Dump.Format)
+				if info.Dump.Format != f.Layout {
+					t.Errorf("dump format %q, want %q", info.Dump.Format, f.Layout)
 				}
 				checkInfoKASLR(t, s, f.Name, &info)
 
@@ -56,22 +57,26 @@ func TestCaptureLab(t *testing.T) {
 				d := comparePs(got, truth, excluded)
 				t.Logf("%d truth tasks, %d listed: %d match; extra %v; kworkers that changed workqueue: %v; states differ: %v; threads started since: %v",
 					len(truth), len(got), d.matched, d.extra, d.descs, d.states, d.newThreads)
-				var insmod *linux.PSRow
+				var capturer *linux.PSRow
 				for i, g := range got {
 					if g.TID == lc.PID {
-						insmod = &got[i]
+						capturer = &got[i]
 					}
 				}
 				wantExtra := fmt.Sprintf("%d(%s)", lc.PID, "?")
-				if insmod != nil {
-					wantExtra = fmt.Sprintf("%d(%s)", lc.PID, insmod.Name)
+				if capturer != nil {
+					wantExtra = fmt.Sprintf("%d(%s)", lc.PID, capturer.Name)
 				}
-				// The insmod started after the truth, a truth process's
-				// child: comparePs counts it with the tasks started since.
+				// The capture's process started after the truth, a truth
+				// process's child: comparePs counts it with the tasks
+				// started since.
 				others := slices.DeleteFunc(slices.Clone(d.extra), func(e string) bool { return e == wantExtra })
 				found := slices.Contains(d.extra, wantExtra) || slices.Contains(d.newThreads, wantExtra)
-				if insmod == nil || insmod.PPID != lc.Parent || !found || len(others) > 0 {
-					t.Errorf("extra tasks %v (started since: %v), want only the capture's insmod %s, child of %d (%+v)", d.extra, d.newThreads, wantExtra, lc.Parent, insmod)
+				if capturer == nil || capturer.PPID != lc.Parent || !found || len(others) > 0 {
+					t.Errorf("extra tasks %v (started since: %v), want only the capture's process %s, child of %d (%+v)", d.extra, d.newThreads, wantExtra, lc.Parent, capturer)
+				}
+				if lc.AVML() && capturer != nil && capturer.Name != "avml" {
+					t.Errorf("the capture's process %d is %q, want avml", lc.PID, capturer.Name)
 				}
 				if len(d.missing)+len(d.wrong) > 0 {
 					t.Errorf("missing %v, wrong %v", d.missing, d.wrong)

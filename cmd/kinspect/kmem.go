@@ -73,7 +73,8 @@ JSON: ADDR: an array of {"address", "kind" ("stack", "slab", "page",
 "caller_symbol", "module", "region", "symbol", "symbol_kind"}. -s: an
 array of {"cache", "name", "active_objs", "num_objs", "objsize",
 "object_size", "objperslab", "pagesperslab", "active_slabs",
-"num_slabs", "refcount"}. -S: {"cache", "name", "objects": ["0x..."]}.
+"num_slabs", "refcount", "error" (a cache that could not be read: its
+counts are zero, the damage report says more)}. -S: {"cache", "name", "objects": ["0x..."]}.
 -i: {"lines": [{"name", "value", "unit"}], "missing"}. -v: an array of
 {"vmap_area", "start", "end", "vm", "size", "pages", "caller",
 "caller_symbol", "phys", "kinds"}. --page: an array of pages.
@@ -335,6 +336,10 @@ func printKmemS(out io.Writer, infos []linux.SlabInfo) {
 	defer w.Flush()
 	fmt.Fprintf(w, "%-16s %7s %10s %10s %6s %5s  %s\n", "CACHE", "OBJSIZE", "ALLOCATED", "TOTAL", "SLABS", "SSIZE", "NAME")
 	for _, s := range infos {
+		if s.Error != "" {
+			// In the damage report, on stderr.
+			continue
+		}
 		fmt.Fprintf(w, "%016x %7d %10d %10d %6d %4dk  %s\n", uint64(s.Cache), s.ObjectSize, s.ActiveObjs, s.NumObjs, s.NumSlabs, s.PagesPerSlab*linux.PageSize>>10, s.Name)
 	}
 }
@@ -346,6 +351,9 @@ func printSlabinfo(out io.Writer, infos []linux.SlabInfo) {
 	fmt.Fprintln(w, "slabinfo - version: 2.1")
 	fmt.Fprintln(w, "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>")
 	for _, s := range infos {
+		if s.Error != "" {
+			continue
+		}
 		fmt.Fprintf(w, "%-17s %6d %6d %6d %4d %4d : tunables %4d %4d %4d : slabdata %6d %6d %6d\n",
 			s.Name, s.ActiveObjs, s.NumObjs, s.ObjSize, s.ObjPerSlab, s.PagesPerSlab, 0, 0, 0, s.ActiveSlabs, s.NumSlabs, 0)
 	}

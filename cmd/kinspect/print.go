@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/kinspect/kinspect"
@@ -28,6 +29,8 @@ hex; char arrays as strings; enums by name.
   &init_task                            an address
   prog_idr                              any declared global
   per_cpu(runqueues, 1).nr_running      a per-CPU variable of a CPU
+  runqueues:a                           ... of every possible CPU (crash's
+  irq_stat:0,2-3                        SYMBOL:CPUSPEC: a, all, or a list)
   container_of(init_task.tasks.next, struct task_struct, tasks)->comm
   sizeof(struct task_struct)            works without memory too
 
@@ -41,14 +44,20 @@ Options:
   -k, --kallsyms FILE  symbols from FILE, a copy of the kernel's /proc/kallsyms
   --max N              show at most N elements of an array (default 1024)
 
-JSON: one object per expression: {"expr", "type", "address" (a "0x..."
-string, absent for a computed value), "value"}; structs are objects of
-their members, pointers "0x..." strings, char arrays strings, enums names.
+A per-CPU expression followed by :CPUSPEC (a per-CPU variable, or a
+__percpu pointer) prints its copy on each CPU of the spec, as
+"per_cpu(EXPR, CPU) = VALUE".
+
+JSON: one object per expression (per CPU of a :CPUSPEC): {"expr", "cpu"
+(with :CPUSPEC), "type", "address" (a "0x..." string, absent for a
+computed value), "value"}; structs are objects of their members, pointers
+"0x..." strings, char arrays strings, enums names.
 `
 
 // printResult is one evaluated expression.
 type printResult struct {
 	Expr    string        `json:"expr"`
+	CPU     *int          `json:"cpu,omitempty"` // EXPR:CPUSPEC
 	Type    string        `json:"type"`
 	Address *objects.Hex  `json:"address,omitempty"`
 	Value   objects.Value `json:"value"`
@@ -93,26 +102,37 @@ func runPrint(e *env, args []string) error {
 	}
 	defer k.Close()
 	var results []printResult
+	p := k.Program()
 	for _, x := range exprs {
-		v, err := k.Program().Eval(x)
-		if err == nil && !e.json {
-			var s string
-			if s, err = objects.Format(v, objects.FormatOptions{MaxElements: max}); err == nil {
-				fmt.Fprintln(e.stdout, s)
-				continue
-			}
-		}
+		vals, err := evalPrint(p, x)
 		if err != nil {
 			return printError(k, x, err)
 		}
-		r := printResult{Expr: x, Type: v.TypeName(), Value: v}
-		if a, ok := v.Address(); ok {
-			r.Address = objects.HexPtr(a)
+		for _, cv := range vals {
+			v := cv.Value
+			if !e.json {
+				s, err := objects.Format(v, objects.FormatOptions{MaxElements: max})
+				if err != nil {
+					return printError(k, x, err)
+				}
+				if cv.CPU >= 0 {
+					s = fmt.Sprintf("per_cpu(%s, %d) = %s", cv.expr, cv.CPU, s)
+				}
+				fmt.Fprintln(e.stdout, s)
+				continue
+			}
+			r := printResult{Expr: cv.expr, Type: v.TypeName(), Value: v}
+			if cv.CPU >= 0 {
+				r.CPU = &cv.CPU
+			}
+			if a, ok := v.Address(); ok {
+				r.Address = objects.HexPtr(a)
+			}
+			if _, err := v.Bytes(); err != nil {
+				return printError(k, x, err)
+			}
+			results = append(results, r)
 		}
-		if _, err := v.Bytes(); err != nil {
-			return printError(k, x, err)
-		}
-		results = append(results, r)
 	}
 	if e.json {
 		if len(results) == 1 {
@@ -121,6 +141,46 @@ func runPrint(e *env, args []string) error {
 		return writeJSON(e, results)
 	}
 	return nil
+}
+
+// printValue is one value print shows: of an expression, or (CPU >= 0)
+// of its copy on one CPU.
+type printValue struct {
+	objects.CPUValue
+	expr string // without the :CPUSPEC
+}
+
+// cpuSpecSuffix matches crash's :CPUSPEC after a per-CPU expression.
+var cpuSpecSuffix = regexp.MustCompile(`^(.*[^:\s]):(a|all|[0-9][0-9,-]*)$`)
+
+// evalPrint evaluates one argument of print: an expression, or a per-CPU
+// expression with :CPUSPEC, each CPU's copy then (objects.PerCPUEach).
+func evalPrint(p *objects.Program, x string) ([]printValue, error) {
+	m := cpuSpecSuffix.FindStringSubmatch(x)
+	if m == nil {
+		v, err := p.Eval(x)
+		return []printValue{{CPUValue: objects.CPUValue{CPU: -1, Value: v}, expr: x}}, err
+	}
+	v, err := p.Eval(m[1])
+	if err != nil {
+		return nil, err
+	}
+	if !v.IsPerCPU() && !v.IsPointer() {
+		return nil, fmt.Errorf("%s is a %s, not a per-CPU variable or pointer: %w", m[1], v.TypeName(), objects.ErrType)
+	}
+	cpus, err := p.ParseCPUSpec(m[2])
+	if err != nil {
+		return nil, err
+	}
+	cvs, err := p.PerCPUEach(v, cpus)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]printValue, len(cvs))
+	for i, cv := range cvs {
+		out[i] = printValue{CPUValue: cv, expr: m[1]}
+	}
+	return out, nil
 }
 
 // printError says what failed; without memory, why there is none.

@@ -62,7 +62,7 @@ type Manifest struct {
 	Seconds float64 `json:"seconds"`
 	// Formats lists the dump files of this scenario.
 	Formats []Format `json:"formats"`
-	// Captures lists the forensic captures of the guest (LiME), taken
+	// Captures lists the forensic captures of the guest (LiME, AVML), taken
 	// after the dumps of Formats with the guest running again: they hold
 	// what the capture added (truth/lime.json names it). Format finds
 	// them too.
@@ -123,10 +123,10 @@ type Crash struct {
 type Format struct {
 	Name        string `json:"name"`        // e.g. "kdump-zlib-d31"
 	Path        string `json:"path"`        // relative to the scenario directory
-	Layout      string `json:"layout"`      // "elf", "kdump", "kdump-flat" or "lime"
+	Layout      string `json:"layout"`      // "elf", "kdump", "kdump-flat", "lime" or "avml"
 	Compression string `json:"compression"` // "none", "zlib", "lzo", "snappy", "zstd"
 	DumpLevel   int    `json:"dump_level"`  // makedumpfile -d; 0 = every page
-	Producer    string `json:"producer"`    // "qemu", "makedumpfile", "lab-recompress", "kdump" (cp /proc/vmcore), "lime" (lime.ko)
+	Producer    string `json:"producer"`    // "qemu", "makedumpfile", "lab-recompress", "kdump" (cp /proc/vmcore), "lime" (lime.ko), "avml"
 	Bytes       int64  `json:"bytes,omitempty"`
 }
 
@@ -183,7 +183,7 @@ func (s *Scenario) Format(name string) (Format, bool) {
 }
 
 // Names lists the scenarios the lab knows, in the order tests use them.
-var Names = []string{"basic", "la57", "k612", "panic", "scale", "noinfo"}
+var Names = []string{"basic", "la57", "k612", "panic", "scale", "noinfo", "avml"}
 
 // KdumpNames lists the kdump scenarios: a real crash, saved by a capture
 // kernel. Built returns them after Names; BuiltKdump only them.
@@ -292,18 +292,24 @@ func BuiltLive(tb testing.TB) []*Scenario {
 	return out
 }
 
-// LiMECapture is truth/lime.json: what a LiME capture (Captures, taken
-// after the truth) holds that the truth does not. lab/guest/lime.sh
-// writes it.
+// LiMECapture is truth/lime.json: what a forensic capture (Captures,
+// taken after the truth) holds that the truth does not.
+// lab/guest/lime.sh writes it for LiME, lab/guest/avml.sh for AVML.
 type LiMECapture struct {
-	// PID is the insmod that loaded lime.ko: the capture ran inside its
-	// init_module call, so it is in the capture, and not in the truth.
+	// Tool is "avml" for an AVML capture, empty for LiME's.
+	Tool string `json:"tool"`
+	// PID is the process that ran the capture, so it is in the capture
+	// and not in the truth: the insmod that loaded lime.ko (the capture
+	// ran inside its init_module call), or avml.
 	PID int `json:"pid"`
 	// Parent is its parent, the trigger subshell of /init: in the truth
-	// reading the console, in the capture waiting for the insmod.
+	// reading the console, in the capture waiting for the capture's process.
 	Parent int `json:"parent"`
-	RC     int `json:"rc"` // insmod's exit status
+	RC     int `json:"rc"` // the capture process's exit status
 }
+
+// AVML tells whether the capture was taken by avml (no module of its own).
+func (c LiMECapture) AVML() bool { return c.Tool == "avml" }
 
 // LiMEModule is the module a LiME capture adds: lime.ko, still in its
 // init function (MODULE_STATE_COMING) while it captures.
@@ -315,7 +321,7 @@ func (s *Scenario) LiME(tb testing.TB) LiMECapture {
 	var c LiMECapture
 	ReadJSON(tb, s.Path("truth/lime.json"), &c)
 	if c.PID == 0 || c.Parent == 0 {
-		tb.Fatalf("%s: truth/lime.json names no insmod (%+v)", s.Scenario, c)
+		tb.Fatalf("%s: truth/lime.json names no capture process (%+v)", s.Scenario, c)
 	}
 	return c
 }

@@ -1,0 +1,387 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kinspect/kinspect/internal/labdata"
+	"github.com/kinspect/kinspect/linux"
+)
+
+// TestLiveCommands: crash's and drgn's everyday commands run live in the
+// basic-live guest (lab/guest/live-commands, through /proc/kcore) against
+// the /proc files that guest wrote just before: slabinfo, meminfo,
+// vmallocinfo, mounts, modules, tainted, devices, interrupts, uptime,
+// timer_list, net/*, the workload's fd and maps, bpftool cgroup tree; the
+// per-CPU numbers x86 stores by design; btf funcs as on the same
+// kernel's dump (TestLabBTFFuncs holds that to the guest's BTF).
+func TestLiveCommands(t *testing.T) {
+	s := labdata.Require(t, "basic-live")
+	runs := liveRuns(t, s)
+	get := func(t *testing.T, cmd string, v any) {
+		t.Helper()
+		r, ok := runs[cmd]
+		if !ok {
+			t.Skipf("the lab did not run %q: rebuild basic-live (go run ./lab basic-live)", cmd)
+		}
+		if r.rc != 0 {
+			t.Fatalf("kinspect --live %s: exit %d: %s%s", cmd, r.rc, r.out, r.err)
+		}
+		if err := json.Unmarshal(r.out, v); err != nil {
+			t.Fatalf("kinspect --live %s: %v: %.300s", cmd, err, r.out)
+		}
+	}
+	truth := func(rel string) []string { return sampleLines(t, s, rel) }
+
+	t.Run("kmem -s", func(t *testing.T) {
+		var got []linux.SlabInfo
+		get(t, "--json kmem -s", &got)
+		byName := map[string]linux.SlabInfo{}
+		for _, g := range got {
+			byName[g.Name] = g
+		}
+		same, n := 0, 0
+		for _, l := range truth("proc/slabinfo.txt")[2:] {
+			f := strings.Fields(l)
+			num := func(i int) uint64 { x, _ := strconv.ParseUint(f[i], 10, 64); return x }
+			n++
+			g, ok := byName[f[0]]
+			if !ok {
+				t.Errorf("cache %s of /proc/slabinfo missing", f[0])
+				continue
+			}
+			if g.ObjSize != num(3) || g.ObjPerSlab != num(4) || g.PagesPerSlab != num(5) {
+				t.Errorf("cache %s: objsize %d, per slab %d, pages %d; slabinfo %s", f[0], g.ObjSize, g.ObjPerSlab, g.PagesPerSlab, l)
+			}
+			if g.NumObjs == num(2) {
+				same++
+			}
+		}
+		// Object counts move between the truth and the live run.
+		if same < n*3/4 {
+			t.Errorf("only %d of %d caches have slabinfo's object count", same, n)
+		}
+		t.Logf("%d caches, %d with slabinfo's object count", n, same)
+	})
+	t.Run("kmem -i", func(t *testing.T) {
+		var got struct {
+			Lines []struct {
+				Name  string `json:"name"`
+				Value int64  `json:"value"`
+			} `json:"lines"`
+		}
+		get(t, "--json kmem -i", &got)
+		var names []string
+		for _, g := range got.Lines {
+			names = append(names, g.Name)
+			if g.Name == "MemTotal" {
+				if kb, ok := sampleMeminfo(t, s, "MemTotal"); !ok || kb != g.Value {
+					t.Errorf("MemTotal %d kB, /proc/meminfo %d kB", g.Value, kb)
+				}
+			}
+		}
+		var want []string
+		for _, l := range truth("proc/meminfo.txt") {
+			want = append(want, strings.TrimSuffix(strings.Fields(l)[0], ":"))
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("lines %v, /proc/meminfo's %v", names, want)
+		}
+	})
+	t.Run("kmem -v", func(t *testing.T) {
+		var got []linux.VmapArea
+		get(t, "--json kmem -v", &got)
+		// /proc/vmallocinfo hashes its addresses: areas are matched by
+		// size, caller and kind.
+		have := map[string]int{}
+		for _, a := range got {
+			have[fmt.Sprintf("%d %s", a.Size, a.CallerSymbol)]++
+		}
+		lines := truth("proc/vmallocinfo.txt")
+		matched := 0
+		for _, l := range lines {
+			f := strings.Fields(l)
+			if len(f) < 3 {
+				continue
+			}
+			k := f[1] + " " + f[2]
+			if have[k] > 0 {
+				have[k]--
+				matched++
+			}
+		}
+		if matched < len(lines)*19/20 {
+			t.Errorf("%d of %d vmallocinfo areas matched by size and caller", matched, len(lines))
+		}
+		t.Logf("%d of %d vmallocinfo areas matched; %d areas read", matched, len(lines), len(got))
+	})
+	t.Run("mount", func(t *testing.T) {
+		var got []linux.MountInfo
+		get(t, "--json mount", &got)
+		want := truth("proc/mounts.txt")
+		if len(got) != len(want) {
+			t.Fatalf("%d mounts, /proc/mounts %d", len(got), len(want))
+		}
+		for i, m := range got {
+			line := fmt.Sprintf("%s %s %s %s 0 0", m.Device, m.Path, m.Type, m.Options)
+			f := strings.Fields(want[i])
+			// Options a filesystem prints itself are not emulated (TestLabMounts).
+			if line != want[i] && (m.OwnOptions || len(f) != 6 || f[0] != m.Device || f[1] != m.Path || f[2] != m.Type || !strings.HasPrefix(f[3]+",", m.Options+",")) {
+				t.Errorf("mount %d: %q, /proc/mounts %q", i, line, want[i])
+			}
+		}
+	})
+	t.Run("mod", func(t *testing.T) {
+		var got []linux.ModuleInfo
+		get(t, "--json mod", &got)
+		var lines []string
+		for _, m := range got {
+			lines = append(lines, m.Line())
+		}
+		if want := truth("modules.txt"); !slices.Equal(lines, want) {
+			t.Errorf("mod:\n%s\n/proc/modules:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+		}
+	})
+	t.Run("mod -t", func(t *testing.T) {
+		var got linux.Taint
+		get(t, "--json mod -t", &got)
+		if want, _ := strconv.ParseUint(truth("proc/tainted.txt")[0], 10, 64); got.Mask != want {
+			t.Errorf("taint %d, /proc/sys/kernel/tainted %d", got.Mask, want)
+		}
+		if len(got.Flags) != popcount(got.Mask) {
+			t.Errorf("%d flags for mask %#x", len(got.Flags), got.Mask)
+		}
+	})
+	t.Run("dev", func(t *testing.T) {
+		var got []linux.Device
+		get(t, "--json dev", &got)
+		var lines []string
+		for _, d := range got {
+			lines = append(lines, fmt.Sprintf("%s %d %s", d.Kind, d.Major, d.Name))
+		}
+		var want []string
+		kind := ""
+		for _, l := range truth("proc/devices.txt") {
+			switch {
+			case l == "Character devices:":
+				kind = "char"
+			case l == "Block devices:":
+				kind = "block"
+			case strings.TrimSpace(l) != "":
+				f := strings.Fields(l)
+				want = append(want, kind+" "+f[0]+" "+strings.Join(f[1:], " "))
+			}
+		}
+		if !slices.Equal(lines, want) {
+			t.Errorf("dev:\n%s\n/proc/devices:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+		}
+	})
+	t.Run("irq", func(t *testing.T) {
+		var got linux.Interrupts
+		get(t, "--json irq", &got)
+		lines := map[string]linux.IRQLine{}
+		for _, l := range got.Lines {
+			lines[l.Name] = l
+		}
+		tl := truth("proc/interrupts.txt")
+		ncpu := len(strings.Fields(tl[0]))
+		checked := 0
+		for _, l := range tl[1:] {
+			f := strings.Fields(l)
+			name := strings.TrimSuffix(f[0], ":")
+			if _, err := strconv.Atoi(name); err != nil {
+				continue // NMI, LOC...: per-CPU counters, not IRQ descriptors
+			}
+			g, ok := lines[name]
+			if !ok {
+				t.Errorf("IRQ %s of /proc/interrupts missing", name)
+				continue
+			}
+			checked++
+			for c := 0; c < ncpu && c < len(g.Counts); c++ {
+				// Counts only grow.
+				if w, _ := strconv.ParseUint(f[1+c], 10, 64); g.Counts[c] < w {
+					t.Errorf("IRQ %s CPU %d: %d, /proc/interrupts %d", name, c, g.Counts[c], w)
+				}
+			}
+			if acts := strings.Join(g.Actions, ", "); !strings.HasSuffix(l, acts) {
+				t.Errorf("IRQ %s: actions %q, /proc/interrupts %q", name, acts, l)
+			}
+		}
+		if checked == 0 {
+			t.Errorf("no IRQ checked")
+		}
+	})
+	t.Run("runq", func(t *testing.T) {
+		var got []linux.RunQueue
+		get(t, "--json runq", &got)
+		if len(got) != s.CPUs {
+			t.Fatalf("%d runqueues, %d CPUs", len(got), s.CPUs)
+		}
+		var cur []string
+		for _, rq := range got {
+			cur = append(cur, rq.Current.Comm)
+		}
+		// kinspect reads the runqueues while it runs.
+		if !slices.Contains(cur, "kinspect") {
+			t.Errorf("current tasks %v: kinspect, which read them, is not one", cur)
+		}
+	})
+	t.Run("uptime", func(t *testing.T) {
+		var got linux.Uptime
+		get(t, "--json uptime", &got)
+		f := strings.Fields(truth("proc/uptime.txt")[0])
+		was, _ := strconv.ParseFloat(f[0], 64)
+		if up := float64(got.UptimeNS) / 1e9; up < was || up > was+600 {
+			t.Errorf("uptime %.2f s, /proc/uptime %.2f s just before", up, was)
+		}
+	})
+	t.Run("timer", func(t *testing.T) {
+		var got linux.Timers
+		get(t, "--json timer", &got)
+		if len(got.CPUs) != s.CPUs {
+			t.Fatalf("%d CPUs, want %d", len(got.CPUs), s.CPUs)
+		}
+		// Every CPU's tick (NOHZ keeps the running CPUs' armed): as
+		// timer_list shows on each.
+		want := strings.Count(strings.Join(truth("proc/timer_list.txt"), "\n"), "<tick_sched_timer>")
+		have := 0
+		for _, c := range got.CPUs {
+			for _, b := range c.ClockBases {
+				for _, tm := range b.Timers {
+					if tm.Function == "tick_sched_timer" {
+						have++
+					}
+				}
+			}
+		}
+		if have == 0 || want == 0 {
+			t.Errorf("tick_sched_timer: %d read, %d in /proc/timer_list", have, want)
+		}
+	})
+	t.Run("net", func(t *testing.T) {
+		var got linux.Net
+		get(t, "--json net", &got)
+		have := map[string]bool{}
+		for _, sk := range got.Sockets {
+			have[fmt.Sprintf("%s %d", sk.Proto, sk.Inode)] = true
+		}
+		n := 0
+		for _, proto := range []string{"tcp", "udp", "unix"} {
+			lines := truth("proc/net_" + proto + ".txt")
+			for _, l := range lines[1:] {
+				f := strings.Fields(l)
+				col := 9 // tcp, udp: inode
+				if proto == "unix" {
+					col = 6
+				}
+				if len(f) <= col {
+					continue
+				}
+				n++
+				if k := proto + " " + f[col]; !have[k] {
+					t.Errorf("%s socket inode %s of /proc/net/%s missing", proto, f[col], proto)
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("no socket in the truth")
+		}
+	})
+	t.Run("foreach files", func(t *testing.T) {
+		var got []linux.TaskFilesInfo
+		get(t, "--json foreach workload files", &got)
+		if len(got) != 1 {
+			t.Fatalf("%d workload processes", len(got))
+		}
+		want, ok := sampleFDTruth(s, got[0].PID)
+		if !ok {
+			t.Fatalf("no truth/proc/%d.fd", got[0].PID)
+		}
+		for _, f := range got[0].Files {
+			if want[f.FD] != f.Path {
+				t.Errorf("fd %d: %q, ls -l /proc/PID/fd %q", f.FD, f.Path, want[f.FD])
+			}
+		}
+		if len(got[0].Files) != len(want) {
+			t.Errorf("%d files, ls -l %d", len(got[0].Files), len(want))
+		}
+	})
+	t.Run("foreach vm", func(t *testing.T) {
+		var got []linux.TaskVM
+		get(t, "--json foreach workload vm", &got)
+		if len(got) != 1 {
+			t.Fatalf("%d workload processes", len(got))
+		}
+		var lines []string
+		for _, v := range got[0].VMAs {
+			l := fmt.Sprintf("%08x-%08x %s %08x %s %d", uint64(v.Start), uint64(v.End), v.Perms, v.Offset, v.Dev, v.Inode)
+			if v.Name != "" {
+				l += " " + v.Name
+			}
+			lines = append(lines, l)
+		}
+		var want []string
+		for _, l := range truth(fmt.Sprintf("proc/%d.maps", got[0].PID)) {
+			want = append(want, strings.Join(strings.Fields(l), " "))
+		}
+		if !slices.Equal(lines, want) {
+			t.Errorf("vm:\n%s\n/proc/PID/maps:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+		}
+	})
+	t.Run("print per-CPU", func(t *testing.T) {
+		var got []printRow
+		get(t, "--json print cpu_number:a this_cpu_off:a", &got)
+		if len(got) != 2*s.CPUs {
+			t.Fatalf("%d rows for %d CPUs", len(got), s.CPUs)
+		}
+		for c := range s.CPUs {
+			if string(got[c].Value) != strconv.Itoa(c) || got[c].CPU == nil || *got[c].CPU != c {
+				t.Errorf("per_cpu(cpu_number, %d): %+v", c, got[c])
+			}
+		}
+	})
+	t.Run("btf funcs", func(t *testing.T) {
+		var got struct {
+			Funcs []struct {
+				Name      string `json:"name"`
+				Traceable bool   `json:"traceable"`
+			} `json:"funcs"`
+		}
+		get(t, "--json btf funcs --arg sk_buff*", &got)
+		b, err := labdata.Load("basic")
+		if err != nil {
+			t.Skipf("basic (the same kernel, dumped) is not built: %v", err)
+		}
+		var want struct {
+			Funcs []struct {
+				Name      string `json:"name"`
+				Traceable bool   `json:"traceable"`
+			} `json:"funcs"`
+		}
+		runJSON(t, &want, "--json", "-c", b.Path("dumps/elf"), "btf", "funcs", "--arg", "struct sk_buff *")
+		if fmt.Sprint(got.Funcs) != fmt.Sprint(want.Funcs) || len(got.Funcs) == 0 {
+			t.Errorf("live: %d functions, the dump of the same kernel %d", len(got.Funcs), len(want.Funcs))
+		}
+	})
+	t.Run("cgroup tree", func(t *testing.T) {
+		var got, want any
+		get(t, "--json cgroup tree", &got)
+		labdata.ReadJSON(t, s.Path("truth/bpftool/cgroup.json"), &want)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("cgroup tree %v, bpftool %v", got, want)
+		}
+	})
+}
+
+func popcount(x uint64) int {
+	n := 0
+	for ; x != 0; x &= x - 1 {
+		n++
+	}
+	return n
+}
