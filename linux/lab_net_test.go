@@ -1,6 +1,9 @@
 package linux_test
 
 import (
+	"fmt"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -194,6 +197,69 @@ func TestLabNetFDs(t *testing.T) {
 			if labkernel.Scenario(name).Scenario == "basic" && unhashed == 0 {
 				t.Error("the workload's unbound UDP socket was not found")
 			}
+		})
+	}
+}
+
+// busyboxIPLinkOmits matches what iproute2's ip link prints and the
+// guest's busybox ip does not: the operational state, link mode and
+// group.
+var busyboxIPLinkOmits = regexp.MustCompile(` state [A-Z]+ mode [A-Z]+ group [a-z0-9]+`)
+
+// TestLabNetDevices: each namespace's devices (for_each_netdev) rendered
+// as ip link show prints them are the guest's ip link show
+// (truth/proc/ip_link.txt, busybox's, which leaves out state, mode and
+// group: those are dropped before comparing), and the XDP programs on
+// them are bpftool net's (truth/bpftool/net.json): device, ifindex, mode
+// and program id.
+func TestLabNetDevices(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib", "kdump-lzo-d31.flat") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			devs, err := linux.NetDevices(p)
+			if err != nil {
+				labErr(t, name, "net devices", err)
+				return
+			}
+			var got []string
+			type xdp struct {
+				Devname string `json:"devname"`
+				Ifindex int    `json:"ifindex"`
+				Mode    string `json:"mode"`
+				ID      uint32 `json:"id"`
+			}
+			var gotXDP []xdp
+			misfiltered := false
+			for _, d := range devs {
+				if d.Error != "" {
+					if f, _ := sc.Format(strings.SplitN(name, "/", 2)[1]); sc.Misfiltered(f) != "" && strings.Contains(d.Error, "excluded") {
+						t.Logf("device %#x (%s) on a misfiltered page: %s", uint64(d.Dev), d.Name, d.Error)
+						misfiltered = true
+					} else {
+						t.Errorf("device %#x: %s", uint64(d.Dev), d.Error)
+					}
+				}
+				got = append(got, strings.Split(busyboxIPLinkOmits.ReplaceAllString(d.IPLink(), ""), "\n")...)
+				for _, x := range d.XDP {
+					gotXDP = append(gotXDP, xdp{d.Name, d.Ifindex, x.Mode, x.ProgID})
+				}
+			}
+			want := strings.Split(strings.TrimSpace(string(labdata.TruthFile(t, sc, "proc/ip_link.txt"))), "\n")
+			if !slices.Equal(got, want) {
+				t.Errorf("devices as ip link:\n%s\nthe guest's ip link show:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			var net []struct {
+				XDP []xdp `json:"xdp"`
+			}
+			labdata.ReadJSON(t, sc.Path("truth/bpftool/net.json"), &net)
+			var wantXDP []xdp
+			for _, n := range net {
+				wantXDP = append(wantXDP, n.XDP...)
+			}
+			if (fmt.Sprint(gotXDP) != fmt.Sprint(wantXDP) || len(wantXDP) == 0) && !misfiltered {
+				t.Errorf("XDP %v, bpftool net %v", gotXDP, wantXDP)
+			}
+			t.Logf("%d devices, %d XDP programs", len(devs), len(gotXDP))
 		})
 	}
 }

@@ -40,9 +40,11 @@ func ForEachNet(p *objects.Program) iter.Seq2[objects.Value, error] {
 	}
 }
 
-// Net is net's result: the network namespaces and the sockets.
+// Net is net's result: the network namespaces, their devices and the
+// sockets.
 type Net struct {
 	Namespaces []NetNamespace `json:"namespaces"`
+	Devices    []NetDevice    `json:"devices"`
 	Sockets    []Socket       `json:"sockets"`
 	// Errors name the tables (or parts) that could not be read.
 	Errors []string `json:"errors,omitempty"`
@@ -149,7 +151,11 @@ func ReadNet(p *objects.Program) (*Net, error) {
 	if r.out == nil {
 		r.out = []Socket{}
 	}
-	n := &Net{Namespaces: nss, Sockets: r.out}
+	devs, err := NetDevices(p)
+	if err != nil {
+		r.errs = append(r.errs, err)
+	}
+	n := &Net{Namespaces: nss, Devices: devs, Sockets: r.out}
 	for _, err := range r.errs {
 		n.Errors = append(n.Errors, err.Error())
 	}

@@ -54,7 +54,8 @@ func TestReadNetSynthetic(t *testing.T) {
 	slot := b.Struct("udp_hslot", sk.F("head", hh), sk.F("count", b.Int))
 	utable := b.Struct("udp_table", sk.F("hash", sk.Ptr(slot)), sk.F("mask", b.U32))
 	rawh := b.Struct("raw_hashinfo", sk.F("lock", b.U32), sk.F("ht", b.Array(hnh, 256)))
-	b.Struct("net", sk.F("list", lh), sk.F("ns", b.Struct("ns_common", sk.F("inum", b.U32))),
+	b.Struct("net_device", sk.F("dev_list", lh))
+	b.Struct("net", sk.F("list", lh), sk.F("dev_base_head", lh), sk.F("ns", b.Struct("ns_common", sk.F("inum", b.U32))),
 		sk.F("unx", b.Struct("netns_unix", sk.F("table", b.Struct("unix_table", sk.F("locks", b.VoidPtr), sk.F("buckets", sk.Ptr(hh)))))))
 
 	// init_net alone on net_namespace_list.
@@ -63,6 +64,7 @@ func TestReadNetSynthetic(t *testing.T) {
 	syms["init_net"], syms["net_namespace_list"] = net.Addr, head.Addr
 	head.Set("next", net.At("list")).Set("prev", net.At("list"))
 	net.Set("list.next", head.Addr).Set("list.prev", head.Addr).Set("ns.inum", 4026531840)
+	net.Set("dev_base_head.next", net.At("dev_base_head")).Set("dev_base_head.prev", net.At("dev_base_head")) // no device
 
 	// Tables: ehash of 16 buckets, lhash2 of 8, udp of 128 slots, raw, unix.
 	hi := m.New(hinfo)

@@ -28,15 +28,11 @@ for (const l of kernel.bpf.links()) {
 	else if (l.attach_type) what += `:${l.attach_type}`;
 	add(l.prog_id, `link ${l.id} ${what}`);
 }
-// XDP programs attached without a link (netlink): dev->xdp_state[mode].
-const xdpState = kernel.hasMember("struct net_device", "xdp_state");
-for (const dev of kernel.listForEach(kernel.var("init_net").dev_base_head, "struct net_device", "dev_list")) {
-	if (!xdpState) break;
-	for (let mode = 0; mode < dev.xdp_state.length; mode++) {
-		const st = dev.xdp_state[mode];
-		if (!st.link.is_null_()) continue; // reported by its link
-		if (st.prog.is_null_()) continue;
-		add(st.prog.aux.id, `xdp:${dev.name}:${kernel.enumName("enum bpf_xdp_mode", mode)}`);
+// XDP programs attached without a link (netlink): the devices net lists.
+for (const d of kernel.net().devices) {
+	for (const x of d.xdp ?? []) {
+		if (x.link_id) continue; // reported by its link
+		add(x.id, `xdp:${d.name}:${x.mode}`);
 	}
 }
 

@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 # CI builds these; the other kdump scenarios (kd-sysrq, kd-bug, kd-hardirq,
 # kd-warn, kd-hung, kd612-sysrq, kd612-oops) are run before an issue is
 # resolved (see README):
-#   SCENARIOS="basic-live $(go run ./lab list | awk '$1 !~ /NAME|kd-16g|avml/ {print $1}')" scripts/test.sh
+#   SCENARIOS="basic-live k612-live $(go run ./lab list | awk '$1 !~ /NAME|kd-16g|avml/ {print $1}')" scripts/test.sh
 KDUMP_CI="kd-oops kd-oops-post kd-softirq kd-stack kd-lockup kd612-bug"
-SCENARIOS=${SCENARIOS:-"basic k612 la57 panic scale noinfo basic-live $KDUMP_CI"}
+SCENARIOS=${SCENARIOS:-"basic k612 la57 panic scale noinfo basic-live k612-live $KDUMP_CI"}
 export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
 
 command -v go >/dev/null || { echo "test.sh: Go 1.26 or newer is needed (/usr/local/go)"; exit 1; }

@@ -10,16 +10,20 @@ import (
 )
 
 func init() {
-	register(&command{name: "net", summary: "sockets and network namespaces, as /proc/net/{tcp,udp,raw,unix} (like crash's net -s)", run: runNet,
-		help: netHelp, opts: []*option{{long: "--proc", value: "FILE", choices: netProcFiles, help: "print /proc/net/FILE's lines"}, optKallsyms}})
+	register(&command{name: "net", summary: "network namespaces, devices (as ip link) and sockets (as /proc/net/{tcp,udp,raw,unix}; like crash's net)", run: runNet,
+		help: netHelp, opts: []*option{{long: "--proc", value: "FILE", choices: netProcFiles, help: "print /proc/net/FILE's lines"},
+			{long: "--link", help: "print the devices as ip link show does"}, optKallsyms}})
 }
 
 var netProcFiles = []string{"tcp", "tcp6", "udp", "udp6", "raw", "raw6", "unix"}
 
-const netHelp = `Usage: kinspect [-c DUMP | --live] [--json] net [--proc FILE] [-k FILE]
+const netHelp = `Usage: kinspect [-c DUMP | --live] [--json] net [--proc FILE | --link] [-k FILE]
 
 Lists the network namespaces (net_namespace_list: the struct net, its
-inode as /proc/PID/ns/net shows it) and the sockets of the tables
+inode as /proc/PID/ns/net shows it), the network devices of each
+(for_each_netdev: the struct net_device, ifindex, name, flags as ip link
+shows them, MTU, root qdisc, operational state, hardware address, and the
+XDP program of each mode, as bpftool net lists them), and the sockets of the tables
 /proc/net/{tcp,tcp6,udp,udp6,raw,raw6,unix} read, of every namespace: TCP's
 listening and established hashes (tcp_hashinfo; time-wait and request
 sockets too), udp_table, raw_v4_hashinfo and raw_v6_hashinfo, each
@@ -30,12 +34,18 @@ path. Sockets no table holds (a UDP socket never bound, a TCP socket
 never connected nor listening) are in no /proc/net file either.
 
 Options:
+  --link               print the devices as ip link show prints them
   --proc FILE          print FILE's lines as /proc/net/FILE prints them, up
                        to the inode (tcp, tcp6, udp, udp6, raw, raw6, unix;
                        init_net's sockets, as a process of it reads them)
   -k, --kallsyms FILE  symbols from FILE, a copy of the kernel's /proc/kallsyms
 
-JSON: {"namespaces": [{"net", "inode", "init"}], "sockets": [{"proto",
+JSON: {"namespaces": [{"net", "inode", "init"}], "devices": [{"dev",
+"net_inode", "ifindex", "name", "flags", "flag_names", "mtu", "qdisc",
+"operstate", "link_mode", "group", "txqlen", "link_type", "address",
+"broadcast", "min_mtu", "max_mtu", "num_tx_queues", "num_rx_queues",
+"gso_max_size", "gso_max_segs", "xdp": [{"mode", "id", "prog",
+"link_id"}], "error"}], "sockets": [{"proto",
 "sock", "net_inode", "state", "state_name", "local", "local_port",
 "remote", "remote_port", "tx_queue", "rx_queue", "uid", "inode", "type",
 "path", "proc_line", "error"}], "errors" (the tables, or parts,
@@ -44,11 +54,14 @@ that could not be read)}.
 
 func runNet(e *env, args []string) error {
 	var file, proc string
+	link := false
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
 		case i == 0 && a == "help", a == "-h", a == "--help":
 			fmt.Fprint(e.stdout, netHelp)
 			return nil
+		case a == "--link":
+			link = true
 		case a == "--proc" || a == "-k" || a == "--kallsyms":
 			if i+1 == len(args) {
 				return fmt.Errorf("net %s: want a value: %w", a, errUsage)
@@ -84,6 +97,16 @@ func runNet(e *env, args []string) error {
 		return noteNet(e, nerr)
 	}
 	w := bufio.NewWriter(e.stdout)
+	if link {
+		for _, d := range n.Devices {
+			if d.Name != "" {
+				// A device with an error is in the damage report too.
+				fmt.Fprintln(w, d.IPLink())
+			}
+		}
+		w.Flush()
+		return noteNet(e, nerr)
+	}
 	if proc != "" {
 		var init uint64
 		for _, ns := range n.Namespaces {
@@ -113,6 +136,18 @@ func runNet(e *env, args []string) error {
 			init = "init_net"
 		}
 		fmt.Fprintf(w, "%016x  %-10d %s\n", uint64(ns.Net), ns.Inode, init)
+	}
+	fmt.Fprintf(w, "\n%-16s %7s %-16s %-24s %6s %-10s %10s  %s\n", "NET_DEVICE", "IFINDEX", "NAME", "FLAGS", "MTU", "STATE", "NET", "XDP")
+	for _, d := range n.Devices {
+		if d.Name == "" {
+			fmt.Fprintf(w, "%016x  error: %s\n", uint64(d.Dev), d.Error)
+			continue
+		}
+		var xdp []string
+		for _, x := range d.XDP {
+			xdp = append(xdp, fmt.Sprintf("%s id %d", x.Mode, x.ProgID))
+		}
+		fmt.Fprintf(w, "%016x %7d %-16s %-24s %6d %-10s %10d  %s\n", uint64(d.Dev), d.Ifindex, d.Name, strings.Join(d.FlagNames, ","), d.MTU, d.OperState, d.NetInode, strings.Join(xdp, ", "))
 	}
 	fmt.Fprintf(w, "\n%-5s %-16s %-12s %-40s %-40s %5s %8s %10s\n", "PROTO", "SOCK", "STATE", "LOCAL", "REMOTE", "UID", "INODE", "NET")
 	for _, s := range n.Sockets {
