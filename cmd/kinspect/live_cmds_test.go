@@ -259,21 +259,36 @@ func liveCommands(t *testing.T, s *labdata.Scenario) {
 		if len(got.CPUs) != s.CPUs {
 			t.Fatalf("%d CPUs, want %d", len(got.CPUs), s.CPUs)
 		}
-		// Every CPU's tick (NOHZ keeps the running CPUs' armed): as
-		// timer_list shows on each.
-		want := strings.Count(strings.Join(truth("proc/timer_list.txt"), "\n"), ", tick_sched_timer,")
-		have := 0
+		// The per-CPU periodic hrtimers (the tick: tick_sched_timer,
+		// tick_nohz_handler since 6.10; the watchdog): the functions
+		// /proc/timer_list shows once per CPU are read once per CPU.
+		fn := regexp.MustCompile(`^ #\d+: <[0-9a-f]+>, (\w+), S:`)
+		want := map[string]int{}
+		for _, l := range truth("proc/timer_list.txt") {
+			if m := fn.FindStringSubmatch(l); m != nil {
+				want[m[1]]++
+			}
+		}
+		have := map[string]int{}
 		for _, c := range got.CPUs {
 			for _, b := range c.ClockBases {
 				for _, tm := range b.Timers {
-					if tm.Function == "tick_sched_timer" {
-						have++
-					}
+					have[tm.Function]++
 				}
 			}
 		}
-		if have == 0 || want == 0 {
-			t.Errorf("tick_sched_timer: %d read, %d in /proc/timer_list", have, want)
+		perCPU := 0
+		for f, n := range want {
+			if n != s.CPUs || strings.HasPrefix(f, "hrtimer_wakeup") {
+				continue
+			}
+			perCPU++
+			if have[f] != n {
+				t.Errorf("%s: %d timers read, %d in /proc/timer_list", f, have[f], n)
+			}
+		}
+		if perCPU == 0 {
+			t.Errorf("no per-CPU hrtimer in /proc/timer_list: %v", want)
 		}
 	})
 	t.Run("net", func(t *testing.T) {
