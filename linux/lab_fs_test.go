@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinspect/kinspect/internal/labkernel"
 	"github.com/kinspect/kinspect/linux"
+	"github.com/kinspect/kinspect/objects"
 	"github.com/kinspect/kinspect/vmcore"
 )
 
@@ -454,4 +455,101 @@ func grewBy(got, truth string, max int) bool {
 	g, err1 := strconv.Atoi(got)
 	w, err2 := strconv.Atoi(truth)
 	return err1 == nil && err2 == nil && g >= w && g-w <= max
+}
+
+// TestLabPathLookup: path lookup through the dentry cache (drgn's
+// path_lookup) on the guest's own paths. Each mount point of
+// /proc/mounts leads to what is mounted there last: a mount whose path
+// is that path, at its root dentry. Each file the guest's processes hold
+// open by a path (ls -l /proc/PID/fd, a link to "/...") leads to the
+// inode of that open file, as the files walker reads it from the fd
+// table; a file's page cache holds at most its size in pages.
+func TestLabPathLookup(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			b, err := os.ReadFile(sc.Path("truth/proc/mounts.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mounts := 0
+			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				path := strings.Fields(l)[1]
+				pi := linux.ReadPathInfo(p, path)
+				if pi.Error != "" {
+					t.Errorf("%s: %s", path, pi.Error)
+					continue
+				}
+				m, err := p.ObjectOf("struct mount", uint64(pi.Mount))
+				if err != nil {
+					t.Fatal(err)
+				}
+				mp, err := linux.MountPath(m)
+				root, rerr := m.MemberUint("mnt.mnt_root")
+				if err != nil || rerr != nil || mp != path || root != uint64(pi.Dentry) {
+					t.Errorf("%s: mount %#x at %q (%v), its root %#x (%v), dentry %#x", path, uint64(pi.Mount), mp, err, root, rerr, uint64(pi.Dentry))
+				}
+				mounts++
+			}
+			files := 0
+			for _, pid := range truthPIDs(t, sc.Dir, "fd") {
+				task, err := linux.FindTask(p, pid)
+				if err != nil {
+					continue // exited since the truth
+				}
+				open, err := linux.TaskFiles(task)
+				if err != nil {
+					labErr(t, name, fmt.Sprintf("pid %d", pid), err)
+					continue
+				}
+				for _, f := range open {
+					if f.Err != "" || !strings.HasPrefix(f.Path, "/") || strings.HasSuffix(f.Path, " (deleted)") {
+						continue
+					}
+					pi := linux.ReadPathInfo(p, f.Path)
+					if pi.Error == "" && pi.Inode != f.Inode && overmounted(t, p, f, pi) {
+						// Opened before a mount hid it (PID 1's
+						// /dev/console, on rootfs under devtmpfs):
+						// the path now leads to what hides it.
+						t.Logf("pid %d fd %d %s: on a mount since hidden", pid, f.FD, f.Path)
+						continue
+					}
+					if pi.Error != "" || pi.Inode != f.Inode {
+						t.Errorf("pid %d fd %d %s: inode %#x (%s), the fd's %#x", pid, f.FD, f.Path, uint64(pi.Inode), pi.Error, uint64(f.Inode))
+					}
+					if pi.Type == "REG" && pi.Pages > uint64(pi.Size+4095)/4096 {
+						t.Errorf("%s: %d pages cached, size %d", f.Path, pi.Pages, pi.Size)
+					}
+					files++
+				}
+			}
+			if mounts == 0 || files == 0 {
+				t.Errorf("%d mount points, %d open files looked up", mounts, files)
+			}
+			t.Logf("%d mount points and %d open files looked up", mounts, files)
+		})
+	}
+}
+
+// overmounted says the open file f is on another mount than the one
+// looking its path up reached.
+func overmounted(t *testing.T, p *objects.Program, f linux.OpenFile, pi linux.PathInfo) bool {
+	file, err := p.ObjectOf("struct file", uint64(f.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vfs, err := file.MemberUint("f_path.mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := p.ObjectOf("struct mount", uint64(pi.Mount))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mv, err := m.Member("mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, _ := mv.Address()
+	return vfs != at
 }

@@ -24,7 +24,7 @@ var (
 		"containerOf", "percpu", "sizeof", "offsetof", "hasType", "hasMember", "enumName", "constant",
 		"tasks", "processes", "threads", "findTask", "taskInfo", "taskState", "taskCPU", "currentTask",
 		"listForEach", "hlist", "rbtree", "xarray", "idr", "stack", "bt", "ps", "triage", "btfDump", "btfFuncs", "net", "modules", "taint", "dmesg",
-		"damage", "identify", "files", "vmas", "signals", "task", "cmdline", "mounts", "cgroup",
+		"damage", "identify", "files", "vmas", "signals", "task", "cmdline", "mounts", "pathLookup", "cgroup",
 		"runq", "devices", "uptime", "interrupts", "timers",
 		"dis", "rd", "symbols", "struct", "union", "whatis", "list", "search"}
 	kernelProps = []string{"bpf", "cpus", "info", "slab", "mm"}

@@ -219,6 +219,9 @@ func (e *Engine) setupTaskTwins(k *goja.Object) {
 		}
 		return e.result(a)
 	})
+	fn("pathLookup", func(c goja.FunctionCall) goja.Value {
+		return e.result(linux.ReadPathInfo(p, e.strArg(c, 0, "kernel.pathLookup(path)")))
+	})
 	fn("mounts", func(c goja.FunctionCall) goja.Value {
 		var ns objects.Value
 		var err error

@@ -432,6 +432,26 @@ func liveCommands(t *testing.T, s *labdata.Scenario) {
 			t.Errorf("live: %d functions, the dump of the same kernel %d", len(got.Funcs), len(want.Funcs))
 		}
 	})
+	t.Run("path", func(t *testing.T) {
+		var got []linux.PathInfo
+		get(t, "--json path / /proc /dev/null /bin/workload /sys/fs/bpf", &got)
+		// What /proc/mounts says is mounted there, and what ls -l says
+		// the workload holds open.
+		fstype := map[string]string{}
+		for _, l := range truth("proc/mounts.txt") {
+			f := strings.Fields(l)
+			fstype[f[1]] = f[2]
+		}
+		want := map[string]string{"/": fstype["/"], "/proc": "proc", "/dev/null": fstype["/dev"], "/bin/workload": fstype["/"], "/sys/fs/bpf": "bpf"}
+		for _, pi := range got {
+			if pi.Error != "" || pi.FSType != want[pi.Path] {
+				t.Errorf("%s: %s on %q, /proc/mounts %q", pi.Path, pi.Error, pi.FSType, want[pi.Path])
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%d paths looked up", len(got))
+		}
+	})
 	t.Run("cgroup tree", func(t *testing.T) {
 		var got, want any
 		get(t, "--json cgroup tree", &got)
