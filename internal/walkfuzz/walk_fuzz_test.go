@@ -121,7 +121,33 @@ func setup(tb testing.TB) {
 				add(m.Addr())
 			}
 		}
-		for _, v := range []string{"init_task", "prog_idr", "map_idr", "link_idr", "init_pid_ns", "modules", "bpf_kallsyms", "mod_tree"} {
+		// The walkers of crash's everyday commands: slab caches, mounts
+		// and the dentries of a path, network devices.
+		for s, err := range linux.ForEachSlabCache(p) {
+			if err == nil {
+				add(s.Addr())
+			}
+		}
+		if ns, err := linux.InitMntNS(p); err == nil {
+			add(ns.Addr())
+			for m, err := range linux.ForEachMount(ns) {
+				if err == nil {
+					add(m.Addr())
+				}
+			}
+		}
+		for _, path := range []string{"/proc", "/bin/workload"} {
+			if pi := linux.ReadPathInfo(p, path); pi.Error == "" {
+				add(uint64(pi.Dentry))
+				add(uint64(pi.Inode))
+			}
+		}
+		if devs, err := linux.NetDevices(p); err == nil {
+			for _, d := range devs {
+				add(uint64(d.Dev))
+			}
+		}
+		for _, v := range []string{"init_task", "prog_idr", "map_idr", "link_idr", "init_pid_ns", "modules", "bpf_kallsyms", "mod_tree", "slab_caches", "init_net"} {
 			if x, err := p.Variable(v); err == nil {
 				add(x.Addr())
 			}
@@ -175,6 +201,12 @@ func walk(p *objects.Program) {
 	for range linux.ForEachModule(p) {
 	}
 	linux.ReadPrintkRing(p)
+	linux.SlabInfos(p)
+	if ns, err := linux.InitMntNS(p); err == nil {
+		linux.Mounts(ns)
+	}
+	linux.ReadPathInfo(p, "/bin/workload")
+	linux.ReadNet(p)
 	if b, err := orc.NewBacktracer(target{p, base}); err == nil {
 		b.Collect(orc.Selection{AllTasks: true})
 		b.Collect(orc.Selection{AllCPUs: true})
