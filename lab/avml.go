@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -89,23 +88,10 @@ func addAVMLFiles(r *initramfs, af *avmlFiles) error {
 // it begins with a version-2 (compressed) AVML header.
 func avmlGuest(v *vm, dir string) (labdata.Format, error) {
 	var f labdata.Format
-	if _, err := v.qmp.do("cont", nil); err != nil {
-		return f, err
-	}
 	start := time.Now()
-	if err := v.send("lime"); err != nil {
-		return f, err
-	}
-	if err := v.waitLine("avml-done", 30*time.Minute); err != nil {
-		return f, err
-	}
-	var lc limeCapture
-	b, err := os.ReadFile(filepath.Join(dir, "truth", "lime.json"))
+	lc, err := guestCapture(v, dir, "avml-done", 30*time.Minute)
 	if err != nil {
 		return f, err
-	}
-	if err := json.Unmarshal(b, &lc); err != nil {
-		return f, fmt.Errorf("truth/lime.json: %w", err)
 	}
 	if lc.RC != 0 || lc.PID == 0 || lc.Parent == 0 {
 		log, _ := os.ReadFile(filepath.Join(dir, "truth", "avml.log"))

@@ -182,28 +182,40 @@ type limeCapture struct {
 	RC     int    `json:"rc"`     // insmod's exit status
 }
 
+// guestCapture has the paused guest run again and sends "lime" to the
+// trigger subshell of /init, which sources /lime.sh (lime.sh, or
+// avml.sh in an AVML scenario); it waits for the script's done line and
+// returns what it wrote to truth/lime.json.
+func guestCapture(v *vm, dir, done string, timeout time.Duration) (limeCapture, error) {
+	var lc limeCapture
+	if _, err := v.qmp.do("cont", nil); err != nil {
+		return lc, err
+	}
+	if err := v.send("lime"); err != nil {
+		return lc, err
+	}
+	if err := v.waitLine(done, timeout); err != nil {
+		return lc, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "truth", "lime.json"))
+	if err != nil {
+		return lc, err
+	}
+	if err := json.Unmarshal(b, &lc); err != nil {
+		return lc, fmt.Errorf("truth/lime.json: %w", err)
+	}
+	return lc, nil
+}
+
 // limeGuest has the paused guest run again and take a LiME capture into
 // the truth directory, then moves it to dumps/lime and checks its ranges
 // against the truth's /proc/iomem.
 func limeGuest(v *vm, dir string) (labdata.Format, error) {
 	var f labdata.Format
-	if _, err := v.qmp.do("cont", nil); err != nil {
-		return f, err
-	}
 	start := time.Now()
-	if err := v.send("lime"); err != nil {
-		return f, err
-	}
-	if err := v.waitLine("lime-done", 20*time.Minute); err != nil {
-		return f, err
-	}
-	var lc limeCapture
-	b, err := os.ReadFile(filepath.Join(dir, "truth", "lime.json"))
+	lc, err := guestCapture(v, dir, "lime-done", 20*time.Minute)
 	if err != nil {
 		return f, err
-	}
-	if err := json.Unmarshal(b, &lc); err != nil {
-		return f, fmt.Errorf("truth/lime.json: %w", err)
 	}
 	if lc.RC != 0 || lc.PID == 0 || lc.Parent == 0 {
 		return f, fmt.Errorf("LiME capture: insmod exit %d, pid %d, parent %d (see console.log)", lc.RC, lc.PID, lc.Parent)
