@@ -154,6 +154,12 @@ func TestLabSleepingTasks(t *testing.T) {
 						// filters them out with -d 16.
 						t.Skipf("the filtered dump lacks a task: %v", err)
 					}
+					if capture && objects.IsDamage(err) {
+						// Memory copied while the kernel ran: a task
+						// exiting meanwhile tears the task lists.
+						t.Logf("the task walks torn by the capture: %v", err)
+						continue
+					}
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -183,6 +189,12 @@ func TestLabSleepingTasks(t *testing.T) {
 					}
 					seen++
 					tr, err := lk.orc.UnwindTask(task)
+					if err != nil && capture && info.State == linux.TaskDead {
+						// Exited while the capture copied memory (a
+						// destroyed idle kworker): no stack left.
+						t.Logf("task %d %s exited during the capture: %v", info.TID, info.Comm, err)
+						continue
+					}
 					if err != nil {
 						t.Fatalf("task %d: %v", info.TID, err)
 					}
@@ -200,11 +212,13 @@ func TestLabSleepingTasks(t *testing.T) {
 						continue
 					}
 					t.Logf("task %d %s changed state since the snapshot?\n  /proc: %s\n  dump:  %s (end %q)", info.TID, info.Comm, strings.Join(wantNames, " "), strings.Join(got, " "), tr.End)
-					if capture && (tr.Err != nil || tr.End == "" || !tr.Reliable) && torn < 3 {
+					if capture && (tr.Err != nil || tr.End == "" || !tr.Reliable) && torn < max(3, len(truth)/10) {
 						// A capture copies memory for seconds while the
-						// kernel runs: a task that ran meanwhile may have
-						// its stack copied at another moment than its
-						// task_struct. A few such torn stacks, no more.
+						// kernel runs (avml: 36 s here): a task that ran
+						// meanwhile may have its stack copied at another
+						// moment than its task_struct. The workload's Go
+						// threads wake on their own. A tenth of the
+						// tasks at most.
 						t.Logf("task %d: torn by the capture? err %v", info.TID, tr.Err)
 						torn++
 						continue
