@@ -127,7 +127,7 @@ func liveCommands(t *testing.T, s *labdata.Scenario) {
 				matched++
 			}
 		}
-		if matched < len(lines)*19/20 {
+		if matched < len(lines)*9/10 { // processes come and go: their vmalloc'd stacks too
 			t.Errorf("%d of %d vmallocinfo areas matched by size and caller", matched, len(lines))
 		}
 		t.Logf("%d of %d vmallocinfo areas matched; %d areas read", matched, len(lines), len(got))
@@ -249,7 +249,8 @@ func liveCommands(t *testing.T, s *labdata.Scenario) {
 		get(t, "--json uptime", &got)
 		f := strings.Fields(truth("proc/uptime.txt")[0])
 		was, _ := strconv.ParseFloat(f[0], 64)
-		if up := float64(got.UptimeNS) / 1e9; up < was || up > was+600 {
+		// The live commands run minutes after the truth (TCG).
+		if up := float64(got.UptimeNS) / 1e9; up < was || up > was+1800 {
 			t.Errorf("uptime %.2f s, /proc/uptime %.2f s just before", up, was)
 		}
 	})
@@ -260,8 +261,8 @@ func liveCommands(t *testing.T, s *labdata.Scenario) {
 			t.Fatalf("%d CPUs, want %d", len(got.CPUs), s.CPUs)
 		}
 		// The per-CPU periodic hrtimers (the tick: tick_sched_timer,
-		// tick_nohz_handler since 6.10; the watchdog): the functions
-		// /proc/timer_list shows once per CPU are read once per CPU.
+		// tick_nohz_handler since 6.10; the watchdog): once per CPU in
+		// /proc/timer_list, once per CPU read.
 		fn := regexp.MustCompile(`^ #\d+: <[0-9a-f]+>, (\w+), S:`)
 		want := map[string]int{}
 		for _, l := range truth("proc/timer_list.txt") {
@@ -279,7 +280,9 @@ func liveCommands(t *testing.T, s *labdata.Scenario) {
 		}
 		perCPU := 0
 		for f, n := range want {
-			if n != s.CPUs || strings.HasPrefix(f, "hrtimer_wakeup") {
+			// Others once per CPU now may not be so a moment later
+			// (6.12's deadline server timer, dl_task_timer).
+			if n != s.CPUs || !slices.Contains([]string{"tick_sched_timer", "tick_nohz_handler", "watchdog_timer_fn"}, f) {
 				continue
 			}
 			perCPU++
