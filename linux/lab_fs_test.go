@@ -553,3 +553,80 @@ func overmounted(t *testing.T, p *objects.Program, f linux.OpenFile, pi linux.Pa
 	at, _ := mv.Address()
 	return vfs != at
 }
+
+// TestLabInodePages: the page cache of every regular file the guest's
+// processes hold open or map (their executables and libraries), as
+// crash's files -p walks it (i_mapping->i_pages),
+// against the kernel's own bookkeeping: as many pages as its nrpages
+// count (no large folio in the lab's page caches: each entry one page),
+// each page pointing back at the mapping (page->mapping) at its own
+// index, in file order and inside the file's size.
+func TestLabInodePages(t *testing.T) {
+	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
+		t.Run(name, func(t *testing.T) {
+			sc := labkernel.Scenario(name)
+			seen := map[objects.Hex]bool{}
+			files, pages := 0, 0
+			for _, pid := range truthPIDs(t, sc.Dir, "fd") {
+				task, err := linux.FindTask(p, pid)
+				if err != nil {
+					continue // exited since the truth
+				}
+				open, err := linux.TaskFiles(task)
+				if err != nil {
+					labErr(t, name, fmt.Sprintf("pid %d", pid), err)
+					continue
+				}
+				// The files its VMAs map, as open files.
+				if vm, err := linux.ReadTaskVM(task); err == nil {
+					for _, v := range vm.VMAs {
+						if v.File == 0 {
+							continue
+						}
+						fv, err := p.ObjectOf("struct file", uint64(v.File))
+						if err != nil {
+							t.Fatal(err)
+						}
+						if ino, err := fv.MemberUint("f_inode"); err == nil {
+							open = append(open, linux.OpenFile{Inode: objects.Hex(ino), Type: "REG", Path: v.Name})
+						}
+					}
+				}
+				for _, f := range open {
+					if f.Err != "" || f.Type != "REG" || seen[f.Inode] {
+						continue
+					}
+					seen[f.Inode] = true
+					inode, err := p.ObjectOf("struct inode", uint64(f.Inode))
+					if err != nil {
+						t.Fatal(err)
+					}
+					ip, err := linux.ReadInodePages(inode)
+					if err != nil {
+						t.Errorf("%s: %v", f.Path, err)
+						continue
+					}
+					size, err := inode.MemberUint("i_size")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(ip.Errors) > 0 || uint64(len(ip.Pages)) != ip.NrPages {
+						t.Errorf("%s: %d pages in i_pages, nrpages %d, errors %v", f.Path, len(ip.Pages), ip.NrPages, ip.Errors)
+					}
+					for i, pg := range ip.Pages {
+						if pg.Mapping != ip.Mapping || pg.Index >= (size+4095)/4096 || i > 0 && pg.Index <= ip.Pages[i-1].Index {
+							t.Errorf("%s: page %#x: mapping %#x (the inode's %#x), index %d (size %d, previous %d)", f.Path, uint64(pg.Page), uint64(pg.Mapping), uint64(ip.Mapping), pg.Index, size, ip.Pages[max(i-1, 0)].Index)
+							break
+						}
+					}
+					files++
+					pages += len(ip.Pages)
+				}
+			}
+			if files == 0 {
+				t.Errorf("no open regular file")
+			}
+			t.Logf("%d open regular files: %d pages in their page caches", files, pages)
+		})
+	}
+}

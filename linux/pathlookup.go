@@ -237,3 +237,13 @@ func ReadPathInfo(p *objects.Program, path string) PathInfo {
 	}
 	return pi
 }
+
+// LookupInode returns the struct inode at path in init's mount namespace
+// (LookupPath).
+func LookupInode(p *objects.Program, path string) (objects.Value, error) {
+	pi := ReadPathInfo(p, path)
+	if pi.Error != "" {
+		return objects.Value{}, errors.New(pi.Error)
+	}
+	return p.ObjectOf("struct inode", uint64(pi.Inode))
+}

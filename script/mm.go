@@ -18,7 +18,7 @@ import (
 // docs/scripting.md documents each (a test checks).
 var (
 	slabFuncs = []string{"caches", "find", "objects", "objectInfo"}
-	mmFuncs   = []string{"meminfo", "vmallocInfo", "vtop", "ptov", "page"}
+	mmFuncs   = []string{"meminfo", "vmallocInfo", "vtop", "ptov", "page", "inodePages"}
 )
 
 // taskArg reads a task argument: a kernel value (a struct task_struct
@@ -156,6 +156,24 @@ func (e *Engine) setupMM(o *goja.Object) {
 		return e.result(r)
 	})
 	// kmem --page
+	// files -p
+	set("inodePages", func(c goja.FunctionCall) goja.Value {
+		const what = "kernel.mm.inodePages(inode or path)"
+		var inode objects.Value
+		if path, ok := c.Argument(0).Export().(string); ok {
+			var err error
+			if inode, err = linux.LookupInode(p, path); err != nil {
+				e.throw(err)
+			}
+		} else {
+			inode = e.valueArg(c, 0, what)
+		}
+		ip, err := linux.ReadInodePages(inode)
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(ip)
+	})
 	set("page", func(c goja.FunctionCall) goja.Value {
 		pi, err := linux.NewPageInfo(p, uint64(e.intArg(c, 0, "kernel.mm.page(pfn)")))
 		if err != nil {

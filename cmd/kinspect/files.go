@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,11 +14,12 @@ import (
 )
 
 func init() {
-	register(&command{name: "files", summary: "a task's open files, root and working directory (like crash's files)", run: runFiles,
-		help: filesHelp, syntax: "PID...", opts: []*option{optKallsyms}})
+	register(&command{name: "files", summary: "a task's open files, root and working directory; -p: an inode's page cache (like crash's files)", run: runFiles,
+		help: filesHelp, syntax: "PID... | -p INODE...", opts: []*option{{short: "-p", value: "INODE", help: "the pages of an inode's page cache (an address, or a path)"}, optKallsyms}})
 }
 
 const filesHelp = `Usage: kinspect [-c DUMP | --live] [--json] files [-k FILE] PID...
+       kinspect [-c DUMP | --live] [--json] files [-k FILE] -p INODE|PATH...
 
 Lists the open files of each task (a thread ID), as crash's files: the
 task's root and working directory, then each fd with its struct file,
@@ -27,12 +29,21 @@ UNKN for an anonymous inode) and the path /proc/PID/fd/FD links to
 files, " (deleted)" after an unlinked file), and how it is open (r, w,
 rw: what ls -l shows as the link's permissions).
 
+With -p (crash's files -p), the page cache of each inode instead (a
+struct inode address, or a path, looked up as the path command does):
+the kernel's count (i_mapping->nrpages), then each page of i_pages in
+file order: its struct page, physical address, index (in pages), flags
+and reference count.
+
 Options:
+  -p INODE|PATH        the pages of an inode's page cache
   -k, --kallsyms FILE  symbols from FILE, a copy of the kernel's /proc/kallsyms
 
 JSON: an array of {"task", "pid", "tid", "comm", "root", "cwd", "files":
 [{"fd", "file", "dentry", "inode", "type", "path", "mode", "flags",
-"pos", "error"}]}.
+"pos", "error"}]}. With -p: an array of {"inode", "mapping", "nrpages",
+"pages": [pages as kmem --page shows them], "shadows" (value entries:
+evicted pages' workingset shadows), "errors"}.
 `
 
 // parsePIDs reads PID arguments, options aside (opt reads one: it
@@ -131,6 +142,9 @@ func taskHeader(w io.Writer, pid int, task objects.Hex, cpu int, comm string) {
 }
 
 func runFiles(e *env, args []string) error {
+	if slices.Contains(args, "-p") {
+		return runFilesPages(e, args)
+	}
 	k, tasks, err := openTasks(e, "files", args, filesHelp, "process")
 	if k == nil || err != nil {
 		return err
@@ -182,4 +196,74 @@ func printFiles(w io.Writer, p *objects.Program, fi *linux.TaskFilesInfo) {
 		}
 		fmt.Fprintf(w, "%4d %016x %016x %016x %-4s %-2s %s\n", f.FD, uint64(f.File), uint64(f.Dentry), uint64(f.Inode), f.Type, f.Mode, path)
 	}
+}
+
+// runFilesPages is files -p: linux.ReadInodePages of each inode (an
+// address) or path (linux.LookupPath).
+func runFilesPages(e *env, args []string) error {
+	var file string
+	var whats []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-k" || a == "--kallsyms":
+			if i+1 == len(args) {
+				return fmt.Errorf("files -p %s: want a file: %w", a, errUsage)
+			}
+			i++
+			file = args[i]
+		case a == "-p":
+		default:
+			whats = append(whats, a)
+		}
+	}
+	if len(whats) == 0 {
+		return fmt.Errorf("files -p: want an inode address or a path: %w", errUsage)
+	}
+	k, err := openKernel(e, file)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	p := k.Program()
+	var out []*linux.InodePages
+	for _, w := range whats {
+		var inode objects.Value
+		if strings.HasPrefix(w, "/") {
+			inode, err = linux.LookupInode(p, w)
+		} else {
+			var a uint64
+			if a, err = strconv.ParseUint(strings.TrimPrefix(w, "0x"), 16, 64); err != nil {
+				return fmt.Errorf("files -p %q: not an inode address (hex) nor a path: %w", w, errUsage)
+			}
+			inode, err = p.ObjectOf("struct inode", a)
+		}
+		if err != nil {
+			return fmt.Errorf("files -p %s: %w", w, err)
+		}
+		ip, err := linux.ReadInodePages(inode)
+		if err != nil {
+			return fmt.Errorf("files -p %s: %w", w, err)
+		}
+		out = append(out, ip)
+	}
+	if e.json {
+		writeJSON(e, out)
+		return nil
+	}
+	w := bufio.NewWriter(e.stdout)
+	defer w.Flush()
+	for i, ip := range out {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%-16s %-16s %8s\n%016x %016x %8d\n\n", "INODE", "MAPPING", "NRPAGES", uint64(ip.Inode), uint64(ip.Mapping), ip.NrPages)
+		fmt.Fprintf(w, "%-16s %-12s %8s %4s  %s\n", "PAGE", "PHYSICAL", "INDEX", "CNT", "FLAGS")
+		for _, pg := range ip.Pages {
+			fmt.Fprintf(w, "%016x %12x %8d %4d  %s\n", uint64(pg.Page), uint64(pg.Phys), pg.Index, pg.Refcount, strings.Join(pg.FlagNames, ","))
+		}
+		for _, e := range ip.Errors {
+			fmt.Fprintf(w, "error: %s\n", e)
+		}
+	}
+	return nil
 }

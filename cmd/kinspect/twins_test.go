@@ -404,6 +404,7 @@ func TestTwinTaskCommands(t *testing.T) {
 			sub(t, "task value", value, decode(t, []byte(js(t, d, "kinspect.json(kernel.task(1).value)").(string))))
 			sub(t, "mount", cliJSON(t, d, "mount"), js(t, d, "kernel.mounts()"))
 			sub(t, "path", cliJSON(t, d, "path", "/", "/proc", "/dev/null"), js(t, d, `["/", "/proc", "/dev/null"].map((p) => kernel.pathLookup(p))`))
+			sub(t, "files -p", cliJSON(t, d, "files", "-p", "/etc/passwd"), js(t, d, `[kernel.mm.inodePages("/etc/passwd")]`))
 			sub(t, "cgroup", cliJSON(t, d, "cgroup", "1"), js(t, d, "[kernel.cgroup(1)]"))
 			sub(t, "cgroup tree", cliJSON(t, d, "cgroup", "tree"), js(t, d, "kernel.bpf.cgroupTree()"))
 			sub(t, "mod", cliJSON(t, d, "mod"), js(t, d, "Array.from(kernel.modules())"))
