@@ -455,6 +455,20 @@ func liveCommands(t *testing.T, s *labdata.Scenario) {
 			t.Errorf("%d paths looked up", len(got))
 		}
 	})
+	t.Run("files -p", func(t *testing.T) {
+		var got []linux.InodePages
+		get(t, "--json files -p /bin/workload", &got)
+		// The kernel's own count, and each page pointing back at the
+		// file's mapping (TestLabInodePages).
+		if len(got) != 1 || len(got[0].Pages) == 0 || uint64(len(got[0].Pages)) != got[0].NrPages {
+			t.Fatalf("%+v", got)
+		}
+		for _, pg := range got[0].Pages {
+			if pg.Mapping != got[0].Mapping {
+				t.Errorf("page %#x: mapping %#x, the inode's %#x", uint64(pg.Page), uint64(pg.Mapping), uint64(got[0].Mapping))
+			}
+		}
+	})
 	t.Run("cgroup tree", func(t *testing.T) {
 		var got, want any
 		get(t, "--json cgroup tree", &got)
