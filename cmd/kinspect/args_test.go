@@ -229,8 +229,9 @@ func TestGlobalOptionsAnywhere(t *testing.T) {
 // command has one, its own wins after its name.
 func TestOptionCollisions(t *testing.T) {
 	// crash's own spellings, which its users type: rd -p and search -p
-	// (physical), search -e (end); --pretty and -e EXPR stay global there.
-	allowed := map[string]bool{"script --timeout": true, "rd -p": true, "search -p": true, "search -e": true}
+	// (physical), search -e (end), files -p (an inode's pages); --pretty
+	// and -e EXPR stay global there.
+	allowed := map[string]bool{"script --timeout": true, "rd -p": true, "search -p": true, "search -e": true, "files -p": true}
 	forEachCommand(func(path []string, noun, c *command) {
 		for _, o := range optionsOf(noun, c) {
 			for _, n := range []string{o.short, o.long} {
