@@ -140,7 +140,8 @@ func Open(ctx context.Context, o Options) (*Kernel, error) {
 	if decls == nil {
 		decls = btfload.NewDecls()
 	}
-	k.prog = objects.NewProgram(k.memory(), k.types, k.syms, objects.WithDecls(decls), objects.WithExplain(k.explainFault))
+	k.prog = objects.NewProgram(k.memory(), k.types, k.syms, objects.WithDecls(decls), objects.WithExplain(k.explainFault),
+		objects.WithTypeFallback(k.moduleType))
 	if k.dump != nil && o.Kallsyms == "" && !o.Live {
 		k.symErr = AddKernelSymbols(k.prog, k.syms)
 	}
@@ -420,6 +421,21 @@ func (k *Kernel) LookupType(name string) (btf.Type, error) {
 		return nil, fmt.Errorf("%w (modules' BTF not searched: %v)", err, merr)
 	}
 	return nil, fmt.Errorf("%w (nor in the BTF of %d modules)", err, len(mods))
+}
+
+// moduleType finds a type in the modules' BTF alone (the Program's
+// fallback after vmlinux's).
+func (k *Kernel) moduleType(name string) (btf.Type, error) {
+	mods, err := k.ModuleTypes()
+	for _, m := range mods {
+		if mt, err := m.Type(name); err == nil {
+			return mt, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("no module's BTF has %s: %w", name, btfload.ErrNotFound)
 }
 
 // FromProgram returns a kernel made of a typed object engine alone: no

@@ -187,13 +187,21 @@ func buildInitramfs(repo, out string, k *kernelFiles, gb *guestBinaries, s scena
 	r.addFile("/init", 0o755, init)
 	r.addFile("/etc/passwd", 0o644, []byte("root:x:0:0:root:/:/bin/sh\n"))
 
-	r.copyFile("/usr/sbin/bpftool", "/usr/sbin/bpftool", 0o755)
-	libs, err := sharedLibs("/usr/sbin/bpftool")
-	if err != nil {
-		return err
-	}
-	for _, l := range libs {
-		r.copyFile(l, l, 0o755)
+	// bpftool, and iproute2's ip and tc under /usr/lib/iproute2 (busybox's
+	// ip and tc keep their names), with their libraries.
+	for _, b := range []struct{ from, to string }{
+		{"/usr/sbin/bpftool", "/usr/sbin/bpftool"},
+		{iproute2IP, "/usr/lib/iproute2/ip"},
+		{iproute2TC, "/usr/lib/iproute2/tc"},
+	} {
+		r.copyFile(b.to, b.from, 0o755)
+		libs, err := sharedLibs(b.from)
+		if err != nil {
+			return err
+		}
+		for _, l := range libs {
+			r.copyFile(l, l, 0o755)
+		}
 	}
 
 	ms, err := loadModuleSet(k.modulesDir())

@@ -16,6 +16,8 @@ var hostTools = []struct{ path, pkg string }{
 	{"qemu-system-x86_64", "qemu-system-x86"},
 	{"/bin/busybox", "busybox-static"},
 	{"/usr/sbin/bpftool", "bpftool"},
+	{iproute2IP, "iproute2"},
+	{iproute2TC, "iproute2"},
 	{"makedumpfile", "makedumpfile"},
 	{"clang", "clang"},
 	{"objdump", "binutils"},
@@ -25,6 +27,13 @@ var hostTools = []struct{ path, pkg string }{
 	{"/usr/include/linux/bpf.h", "linux-libc-dev"},
 	{"/usr/share/seabios/bios-256k.bin", "seabios"},
 }
+
+// iproute2's ip and tc, copied into the guest (/usr/lib/iproute2): the
+// paths of Debian's package on merged and unmerged /usr alike.
+const (
+	iproute2IP = "/bin/ip"
+	iproute2TC = "/sbin/tc"
+)
 
 // ensureTools installs the Debian packages of any missing tool.
 func ensureTools() error {
@@ -242,6 +251,7 @@ func toolVersions() string {
 		{"qemu-system-x86_64", "--version"},
 		{"makedumpfile", "-v"},
 		{"/usr/sbin/bpftool", "version"},
+		{iproute2IP, "-V"},
 		{"clang", "--version"},
 		{"objdump", "--version"},
 		{"/bin/busybox"},

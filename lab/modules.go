@@ -14,8 +14,10 @@ import (
 
 // guestModules are the modules the guest loads: qemu_fw_cfg makes QEMU
 // write VMCOREINFO into its dumps; the rest mount the host's truth
-// directory over virtio 9p.
-var guestModules = []string{"qemu_fw_cfg", "virtio_pci", "9pnet_virtio", "9p"}
+// directory over virtio 9p; dummy, veth, 8021q and bridge make the network
+// devices of init.sh, sch_ingress (clsact) and cls_bpf carry its tc
+// programs.
+var guestModules = []string{"qemu_fw_cfg", "virtio_pci", "9pnet_virtio", "9p", "dummy", "veth", "8021q", "bridge", "sch_ingress", "cls_bpf"}
 
 // panicModules are loaded only where the guest is to panic: pvpanic_mmio
 // drives QEMU's ISA pvpanic device, which tells QEMU to hold the panicked

@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -48,8 +49,52 @@ type NetDevice struct {
 	NumRxQueues uint32 `json:"num_rx_queues"`
 	GSOMaxSize  uint32 `json:"gso_max_size"`
 	GSOMaxSegs  uint32 `json:"gso_max_segs"`
+	// What ip -d link adds: the promiscuity and allmulti counts; Kind
+	// the link's kind (rtnl_link_ops->kind: "veth", "bridge"...), Master
+	// its master device (MasterIfindex) and SlaveKind the master's kind;
+	// Link the ifindex of the device it is linked to (a veth's peer, a
+	// VLAN's real device: "NAME@LINK") when that is not itself, with its
+	// LinkName, LinkDown when that is down (ip's M-DOWN), or
+	// LinkNetnsID, the id this namespace gave the link's (-1: none),
+	// when it is in another; Alias and AltNames; PermAddress the
+	// permanent hardware address when it is set; AddrGenMode IPv6's
+	// address generation ("eui64"...; "" without IPv6); the offload
+	// limits; ParentBus and ParentDev the device it sits on ("pci",
+	// "0000:00:03.0").
+	Promiscuity    uint32   `json:"promiscuity"`
+	Allmulti       *uint32  `json:"allmulti,omitempty"`
+	Kind           string   `json:"kind,omitempty"`
+	SlaveKind      string   `json:"slave_kind,omitempty"`
+	Master         string   `json:"master,omitempty"`
+	MasterIfindex  int      `json:"master_ifindex,omitempty"`
+	Link           *int     `json:"link,omitempty"`
+	LinkName       string   `json:"link_name,omitempty"`
+	LinkDown       bool     `json:"link_down,omitempty"`
+	LinkNetnsID    *int     `json:"link_netnsid,omitempty"`
+	ProtoDown      bool     `json:"proto_down,omitempty"`
+	Alias          string   `json:"alias,omitempty"`
+	AltNames       []string `json:"altnames,omitempty"`
+	PermAddress    string   `json:"perm_address,omitempty"`
+	AddrGenMode    string   `json:"addr_gen_mode,omitempty"`
+	TSOMaxSize     uint32   `json:"tso_max_size,omitempty"`
+	TSOMaxSegs     uint32   `json:"tso_max_segs,omitempty"`
+	GROMaxSize     uint32   `json:"gro_max_size,omitempty"`
+	GSOIPv4MaxSize uint32   `json:"gso_ipv4_max_size,omitempty"`
+	GROIPv4MaxSize uint32   `json:"gro_ipv4_max_size,omitempty"`
+	ParentBus      string   `json:"parent_bus,omitempty"`
+	ParentDev      string   `json:"parent_dev,omitempty"`
+	// KindData is what the link's kind adds (IFLA_INFO_DATA), as ip -d
+	// link prints it, for the kinds kinspect decodes (vlan); see
+	// NetDevKindData.
+	KindData []string `json:"kind_data,omitempty"`
 	// XDP are the XDP programs attached, one per mode.
 	XDP []NetDevXDP `json:"xdp,omitempty"`
+	// TC are the tc programs attached: cls_bpf filters of the
+	// ingress/clsact qdisc's hooks, and tcx's (6.6+).
+	TC []NetDevTC `json:"tc,omitempty"`
+	// Incomplete says what kinspect does not know how to read of this
+	// device (not damage: a kind it does not decode).
+	Incomplete []string `json:"incomplete,omitempty"`
 	// Error says what could not be read.
 	Error string `json:"error,omitempty"`
 }
@@ -168,7 +213,7 @@ func NetDevices(p *objects.Program) ([]NetDevice, error) {
 				if nd == nil {
 					nd = &NetDevice{Dev: objects.Hex(d.Addr())}
 				}
-				nd.Error = err.Error()
+				nd.Error = strings.ReplaceAll(err.Error(), "\n", "; ")
 				p.NoteDamage(&objects.Damage{Walk: fmt.Sprintf("devices of net namespace %d", ino), Addr: objects.Hex(d.Addr()),
 					Object: "struct net_device", Expected: "a readable net_device", Err: err})
 			}
@@ -176,7 +221,31 @@ func NetDevices(p *objects.Program) ([]NetDevice, error) {
 			out = append(out, *nd)
 		}
 	}
+	resolveLinks(out)
 	return out, nil
+}
+
+// resolveLinks names the links given by ifindex alone (tunnels'), from
+// the devices of the same namespace.
+func resolveLinks(devs []NetDevice) {
+	type key struct {
+		ino     uint64
+		ifindex int
+	}
+	byIndex := map[key]*NetDevice{}
+	for i := range devs {
+		byIndex[key{devs[i].NetInode, devs[i].Ifindex}] = &devs[i]
+	}
+	for i := range devs {
+		d := &devs[i]
+		if d.Link == nil || *d.Link == 0 || d.LinkName != "" || d.LinkNetnsID != nil {
+			continue
+		}
+		if l := byIndex[key{d.NetInode, *d.Link}]; l != nil {
+			d.LinkName = l.Name
+			d.LinkDown = l.Flags&iffUp == 0
+		}
+	}
 }
 
 // NewNetDevice reads one struct net_device.
@@ -208,6 +277,15 @@ func NewNetDevice(d objects.Value) (*NetDevice, error) {
 	}
 	nd.Flags = devGetFlags(d.Program(), uint32(flags), uint32(gflags), state, oper)
 	nd.FlagNames = IFFNames(nd.Flags)
+	// rtnetlink reports a device not running (no __LINK_STATE_START) as
+	// IF_OPER_DOWN, whatever dev->operstate says.
+	start := uint64(0)
+	if v, err := d.Program().Enumerator("__LINK_STATE_START"); err == nil {
+		start = v
+	}
+	if state&(1<<start) == 0 {
+		oper = 2
+	}
 	nd.OperState = nameOr(operStates, oper)
 	nd.LinkMode = nameOr(linkModes, mode)
 	nd.LinkType = arphrdNames[uint16(typ)]
@@ -243,11 +321,31 @@ func NewNetDevice(d objects.Value) (*NetDevice, error) {
 			}
 		}
 	}
+	var errs []error
+	if alen > 32 {
+		alen = 0
+	}
+	errs = append(errs, nd.readDetails(d, int(alen))...)
+	if kd, err := netDevKindData(d, nd.Kind); err == errKindNotDecoded {
+		nd.Incomplete = append(nd.Incomplete, fmt.Sprintf("kind data: a %q device's (IFLA_INFO_DATA) is not decoded", nd.Kind))
+	} else if err != nil {
+		errs = append(errs, fmt.Errorf("%s data: %w", nd.Kind, err))
+	} else {
+		nd.KindData = kd
+	}
 	xdp, err := netDevXDP(d)
 	if err != nil {
-		return nd, fmt.Errorf("net_device %#x (%s): XDP: %w", d.Addr(), nd.Name, err)
+		errs = append(errs, fmt.Errorf("XDP: %w", err))
 	}
 	nd.XDP = xdp
+	tc, err := netDevTC(d)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("tc: %w", err))
+	}
+	nd.TC = tc
+	if len(errs) > 0 {
+		return nd, fmt.Errorf("net_device %#x (%s): %w", d.Addr(), nd.Name, errors.Join(errs...))
+	}
 	return nd, nil
 }
 
@@ -365,26 +463,4 @@ func nameOr(names []string, v uint64) string {
 		return names[v]
 	}
 	return fmt.Sprintf("%d", v)
-}
-
-// IPLink renders the device as ip link show does (iproute2): its
-// line, then its link/TYPE line.
-func (d NetDevice) IPLink() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d: %s: <%s> mtu %d", d.Ifindex, d.Name, strings.Join(d.FlagNames, ","), d.MTU)
-	if d.Qdisc != "" {
-		fmt.Fprintf(&b, " qdisc %s", d.Qdisc)
-	}
-	group := "default"
-	if d.Group != 0 {
-		group = fmt.Sprint(d.Group)
-	}
-	fmt.Fprintf(&b, " state %s mode %s group %s qlen %d\n    link/%s", d.OperState, d.LinkMode, group, d.TxQueueLen, d.LinkType)
-	if d.Address != "" {
-		fmt.Fprintf(&b, " %s", d.Address)
-	}
-	if d.Broadcast != "" {
-		fmt.Fprintf(&b, " brd %s", d.Broadcast)
-	}
-	return b.String()
 }

@@ -36,7 +36,9 @@ type Program struct {
 	types *btfload.Spec
 	syms  Symbolizer
 	decls *btfload.Decls
-	limit int
+	// typeFallback finds types vmlinux's BTF lacks (WithTypeFallback).
+	typeFallback func(name string) (btf.Type, error)
+	limit        int
 
 	mu      sync.RWMutex
 	members map[memberKey]MemberInfo
@@ -87,6 +89,13 @@ func WithDecls(d *btfload.Decls) Option { return func(p *Program) { p.decls = d 
 // WithExplain sets how NoteDamage explains a fault: f returns why the
 // page an error names is missing from the dump (Damage.Page), or "".
 func WithExplain(f func(error) string) Option { return func(p *Program) { p.explain = f } }
+
+// WithTypeFallback sets where Type looks for a type vmlinux's BTF lacks
+// (the modules' split BTF: a module's own structs, such as struct
+// veth_priv). f's errors should wrap ErrNotFound when it has none.
+func WithTypeFallback(f func(name string) (btf.Type, error)) Option {
+	return func(p *Program) { p.typeFallback = f }
+}
 
 // WithLimit bounds every walk to n entries (default DefaultLimit).
 func WithLimit(n int) Option { return func(p *Program) { p.limit = n } }
@@ -140,8 +149,20 @@ func (p *Program) Limit() int { return p.limit }
 // Memory returns the memory the Program reads.
 func (p *Program) Memory() Memory { return p.mem }
 
-// Type resolves a C type name (see btfload.Spec.Type).
-func (p *Program) Type(name string) (btf.Type, error) { return p.types.Type(name) }
+// Type resolves a C type name (see btfload.Spec.Type), in vmlinux's BTF,
+// then where WithTypeFallback says.
+func (p *Program) Type(name string) (btf.Type, error) {
+	t, err := p.types.Type(name)
+	if err == nil || p.typeFallback == nil || !errors.Is(err, ErrNotFound) {
+		return t, err
+	}
+	if mt, merr := p.typeFallback(name); merr == nil {
+		return mt, nil
+	} else if !errors.Is(merr, ErrNotFound) {
+		return nil, fmt.Errorf("%w (%v)", err, merr)
+	}
+	return t, err
+}
 
 // Object returns the object of type t at addr; nothing is read yet.
 func (p *Program) Object(t btf.Type, addr uint64) Value {

@@ -111,6 +111,14 @@ func (e *Engine) setupBPF(o *goja.Object) {
 	set("links", func(goja.FunctionCall) goja.Value {
 		return iterate(e, bpf.LinkForEach(p), func(l *bpf.Link) goja.Value { return conv(l) })
 	})
+	// net show (net --bpf)
+	set("netShow", func(goja.FunctionCall) goja.Value {
+		r, err := bpf.ReadNetShow(p)
+		if err != nil {
+			e.throw(err)
+		}
+		return e.result(r)
+	})
 	// btf show
 	set("btfs", func(goja.FunctionCall) goja.Value {
 		return iterate(e, seqOf(bpf.SelectBTFs(p, bpf.Selector{})), func(b *bpf.BTFShow) goja.Value { return conv(b) })

@@ -28,7 +28,7 @@ var (
 		"runq", "devices", "uptime", "interrupts", "timers",
 		"dis", "rd", "symbols", "struct", "union", "whatis", "list", "search"}
 	kernelProps = []string{"bpf", "cpus", "info", "slab", "mm"}
-	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "ringbuf", "links", "btfs", "structOps", "structOpsDump", "pins", "fds", "features", "run", "state", "debug", "cgroupTree"}
+	bpfFuncs    = []string{"progs", "xlated", "jited", "tags", "maps", "mapDump", "mapLookup", "ringbuf", "links", "netShow", "btfs", "structOps", "structOpsDump", "pins", "fds", "features", "run", "state", "debug", "cgroupTree"}
 )
 
 func (e *Engine) setup() error {

@@ -4,20 +4,25 @@ import (
 	"bufio"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/kinspect/kinspect/bpf"
 	"github.com/kinspect/kinspect/linux"
 )
 
 func init() {
 	register(&command{name: "net", summary: "network namespaces, devices (as ip link) and sockets (as /proc/net/{tcp,udp,raw,unix}; like crash's net)", run: runNet,
 		help: netHelp, opts: []*option{{long: "--proc", value: "FILE", choices: netProcFiles, help: "print /proc/net/FILE's lines"},
-			{long: "--link", help: "print the devices as ip link show does"}, optKallsyms}})
+			{long: "--link", help: "print the devices as ip link show does"},
+			{short: "-d", long: "--details", help: "with --link: as ip -d link show does"},
+			{long: "--netns", value: "INODE", help: "with --link: the devices of this network namespace (default: init_net's)"},
+			{long: "--bpf", help: "the programs on devices and the flow dissector, as bpftool net show lists them"}, optKallsyms}})
 }
 
 var netProcFiles = []string{"tcp", "tcp6", "udp", "udp6", "raw", "raw6", "unix"}
 
-const netHelp = `Usage: kinspect [-c DUMP | --live] [--json] net [--proc FILE | --link] [-k FILE]
+const netHelp = `Usage: kinspect [-c DUMP | --live] [--json] net [--proc FILE | --link [-d] [--netns INODE] | --bpf] [-k FILE]
 
 Lists the network namespaces (net_namespace_list: the struct net, its
 inode as /proc/PID/ns/net shows it), the network devices of each
@@ -34,7 +39,21 @@ path. Sockets no table holds (a UDP socket never bound, a TCP socket
 never connected nor listening) are in no /proc/net file either.
 
 Options:
-  --link               print the devices as ip link show prints them
+  --link               print the devices as ip link show prints them (the
+                       XDP programs' lines too)
+  -d, --details        with --link: as ip -d link show prints them: the
+                       promiscuity and allmulti counts, MTU bounds, the
+                       link's kind (and a VLAN's protocol, id and flags;
+                       other kinds' data is not decoded), its master's,
+                       IPv6 address generation, queues and offload limits,
+                       parent device, alias, alternative names
+  --netns INODE        with --link: the devices of the network namespace
+                       of this inode (as /proc/PID/ns/net shows it), as
+                       ip -n NAME link in it; default: init_net's
+  --bpf                the BPF programs of init_net's devices and its flow
+                       dissector, as bpftool net show lists them: XDP (each
+                       mode), tcx (6.6+) and cls_bpf filters on the
+                       clsact/ingress qdisc's hooks; --json: bpftool's JSON
   --proc FILE          print FILE's lines as /proc/net/FILE prints them, up
                        to the inode (tcp, tcp6, udp, udp6, raw, raw6, unix;
                        init_net's sockets, as a process of it reads them)
@@ -44,17 +63,30 @@ JSON: {"namespaces": [{"net", "inode", "init"}], "devices": [{"dev",
 "net_inode", "ifindex", "name", "flags", "flag_names", "mtu", "qdisc",
 "operstate", "link_mode", "group", "txqlen", "link_type", "address",
 "broadcast", "min_mtu", "max_mtu", "num_tx_queues", "num_rx_queues",
-"gso_max_size", "gso_max_segs", "xdp": [{"mode", "id", "prog",
-"link_id"}], "error"}], "sockets": [{"proto",
+"gso_max_size", "gso_max_segs", "promiscuity", "allmulti", "kind",
+"slave_kind", "master", "master_ifindex", "link", "link_name",
+"link_down", "link_netnsid", "proto_down", "alias", "altnames",
+"perm_address", "addr_gen_mode", "tso_max_size", "tso_max_segs",
+"gro_max_size", "gso_ipv4_max_size", "gro_ipv4_max_size", "parent_bus",
+"parent_dev", "kind_data", "xdp": [{"mode", "id", "prog", "link_id"}],
+"tc": [{"kind", "name", "id", "prog", "link_id", "filter", "prio",
+"handle", "direct_action"}], "incomplete" (what kinspect does not
+decode of the device), "error"}], "sockets": [{"proto",
 "sock", "net_inode", "state", "state_name", "local", "local_port",
 "remote", "remote_port", "tx_queue", "rx_queue", "uid", "inode", "type",
 "path", "proc_line", "error"}], "errors" (the tables, or parts,
-that could not be read)}.
+that could not be read)}. With --bpf: bpftool net show's JSON, [{"xdp":
+[{"devname", "ifindex", "mode", "id"} or {"devname", "ifindex",
+"multi_attachments": [{"mode", "id"}]}], "tc": [{"devname", "ifindex",
+"kind", "name", "id"} (cls_bpf) or {"devname", "ifindex", "kind",
+"name", "prog_id", "prog_flags", "link_id", "link_flags"} (tcx)],
+"flow_dissector": [{"id"}]}].
 `
 
 func runNet(e *env, args []string) error {
 	var file, proc string
-	link := false
+	link, details, bpfShow := false, false, false
+	var netns uint64
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
 		case i == 0 && a == "help", a == "-h", a == "--help":
@@ -62,6 +94,20 @@ func runNet(e *env, args []string) error {
 			return nil
 		case a == "--link":
 			link = true
+		case a == "-d" || a == "--details":
+			details = true
+		case a == "--bpf":
+			bpfShow = true
+		case a == "--netns":
+			if i+1 == len(args) {
+				return fmt.Errorf("net --netns: want an inode: %w", errUsage)
+			}
+			i++
+			v, err := strconv.ParseUint(args[i], 0, 64)
+			if err != nil {
+				return fmt.Errorf("net --netns %q: want a namespace's inode: %w", args[i], errUsage)
+			}
+			netns = v
 		case a == "--proc" || a == "-k" || a == "--kallsyms":
 			if i+1 == len(args) {
 				return fmt.Errorf("net %s: want a value: %w", a, errUsage)
@@ -79,11 +125,33 @@ func runNet(e *env, args []string) error {
 			return fmt.Errorf("net: unexpected %q (see kinspect net help): %w", a, errUsage)
 		}
 	}
+	if (details || netns != 0) && !link {
+		return fmt.Errorf("net -d, --netns: only with --link: %w", errUsage)
+	}
+	if n := btoi(link) + btoi(bpfShow) + btoi(proc != ""); n > 1 {
+		return fmt.Errorf("net: --link, --bpf and --proc are one each: %w", errUsage)
+	}
 	k, err := openKernel(e, file)
 	if err != nil {
 		return err
 	}
 	defer k.Close()
+	if bpfShow {
+		r, err := bpf.ReadNetShow(k.Program())
+		if err != nil {
+			return fmt.Errorf("net --bpf: %w", err)
+		}
+		var nerr error
+		if len(r.Errors) > 0 {
+			nerr = fmt.Errorf("net --bpf: %d devices or hooks not read: %s", len(r.Errors), strings.Join(r.Errors, "; "))
+		}
+		if e.json {
+			writeJSON(e, []*bpf.NetShow{r})
+		} else {
+			r.WriteText(e.stdout)
+		}
+		return noteNet(e, nerr)
+	}
 	n, nerr := linux.ReadNet(k.Program())
 	if n == nil {
 		return fmt.Errorf("net: %w", nerr)
@@ -98,10 +166,24 @@ func runNet(e *env, args []string) error {
 	}
 	w := bufio.NewWriter(e.stdout)
 	if link {
+		if netns == 0 {
+			for _, ns := range n.Namespaces {
+				if ns.Init {
+					netns = ns.Inode
+				}
+			}
+		}
+		found := false
+		for _, ns := range n.Namespaces {
+			found = found || ns.Inode == netns
+		}
+		if !found {
+			return fmt.Errorf("net --link: no network namespace of inode %d (net lists them)", netns)
+		}
 		for _, d := range n.Devices {
-			if d.Name != "" {
+			if d.Name != "" && d.NetInode == netns {
 				// A device with an error is in the damage report too.
-				fmt.Fprintln(w, d.IPLink())
+				fmt.Fprintln(w, d.IPLink(details, bpf.XDPProgInfo(k.Program())))
 			}
 		}
 		w.Flush()
@@ -171,4 +253,11 @@ func noteNet(e *env, err error) error {
 		fmt.Fprintf(e.stderr, "note: %v\n", err)
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -478,6 +478,7 @@ func TestTwinNet(t *testing.T) {
 	for _, d := range twinDumps(t) {
 		t.Run(d, func(t *testing.T) {
 			sub(t, "net", cliJSON(t, d, "net"), js(t, d, "kernel.net()"))
+			sub(t, "net --bpf", cliJSON(t, d, "net", "--bpf"), js(t, d, "[kernel.bpf.netShow()]"))
 		})
 	}
 }

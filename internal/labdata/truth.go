@@ -18,6 +18,10 @@ var capturedTogether = [][]string{{
 	"proc/net_tcp.txt", "proc/net_tcp6.txt", "proc/net_udp.txt", "proc/net_udp6.txt",
 	"proc/net_raw.txt", "proc/net_unix.txt",
 	"proc/available_filter_functions.txt", "btf/vmlinux.txt",
+}, {
+	// The network devices of init.sh, with iproute2 in the guest.
+	"proc/ip_d_link.txt", "proc/ip_d_link.json", "proc/ip_d_addr.txt", "proc/ip_d_addr.json",
+	"proc/tc_qdisc.json", "proc/ip_d_link_ki_ns.txt", "proc/ip_d_link_ki_ns.json", "proc/ip_netns_list_id.txt",
 }}
 
 // TruthCaptured says whether the lab that built the scenario captures the

@@ -49,6 +49,28 @@ if [ -n "$crash" ]; then
 	kdump_load
 fi
 
+# Network devices of several kinds for net's device truth (ip -d link):
+# iproute2's ip and tc (busybox's ip has no -d, -j or link kinds).
+I=/usr/lib/iproute2
+netdevs() {
+	$I/ip link add ki_dummy0 type dummy &&
+		$I/ip link set ki_dummy0 mtu 9000 txqueuelen 500 group 7 alias "kinspect lab dummy" &&
+		$I/ip link set ki_dummy0 promisc on allmulticast on &&
+		$I/ip link add ki_veth0 type veth peer name ki_veth1 &&
+		$I/ip link property add dev ki_dummy0 altname ki_dummy_alt &&
+		$I/ip link add link ki_dummy0 name ki_vlan7 type vlan id 7 &&
+		$I/ip netns add ki_ns &&
+		$I/ip link add ki_veth2 type veth peer name ki_veth3 netns ki_ns &&
+		$I/ip -n ki_ns link set ki_veth3 up &&
+		$I/ip link add ki_br0 type bridge &&
+		$I/ip link set ki_veth1 master ki_br0 &&
+		$I/ip addr add 10.77.0.1/24 dev ki_veth0 &&
+		$I/ip addr add 10.77.1.1/24 dev ki_br0 &&
+		$I/ip addr add fd00:77::1/64 dev ki_dummy0 &&
+		for d in ki_dummy0 ki_vlan7 ki_veth0 ki_veth1 ki_veth2 ki_br0; do $I/ip link set $d up || return 1; done
+}
+netdevs > /tmp/netdevs.log 2>&1 || fail "network devices: $(cat /tmp/netdevs.log)"
+
 echo 0 > /proc/sys/kernel/kptr_restrict
 echo 1 > /proc/sys/net/core/bpf_jit_enable
 echo 1 > /proc/sys/net/core/bpf_jit_kallsyms
@@ -79,6 +101,15 @@ while [ ! -e /run/workload.ready ]; do
 done
 cp /run/workload.ready $T/workload.json
 say stage workload-ready
+# Programs attached through netlink, which the workload (cilium/ebpf)
+# does not do: XDP in driver mode and cls_bpf filters on clsact.
+netprogs() {
+	$I/ip link set dev ki_veth0 xdpdrv pinned /sys/fs/bpf/ki_net_xdp &&
+		$I/tc qdisc add dev ki_veth0 clsact &&
+		$I/tc filter add dev ki_veth0 ingress bpf object-pinned /sys/fs/bpf/ki_net_tc direct-action &&
+		$I/tc filter add dev ki_veth0 egress bpf object-pinned /sys/fs/bpf/ki_net_tc direct-action
+}
+netprogs > /tmp/netprogs.log 2>&1 || fail "network devices' programs: $(cat /tmp/netprogs.log)"
 
 # Count program runs for a moment, then freeze the counts, so that
 # bpftool's run_time_ns/run_cnt and the dump's agree. The sleep itself
@@ -201,8 +232,16 @@ done
 # For btf funcs: every function's prototype and which ftrace can trace.
 cat /sys/kernel/tracing/available_filter_functions > $T/proc/available_filter_functions.txt 2>/dev/null
 b $T/btf/vmlinux.txt btf dump file /sys/kernel/btf/vmlinux
-# busybox ip has no -d.
 ip link show > $T/proc/ip_link.txt 2>&1
+# iproute2's: every detail (-d) of every link and address, as text and JSON.
+$I/ip -d link show > $T/proc/ip_d_link.txt 2>&1
+$I/ip -d -j link show > $T/proc/ip_d_link.json 2>&1
+$I/ip -d addr show > $T/proc/ip_d_addr.txt 2>&1
+$I/ip -d -j addr show > $T/proc/ip_d_addr.json 2>&1
+$I/tc -j qdisc show > $T/proc/tc_qdisc.json 2>&1
+$I/ip -n ki_ns -d link show > $T/proc/ip_d_link_ki_ns.txt 2>&1
+$I/ip -n ki_ns -d -j link show > $T/proc/ip_d_link_ki_ns.json 2>&1
+$I/ip netns list-id > $T/proc/ip_netns_list_id.txt 2>&1
 for d in /proc/[0-9]*; do
 	p=${d#/proc/}
 	# Kernel threads have no executable (procfs files all have size 0, so

@@ -169,6 +169,7 @@ func run(cfg runConfig) error {
 		{"hidden program", r.loadHide},
 		{"struct_ops", r.loadStructOps},
 		{"iter and netns links", r.loadLinks},
+		{"network devices' programs", r.loadNetdev},
 	}
 	if cfg.Scale {
 		phases = append(phases,
