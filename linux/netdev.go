@@ -85,8 +85,12 @@ type NetDevice struct {
 	ParentDev      string   `json:"parent_dev,omitempty"`
 	// KindData is what the link's kind adds (IFLA_INFO_DATA), as ip -d
 	// link prints it, for the kinds kinspect decodes (vlan); see
-	// NetDevKindData.
+	// netDevKindData (vlan, bridge).
 	KindData []string `json:"kind_data,omitempty"`
+	// SlaveKindData is what the master's kind adds of this device
+	// (IFLA_INFO_SLAVE_DATA: a bridge port's state, cost, flags...), as
+	// ip -d link prints it after "bridge_slave".
+	SlaveKindData []string `json:"slave_kind_data,omitempty"`
 	// XDP are the XDP programs attached, one per mode.
 	XDP []NetDevXDP `json:"xdp,omitempty"`
 	// TC are the tc programs attached: cls_bpf filters of the

@@ -151,7 +151,11 @@ func (nd *NetDevice) readDetails(d objects.Value, alen int) []error {
 					if ops, _ := md.MemberUint("rtnl_link_ops"); ops != 0 {
 						nd.SlaveKind, err = cstringAt(md, "rtnl_link_ops.kind", 64)
 						note("master's rtnl_link_ops.kind", err)
-						if f, _ := md.MemberUint("rtnl_link_ops.fill_slave_info"); f != 0 {
+						switch f, _ := md.MemberUint("rtnl_link_ops.fill_slave_info"); {
+						case nd.SlaveKind == "bridge":
+							nd.SlaveKindData, err = bridgePortData(d)
+							note("bridge port", err)
+						case f != 0:
 							nd.Incomplete = append(nd.Incomplete, fmt.Sprintf("slave data: a %q master's (IFLA_INFO_SLAVE_DATA) is not decoded", nd.SlaveKind))
 						}
 					}

@@ -98,6 +98,9 @@ func (d NetDevice) IPLink(details bool, info XDPProgInfo) string {
 		}
 		if d.SlaveKind != "" {
 			fmt.Fprintf(&b, "\n    %s_slave ", d.SlaveKind)
+			for _, t := range d.SlaveKindData {
+				b.WriteString(t + " ")
+			}
 		}
 		if d.AddrGenMode != "" {
 			fmt.Fprintf(&b, "addrgenmode %s ", d.AddrGenMode)

@@ -24,6 +24,8 @@ func netDevKindData(d objects.Value, kind string) ([]string, error) {
 	switch {
 	case kind == "", kindsWithoutData[kind]:
 		return nil, nil
+	case kind == "bridge":
+		return bridgeData(d)
 	case kind == "vlan":
 		priv, err := netdevPriv(d, "struct vlan_dev_priv")
 		if err != nil {
@@ -61,13 +63,7 @@ func vlanData(v objects.Value) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	// vlan_proto is big-endian (__be16).
-	proto = proto>>8&0xff | proto&0xff<<8
-	pn := map[uint64]string{0x8100: "802.1Q", 0x88a8: "802.1ad"}[proto]
-	if pn == "" {
-		pn = fmt.Sprintf("0x%04x", proto)
-	}
-	out := []string{"protocol " + pn, fmt.Sprintf("id %d", id)}
+	out := []string{"protocol " + ethProto(proto), fmt.Sprintf("id %d", id)}
 	var fl []string
 	for _, f := range vlanFlags {
 		if flags&f.bit != 0 {

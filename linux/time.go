@@ -97,3 +97,51 @@ func ReadClocks(p *objects.Program) (Clocks, error) {
 	mono := base + int64(xtime>>shift)
 	return Clocks{Monotonic: mono, Boottime: mono + boot}, nil
 }
+
+// hzCandidates are the CONFIG_HZ values the kernel offers.
+var hzCandidates = []uint64{100, 250, 300, 1000}
+
+// HZ finds the kernel's tick rate, which neither BTF nor VMCOREINFO
+// carries: jiffies_64 starts at INITIAL_JIFFIES, (u32)(-300*HZ), and
+// counts HZ per second of monotonic time; only the true HZ puts the
+// count since boot within a second or so of HZ times the uptime.
+func HZ(p *objects.Program) (uint64, error) {
+	v, err := p.Memo("linux HZ", func() (any, error) {
+		j, err := p.Variable("jiffies_64")
+		if err != nil {
+			return uint64(0), fmt.Errorf("HZ: %w", err)
+		}
+		jiffies, err := j.Uint()
+		if err != nil {
+			return uint64(0), fmt.Errorf("HZ: jiffies_64: %w", err)
+		}
+		c, err := ReadClocks(p)
+		if err != nil {
+			return uint64(0), fmt.Errorf("HZ: %w", err)
+		}
+		secs := float64(c.Monotonic) / 1e9
+		for _, hz := range hzCandidates {
+			initial := uint64(uint32(-300 * int64(hz)))
+			ticks := float64(jiffies - initial)
+			if jiffies >= initial && ticks <= float64(hz)*(secs+2) && ticks >= float64(hz)*(secs-2)-float64(hz) {
+				return hz, nil
+			}
+		}
+		return uint64(0), fmt.Errorf("HZ: jiffies_64 %d fits no HZ of %v at %.3f s of monotonic time", jiffies, hzCandidates, secs)
+	})
+	return v.(uint64), err
+}
+
+// JiffiesToClockT is jiffies_to_clock_t: jiffies in USER_HZ (100) units.
+func JiffiesToClockT(p *objects.Program, j uint64) (uint64, error) {
+	hz, err := HZ(p)
+	if err != nil {
+		return 0, err
+	}
+	// TICK_NSEC = (NSEC_PER_SEC + HZ/2) / HZ; clock_t = j * TICK_NSEC / (NSEC_PER_SEC / USER_HZ).
+	tick := (1_000_000_000 + hz/2) / hz
+	if tick%10_000_000 == 0 {
+		return j / (hz / 100), nil
+	}
+	return j * tick / 10_000_000, nil
+}
