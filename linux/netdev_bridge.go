@@ -16,24 +16,24 @@ import (
 
 // The bits of struct net_bridge_port's flags (include/linux/if_bridge.h).
 const (
-	brHairpinMode     = 1 << 0
-	brBPDUGuard       = 1 << 1
-	brRootBlock       = 1 << 2
-	brMcastFastLeave  = 1 << 3
-	brLearning        = 1 << 5
-	brFlood           = 1 << 6
-	brProxyARP        = 1 << 8
-	brProxyARPWifi    = 1 << 10
-	brMcastFlood      = 1 << 11
-	brMcastToUnicast  = 1 << 12
-	brVLANTunnel      = 1 << 13
-	brBcastFlood      = 1 << 14
-	brNeighSuppress   = 1 << 15
-	brIsolated        = 1 << 16
-	brPortLocked      = 1 << 21
-	rhtElasticity     = 16 // RHT_ELASTICITY, what IFLA_BR_MCAST_HASH_ELASTICITY reports
-	brPortStateMax    = 4  // BR_STATE_BLOCKING
-	bridgeIDSize      = 8  // struct bridge_id: prio[2], addr[6]
+	brHairpinMode    = 1 << 0
+	brBPDUGuard      = 1 << 1
+	brRootBlock      = 1 << 2
+	brMcastFastLeave = 1 << 3
+	brLearning       = 1 << 5
+	brFlood          = 1 << 6
+	brProxyARP       = 1 << 8
+	brProxyARPWifi   = 1 << 10
+	brMcastFlood     = 1 << 11
+	brMcastToUnicast = 1 << 12
+	brVLANTunnel     = 1 << 13
+	brBcastFlood     = 1 << 14
+	brNeighSuppress  = 1 << 15
+	brIsolated       = 1 << 16
+	brPortLocked     = 1 << 21
+	rhtElasticity    = 16 // RHT_ELASTICITY, what IFLA_BR_MCAST_HASH_ELASTICITY reports
+	brPortStateMax   = 4  // BR_STATE_BLOCKING
+	bridgeIDSize     = 8  // struct bridge_id: prio[2], addr[6]
 )
 
 var brPortStates = []string{"disabled", "listening", "learning", "forwarding", "blocking"}
