@@ -209,6 +209,8 @@ func TestLabNetFDs(t *testing.T) {
 // link show, of init_net and of the namespace ki_ns
 // (truth/proc/ip_d_link*.txt; the data of the link kinds kinspect says it
 // does not decode left out: labdata.IPLinkTruth); the programs on them
+// their addresses ip addr's (ip -j addr: family, address, prefix, scope,
+// label); the programs on them
 // are bpftool net show's (truth/bpftool/net.json: XDP by mode, cls_bpf
 // filters, flow dissector), and the tcx programs (6.6+: this bpftool
 // predates tcx) those the workload attached (truth/workload.json).
@@ -288,6 +290,36 @@ func TestLabNetDevices(t *testing.T) {
 				t.Logf("kind data not decoded, left out of the comparison: %v", undecoded)
 			}
 
+			// The addresses of init_net's devices: ip -j addr's family,
+			// address, prefix length, scope and label.
+			var ipAddr []struct {
+				Ifname   string `json:"ifname"`
+				AddrInfo []struct {
+					Family    string `json:"family"`
+					Local     string `json:"local"`
+					Prefixlen int    `json:"prefixlen"`
+					Scope     string `json:"scope"`
+					Label     string `json:"label"`
+				} `json:"addr_info"`
+			}
+			if err := json.Unmarshal(labdata.TruthFile(t, sc, "proc/ip_d_addr.json"), &ipAddr); err != nil {
+				t.Fatal(err)
+			}
+			var gotAddr, wantAddr []string
+			for _, d := range byNS[initIno] {
+				for _, a := range d.Addrs {
+					gotAddr = append(gotAddr, fmt.Sprintf("%s %s %s/%d scope %s %s", d.Name, a.Family, a.Local, a.Prefixlen, a.Scope, a.Label))
+				}
+			}
+			for _, d := range ipAddr {
+				for _, a := range d.AddrInfo {
+					wantAddr = append(wantAddr, fmt.Sprintf("%s %s %s/%d scope %s %s", d.Ifname, a.Family, a.Local, a.Prefixlen, a.Scope, a.Label))
+				}
+			}
+			if !slices.Equal(gotAddr, wantAddr) && !misfiltered {
+				t.Errorf("addresses:\n%s\nip addr:\n%s", strings.Join(gotAddr, "\n"), strings.Join(wantAddr, "\n"))
+			}
+
 			ns, err := bpf.ReadNetShow(p)
 			if err != nil {
 				t.Fatal(err)
@@ -344,7 +376,7 @@ func TestLabNetDevices(t *testing.T) {
 			if !slices.Equal(gotTCX, wantTCX) && !misfiltered {
 				t.Errorf("tcx %q, the workload's %q", gotTCX, wantTCX)
 			}
-			t.Logf("%d devices in %d namespaces; bpftool net: %d XDP, %d tc; %d tcx", len(devs), len(byNS), len(ns.XDP), len(ns.TC), len(tcx))
+			t.Logf("%d devices in %d namespaces, %d addresses; bpftool net: %d XDP, %d tc; %d tcx", len(devs), len(byNS), len(gotAddr), len(ns.XDP), len(ns.TC), len(tcx))
 		})
 	}
 }

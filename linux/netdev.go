@@ -91,6 +91,8 @@ type NetDevice struct {
 	// (IFLA_INFO_SLAVE_DATA: a bridge port's state, cost, flags...), as
 	// ip -d link prints it after "bridge_slave".
 	SlaveKindData []string `json:"slave_kind_data,omitempty"`
+	// Addrs are its IPv4 then IPv6 addresses, as ip addr lists them.
+	Addrs []NetAddr `json:"addrs,omitempty"`
 	// XDP are the XDP programs attached, one per mode.
 	XDP []NetDevXDP `json:"xdp,omitempty"`
 	// TC are the tc programs attached: cls_bpf filters of the
@@ -342,6 +344,11 @@ func NewNetDevice(d objects.Value) (*NetDevice, error) {
 		errs = append(errs, fmt.Errorf("XDP: %w", err))
 	}
 	nd.XDP = xdp
+	addrs, err := netDevAddrs(d)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("addresses: %w", err))
+	}
+	nd.Addrs = addrs
 	tc, err := netDevTC(d)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("tc: %w", err))

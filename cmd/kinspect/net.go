@@ -27,8 +27,10 @@ const netHelp = `Usage: kinspect [-c DUMP | --live] [--json] net [--proc FILE | 
 Lists the network namespaces (net_namespace_list: the struct net, its
 inode as /proc/PID/ns/net shows it), the network devices of each
 (for_each_netdev: the struct net_device, ifindex, name, flags as ip link
-shows them, MTU, root qdisc, operational state, hardware address, and the
-XDP program of each mode, as bpftool net lists them), and the sockets of the tables
+shows them, MTU, root qdisc, operational state, hardware address, what
+ip -d link adds, and the XDP program of each mode and the tc programs, as
+bpftool net lists them), their IPv4 and IPv6 addresses (as ip addr), and
+the sockets of the tables
 /proc/net/{tcp,tcp6,udp,udp6,raw,raw6,unix} read, of every namespace: TCP's
 listening and established hashes (tcp_hashinfo; time-wait and request
 sockets too), udp_table, raw_v4_hashinfo and raw_v6_hashinfo, each
@@ -68,7 +70,9 @@ JSON: {"namespaces": [{"net", "inode", "init"}], "devices": [{"dev",
 "link_down", "link_netnsid", "proto_down", "alias", "altnames",
 "perm_address", "addr_gen_mode", "tso_max_size", "tso_max_segs",
 "gro_max_size", "gso_ipv4_max_size", "gro_ipv4_max_size", "parent_bus",
-"parent_dev", "kind_data", "xdp": [{"mode", "id", "prog", "link_id"}],
+"parent_dev", "kind_data", "slave_kind_data", "addrs": [{"family",
+"local", "prefixlen", "scope", "label", "broadcast", "flags"}], "xdp":
+[{"mode", "id", "prog", "link_id"}],
 "tc": [{"kind", "name", "id", "prog", "link_id", "filter", "prio",
 "handle", "direct_action"}], "incomplete" (what kinspect does not
 decode of the device), "error"}], "sockets": [{"proto",
@@ -219,17 +223,26 @@ func runNet(e *env, args []string) error {
 		}
 		fmt.Fprintf(w, "%016x  %-10d %s\n", uint64(ns.Net), ns.Inode, init)
 	}
-	fmt.Fprintf(w, "\n%-16s %7s %-16s %-24s %6s %-10s %10s  %s\n", "NET_DEVICE", "IFINDEX", "NAME", "FLAGS", "MTU", "STATE", "NET", "XDP")
+	fmt.Fprintf(w, "\n%-16s %7s %-16s %-24s %6s %-10s %10s  %s\n", "NET_DEVICE", "IFINDEX", "NAME", "FLAGS", "MTU", "STATE", "NET", "BPF")
 	for _, d := range n.Devices {
 		if d.Name == "" {
 			fmt.Fprintf(w, "%016x  error: %s\n", uint64(d.Dev), d.Error)
 			continue
 		}
-		var xdp []string
+		var progs []string
 		for _, x := range d.XDP {
-			xdp = append(xdp, fmt.Sprintf("%s id %d", x.Mode, x.ProgID))
+			progs = append(progs, fmt.Sprintf("xdp %s id %d", x.Mode, x.ProgID))
 		}
-		fmt.Fprintf(w, "%016x %7d %-16s %-24s %6d %-10s %10d  %s\n", uint64(d.Dev), d.Ifindex, d.Name, strings.Join(d.FlagNames, ","), d.MTU, d.OperState, d.NetInode, strings.Join(xdp, ", "))
+		for _, c := range d.TC {
+			progs = append(progs, fmt.Sprintf("%s id %d", c.Kind, c.ProgID))
+		}
+		fmt.Fprintf(w, "%016x %7d %-16s %-24s %6d %-10s %10d  %s\n", uint64(d.Dev), d.Ifindex, d.Name, strings.Join(d.FlagNames, ","), d.MTU, d.OperState, d.NetInode, strings.Join(progs, ", "))
+	}
+	fmt.Fprintf(w, "\n%7s %-16s %-6s %-43s %-8s %10s\n", "IFINDEX", "NAME", "FAMILY", "ADDRESS", "SCOPE", "NET")
+	for _, d := range n.Devices {
+		for _, a := range d.Addrs {
+			fmt.Fprintf(w, "%7d %-16s %-6s %-43s %-8s %10d\n", d.Ifindex, d.Name, a.Family, fmt.Sprintf("%s/%d", a.Local, a.Prefixlen), a.Scope, d.NetInode)
+		}
 	}
 	fmt.Fprintf(w, "\n%-5s %-16s %-12s %-40s %-40s %5s %8s %10s\n", "PROTO", "SOCK", "STATE", "LOCAL", "REMOTE", "UID", "INODE", "NET")
 	for _, s := range n.Sockets {
