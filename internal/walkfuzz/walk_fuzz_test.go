@@ -2,7 +2,8 @@
 // memory the fuzzer overwrites: bytes of its choosing at kernel
 // addresses of its choosing, picked among the structures the walkers
 // follow (task lists, thread and children links, PID IDR and BPF IDR
-// nodes, module links, printk descriptors, BPF programs, stack pages).
+// nodes, module links, printk descriptors, BPF programs, stack pages,
+// network devices and their tc filters).
 // The walkers must not panic, hang or take memory without bound, and
 // must go on past what they cannot read.
 package walkfuzz_test
@@ -145,6 +146,10 @@ func setup(tb testing.TB) {
 		if devs, err := linux.NetDevices(p); err == nil {
 			for _, d := range devs {
 				add(uint64(d.Dev))
+				for _, c := range d.TC {
+					add(uint64(c.Filter))
+					add(uint64(c.Prog))
+				}
 			}
 		}
 		for _, v := range []string{"init_task", "prog_idr", "map_idr", "link_idr", "init_pid_ns", "modules", "bpf_kallsyms", "mod_tree", "slab_caches", "init_net"} {
@@ -207,6 +212,7 @@ func walk(p *objects.Program) {
 	}
 	linux.ReadPathInfo(p, "/bin/workload")
 	linux.ReadNet(p)
+	bpf.ReadNetShow(p)
 	if b, err := orc.NewBacktracer(target{p, base}); err == nil {
 		b.Collect(orc.Selection{AllTasks: true})
 		b.Collect(orc.Selection{AllCPUs: true})
