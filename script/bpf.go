@@ -3,6 +3,7 @@ package script
 import (
 	"iter"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dop251/goja"
@@ -109,7 +110,21 @@ func (e *Engine) setupBPF(o *goja.Object) {
 	})
 	// link show
 	set("links", func(goja.FunctionCall) goja.Value {
-		return iterate(e, bpf.LinkForEach(p), func(l *bpf.Link) goja.Value { return conv(l) })
+		return iterate(e, bpf.LinkForEach(p), func(l *bpf.Link) goja.Value {
+			// Types as link show names them (bpftool 7.1's: a number
+			// for what libbpf 1.1 does not know).
+			x := conv(l)
+			if o, ok := x.(*goja.Object); ok {
+				_ = o.Set("type", toolType(bpf.ToolLinkType(l.TypeName, l.Type)))
+				if l.ProgTypeName != "" {
+					_ = o.Set("prog_type", toolType(bpf.ToolProgType(l.ProgTypeName, l.ProgType)))
+				}
+				if l.HasAttachType {
+					_ = o.Set("attach_type", toolType(bpf.ToolAttachType(l.AttachTypeName, l.AttachType)))
+				}
+			}
+			return x
+		})
 	})
 	// net show (net --bpf)
 	set("netShow", func(goja.FunctionCall) goja.Value {
@@ -259,4 +274,13 @@ func (e *Engine) bytesArg(c goja.FunctionCall, i int, what string) []byte {
 	}
 	e.throwf("%s: %s argument: want a Uint8Array or an array of bytes", what, argName(i))
 	return nil
+}
+
+// toolType is a type name as link show prints it: a number where
+// bpftool 7.1 prints one.
+func toolType(s string) any {
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return n
+	}
+	return s
 }
