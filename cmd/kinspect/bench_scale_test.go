@@ -11,7 +11,7 @@ import (
 // scaleCommands are crash's and drgn's everyday commands, as a user runs
 // them on the scale scenario (2 GB, 2,000+ tasks, 510 BPF programs).
 var scaleCommands = []string{
-	"kmem -s", "kmem -i", "kmem -v", "kmem init_task", "files 1", "mount", "vm 1", "net", "irq",
+	"kmem -s", "kmem -i", "kmem -v", "kmem init_task", "files 1", "mount", "vm 1", "net", "net --link -d", "net --bpf", "irq",
 	"timer", "runq", "uptime", "mod", "mod -t", "dev", "dis schedule", "btf funcs --arg sk_buff*",
 	"rd init_task 64", "struct task_struct init_task", "sym -l", "cgroup tree", "task 1", "sig 1",
 	"print runqueues:a", "whatis task_struct", "ps", "prog show", "bt -a",
