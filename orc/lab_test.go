@@ -187,6 +187,14 @@ func TestLabSleepingTasks(t *testing.T) {
 						}
 						continue
 					}
+					if sc.Crash != nil && info.Comm == "init" && info.TID != 1 && slices.ContainsFunc(want, func(w string) bool { return funcName(w) == "do_sys_poll" }) {
+						// The crash trigger (init.sh's subshell reading
+						// the console): told to crash after the snapshot,
+						// it ran the crash (or, for lockup, waits on a
+						// sleep) since.
+						t.Logf("task %d %s: the crash trigger, not compared", info.TID, info.Comm)
+						continue
+					}
 					seen++
 					tr, err := lk.orc.UnwindTask(task)
 					if err != nil && capture && info.State == linux.TaskDead {

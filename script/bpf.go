@@ -1,6 +1,7 @@
 package script
 
 import (
+	"encoding/json"
 	"iter"
 	"slices"
 	"strconv"
@@ -132,7 +133,17 @@ func (e *Engine) setupBPF(o *goja.Object) {
 		if err != nil {
 			e.throw(err)
 		}
-		return e.result(r)
+		// Through its JSON: tcx and cls_bpf entries are bpftool's two
+		// shapes (bpf.NetTC.MarshalJSON).
+		b, err := json.Marshal(r)
+		if err != nil {
+			e.throw(err)
+		}
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			e.throw(err)
+		}
+		return e.result(v)
 	})
 	// btf show
 	set("btfs", func(goja.FunctionCall) goja.Value {

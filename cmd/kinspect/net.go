@@ -15,14 +15,14 @@ func init() {
 	register(&command{name: "net", summary: "network namespaces, devices (as ip link) and sockets (as /proc/net/{tcp,udp,raw,unix}; like crash's net)", run: runNet,
 		help: netHelp, opts: []*option{{long: "--proc", value: "FILE", choices: netProcFiles, help: "print /proc/net/FILE's lines"},
 			{long: "--link", help: "print the devices as ip link show does"},
-			{short: "-d", long: "--details", help: "with --link: as ip -d link show does"},
-			{long: "--netns", value: "INODE", help: "with --link: the devices of this network namespace (default: init_net's)"},
+			{short: "-d", long: "--details", help: "the devices as ip -d link show prints them (says --link)"},
+			{long: "--netns", value: "NS_INODE", help: "the devices of this network namespace (says --link; default: init_net's)"},
 			{long: "--bpf", help: "the programs on devices and the flow dissector, as bpftool net show lists them"}, optKallsyms}})
 }
 
 var netProcFiles = []string{"tcp", "tcp6", "udp", "udp6", "raw", "raw6", "unix"}
 
-const netHelp = `Usage: kinspect [-c DUMP | --live] [--json] net [--proc FILE | --link [-d] [--netns INODE] | --bpf] [-k FILE]
+const netHelp = `Usage: kinspect [-c DUMP | --live] [--json] net [--proc FILE | --link [-d] [--netns NS_INODE] | --bpf] [-k FILE]
 
 Lists the network namespaces (net_namespace_list: the struct net, its
 inode as /proc/PID/ns/net shows it), the network devices of each
@@ -43,13 +43,13 @@ never connected nor listening) are in no /proc/net file either.
 Options:
   --link               print the devices as ip link show prints them (the
                        XDP programs' lines too)
-  -d, --details        with --link: as ip -d link show prints them: the
+  -d, --details        --link as ip -d link show prints them: the
                        promiscuity and allmulti counts, MTU bounds, the
                        link's kind (and a VLAN's protocol, id and flags;
                        other kinds' data is not decoded), its master's,
                        IPv6 address generation, queues and offload limits,
                        parent device, alias, alternative names
-  --netns INODE        with --link: the devices of the network namespace
+  --netns NS_INODE     --link for the devices of the network namespace
                        of this inode (as /proc/PID/ns/net shows it), as
                        ip -n NAME link in it; default: init_net's
   --bpf                the BPF programs of init_net's devices and its flow
@@ -129,9 +129,8 @@ func runNet(e *env, args []string) error {
 			return fmt.Errorf("net: unexpected %q (see kinspect net help): %w", a, errUsage)
 		}
 	}
-	if (details || netns != 0) && !link {
-		return fmt.Errorf("net -d, --netns: only with --link: %w", errUsage)
-	}
+	// -d and --netns say --link.
+	link = link || details || netns != 0
 	if n := btoi(link) + btoi(bpfShow) + btoi(proc != ""); n > 1 {
 		return fmt.Errorf("net: --link, --bpf and --proc are one each: %w", errUsage)
 	}

@@ -97,7 +97,7 @@ func TestSyntaxAgreesWithParsers(t *testing.T) {
 		}
 		return map[string]string{"PROG_TAG": "0123456789abcdef", "FILE": file, "TYPE": "task_struct", "PID": "1",
 			"SYMBOL": "schedule", "EXPR": "init_task.pid", "BYTE": "0x01", "ARG": "a", "N": "4", "D": "1s",
-			"ADDR": "0xffffffff81000000", "PADDR": "0x1000", "CPU": "0", "OFFSET": "8", "VALUE": "0x1", "CACHE": "task_struct", "SELECTOR": "1", "NAME": "9p", "NAME-GLOB": "tcp_*", "PATH": "/proc", "INODE": "/etc/passwd"}[v]
+			"ADDR": "0xffffffff81000000", "PADDR": "0x1000", "CPU": "0", "OFFSET": "8", "VALUE": "0x1", "CACHE": "task_struct", "SELECTOR": "1", "NAME": "9p", "NAME-GLOB": "tcp_*", "PATH": "/proc", "INODE": "/etc/passwd", "NS_INODE": "4026531840"}[v]
 	}
 	accepted := func(args []string) (bool, string) {
 		var out bytes.Buffer
