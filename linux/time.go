@@ -3,6 +3,7 @@ package linux
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/kinspect/kinspect/objects"
 )
@@ -120,16 +121,33 @@ func HZ(p *objects.Program) (uint64, error) {
 			return uint64(0), fmt.Errorf("HZ: %w", err)
 		}
 		secs := float64(c.Monotonic) / 1e9
-		for _, hz := range hzCandidates {
-			initial := uint64(uint32(-300 * int64(hz)))
-			ticks := float64(jiffies - initial)
-			if jiffies >= initial && ticks <= float64(hz)*(secs+2) && ticks >= float64(hz)*(secs-2)-float64(hz) {
-				return hz, nil
-			}
+		hz, ok := hzFrom(jiffies, secs)
+		if !ok {
+			return uint64(0), fmt.Errorf("HZ: jiffies_64 %d fits no HZ of %v at %.3f s of monotonic time", jiffies, hzCandidates, secs)
 		}
-		return uint64(0), fmt.Errorf("HZ: jiffies_64 %d fits no HZ of %v at %.3f s of monotonic time", jiffies, hzCandidates, secs)
+		return hz, nil
 	})
 	return v.(uint64), err
+}
+
+// hzFrom is the candidate HZ whose ticks since boot come closest to its
+// rate over secs of monotonic time (jiffies can trail the clock by
+// seconds: ticks lost under an emulator), within 5% or two seconds'
+// ticks.
+func hzFrom(jiffies uint64, secs float64) (uint64, bool) {
+	best, bestErr := uint64(0), math.Inf(1)
+	for _, hz := range hzCandidates {
+		initial := uint64(uint32(-300 * int64(hz)))
+		if jiffies < initial {
+			continue
+		}
+		ticks := float64(jiffies - initial)
+		off := math.Abs(ticks - float64(hz)*secs)
+		if rel := off / (float64(hz) * max(secs, 1)); (rel < 0.05 || off < 2*float64(hz)) && rel < bestErr {
+			best, bestErr = hz, rel
+		}
+	}
+	return best, best != 0
 }
 
 // JiffiesToClockT is jiffies_to_clock_t: jiffies in USER_HZ (100) units.
