@@ -252,7 +252,7 @@ func TestShowPidsTruth(t *testing.T) {
 			}
 			var objs []struct {
 				ID     uint32
-				Type   string
+				Type   any
 				Cookie *uint64 `json:"bpf_cookie"`
 				Pids   []struct {
 					PID  int
