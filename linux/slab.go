@@ -127,7 +127,7 @@ func SlabCacheInfo(cache objects.Value) (*SlabInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, st, err := p.ReadStruct("struct kmem_cache", ca)
+	s, st, err := p.ReadStructBefore("struct kmem_cache", ca, "node")
 	if err != nil {
 		return nil, fmt.Errorf("slab cache %#x: %w", ca, err)
 	}
@@ -260,7 +260,7 @@ func newSlubCache(cache objects.Value) (*slubCache, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, st, err := p.ReadStruct("struct kmem_cache", ca)
+	_, st, err := p.ReadStructBefore("struct kmem_cache", ca, "node")
 	if err != nil {
 		return nil, fmt.Errorf("slab cache %#x: %w", ca, err)
 	}

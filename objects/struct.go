@@ -29,6 +29,27 @@ func (p *Program) ReadStruct(typeName string, addr uint64) (Value, *Struct, erro
 	return obj, p.StructFrom(obj.typ, b), nil
 }
 
+// ReadStructBefore is ReadStruct for an object allocated shorter than
+// its type: only the bytes before member tail are read (struct
+// kmem_cache is allocated up to node[nr_node_ids], not its
+// MAX_NUMNODES; reading the whole type can run into an unmapped page).
+// Members from tail on are not in the Struct (read them from the Value).
+func (p *Program) ReadStructBefore(typeName string, addr uint64, tail string) (Value, *Struct, error) {
+	obj, err := p.ObjectOf(typeName, addr)
+	if err != nil {
+		return Value{}, nil, err
+	}
+	off, _, err := p.MemberOffset(typeName, tail)
+	if err != nil {
+		return Value{}, nil, err
+	}
+	b := make([]byte, off)
+	if err := p.Read(b, addr); err != nil {
+		return Value{}, nil, fmt.Errorf("read %s at %#x (%d bytes, up to %s): %w", typeName, addr, off, tail, err)
+	}
+	return obj, p.StructFrom(obj.typ, b), nil
+}
+
 // StructFrom decodes the members of an object of type t from b, its
 // bytes read earlier.
 func (p *Program) StructFrom(t btf.Type, b []byte) *Struct {
