@@ -1,9 +1,11 @@
 package linux
 
 import (
+	"errors"
 	"fmt"
 	"github.com/kinspect/kinspect/objects"
 	"iter"
+	"strings"
 )
 
 // Walkers of a task's open files (include/linux/fdtable.h, fs/file.c).
@@ -220,6 +222,9 @@ type TaskFilesInfo struct {
 	Root  string     `json:"root"`
 	Cwd   string     `json:"cwd"`
 	Files []OpenFile `json:"files"`
+	// Error says what of the root and working directory could not be
+	// read (the open files are listed all the same).
+	Error string `json:"error,omitempty"`
 }
 
 // PathString is d_path of a struct path (a value of that type).
@@ -246,6 +251,7 @@ func ReadTaskFiles(task objects.Value) (*TaskFilesInfo, error) {
 		return nil, err
 	}
 	out := &TaskFilesInfo{Task: objects.Hex(t.Addr), PID: t.PID, TID: t.TID, Comm: t.Comm, Files: []OpenFile{}}
+	var dirErrs []error
 	tv, _ := task.Program().ObjectOf("struct task_struct", t.Addr)
 	if fs, err := tv.MemberUint("fs"); err != nil {
 		return nil, err
@@ -255,11 +261,14 @@ func ReadTaskFiles(task objects.Value) (*TaskFilesInfo, error) {
 			dst  *string
 		}{{"fs->root", &out.Root}, {"fs->pwd", &out.Cwd}} {
 			pv, err := tv.Path(x.path)
-			if err != nil {
-				return nil, err
+			if err == nil {
+				*x.dst, err = PathString(pv)
 			}
-			if *x.dst, err = PathString(pv); err != nil {
-				return nil, fmt.Errorf("task %#x: %s: %w", t.Addr, x.path, err)
+			if err != nil {
+				// A page the dump lacks costs this path, not the files.
+				err = fmt.Errorf("task %#x: %s: %w", t.Addr, x.path, err)
+				dirErrs = append(dirErrs, err)
+				out.Error = strings.TrimPrefix(strings.TrimSpace(out.Error+"; "+err.Error()), "; ")
 			}
 		}
 	}
@@ -267,5 +276,5 @@ func ReadTaskFiles(task objects.Value) (*TaskFilesInfo, error) {
 	if files != nil {
 		out.Files = files
 	}
-	return out, err
+	return out, errors.Join(append(dirErrs, err)...)
 }

@@ -27,6 +27,9 @@ if (/^[0-9]+$/.test(who)) {
 if (task === null) throw new Error(`no task ${who}`);
 
 const res = kernel.files(task);
+// A root or working directory the dump lacks is said, and the files
+// still listed.
+if (res.error) console.error(`open_files.js: pid ${res.pid}: ${res.error}`);
 // A file whose memory the dump lacks comes with its error; the others
 // are still listed.
 const out = res.files.map((f) => (f.error ? { fd: f.fd, error: f.error } : { fd: f.fd, path: f.path }));

@@ -41,7 +41,8 @@ Options:
 
 JSON: an array of {"task", "pid", "tid", "comm", "root", "cwd", "files":
 [{"fd", "file", "dentry", "inode", "type", "path", "mode", "flags",
-"pos", "error"}]}. With -p: an array of {"inode", "mapping", "nrpages",
+"pos", "error"}], "error" (the root or cwd that could not be read)}.
+With -p: an array of {"inode", "mapping", "nrpages",
 "pages": [pages as kmem --page shows them], "shadows" (value entries:
 evicted pages' workingset shadows), "errors"}.
 `
