@@ -428,7 +428,7 @@ func (k *Kernel) LookupType(name string) (btf.Type, error) {
 func (k *Kernel) moduleType(name string) (btf.Type, error) {
 	mods, err := k.ModuleTypes()
 	for _, m := range mods {
-		if mt, err := m.Type(name); err == nil {
+		if mt, err := m.Lookup(name); err == nil {
 			return mt, nil
 		}
 	}

@@ -249,7 +249,13 @@ func ParseType(s string) (TypeSyntax, error) {
 // first), "unsigned long", "u64", "char *", "struct list_head [4]".
 // Pointer and array types are built on the fly. Errors wrap ErrFormat for
 // bad syntax or ErrNotFound, with the closest names the BTF has.
-func (s *Spec) Type(name string) (btf.Type, error) {
+func (s *Spec) Type(name string) (btf.Type, error) { return s.lookup(name, true) }
+
+// Lookup is Type without the search for close names on a miss (what
+// costs when a miss is expected: a type that only a module's BTF has).
+func (s *Spec) Lookup(name string) (btf.Type, error) { return s.lookup(name, false) }
+
+func (s *Spec) lookup(name string, suggest bool) (btf.Type, error) {
 	s.mu.Lock()
 	t, ok := s.byName[name]
 	s.mu.Unlock()
@@ -260,7 +266,7 @@ func (s *Spec) Type(name string) (btf.Type, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err = s.Resolve(syn)
+	t, err = s.resolve(syn, suggest)
 	if err != nil {
 		return nil, err
 	}
@@ -271,8 +277,10 @@ func (s *Spec) Type(name string) (btf.Type, error) {
 }
 
 // Resolve builds the type a TypeSyntax names.
-func (s *Spec) Resolve(syn TypeSyntax) (btf.Type, error) {
-	t, err := s.named(syn.Tag, syn.Name)
+func (s *Spec) Resolve(syn TypeSyntax) (btf.Type, error) { return s.resolve(syn, true) }
+
+func (s *Spec) resolve(syn TypeSyntax, suggest bool) (btf.Type, error) {
+	t, err := s.named(syn.Tag, syn.Name, suggest)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +294,7 @@ func (s *Spec) Resolve(syn TypeSyntax) (btf.Type, error) {
 }
 
 // named finds the type of a tag (or none) and name.
-func (s *Spec) named(tag, name string) (btf.Type, error) {
+func (s *Spec) named(tag, name string, suggest bool) (btf.Type, error) {
 	if tag == "" && name == "void" {
 		return (*btf.Void)(nil), nil
 	}
@@ -335,6 +343,9 @@ func (s *Spec) named(tag, name string) (btf.Type, error) {
 	full := name
 	if tag != "" {
 		full = tag + " " + name
+	}
+	if !suggest {
+		return nil, fmt.Errorf("no type named %s: %w", full, ErrNotFound)
 	}
 	return nil, fmt.Errorf("no type named %s%s: %w", full, s.suggestTypes(full), ErrNotFound)
 }

@@ -152,16 +152,23 @@ func (p *Program) Memory() Memory { return p.mem }
 // Type resolves a C type name (see btfload.Spec.Type), in vmlinux's BTF,
 // then where WithTypeFallback says.
 func (p *Program) Type(name string) (btf.Type, error) {
-	t, err := p.types.Type(name)
-	if err == nil || p.typeFallback == nil || !errors.Is(err, ErrNotFound) {
+	if p.typeFallback == nil {
+		return p.types.Type(name)
+	}
+	// Without the close names first: a module's type misses vmlinux.
+	t, err := p.types.Lookup(name)
+	if err == nil || !errors.Is(err, ErrNotFound) {
 		return t, err
 	}
-	if mt, merr := p.typeFallback(name); merr == nil {
+	mt, merr := p.typeFallback(name)
+	if merr == nil {
 		return mt, nil
-	} else if !errors.Is(merr, ErrNotFound) {
+	}
+	_, err = p.types.Type(name) // the error with close names
+	if !errors.Is(merr, ErrNotFound) {
 		return nil, fmt.Errorf("%w (%v)", err, merr)
 	}
-	return t, err
+	return nil, err
 }
 
 // Object returns the object of type t at addr; nothing is read yet.
