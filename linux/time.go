@@ -108,11 +108,7 @@ var hzCandidates = []uint64{100, 250, 300, 1000}
 // count since boot within a second or so of HZ times the uptime.
 func HZ(p *objects.Program) (uint64, error) {
 	v, err := p.Memo("linux HZ", func() (any, error) {
-		j, err := p.Variable("jiffies_64")
-		if err != nil {
-			return uint64(0), fmt.Errorf("HZ: %w", err)
-		}
-		jiffies, err := j.Uint()
+		jiffies, err := jiffiesNow(p)
 		if err != nil {
 			return uint64(0), fmt.Errorf("HZ: jiffies_64: %w", err)
 		}
