@@ -92,7 +92,7 @@ func netDevAddrs(d objects.Value) ([]NetAddr, error) {
 }
 
 func inetAddr(v objects.Value) (NetAddr, error) {
-	r := &bridgeReader{v: v}
+	r := &memberReader{v: v}
 	local, bcast := r.uint("ifa_local"), r.uint("ifa_broadcast")
 	a := NetAddr{Family: "inet", Prefixlen: int(r.uint("ifa_prefixlen")), Scope: scopeName(r.uint("ifa_scope")), Flags: uint32(r.uint("ifa_flags"))}
 	if r.err != nil {
@@ -117,7 +117,7 @@ func inetAddr(v objects.Value) (NetAddr, error) {
 var ipv6Scopes = map[uint64]uint64{0x10: 254, 0x20: 253, 0x40: 200}
 
 func inet6Addr(v objects.Value) (NetAddr, error) {
-	r := &bridgeReader{v: v}
+	r := &memberReader{v: v}
 	plen, scope, flags := r.uint("prefix_len"), r.uint("scope"), r.uint("flags")
 	if r.err != nil {
 		return NetAddr{}, r.err

@@ -38,14 +38,14 @@ const (
 
 var brPortStates = []string{"disabled", "listening", "learning", "forwarding", "blocking"}
 
-// bridgeReader reads one bridge object's members, keeping the first
-// error.
-type bridgeReader struct {
+// memberReader reads one kernel object's members (a bridge's, a port's,
+// an address's), keeping the first error.
+type memberReader struct {
 	v   objects.Value
 	err error
 }
 
-func (r *bridgeReader) uint(paths ...string) uint64 {
+func (r *memberReader) uint(paths ...string) uint64 {
 	var last error
 	for _, path := range paths {
 		x, err := r.v.MemberUint(path)
@@ -61,7 +61,7 @@ func (r *bridgeReader) uint(paths ...string) uint64 {
 }
 
 // clock is a jiffies member in clock_t (USER_HZ) units.
-func (r *bridgeReader) clock(paths ...string) uint64 {
+func (r *memberReader) clock(paths ...string) uint64 {
 	j := r.uint(paths...)
 	c, err := JiffiesToClockT(r.v.Program(), j)
 	if err != nil && r.err == nil {
@@ -72,7 +72,7 @@ func (r *bridgeReader) clock(paths ...string) uint64 {
 
 // timer is br_timer_value: the time left on a pending timer_list, in
 // clock_t, as ip prints it ("%4i.%.2i" seconds).
-func (r *bridgeReader) timer(path string) string {
+func (r *memberReader) timer(path string) string {
 	t, err := r.v.Path(path)
 	if err != nil {
 		if r.err == nil {
@@ -106,7 +106,7 @@ func (r *bridgeReader) timer(path string) string {
 // bridgeID formats a struct bridge_id as iproute2's br_dump_bridge_id:
 // the priority in hex, then the address as ether_ntoa (no leading
 // zeros).
-func (r *bridgeReader) bridgeID(path string) string {
+func (r *memberReader) bridgeID(path string) string {
 	v, err := r.v.Path(path)
 	if err == nil {
 		var b []byte
@@ -128,7 +128,7 @@ func (r *bridgeReader) bridgeID(path string) string {
 }
 
 // opt is br_opt_get(br, BROPT_name): a bit of br->options.
-func (r *bridgeReader) opt(name string) uint64 {
+func (r *memberReader) opt(name string) uint64 {
 	bit, err := enumeratorOf(r.v.Program(), "enum net_bridge_opts", name)
 	if err != nil {
 		if r.err == nil {
@@ -163,11 +163,11 @@ func jiffiesNow(p *objects.Program) (uint64, error) {
 
 // mcast reads a multicast setting: br->multicast_ctx.NAME (5.15+) or
 // br->NAME before.
-func (r *bridgeReader) mcast(name string) uint64 {
+func (r *memberReader) mcast(name string) uint64 {
 	return r.uint("multicast_ctx."+name, name)
 }
 
-func (r *bridgeReader) mcastClock(name string) uint64 {
+func (r *memberReader) mcastClock(name string) uint64 {
 	return r.clock("multicast_ctx."+name, name)
 }
 
@@ -177,7 +177,7 @@ func bridgeData(d objects.Value) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &bridgeReader{v: br}
+	r := &memberReader{v: br}
 	out := []string{
 		fmt.Sprintf("forward_delay %d", r.clock("forward_delay")),
 		fmt.Sprintf("hello_time %d", r.clock("hello_time")),
@@ -259,7 +259,7 @@ func bridgePortData(d objects.Value) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &bridgeReader{v: port}
+	r := &memberReader{v: port}
 	state := r.uint("state")
 	st := fmt.Sprintf("state (%d)", state)
 	if state <= brPortStateMax {

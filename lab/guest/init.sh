@@ -260,8 +260,12 @@ if [ -n "$live" ]; then
 		case "$line" in "#"*) continue ;; esac
 		i=$((i + 1))
 		echo "$line" > $T/live/$i.cmd
+		# The kernel's thread count (loadavg's nr_threads) just before
+		# and after: what a live count of tasks is checked against.
+		cat /proc/loadavg > $T/live/$i.loadavg
 		kinspect --live $line > $T/live/$i.out 2> $T/live/$i.err
 		echo $? > $T/live/$i.rc
+		cat /proc/loadavg >> $T/live/$i.loadavg
 	done < /live-commands
 	say stage live
 fi
