@@ -42,3 +42,12 @@ func ToolLinkType(name string, value uint32) string {
 func ToolAttachType(name string, value uint32) string {
 	return bpftoolName(name, uint64(value), libbpfLastAttachType)
 }
+
+// ToolTypeJSON is a type as bpftool's JSON has it (s from ToolProgType and
+// its kin): a number where bpftool knows no name, else the name.
+func ToolTypeJSON(s string) any {
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return n
+	}
+	return s
+}

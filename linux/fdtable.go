@@ -266,11 +266,12 @@ func ReadTaskFiles(task objects.Value) (*TaskFilesInfo, error) {
 			}
 			if err != nil {
 				// A page the dump lacks costs this path, not the files.
-				err = fmt.Errorf("task %#x: %s: %w", t.Addr, x.path, err)
-				dirErrs = append(dirErrs, err)
-				out.Error = strings.TrimPrefix(strings.TrimSpace(out.Error+"; "+err.Error()), "; ")
+				dirErrs = append(dirErrs, fmt.Errorf("task %#x: %s: %w", t.Addr, x.path, err))
 			}
 		}
+	}
+	if err := errors.Join(dirErrs...); err != nil {
+		out.Error = strings.ReplaceAll(err.Error(), "\n", "; ")
 	}
 	files, err := TaskFiles(tv)
 	if files != nil {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"iter"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/dop251/goja"
@@ -116,12 +115,12 @@ func (e *Engine) setupBPF(o *goja.Object) {
 			// for what libbpf 1.1 does not know).
 			x := conv(l)
 			if o, ok := x.(*goja.Object); ok {
-				_ = o.Set("type", toolType(bpf.ToolLinkType(l.TypeName, l.Type)))
+				_ = o.Set("type", bpf.ToolTypeJSON(bpf.ToolLinkType(l.TypeName, l.Type)))
 				if l.ProgTypeName != "" {
-					_ = o.Set("prog_type", toolType(bpf.ToolProgType(l.ProgTypeName, l.ProgType)))
+					_ = o.Set("prog_type", bpf.ToolTypeJSON(bpf.ToolProgType(l.ProgTypeName, l.ProgType)))
 				}
 				if l.HasAttachType {
-					_ = o.Set("attach_type", toolType(bpf.ToolAttachType(l.AttachTypeName, l.AttachType)))
+					_ = o.Set("attach_type", bpf.ToolTypeJSON(bpf.ToolAttachType(l.AttachTypeName, l.AttachType)))
 				}
 			}
 			return x
@@ -285,13 +284,4 @@ func (e *Engine) bytesArg(c goja.FunctionCall, i int, what string) []byte {
 	}
 	e.throwf("%s: %s argument: want a Uint8Array or an array of bytes", what, argName(i))
 	return nil
-}
-
-// toolType is a type name as link show prints it: a number where
-// bpftool 7.1 prints one.
-func toolType(s string) any {
-	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-		return n
-	}
-	return s
 }

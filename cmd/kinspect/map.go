@@ -232,11 +232,12 @@ func printMapJSON(j *jsonw, m *bpf.MapShow, tabs objTables) {
 // typeField writes a type name, or its number when the kernel's enum
 // did not name it (as bpftool does for types libbpf does not know).
 func typeField(j *jsonw, name, s string) {
-	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-		j.UintField(name, n)
-		return
+	switch v := bpf.ToolTypeJSON(s).(type) {
+	case uint64:
+		j.UintField(name, v)
+	default:
+		j.StringField(name, s)
 	}
-	j.StringField(name, s)
 }
 
 func b2u(b bool) uint64 {

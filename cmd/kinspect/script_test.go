@@ -38,25 +38,37 @@ func sampleDumpRun(dump string) sampleRun {
 func sampleLiveRun(s *labdata.Scenario) sampleRun {
 	return func(t *testing.T, name string, args ...string) []byte {
 		t.Helper()
-		want := strings.Join(append([]string{"script", "/samples/" + name + ".js", "--json"}, args...), " ")
-		cmds, _ := filepath.Glob(s.Path("truth/live/*.cmd"))
-		for _, c := range cmds {
-			b, err := os.ReadFile(c)
-			if err != nil || strings.TrimSpace(string(b)) != want {
-				continue
-			}
-			base := strings.TrimSuffix(c, ".cmd")
-			rc, _ := os.ReadFile(base + ".rc")
-			out, _ := os.ReadFile(base + ".out")
-			if strings.TrimSpace(string(rc)) != "0" {
-				e, _ := os.ReadFile(base + ".err")
-				t.Fatalf("live %q: exit %s: %s", want, rc, e)
-			}
-			return out
+		want := sampleLiveCmd(name, args...)
+		base, ok := sampleLiveBase(s, want)
+		if !ok {
+			t.Skipf("the live guest did not run %q (rebuild %s with lab/guest/live-commands)", want, s.Scenario)
 		}
-		t.Skipf("the live guest did not run %q (rebuild %s with lab/guest/live-commands)", want, s.Scenario)
-		return nil
+		rc, _ := os.ReadFile(base + ".rc")
+		out, _ := os.ReadFile(base + ".out")
+		if strings.TrimSpace(string(rc)) != "0" {
+			e, _ := os.ReadFile(base + ".err")
+			t.Fatalf("live %q: exit %s: %s", want, rc, e)
+		}
+		return out
 	}
+}
+
+// sampleLiveCmd is the live command line that runs sample NAME.
+func sampleLiveCmd(name string, args ...string) string {
+	return strings.Join(append([]string{"script", "/samples/" + name + ".js", "--json"}, args...), " ")
+}
+
+// sampleLiveBase finds the live command line want among those the guest
+// ran: truth/live/N without its suffix.
+func sampleLiveBase(s *labdata.Scenario, want string) (string, bool) {
+	cmds, _ := filepath.Glob(s.Path("truth/live/*.cmd"))
+	for _, c := range cmds {
+		b, err := os.ReadFile(c)
+		if err == nil && strings.TrimSpace(string(b)) == want {
+			return strings.TrimSuffix(c, ".cmd"), true
+		}
+	}
+	return "", false
 }
 
 // sampleLiveThreads reads the guest's thread count (the nr_threads of
@@ -64,37 +76,32 @@ func sampleLiveRun(s *labdata.Scenario) sampleRun {
 // the range a live count of tasks is checked against, since tasks come and
 // go between the truth capture and the run.
 func sampleLiveThreads(s *labdata.Scenario, name string) (lo, hi int, ok bool) {
-	want := "script /samples/" + name + ".js --json"
-	cmds, _ := filepath.Glob(s.Path("truth/live/*.cmd"))
-	for _, c := range cmds {
-		b, err := os.ReadFile(c)
-		if err != nil || strings.TrimSpace(string(b)) != want {
-			continue
+	base, ok := sampleLiveBase(s, sampleLiveCmd(name))
+	if !ok {
+		return 0, 0, false
+	}
+	la, err := os.ReadFile(base + ".loadavg")
+	if err != nil {
+		return 0, 0, false
+	}
+	var n []int
+	for _, l := range strings.Split(strings.TrimSpace(string(la)), "\n") {
+		// "0.00 0.01 0.00 1/88 1252": running/threads.
+		f := strings.Fields(l)
+		if len(f) < 4 {
+			return 0, 0, false
 		}
-		la, err := os.ReadFile(strings.TrimSuffix(c, ".cmd") + ".loadavg")
+		_, tot, _ := strings.Cut(f[3], "/")
+		v, err := strconv.Atoi(tot)
 		if err != nil {
 			return 0, 0, false
 		}
-		var n []int
-		for _, l := range strings.Split(strings.TrimSpace(string(la)), "\n") {
-			// "0.00 0.01 0.00 1/88 1252": running/threads.
-			f := strings.Fields(l)
-			if len(f) < 4 {
-				return 0, 0, false
-			}
-			_, tot, _ := strings.Cut(f[3], "/")
-			v, err := strconv.Atoi(tot)
-			if err != nil {
-				return 0, 0, false
-			}
-			n = append(n, v)
-		}
-		if len(n) != 2 {
-			return 0, 0, false
-		}
-		return min(n[0], n[1]), max(n[0], n[1]), true
+		n = append(n, v)
 	}
-	return 0, 0, false
+	if len(n) != 2 {
+		return 0, 0, false
+	}
+	return min(n[0], n[1]), max(n[0], n[1]), true
 }
 
 // runSample decodes a sample's JSON output into v.
