@@ -29,3 +29,21 @@ func TestHZFrom(t *testing.T) {
 		t.Errorf("hzFrom(12345, 100) = %d: want none", got)
 	}
 }
+
+// TestHZFromTick: tick_nsec is NSEC_PER_SEC/HZ, moved by NTP's frequency
+// adjustment (±500 ppm at most); the 4,000,000 is a 6.1 and a 6.12 lab
+// guest's (HZ 250), read from their dumps.
+func TestHZFromTick(t *testing.T) {
+	for _, tt := range []struct{ tick, want uint64 }{
+		{4_000_000, 250}, {4_001_999, 250}, {10_000_000, 100}, {3_333_333, 300}, {3_334_900, 300}, {1_000_000, 1000}, {999_500, 1000},
+	} {
+		if got, ok := hzFromTick(tt.tick); !ok || got != tt.want {
+			t.Errorf("hzFromTick(%d) = %d, %v; want %d", tt.tick, got, ok, tt.want)
+		}
+	}
+	for _, tick := range []uint64{0, 2_000_000, 5_000_000, 1 << 40} {
+		if got, ok := hzFromTick(tick); ok {
+			t.Errorf("hzFromTick(%d) = %d: want none", tick, got)
+		}
+	}
+}

@@ -71,7 +71,16 @@ func TestLabMounts(t *testing.T) {
 				return
 			}
 			if len(ms) != len(truth) {
-				t.Errorf("%d mounts, truth %d", len(ms), len(truth))
+				// On a misfiltered dump the tree's nodes may be on pages
+				// makedumpfile dropped: the walk must say so.
+				sc := labkernel.Scenario(name)
+				f, _ := sc.Format(strings.SplitN(name, "/", 2)[1])
+				for _, d := range p.Damaged() {
+					if why := sc.Misfiltered(f); why != "" && strings.HasPrefix(d.Walk, "mounts of namespace") && errors.Is(d.Err, vmcore.ErrPageExcluded) {
+						t.Skipf("%d mounts, truth %d: %s: %v: %s", len(ms), len(truth), d.Walk, d.Err, why)
+					}
+				}
+				t.Errorf("%d mounts, truth %d; damage: %v", len(ms), len(truth), p.Damaged())
 			}
 			exact, generic := 0, 0
 			for i, tl := range truth {

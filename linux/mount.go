@@ -38,7 +38,9 @@ func InitMntNS(p *objects.Program) (objects.Value, error) {
 // mnt_namespace, or a pointer to one) in the order /proc/mounts lists
 // them: the rbtree ns->mounts linked by mnt_node, ordered by mount ID
 // (6.8+, 2eea9ce4310d "mounts: keep list of mounts in an rbtree"), else
-// the list ns->list linked by mnt_list.
+// the list ns->list linked by mnt_list. A damaged node is yielded as a
+// *objects.Damage error, and the walk goes on with what is still
+// reachable.
 func ForEachMount(ns objects.Value) iter.Seq2[objects.Value, error] {
 	return func(yield func(objects.Value, error) bool) {
 		var walk iter.Seq2[objects.Value, error]
@@ -52,8 +54,11 @@ func ForEachMount(ns objects.Value) iter.Seq2[objects.Value, error] {
 		}
 		for m, err := range walk {
 			if err != nil {
-				yield(objects.Value{}, fmt.Errorf("mounts of namespace: %w", err))
-				return
+				// A damaged node loses its subtree, not the rest.
+				if !yield(objects.Value{}, fmt.Errorf("mounts of namespace: %w", err)) || !objects.IsDamage(err) {
+					return
+				}
+				continue
 			}
 			if !yield(m, nil) {
 				return
@@ -536,8 +541,9 @@ func cgroup2Options(p *objects.Program, b *strings.Builder) error {
 // before.
 func Mounts(ns objects.Value) ([]MountInfo, error) {
 	var out []MountInfo
+	walk := fmt.Sprintf("mounts of namespace %#x", ns.Addr())
 	for m, err := range ForEachMount(ns) {
-		if objects.IsDamage(err) {
+		if ns.Program().DamageOf(err, walk) != nil {
 			continue
 		}
 		if err != nil {
@@ -546,7 +552,7 @@ func Mounts(ns objects.Value) ([]MountInfo, error) {
 		mi, err := NewMountInfo(m)
 		if err != nil {
 			out = append(out, MountInfo{Mount: objects.Hex(m.Addr()), Error: err.Error()})
-			ns.Program().NoteDamage(&objects.Damage{Walk: fmt.Sprintf("mounts of namespace %#x", ns.Addr()), Addr: objects.Hex(m.Addr()),
+			ns.Program().NoteDamage(&objects.Damage{Walk: walk, Addr: objects.Hex(m.Addr()),
 				Object: "struct mount", Expected: "a readable mount", Err: err})
 			continue
 		}

@@ -103,27 +103,53 @@ func ReadClocks(p *objects.Program) (Clocks, error) {
 var hzCandidates = []uint64{100, 250, 300, 1000}
 
 // HZ finds the kernel's tick rate, which neither BTF nor VMCOREINFO
-// carries: jiffies_64 starts at INITIAL_JIFFIES, (u32)(-300*HZ), and
-// counts HZ per second of monotonic time; only the true HZ puts the
-// count since boot within a second or so of HZ times the uptime.
+// carries. tick_nsec (kernel/time/ntp.c) is the length of a tick in ns,
+// NSEC_PER_SEC/HZ within NTP's ±500 ppm: the candidate it is nearest to
+// is HZ. Without it, jiffies_64 against the monotonic clock: it starts at
+// INITIAL_JIFFIES, (u32)(-300*HZ), and counts HZ per second, so only the
+// true HZ puts the count since boot near HZ times the uptime — except
+// around 300 s, where every HZ's count is near 2^32 (tick_nsec is read
+// first for that).
 func HZ(p *objects.Program) (uint64, error) {
 	v, err := p.Memo("linux HZ", func() (any, error) {
+		var tickErr error
+		if a, err := p.Symbol("tick_nsec"); err != nil {
+			tickErr = err
+		} else if n, err := p.ReadU64(a); err != nil {
+			tickErr = fmt.Errorf("tick_nsec at %#x: %w", a, err)
+		} else if hz, ok := hzFromTick(n); ok {
+			return hz, nil
+		} else {
+			tickErr = fmt.Errorf("tick_nsec at %#x is %d ns: no HZ of %v: %w", a, n, hzCandidates, objects.ErrCorrupt)
+		}
 		jiffies, err := jiffiesNow(p)
 		if err != nil {
-			return uint64(0), fmt.Errorf("HZ: jiffies_64: %w", err)
+			return uint64(0), fmt.Errorf("HZ: %w; jiffies_64: %w", tickErr, err)
 		}
 		c, err := ReadClocks(p)
 		if err != nil {
-			return uint64(0), fmt.Errorf("HZ: %w", err)
+			return uint64(0), fmt.Errorf("HZ: %w; %w", tickErr, err)
 		}
 		secs := float64(c.Monotonic) / 1e9
 		hz, ok := hzFrom(jiffies, secs)
 		if !ok {
-			return uint64(0), fmt.Errorf("HZ: jiffies_64 %d fits no HZ of %v at %.3f s of monotonic time", jiffies, hzCandidates, secs)
+			return uint64(0), fmt.Errorf("HZ: %w; jiffies_64 %d fits no HZ of %v at %.3f s of monotonic time", tickErr, jiffies, hzCandidates, secs)
 		}
 		return hz, nil
 	})
 	return v.(uint64), err
+}
+
+// hzFromTick is the candidate HZ whose tick, NSEC_PER_SEC/HZ, is within
+// 1% of tick ns (NTP moves it by 0.05% at most).
+func hzFromTick(tick uint64) (uint64, bool) {
+	for _, hz := range hzCandidates {
+		want := 1e9 / float64(hz)
+		if math.Abs(float64(tick)-want) <= want/100 {
+			return hz, true
+		}
+	}
+	return 0, false
 }
 
 // hzFrom is the candidate HZ whose ticks since boot come closest to its

@@ -386,7 +386,7 @@ func blocked(p *objects.Program, tasks []*orc.Backtrace, hung *hungReport) ([]Bl
 	out := []Blocked{}
 	var named *Blocked
 	jiffies, jerr := readUint(p, "jiffies")
-	hz := kernelHZ(p)
+	hz, _ := linux.HZ(p)
 	for _, s := range tasks {
 		t, err := p.ObjectOf("struct task_struct", uint64(s.Task))
 		if err != nil {
@@ -426,20 +426,6 @@ func readUint(p *objects.Program, name string) (uint64, error) {
 		return 0, err
 	}
 	return v.Uint()
-}
-
-// kernelHZ is CONFIG_HZ, from tick_nsec (NSEC_PER_SEC / HZ, rounded):
-// the macro itself is in no table.
-func kernelHZ(p *objects.Program) uint64 {
-	a, err := p.Symbol("tick_nsec")
-	if err != nil {
-		return 0
-	}
-	n, err := p.ReadU64(a)
-	if err != nil || n == 0 || n > 1e9 {
-		return 0
-	}
-	return (1e9 + n/2) / n
 }
 
 // The report's lines.
