@@ -11,27 +11,22 @@ import (
 	"github.com/kinspect/kinspect/internal/labdata"
 	"github.com/kinspect/kinspect/internal/labkernel"
 	"github.com/kinspect/kinspect/linux"
+	"github.com/kinspect/kinspect/objects"
 )
 
 // TestLabRunQueues: each CPU's runqueue has a current task (its idle
 // task is swapper/N); the spinner, running in the truth (ps.json), is
 // a CPU's current task or queued, CPU 1's current where no crash came
-// after the truth; of the other tasks the truth saw running (a kthread
-// woken for a moment, rcu_preempt), at most 2 are on no runqueue; at
-// most 3 (6 on a kdump scenario, whose crash came well after the
-// truth) of the tasks queued were not running in the truth: those
-// that ran between the truth and the dump.
+// after the truth; a task the truth saw running that is on no runqueue
+// (a kthread woken for a moment, rcu_preempt) was switched out since,
+// and a task queued that the truth saw asleep was woken since
+// (labdata.PSTask.RanSince): the dump says so.
 func TestLabRunQueues(t *testing.T) {
 	for name, p := range labkernel.Programs(t, "elf") {
 		t.Run(name, func(t *testing.T) {
 			sc := labkernel.Scenario(name)
-			var ps []truthTask
-			labdata.ReadJSON(t, sc.Path("truth/ps.json"), &ps)
-			var meta struct {
-				Excluded int `json:"excluded_pid"`
-			}
-			labdata.ReadJSON(t, sc.Path("truth/snapshot-meta.json"), &meta)
-			truth := map[int]truthTask{}
+			ps, excluded := labdata.ReadPS(t, sc)
+			truth := map[int]labdata.PSTask{}
 			for _, tr := range ps {
 				truth[tr.TID] = tr
 			}
@@ -56,7 +51,11 @@ func TestLabRunQueues(t *testing.T) {
 						where[q.PID] = fmt.Sprintf("%s of CPU %d", class, rq.CPU)
 						queued = append(queued, fmt.Sprintf("%d(%s) %s CPU %d", q.PID, q.Comm, class, rq.CPU))
 						if tr, ok := truth[q.PID]; ok && tr.State != "R" {
-							notRunning = append(notRunning, fmt.Sprintf("%d(%s) %s", q.PID, q.Comm, tr.State))
+							why := ranSince(t, p, tr, false)
+							notRunning = append(notRunning, fmt.Sprintf("%d(%s) %s: %s", q.PID, q.Comm, tr.State, why))
+							if why == "" {
+								t.Errorf("task %d (%s) queued on CPU %d, truth %s, and not woken or switched since", q.PID, q.Comm, rq.CPU, tr.State)
+							}
 						}
 					}
 				}
@@ -67,7 +66,7 @@ func TestLabRunQueues(t *testing.T) {
 			t.Logf("current: %v; queued: %v; queued but not running in the truth: %v", currents(rqs), queued, notRunning)
 			var slept []string
 			for _, tr := range ps {
-				if tr.State != "R" || tr.PID == meta.Excluded {
+				if tr.State != "R" || tr.PID == excluded {
 					continue
 				}
 				w, ok := where[tr.TID]
@@ -77,18 +76,15 @@ func TestLabRunQueues(t *testing.T) {
 				case tr.Comm == "ki_spinner" && !sc.Kdump && w != "current of CPU 1":
 					t.Errorf("ki_spinner is the %s, want CPU 1's current", w)
 				case !ok:
-					slept = append(slept, fmt.Sprintf("%d(%s)", tr.TID, tr.Comm))
+					// Gone to sleep (or exited) since: switched out.
+					why := ranSince(t, p, tr, false)
+					slept = append(slept, fmt.Sprintf("%d(%s): %s", tr.TID, tr.Comm, why))
+					if why == "" {
+						t.Errorf("task %d (%s) running in the truth is on no runqueue, and was not switched out since", tr.TID, tr.Comm)
+					}
 				}
 			}
-			// A kthread the truth caught running (woken for a moment:
-			// rcu_preempt) may have gone back to sleep before the dump.
-			if len(slept) > 2 {
-				t.Errorf("running tasks on no runqueue: %v", slept)
-			}
 			t.Logf("running in the truth, on no runqueue in the dump (slept since): %v", slept)
-			if limit := map[bool]int{false: 3, true: 6}[sc.Kdump]; len(notRunning) > limit {
-				t.Errorf("%d queued tasks were not running in the truth: %v", len(notRunning), notRunning)
-			}
 		})
 	}
 }
@@ -490,4 +486,30 @@ func TestLabTimerWheel(t *testing.T) {
 			t.Logf("%d timers on %d CPUs' wheels (%d bases)", wheel, len(ts.CPUs), ts.CPUs[0].Wheels)
 		})
 	}
+}
+
+// ranSince is tr.RanSince for the task the dump holds with tr's TID, or
+// "exited since" where it holds none that a kworker's pool may have
+// destroyed; "" where nothing explains a change.
+func ranSince(t *testing.T, p *objects.Program, tr labdata.PSTask, onCPU bool) string {
+	t.Helper()
+	task, err := linux.FindTask(p, tr.TID)
+	if err != nil {
+		if labdata.ExitedAfterTruth(tr.PPID, tr.Comm) {
+			return "exited since"
+		}
+		t.Errorf("task %d: %v", tr.TID, err)
+		return ""
+	}
+	tk, err := linux.NewTask(task)
+	if err != nil {
+		t.Errorf("task %d: %v", tr.TID, err)
+		return ""
+	}
+	sw, err := labdata.TaskSwitches(task)
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	return tr.RanSince(string(tk.State.Letter()), onCPU, sw)
 }

@@ -13,33 +13,21 @@ import (
 	"github.com/kinspect/kinspect/internal/labkernel"
 	"github.com/kinspect/kinspect/kallsyms"
 	"github.com/kinspect/kinspect/linux"
+	"github.com/kinspect/kinspect/objects"
 	"github.com/kinspect/kinspect/vmcore"
 )
 
-// truthTask is an entry of truth/ps.json.
-type truthTask struct {
-	PID   int    `json:"pid"`
-	TID   int    `json:"tid"`
-	PPID  int    `json:"ppid"`
-	Comm  string `json:"comm"`
-	State string `json:"state"`
-	CPU   int    `json:"cpu"`
-}
-
 // TestLabForEachTask: every task of ps.json is found with its pid, ppid,
 // name (as /proc shows it) and state; no task is extra but the snapshot
-// process's.
+// process's. A task's state may differ only where the dump says it ran
+// since the snapshot (labdata.PSTask.RanSince).
 func TestLabForEachTask(t *testing.T) {
 	for name, p := range labkernel.Programs(t, "elf", "kdump-zlib") {
 		t.Run(name, func(t *testing.T) {
 			sc := labkernel.Scenario(name)
-			var ps []truthTask
-			labdata.ReadJSON(t, sc.Path("truth/ps.json"), &ps)
-			var meta struct {
-				Excluded int `json:"excluded_pid"`
-			}
-			labdata.ReadJSON(t, sc.Path("truth/snapshot-meta.json"), &meta)
+			ps, excluded := labdata.ReadPS(t, sc)
 			got := map[int]linux.Task{}
+			switches := map[int]uint64{}
 			names := map[int]string{}
 			for task, err := range linux.ForEachTask(p) {
 				if err != nil {
@@ -53,11 +41,15 @@ func TestLabForEachTask(t *testing.T) {
 					t.Errorf("tid %d twice", tk.TID)
 				}
 				got[tk.TID] = *tk
+				if switches[tk.TID], err = labdata.TaskSwitches(task); err != nil {
+					t.Error(err)
+				}
 				if names[tk.TID], err = linux.TaskName(task); err != nil {
 					t.Errorf("name of %d: %v", tk.TID, err)
 				}
 			}
-			var missing, wrong, states, cpus, descs, exited []string
+			onCPU := onCPUs(t, p, sc.CPUs)
+			var missing, wrong, states, ran, cpus, descs, exited []string
 			match := 0
 			for _, tr := range ps {
 				g, ok := got[tr.TID]
@@ -78,8 +70,12 @@ func TestLabForEachTask(t *testing.T) {
 					wrong = append(wrong, fmt.Sprintf("%d: got pid %d ppid %d %q, truth pid %d ppid %d %q", tr.TID, g.PID, g.PPID, names[tr.TID], tr.PID, tr.PPID, tr.Comm))
 					continue
 				}
-				if string(g.State.Letter()) != tr.State {
-					states = append(states, fmt.Sprintf("%d(%s) %c, truth %s", tr.TID, tr.Comm, g.State.Letter(), tr.State))
+				if st := string(g.State.Letter()); st != tr.State {
+					if why := tr.RanSince(st, onCPU[g.Addr], switches[tr.TID]); why != "" {
+						ran = append(ran, fmt.Sprintf("%d(%s) %s, truth %s: %s", tr.TID, tr.Comm, st, tr.State, why))
+					} else {
+						states = append(states, fmt.Sprintf("%d(%s) %s, truth %s, switches %d, truth %d", tr.TID, tr.Comm, st, tr.State, switches[tr.TID], *tr.Switches))
+					}
 				}
 				if g.CPU != tr.CPU {
 					cpus = append(cpus, fmt.Sprintf("%d %d/%d", tr.TID, g.CPU, tr.CPU))
@@ -97,7 +93,7 @@ func TestLabForEachTask(t *testing.T) {
 			var extra, newThreads []string
 			for tid, g := range got {
 				switch {
-				case g.PID == meta.Excluded:
+				case g.PID == excluded:
 				case labdata.StartedAfterTruth(tid, g.PPID, names[tid], maxTID, func(pid int) bool { return comm[pid] != "" }):
 					newThreads = append(newThreads, fmt.Sprintf("%d(%s)", tid, names[tid]))
 				case g.PID != tid && comm[g.PID] != "" && comm[g.PID] == g.Comm:
@@ -110,20 +106,30 @@ func TestLabForEachTask(t *testing.T) {
 				}
 			}
 			sort.Strings(extra)
-			t.Logf("%d truth tasks: %d match pid, tid, ppid and name (of which kworkers whose last workqueue changed: %v); states differ: %v; CPUs differ (got/truth): %v; threads started since: %v; kworkers exited since: %v", len(ps), match, descs, states, cpus, newThreads, exited)
+			t.Logf("%d truth tasks: %d match pid, tid, ppid and name (of which kworkers whose last workqueue changed: %v); states differ where the task ran since: %v; CPUs differ (got/truth): %v; threads started since: %v; kworkers exited since: %v", len(ps), match, descs, ran, cpus, newThreads, exited)
 			if len(missing) > 0 || len(extra) > 0 || len(wrong) > 0 {
 				t.Errorf("missing %v; extra %v; wrong %v", missing, extra, wrong)
 			}
-			// Only a task that ran between the snapshot and the dump may
-			// change state: the snapshot (gone), init (waiting on it), the
-			// spinner, and the kworkers/ksoftirqd that serviced them.
-			// (A kdump scenario's crash came well after the snapshot: a
-			// few more.)
-			if limit := map[bool]int{false: 3, true: 6}[sc.Kdump]; len(states) > limit {
-				t.Errorf("%d states differ: %v", len(states), states)
+			if len(states) > 0 {
+				t.Errorf("states differ of tasks that did not run since the snapshot: %v", states)
 			}
 		})
 	}
+}
+
+// onCPUs is the task_struct address of each CPU's current task.
+func onCPUs(t *testing.T, p *objects.Program, cpus int) map[uint64]bool {
+	t.Helper()
+	out := map[uint64]bool{}
+	for c := range cpus {
+		cur, err := linux.CurrentTask(p, c)
+		if err != nil {
+			t.Errorf("CPU %d: %v", c, err)
+			continue
+		}
+		out[cur.Addr()] = true
+	}
+	return out
 }
 
 // sameWorker says a and b name the same kworker, whatever their desc.

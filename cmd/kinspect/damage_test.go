@@ -299,7 +299,7 @@ func checkDamaged(t *testing.T, dump string, c damageCase, truthPs []truthPs, ex
 			t.Fatal(err)
 		}
 	}
-	d := comparePs(ps, truthPs, excluded)
+	d := comparePs(ps, truthPs, excluded, nil)
 	missing := slices.DeleteFunc(d.missing, func(s string) bool { return strings.HasPrefix(s, fmt.Sprintf("%d(", c.lostTID)) })
 	if len(missing) > 0 {
 		t.Errorf("ps: missing %v (the damaged task is %d)", missing, c.lostTID)

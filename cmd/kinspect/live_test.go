@@ -85,7 +85,7 @@ func TestLive(t *testing.T) {
 				before = append(before, tr)
 			}
 		}
-		d := comparePs(got, before, self)
+		d := comparePs(got, before, self, nil)
 		// A kworker the live run saw may be gone by the snapshot, minutes
 		// later under emulation: worker pools destroy workers idle for
 		// IDLE_WORKER_TIMEOUT (300 s). Any other extra task is an error.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -51,48 +50,57 @@ func TestPsUsage(t *testing.T) {
 }
 
 // truthPs is an entry of truth/ps.json.
-type truthPs struct {
-	PID   int    `json:"pid"`
-	TID   int    `json:"tid"`
-	PPID  int    `json:"ppid"`
-	Comm  string `json:"comm"`
-	State string `json:"state"`
-	CPU   int    `json:"cpu"`
-}
+type truthPs = labdata.PSTask
 
+// readTruthPs reads truth/ps.json and the snapshot's own PID.
 func readTruthPs(t *testing.T, s *labdata.Scenario) ([]truthPs, int) {
 	t.Helper()
-	var ps []truthPs
-	b, err := os.ReadFile(s.Path("truth/ps.json"))
+	return labdata.ReadPS(t, s)
+}
+
+// dumpSwitches reads the context switches of every task of a dump (TID
+// to nvcsw+nivcsw), which say whether a task ran since the snapshot
+// (labdata.PSTask.RanSince). Tasks a damaged walk loses are left out.
+func dumpSwitches(t *testing.T, path string) map[int]uint64 {
+	t.Helper()
+	k, err := openKernel(&env{globals: globals{dump: path, cache: defaultPageCacheMiB}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &ps); err != nil {
-		t.Fatal(err)
+	defer k.Close()
+	out := map[int]uint64{}
+	for task, err := range linux.ForEachTask(k.Program()) {
+		if err != nil {
+			continue
+		}
+		tk, err := linux.NewTask(task)
+		if err != nil {
+			continue
+		}
+		if out[tk.TID], err = labdata.TaskSwitches(task); err != nil {
+			t.Error(err)
+		}
 	}
-	var meta struct {
-		Excluded int `json:"excluded_pid"`
-	}
-	if b, err := os.ReadFile(s.Path("truth/snapshot-meta.json")); err == nil {
-		json.Unmarshal(b, &meta)
-	}
-	return ps, meta.Excluded
+	return out
 }
 
 // psDiff compares ps --json with the truth: every truth task by tid with
 // its pid, ppid, name (/proc's comm) and state. It returns what differs:
 // tasks missing from got, tasks in got but not in the truth (other than
 // the idle tasks and the excluded snapshot process), kworkers whose
-// current workqueue changed, and state differences.
+// current workqueue changed, and state differences: with the dump's
+// context switches (dumpSwitches), those of tasks that ran since the
+// snapshot are told apart (ran) from those of tasks that did not
+// (states, which should be none).
 type psDiff struct {
 	matched                      int
 	missing, extra, wrong, descs []string
-	states                       []string
+	states, ran                  []string
 	newThreads                   []string // threads of truth processes started after the truth
 	exited                       []string // idle kworkers destroyed after the truth
 }
 
-func comparePs(got []linux.PSRow, truth []truthPs, excluded int) psDiff {
+func comparePs(got []linux.PSRow, truth []truthPs, excluded int, switches map[int]uint64) psDiff {
 	var d psDiff
 	byTID := map[int]linux.PSRow{}
 	for _, g := range got {
@@ -128,7 +136,12 @@ func comparePs(got []linux.PSRow, truth []truthPs, excluded int) psDiff {
 			continue
 		}
 		if g.State != tr.State {
-			d.states = append(d.states, fmt.Sprintf("%d(%s) %s, truth %s", tr.TID, tr.Comm, g.State, tr.State))
+			sw, ok := switches[tr.TID]
+			if why := tr.RanSince(g.State, g.Running, sw); ok && why != "" {
+				d.ran = append(d.ran, fmt.Sprintf("%d(%s) %s, truth %s: %s", tr.TID, tr.Comm, g.State, tr.State, why))
+			} else {
+				d.states = append(d.states, fmt.Sprintf("%d(%s) %s, truth %s", tr.TID, tr.Comm, g.State, tr.State))
+			}
 		}
 		d.matched++
 	}
@@ -198,19 +211,16 @@ func TestPsLab(t *testing.T) {
 			t.Run(s.Scenario+"/"+f, func(t *testing.T) {
 				var got []linux.PSRow
 				runJSON(t, &got, "--json", "-c", s.Path(fm.Path), "ps")
-				d := comparePs(got, truth, excluded)
-				t.Logf("%d truth tasks, %d listed: %d match pid, tid, ppid, name; kworkers that changed workqueue: %v; states differ: %v; threads started since: %v; kworkers exited since: %v",
-					len(truth), len(got), d.matched, d.descs, d.states, d.newThreads, d.exited)
+				d := comparePs(got, truth, excluded, dumpSwitches(t, s.Path(fm.Path)))
+				t.Logf("%d truth tasks, %d listed: %d match pid, tid, ppid, name; kworkers that changed workqueue: %v; states differ where the task ran since: %v; threads started since: %v; kworkers exited since: %v",
+					len(truth), len(got), d.matched, d.descs, d.ran, d.newThreads, d.exited)
 				if len(d.missing)+len(d.extra)+len(d.wrong) > 0 {
 					t.Errorf("missing %v, extra %v, wrong %v", d.missing, d.extra, d.wrong)
 				}
-				// A task that ran between the snapshot and the dump may
-				// show another state: at most a few (a few more in a
-				// kdump scenario, whose crash came well after the
-				// snapshot: the crash's trigger, the CPU's stopper, a
-				// lockup's task).
-				if limit := map[bool]int{false: 3, true: 6}[s.Kdump]; len(d.states) > limit {
-					t.Errorf("%d states differ: %v", len(d.states), d.states)
+				// Only a task that ran since the snapshot may show
+				// another state.
+				if len(d.states) > 0 {
+					t.Errorf("states differ of tasks that did not run since the snapshot: %v", d.states)
 				}
 				running := map[int]string{}
 				idle := 0

@@ -216,6 +216,9 @@ cat /proc/kallsyms > $T/kallsyms.txt
 cat /proc/modules > $T/modules.txt
 cat /proc/iomem > $T/proc/iomem.txt
 cat /proc/meminfo > $T/proc/meminfo.txt
+# The workload's own RssAnon as meminfo was read: what its anonymous
+# memory moved by before the dump is then measured, not guessed.
+cat /proc/$wpid/status > $T/proc/meminfo_workload.status
 cat /proc/mounts > $T/proc/mounts.txt
 cat /proc/slabinfo > $T/proc/slabinfo.txt 2>/dev/null
 cat /proc/net/dev > $T/proc/net_dev.txt

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -223,6 +224,13 @@ func run(cfg runConfig) error {
 	r.logf("ready: wrote %s (%d progs, %d maps, %d links, %d sleepers, spinner tid %d on CPU %d)",
 		cfg.ReadyFile, len(r.ready.Progs), len(r.ready.Maps), len(r.ready.Links),
 		len(r.ready.Sleepers), sp.TID, sp.CPU)
+
+	// From here on the Go runtime keeps still: no periodic GC (forced
+	// every two minutes otherwise, waking a thread per P) and nothing
+	// left for the scavenger to give back, so that the truth taken now
+	// (/proc/meminfo, the tasks' states and stacks) is the dump's.
+	debug.FreeOSMemory()
+	debug.SetGCPercent(-1)
 
 	// Stay alive forever, holding every object. The main goroutine
 	// parks; the spinner's thread stays busy in BPF_PROG_TEST_RUN.

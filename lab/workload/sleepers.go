@@ -87,6 +87,8 @@ func (r *runner) spawnSleepers(specs []sleeperSpec) ([]startedSleeper, error) {
 	for _, s := range specs {
 		cmd := exec.Command(self, "sleeper", s.name, s.kind)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		// No periodic GC in a sleeper: its threads stay asleep.
+		cmd.Env = append(os.Environ(), "GOGC=off")
 		if err := cmd.Start(); err != nil {
 			if s.kind == kindVfork {
 				r.note("vfork sleeper: start: %v", err)

@@ -16,6 +16,12 @@ type psEntry struct {
 	Comm  string `json:"comm"`
 	State string `json:"state"`
 	CPU   int    `json:"cpu"`
+	// Switches is the task's context switches (voluntary_ctxt_switches
+	// plus nonvoluntary_ctxt_switches of /proc/PID/task/TID/status),
+	// read before its stat and stack: a task whose count in the dump is
+	// still this one was not switched out since, so it sleeps where the
+	// snapshot saw it, or was woken and has not run, or is on a CPU.
+	Switches uint64 `json:"switches"`
 }
 
 // snapshotMeta is OUTDIR/snapshot-meta.json.
@@ -28,7 +34,7 @@ type snapshotMeta struct {
 }
 
 // writeSnapshot writes OUTDIR/ps.json (every task of every process, kernel
-// threads included, from /proc/PID/task/TID/stat), OUTDIR/stacks.json
+// threads included, from /proc/PID/task/TID/status and stat), OUTDIR/stacks.json
 // (tid -> /proc/PID/task/TID/stack lines without their "[<0>] " prefix)
 // and OUTDIR/snapshot-meta.json. It reads /proc directly and starts no
 // process. The snapshot process itself (all of its threads) is excluded,
@@ -50,11 +56,15 @@ func writeSnapshot(dir string) error {
 			continue // exited
 		}
 		for _, tid := range tids {
+			sw, err := readSwitches(pid, tid)
+			if err != nil {
+				continue // exited
+			}
 			st, err := readTaskStat(pid, tid)
 			if err != nil {
 				continue // exited
 			}
-			ps = append(ps, psEntry{PID: pid, TID: tid, PPID: st.PPID, Comm: st.Comm, State: st.State, CPU: st.CPU})
+			ps = append(ps, psEntry{PID: pid, TID: tid, PPID: st.PPID, Comm: st.Comm, State: st.State, CPU: st.CPU, Switches: sw})
 			stacks[strconv.Itoa(tid)] = readStack(pid, tid)
 		}
 	}
@@ -73,6 +83,33 @@ func writeSnapshot(dir string) error {
 	}
 	fmt.Fprintf(os.Stderr, "workload: snapshot: %d tasks written to %s\n", len(ps), dir)
 	return nil
+}
+
+// readSwitches returns a task's context switches, voluntary and not,
+// from /proc/PID/task/TID/status.
+func readSwitches(pid, tid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	found := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok || (k != "voluntary_ctxt_switches" && k != "nonvoluntary_ctxt_switches") {
+			continue
+		}
+		c, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/task/%d/status: %s: %w", pid, tid, k, err)
+		}
+		n += c
+		found++
+	}
+	if found != 2 {
+		return 0, fmt.Errorf("/proc/%d/task/%d/status: no context switch counts", pid, tid)
+	}
+	return n, nil
 }
 
 // readStack returns the lines of /proc/PID/task/TID/stack with the
