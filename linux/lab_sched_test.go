@@ -506,10 +506,10 @@ func ranSince(t *testing.T, p *objects.Program, tr labdata.PSTask, onCPU bool) s
 		t.Errorf("task %d: %v", tr.TID, err)
 		return ""
 	}
-	sw, err := labdata.TaskSwitches(task)
+	vol, invol, err := linux.ContextSwitches(task)
 	if err != nil {
 		t.Error(err)
 		return ""
 	}
-	return tr.RanSince(string(tk.State.Letter()), onCPU, sw)
+	return tr.RanSince(string(tk.State.Letter()), onCPU, vol+invol)
 }

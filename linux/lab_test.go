@@ -41,9 +41,11 @@ func TestLabForEachTask(t *testing.T) {
 					t.Errorf("tid %d twice", tk.TID)
 				}
 				got[tk.TID] = *tk
-				if switches[tk.TID], err = labdata.TaskSwitches(task); err != nil {
+				vol, invol, err := linux.ContextSwitches(task)
+				if err != nil {
 					t.Error(err)
 				}
+				switches[tk.TID] = vol + invol
 				if names[tk.TID], err = linux.TaskName(task); err != nil {
 					t.Errorf("name of %d: %v", tk.TID, err)
 				}

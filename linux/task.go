@@ -648,6 +648,18 @@ const (
 // IsKThread says the task is a kernel thread.
 func (t Task) IsKThread() bool { return t.Flags&PFKThread != 0 }
 
+// ContextSwitches reads a task's voluntary and involuntary context
+// switches (task->nvcsw and task->nivcsw: /proc/PID/status's
+// voluntary_ctxt_switches and nonvoluntary_ctxt_switches).
+func ContextSwitches(task objects.Value) (voluntary, involuntary uint64, err error) {
+	v, e1 := task.MemberUint("nvcsw")
+	n, e2 := task.MemberUint("nivcsw")
+	if err := errors.Join(e1, e2); err != nil {
+		return 0, 0, fmt.Errorf("context switches of task %#x: %w", task.Addr(), err)
+	}
+	return v, n, nil
+}
+
 // NewTask reads what ps shows of a task. Errors name the task.
 func NewTask(task objects.Value) (*Task, error) {
 	addr, err := objects.ObjectAddr(task, "read task")

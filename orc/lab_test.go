@@ -241,10 +241,11 @@ func TestLabSleepingTasks(t *testing.T) {
 					}
 					// Only a task that ran since the snapshot may sleep
 					// elsewhere: its context switches say so.
-					sw, err := labdata.TaskSwitches(task)
+					vol, invol, err := linux.ContextSwitches(task)
 					if err != nil {
 						t.Fatal(err)
 					}
+					sw := vol + invol
 					if why := snap[info.TID].RanSince(string(info.State.Letter()), false, sw); why != "" {
 						t.Logf("task %d: %s", info.TID, why)
 						explained++

@@ -77,9 +77,11 @@ func dumpSwitches(t *testing.T, path string) map[int]uint64 {
 		if err != nil {
 			continue
 		}
-		if out[tk.TID], err = labdata.TaskSwitches(task); err != nil {
+		vol, invol, err := linux.ContextSwitches(task)
+		if err != nil {
 			t.Error(err)
 		}
+		out[tk.TID] = vol + invol
 	}
 	return out
 }

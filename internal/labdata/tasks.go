@@ -1,11 +1,8 @@
 package labdata
 
 import (
-	"errors"
 	"fmt"
 	"testing"
-
-	"github.com/kinspect/kinspect/objects"
 )
 
 // PSTask is one task of truth/ps.json: the snapshot the guest took of
@@ -46,7 +43,7 @@ func ReadPS(tb testing.TB, s *Scenario) ([]PSTask, int) {
 // RanSince says why a task may show another state or stack in the dump
 // than the snapshot saw, given what the dump holds for it: its state
 // letter, whether it is a CPU's current task, and its context switches
-// (TaskSwitches). A task switched out since has run since; a CPU's
+// (linux.ContextSwitches, summed). A task switched out since has run since; a CPU's
 // current task runs; a task woken since is runnable ("R") before it
 // first runs, and nothing else changes a task's state without a switch.
 // It returns "" when none of these holds: the dump must show the task as
@@ -63,16 +60,4 @@ func (t PSTask) RanSince(state string, onCPU bool, switches uint64) string {
 		return "woken since, not yet run"
 	}
 	return ""
-}
-
-// TaskSwitches reads a task's context switches, task->nvcsw plus
-// task->nivcsw (what /proc/PID/status shows as voluntary_ctxt_switches
-// and nonvoluntary_ctxt_switches).
-func TaskSwitches(task objects.Value) (uint64, error) {
-	v, e1 := task.MemberUint("nvcsw")
-	n, e2 := task.MemberUint("nivcsw")
-	if err := errors.Join(e1, e2); err != nil {
-		return 0, fmt.Errorf("task %#x: context switches: %w", task.Addr(), err)
-	}
-	return v + n, nil
 }
